@@ -5,7 +5,6 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use apim_profiles::copy::Reflink;
@@ -151,11 +150,21 @@ struct ProfilesCmd {
     common: Common,
 }
 
-fn update_settings(_f: &UpdateFlags, _resume: bool) -> Result<Option<update::Settings>> {
-    if _f.no_update {
-        return Ok(None);
+fn update_settings(f: &UpdateFlags, resume: bool, json: bool) -> Option<update::Settings> {
+    if f.no_update {
+        return None;
     }
-    Ok(Some(update::Settings::default()))
+    Some(update::Settings {
+        tool: f.update_tool.clone(),
+        zip: f.update_zip.clone(),
+        level: f.update_level.clone(),
+        credentials_file: f.credentials_file.clone(),
+        timeout: std::time::Duration::from_secs(f.update_timeout),
+        jobs: f.update_jobs.max(1),
+        resume,
+        echo: !json,
+        ready: None,
+    })
 }
 
 fn main() -> ExitCode {
@@ -166,7 +175,8 @@ fn main() -> ExitCode {
     let (json, result) = match cli.command {
         Command::Split(c) => {
             let json = c.common.json;
-            let r = update_settings(&c.update, false).and_then(|update| {
+            let update = update_settings(&c.update, false, json);
+            let r = {
                 split::run(&split::SplitArgs {
                     home: c.home,
                     out: c.out,
@@ -183,7 +193,7 @@ fn main() -> ExitCode {
                     update,
                     progress: !json && std::io::stderr().is_terminal(),
                 })
-            });
+            };
             (json, r.map(Output::Report))
         }
         Command::Optimize(c) => {
@@ -202,8 +212,14 @@ fn main() -> ExitCode {
         }
         Command::Update(c) => {
             let json = c.common.json;
-            let r = update_settings(&c.update, c.resume)
-                .and_then(|s| update_cmd::run(&c.copies, &s.unwrap_or_default()));
+            let r = match update_settings(&c.update, c.resume, json) {
+                Some(s) => update_cmd::run(&c.copies, &s, c.common.profile_dir.as_deref()),
+                None => Err(apim_profiles::error::Refusal::new(
+                    "update --no-update has nothing to do",
+                    "drop --no-update; to only re-check a copy use apim-profiles verify",
+                )
+                .into()),
+            };
             (json, r.map(Output::Report))
         }
         Command::Verify(c) => {

@@ -51,7 +51,9 @@ fn is_key_char(c: char) -> bool {
 
 /// `key = value` pairs, at the start of a line or inside an inline table.
 fn mask_toml_assignments(line: &str) -> String {
-    if line.trim_start().starts_with('#') || !line.contains('=') {
+    // Commented-out settings are masked too: `#password = "..."` is often a
+    // real value someone disabled.
+    if !line.contains('=') {
         return line.to_string();
     }
     let chars: Vec<char> = line.chars().collect();
@@ -215,7 +217,7 @@ mod tests {
             r#"tls = { file_name = "a.jks", password = "********", alias = "x" }"#
         );
         assert_eq!(mask_line(r#"username = "admin""#), r#"username = "admin""#);
-        assert_eq!(mask_line("# password = \"x\""), "# password = \"x\"");
+        assert_eq!(mask_line("#password = \"x\""), "#password = \"********\"");
         assert_eq!(
             mask_line(r#"+password = "a\"b""#),
             r#"+password = "********""#

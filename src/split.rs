@@ -105,8 +105,11 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     let profiles = catalog.select(&home.version, args.profiles.as_deref())?;
     let out = out::absolute(&args.out)?;
     out::check_separate(&home.path, &out)?;
-    if let Some(u) = &args.update {
-        update::preflight(u, &home.path)?;
+    let mut update_settings = args.update.clone();
+    if let Some(u) = update_settings.as_mut() {
+        if !args.dry_run {
+            update::preflight(u, &home.path)?;
+        }
     }
 
     let source = Tree::scan(&home.path)?;
@@ -213,7 +216,47 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         }
     };
 
-    let mut worst = 0;
+    // Update runs share ~/.wso2-updates: by default one at a time.
+    let mut updates: Vec<Option<(update::UpdateResult, Record)>> =
+        to_build.iter().map(|_| None).collect();
+    if let Some(u) = &update_settings {
+        use rayon::prelude::*;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(u.jobs.max(1))
+            .build()?;
+        let results: Vec<Result<(update::UpdateResult, Record)>> = pool.install(|| {
+            to_build
+                .par_iter()
+                .zip(jobs.par_iter())
+                .map(|(t, j)| {
+                    let mut rec = t.record.clone();
+                    update::update_and_reoptimize(
+                        u,
+                        &j.dest,
+                        &t.final_path,
+                        &t.profile,
+                        &args.options,
+                        &mut rec,
+                    )
+                    .map(|r| (r, rec))
+                })
+                .collect()
+        });
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(x) => updates[i] = Some(x),
+                Err(e) => {
+                    for j in &jobs {
+                        let _ = out::remove_tree(&j.dest);
+                    }
+                    return Err(e.context("the update step failed; no copy was published"));
+                }
+            }
+        }
+    }
+
+    let mut failed = false;
+    let mut conflicts = false;
     for t in &targets {
         let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string());
         if t.state == State::Current {
@@ -228,41 +271,26 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         let staged = &jobs[idx].dest;
         r.add_copy(&stats[idx]);
         let mut rec = t.record.clone();
-        let profile_started = Instant::now();
-        if let Some(u) = &args.update {
-            let outcome = update::update_and_reoptimize(
-                u,
-                staged,
-                &t.final_path,
-                &t.profile,
-                &args.options,
-                &mut rec,
-            );
-            match outcome {
-                Ok(res) => {
-                    worst = worst.max(res.exit_code());
-                    r.update = Some(res.to_json());
-                    r.notes.extend(res.notes.iter().cloned());
-                    if res.keeps_copy() {
-                        rec.update = Some(res.to_json());
-                    } else {
-                        r.status = "failed".into();
-                        r.error = Some(res.message.clone());
-                        let kept = update::keep_failed(staged, &t.final_path)?;
-                        r.notes.push(format!(
-                            "the failed copy is kept for inspection at {}",
-                            kept.display()
-                        ));
-                        r.duration_ms = profile_started.elapsed().as_millis() as u64;
-                        report.profiles.push(r);
-                        continue;
-                    }
-                }
-                Err(e) => {
-                    let _ = out::remove_tree(staged);
-                    return Err(e);
-                }
+        if let Some((res, updated_rec)) = updates[idx].take() {
+            rec = updated_rec;
+            r.update = Some(res.to_json());
+            r.notes.extend(res.notes.iter().cloned());
+            r.duration_ms = res.duration_ms;
+            if !res.keeps_copy() {
+                failed = true;
+                r.status = "failed".into();
+                r.error = Some(res.message.clone());
+                let kept = update::keep_failed(staged, &t.final_path)?;
+                r.notes.push(format!("the copy whose update failed is kept for inspection at {} (logs in its updates/logs/)", kept.display()));
+                r.changed = true;
+                report.profiles.push(r);
+                continue;
             }
+            if res.status == update::Status::Conflicts {
+                conflicts = true;
+                r.error = Some(res.message.clone());
+            }
+            rec.update = Some(res.to_json());
         }
         record::write(staged, &rec)?;
         out::publish(staged, &t.final_path)?;
@@ -278,9 +306,15 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
             (State::Stale(_), _) => "replaced".into(),
             _ => "created".into(),
         };
-        r.duration_ms = profile_started.elapsed().as_millis() as u64;
         report.profiles.push(r);
     }
+    let worst = if failed {
+        crate::error::exit::FAILED
+    } else if conflicts {
+        crate::error::exit::CONFLICTS
+    } else {
+        0
+    };
     report.changed = report.profiles.iter().any(|p| p.changed);
     report.duration_ms = started.elapsed().as_millis() as u64;
     if worst != 0 {
