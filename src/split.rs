@@ -255,6 +255,14 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         }
     }
 
+    if copy::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        for j in &jobs {
+            let _ = out::remove_tree(&j.dest);
+        }
+        anyhow::bail!(
+            "interrupted: no copy was published and the staging directories were removed"
+        );
+    }
     let mut failed = false;
     let mut conflicts = false;
     for t in &targets {
