@@ -55,8 +55,7 @@ pub fn materialize(
     let root_user = unsafe { libc::geteuid() } == 0;
     // Directories first, in order (parents before children), writable for now.
     for job in jobs {
-        std::fs::create_dir(&job.dest)
-            .with_context(|| format!("creating {}", job.dest.display()))?;
+        std::fs::create_dir(&job.dest).with_context(|| format!("creating {}", job.dest.display()))?;
         for (rel, e) in &job.plan.tree.entries {
             if e.is_dir() {
                 let d = job.dest.join(rel);
@@ -67,18 +66,9 @@ pub fn materialize(
     let work: Vec<(usize, &PathBuf, &Entry)> = jobs
         .iter()
         .enumerate()
-        .flat_map(|(i, j)| {
-            j.plan
-                .tree
-                .entries
-                .iter()
-                .filter(|(_, e)| !e.is_dir())
-                .map(move |(r, e)| (i, r, e))
-        })
+        .flat_map(|(i, j)| j.plan.tree.entries.iter().filter(|(_, e)| !e.is_dir()).map(move |(r, e)| (i, r, e)))
         .collect();
-    let fail_after: Option<u64> = std::env::var("APIM_PROFILES_FAIL_AFTER_FILES")
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let fail_after: Option<u64> = std::env::var("APIM_PROFILES_FAIL_AFTER_FILES").ok().and_then(|v| v.parse().ok());
     let done = AtomicU64::new(0);
     let stats: Vec<(usize, CopyStats)> = work
         .par_iter()
@@ -101,8 +91,7 @@ pub fn materialize(
                     if root_user {
                         let _ = std::os::unix::fs::lchown(&dst, Some(e.meta.uid), Some(e.meta.gid));
                     }
-                    let t =
-                        filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
+                    let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
                     let _ = filetime::set_symlink_file_times(&dst, t, t);
                     s.symlinks = 1;
                 }
@@ -131,14 +120,7 @@ pub fn materialize(
     // Directory modes and times last, deepest first: writing into a directory
     // moves its time, and a read-only directory could not be filled.
     for (i, job) in jobs.iter().enumerate() {
-        for (rel, e) in job
-            .plan
-            .tree
-            .entries
-            .iter()
-            .rev()
-            .filter(|(_, e)| e.is_dir())
-        {
+        for (rel, e) in job.plan.tree.entries.iter().rev().filter(|(_, e)| e.is_dir()) {
             finish_dir(&job.dest.join(rel), e, root_user)?;
             out[i].dirs += 1;
         }
@@ -153,19 +135,12 @@ fn finish_dir(d: &Path, e: &Entry, root_user: bool) -> Result<()> {
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(e.meta.mode))
         .with_context(|| format!("setting the mode of {}", d.display()))?;
     let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
-    filetime::set_file_times(d, t, t)
-        .with_context(|| format!("setting the times of {}", d.display()))?;
+    filetime::set_file_times(d, t, t).with_context(|| format!("setting the times of {}", d.display()))?;
     Ok(())
 }
 
 /// Writes one planned file; returns whether it was cloned.
-pub fn write_file(
-    source_root: &Path,
-    e: &Entry,
-    dst: &Path,
-    reflink: Reflink,
-    root_user: bool,
-) -> Result<bool> {
+pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, root_user: bool) -> Result<bool> {
     let out = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -175,15 +150,12 @@ pub fn write_file(
     let (cloned, keep_time) = match &e.origin {
         Origin::Generated(bytes) => {
             use std::io::Write;
-            (&out)
-                .write_all(bytes)
-                .with_context(|| format!("writing {}", dst.display()))?;
+            (&out).write_all(bytes).with_context(|| format!("writing {}", dst.display()))?;
             (false, false)
         }
         Origin::Source(p) | Origin::SourceFresh(p) => {
             let src_path = source_root.join(p);
-            let src =
-                File::open(&src_path).with_context(|| format!("opening {}", src_path.display()))?;
+            let src = File::open(&src_path).with_context(|| format!("opening {}", src_path.display()))?;
             let cloned = copy_contents(&src, &out, reflink)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
             (cloned, matches!(e.origin, Origin::Source(_)))
@@ -213,9 +185,7 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
         }
         if reflink == Reflink::Always {
             let err = std::io::Error::last_os_error();
-            return Err(
-                anyhow::Error::new(err).context("the file system cannot clone (--reflink always)")
-            );
+            return Err(anyhow::Error::new(err).context("the file system cannot clone (--reflink always)"));
         }
     }
     let mut s = src;
@@ -230,19 +200,10 @@ pub fn probe_reflink(src_file: &Path, dest_dir: &Path) -> bool {
     let Ok(src) = File::open(src_file) else {
         return false;
     };
-    let Ok(tmp) = tempfile::Builder::new()
-        .prefix(".apim-profiles-probe")
-        .tempfile_in(dest_dir)
-    else {
+    let Ok(tmp) = tempfile::Builder::new().prefix(".apim-profiles-probe").tempfile_in(dest_dir) else {
         return false;
     };
-    let r = unsafe {
-        libc::ioctl(
-            tmp.as_file().as_raw_fd(),
-            libc::FICLONE as _,
-            src.as_raw_fd(),
-        )
-    };
+    let r = unsafe { libc::ioctl(tmp.as_file().as_raw_fd(), libc::FICLONE as _, src.as_raw_fd()) };
     r == 0
 }
 

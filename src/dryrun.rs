@@ -19,13 +19,7 @@ fn read_origin(plan: &Plan, o: &Origin) -> Result<Vec<u8>> {
 pub fn diff(plan: &Plan) -> Result<String> {
     let mut out = String::new();
     for a in &plan.actions {
-        let Action::Rewrite {
-            path,
-            before,
-            after,
-            ..
-        } = a
-        else {
+        let Action::Rewrite { path, before, after, .. } = a else {
             continue;
         };
         let old = read_origin(plan, before)?;
@@ -35,11 +29,8 @@ pub fn diff(plan: &Plan) -> Result<String> {
             (Ok(o), Ok(n)) => {
                 let (o, n) = (mask_text(o), mask_text(n));
                 let d = similar::TextDiff::from_lines(&o, &n);
-                let text = d
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&format!("a/{name}"), &format!("b/{name}"))
-                    .to_string();
+                let text =
+                    d.unified_diff().context_radius(3).header(&format!("a/{name}"), &format!("b/{name}")).to_string();
                 if text.is_empty() {
                     continue;
                 }
@@ -52,4 +43,18 @@ pub fn diff(plan: &Plan) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// The settings summary of a plan's deployment.toml: keys added, changed and
+/// removed relative to the file it replaces (the home's own), secrets masked.
+pub fn settings_summary(plan: &Plan) -> Result<Vec<String>> {
+    for a in &plan.actions {
+        let Action::Rewrite { path, before, after, .. } = a else { continue };
+        if path.extension().is_some_and(|e| e == "toml") {
+            let old = String::from_utf8_lossy(&read_origin(plan, before)?).into_owned();
+            let new = String::from_utf8_lossy(&read_origin(plan, after)?).into_owned();
+            return Ok(crate::config::semantic_diff(&old, &new));
+        }
+    }
+    Ok(Vec::new())
 }

@@ -23,10 +23,7 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(what: impl Into<String>, hint: impl Into<String>) -> Self {
-        Refusal {
-            what: what.into(),
-            hint: hint.into(),
-        }
+        Refusal { what: what.into(), hint: hint.into() }
     }
 }
 

@@ -31,7 +31,12 @@ pub fn detect(path: &Path) -> Result<Home> {
     let shown = path.display();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(_) => return refuse(format!("{shown} does not exist"), "give the path of an unzipped API-M home (the directory that holds bin/ and repository/)"),
+        Err(_) => {
+            return refuse(
+                format!("{shown} does not exist"),
+                "give the path of an unzipped API-M home (the directory that holds bin/ and repository/)",
+            )
+        }
     };
     if !meta.is_dir() {
         return refuse(
@@ -46,9 +51,7 @@ pub fn detect(path: &Path) -> Result<Home> {
         let t = text.trim();
         // `wso2am-4.2.0`: product, dash, version.
         match t.rsplit_once('-') {
-            Some((prod, ver))
-                if !prod.is_empty() && ver.chars().next().is_some_and(|c| c.is_ascii_digit()) =>
-            {
+            Some((prod, ver)) if !prod.is_empty() && ver.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
                 found.push((PRODUCT_TXT.into(), prod.to_string(), ver.to_string()))
             }
             _ => found.push((PRODUCT_TXT.into(), t.to_string(), String::new())),
@@ -56,11 +59,7 @@ pub fn detect(path: &Path) -> Result<Home> {
     }
     if let Some(text) = read_small(&path.join(CARBON_XML)) {
         if let Some((name, ver)) = carbon_identity(&text) {
-            let prod = if name.to_ascii_lowercase().contains("api manager") {
-                "wso2am".to_string()
-            } else {
-                name
-            };
+            let prod = if name.to_ascii_lowercase().contains("api manager") { "wso2am".to_string() } else { name };
             found.push((CARBON_XML.into(), prod, ver));
         }
     }
@@ -71,11 +70,7 @@ pub fn detect(path: &Path) -> Result<Home> {
             Some((n, v)) => (n.to_string(), v.trim().to_string()),
             None => (t.clone(), String::new()),
         };
-        let prod = if name.to_ascii_lowercase().contains("api manager") {
-            "wso2am".to_string()
-        } else {
-            name
-        };
+        let prod = if name.to_ascii_lowercase().contains("api manager") { "wso2am".to_string() } else { name };
         found.push((VERSION_TXT.into(), prod, ver));
     }
 
@@ -86,18 +81,12 @@ pub fn detect(path: &Path) -> Result<Home> {
         );
     }
     let describe = |f: &[(String, String, String)]| {
-        f.iter()
-            .map(|(s, p, v)| format!("{s} says {p} {v}").trim_end().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        f.iter().map(|(s, p, v)| format!("{s} says {p} {v}").trim_end().to_string()).collect::<Vec<_>>().join(", ")
     };
     let (_, product, version) = found[0].clone();
     if found.iter().any(|(_, p, v)| p != &product || v != &version) {
         return refuse(
-            format!(
-                "{shown} has conflicting identity files: {}",
-                describe(&found)
-            ),
+            format!("{shown} has conflicting identity files: {}", describe(&found)),
             "the home looks partly overwritten; start from a freshly unzipped pack",
         );
     }
@@ -113,16 +102,8 @@ pub fn detect(path: &Path) -> Result<Home> {
             "check updates/product.txt, which should read e.g. wso2am-4.2.0",
         );
     }
-    let dir_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "wso2am".into());
-    Ok(Home {
-        path,
-        dir_name,
-        product,
-        version,
-    })
+    let dir_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "wso2am".into());
+    Ok(Home { path, dir_name, product, version })
 }
 
 /// Refuses a home a server is running from: copying it would copy half-written
@@ -198,9 +179,6 @@ mod tests {
     fn reads_carbon_xml() {
         let xml = r#"<?xml version="1.0"?><!-- c --><Server xmlns="http://wso2.org/projects/carbon/carbon.xml">
             <Name>WSO2 API Manager</Name><ServerKey>AM</ServerKey><Version>4.2.0</Version></Server>"#;
-        assert_eq!(
-            carbon_identity(xml),
-            Some(("WSO2 API Manager".into(), "4.2.0".into()))
-        );
+        assert_eq!(carbon_identity(xml), Some(("WSO2 API Manager".into(), "4.2.0".into())));
     }
 }

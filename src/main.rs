@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use apim_profiles::config::ConfigEdits;
 use apim_profiles::copy::Reflink;
 use apim_profiles::error::{exit, exit_code, hint};
 use apim_profiles::plan::Options;
@@ -15,11 +16,7 @@ use apim_profiles::split::ReportCarrier;
 use apim_profiles::{optimize, profiles_cmd, split, update, update_cmd, verify};
 
 #[derive(Parser)]
-#[command(
-    name = "apim-profiles",
-    version,
-    about = "Split a WSO2 API Manager home into optimized per-profile copies"
-)]
+#[command(name = "apim-profiles", version, about = "Split a WSO2 API Manager home into optimized per-profile copies")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,6 +71,40 @@ struct UpdateFlags {
     update_jobs: usize,
 }
 
+/// The operator's settings for each profile's deployment.toml.
+#[derive(Args)]
+struct ConfigFlags {
+    /// Take these tables or keys (dotted) from the home's deployment.toml into every profile's.
+    #[arg(long, value_delimiter = ',', value_name = "KEY,...")]
+    carry: Vec<String>,
+    /// Carry the settings every profile shares: super_admin, user_store, database.shared_db, keystore.tls, truststore.
+    #[arg(long)]
+    carry_common: bool,
+    /// Set a key: [PROFILE:]dotted.key=VALUE, VALUE in TOML syntax (repeatable).
+    #[arg(long = "set", value_name = "[PROFILE:]KEY=VALUE")]
+    sets: Vec<String>,
+    /// Merge a TOML file key by key: [PROFILE=]FILE.toml (repeatable).
+    #[arg(long = "overlay", value_name = "[PROFILE=]FILE")]
+    overlays: Vec<String>,
+}
+
+impl ConfigFlags {
+    fn edits(&self, profile_dir: Option<&std::path::Path>) -> anyhow::Result<ConfigEdits> {
+        let catalog = split::load_catalog(profile_dir)?;
+        let names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
+        Ok(ConfigEdits {
+            carry: self.carry.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
+            carry_common: self.carry_common,
+            sets: self.sets.iter().map(|a| ConfigEdits::parse_set(a, &names)).collect::<anyhow::Result<_>>()?,
+            overlays: self
+                .overlays
+                .iter()
+                .map(|a| ConfigEdits::parse_overlay(a, &names))
+                .collect::<anyhow::Result<_>>()?,
+        })
+    }
+}
+
 #[derive(Args)]
 struct SplitCmd {
     /// The unzipped API-M home (never modified).
@@ -100,6 +131,8 @@ struct SplitCmd {
     #[arg(long, value_enum, default_value_t = Reflink::Auto)]
     reflink: Reflink,
     #[command(flatten)]
+    config: ConfigFlags,
+    #[command(flatten)]
     update: UpdateFlags,
     #[command(flatten)]
     common: Common,
@@ -118,6 +151,8 @@ struct OptimizeCmd {
     /// Keep the home's own deployment.toml.
     #[arg(long)]
     skip_config_optimization: bool,
+    #[command(flatten)]
+    config: ConfigFlags,
     #[command(flatten)]
     common: Common,
 }
@@ -176,7 +211,7 @@ fn main() -> ExitCode {
         Command::Split(c) => {
             let json = c.common.json;
             let update = update_settings(&c.update, false, json);
-            let r = {
+            let r = c.config.edits(c.common.profile_dir.as_deref()).and_then(|config| {
                 split::run(&split::SplitArgs {
                     home: c.home,
                     out: c.out,
@@ -187,26 +222,30 @@ fn main() -> ExitCode {
                     reflink: c.reflink,
                     options: Options {
                         skip_config_optimization: c.skip_config_optimization,
+                        config,
                         ..Default::default()
                     },
-                    profile_dir: c.common.profile_dir,
+                    profile_dir: c.common.profile_dir.clone(),
                     update,
                     progress: !json && std::io::stderr().is_terminal(),
                 })
-            };
+            });
             (json, r.map(Output::Report))
         }
         Command::Optimize(c) => {
             let json = c.common.json;
-            let r = optimize::run(&optimize::OptimizeArgs {
-                home: c.home,
-                profile: c.profile,
-                dry_run: c.dry_run,
-                options: Options {
-                    skip_config_optimization: c.skip_config_optimization,
-                    ..Default::default()
-                },
-                profile_dir: c.common.profile_dir,
+            let r = c.config.edits(c.common.profile_dir.as_deref()).and_then(|config| {
+                optimize::run(&optimize::OptimizeArgs {
+                    home: c.home,
+                    profile: c.profile,
+                    dry_run: c.dry_run,
+                    options: Options {
+                        skip_config_optimization: c.skip_config_optimization,
+                        config,
+                        ..Default::default()
+                    },
+                    profile_dir: c.common.profile_dir.clone(),
+                })
             });
             (json, r.map(Output::Report))
         }
@@ -224,17 +263,11 @@ fn main() -> ExitCode {
         }
         Command::Verify(c) => {
             let json = c.common.json;
-            (
-                json,
-                verify::run(&c.copies, c.common.profile_dir.as_deref()).map(Output::Report),
-            )
+            (json, verify::run(&c.copies, c.common.profile_dir.as_deref()).map(Output::Report))
         }
         Command::Profiles(c) => {
             let json = c.common.json;
-            (
-                json,
-                profiles_cmd::run(c.common.profile_dir.as_deref()).map(Output::Profiles),
-            )
+            (json, profiles_cmd::run(c.common.profile_dir.as_deref()).map(Output::Profiles))
         }
     };
     match result {
@@ -275,10 +308,7 @@ fn emit(json: bool, out: &Output) {
         }
         Output::Profiles(list) => {
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "changed": false, "profiles": list })
-                );
+                println!("{}", serde_json::json!({ "changed": false, "profiles": list }));
             } else {
                 for p in list {
                     let d = if p.default { " (default)" } else { "" };
@@ -292,11 +322,7 @@ fn emit(json: bool, out: &Output) {
 fn emit_report(json: bool, r: &Report) {
     let mut stdout = std::io::stdout().lock();
     if json {
-        let _ = writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(r).unwrap_or_default()
-        );
+        let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(r).unwrap_or_default());
         return;
     }
     for p in &r.profiles {
@@ -308,8 +334,19 @@ fn emit_report(json: bool, r: &Report) {
 }
 
 fn print_error(json: bool, err: &anyhow::Error, code: i32) {
-    let what = err.to_string();
-    let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+    // A refusal is the one line of what is wrong; the contexts around it say
+    // where it was found.
+    let refusal = err.chain().find_map(|c| c.downcast_ref::<apim_profiles::error::Refusal>());
+    let (what, causes): (String, Vec<String>) = match refusal {
+        Some(r) => (
+            r.what.clone(),
+            err.chain()
+                .filter(|c| c.downcast_ref::<apim_profiles::error::Refusal>().is_none())
+                .map(|c| format!("while {c}"))
+                .collect(),
+        ),
+        None => (err.to_string(), err.chain().skip(1).map(|c| c.to_string()).collect()),
+    };
     let hint = hint(err);
     if json {
         let doc = serde_json::json!({
@@ -323,7 +360,11 @@ fn print_error(json: bool, err: &anyhow::Error, code: i32) {
     }
     eprintln!("error: {what}");
     for c in &causes {
-        eprintln!("  caused by: {c}");
+        if c.starts_with("while ") {
+            eprintln!("  {c}");
+        } else {
+            eprintln!("  caused by: {c}");
+        }
     }
     if let Some(h) = hint {
         eprintln!("hint: {h}");

@@ -7,10 +7,7 @@ pub const MASK: &str = "********";
 /// Whether a configuration key names a secret. Deliberately broad: masking a
 /// harmless value costs nothing, printing a password costs a rotation.
 pub fn is_secret_key(key: &str) -> bool {
-    let k = key
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'')
-        .to_ascii_lowercase();
+    let k = key.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase();
     let last = k.rsplit('.').next().unwrap_or(&k);
     last.ends_with("password")
         || last.ends_with("secret")
@@ -162,9 +159,7 @@ fn mask_xml_elements(line: &str) -> String {
         let Some(close) = after.find('>') else { break };
         let tag = &after[..close];
         let name = tag.split_whitespace().next().unwrap_or("");
-        let secret = !name.starts_with('/')
-            && !tag.ends_with('/')
-            && (is_secret_key(name) || attr_names_secret(tag));
+        let secret = !name.starts_with('/') && !tag.ends_with('/') && (is_secret_key(name) || attr_names_secret(tag));
         let body_start = open + 1 + close + 1;
         if secret {
             let end_tag = format!("</{}", name);
@@ -203,14 +198,8 @@ mod tests {
 
     #[test]
     fn masks_toml_values() {
-        assert_eq!(
-            mask_line(r#"password = "admin""#),
-            r#"password = "********""#
-        );
-        assert_eq!(
-            mask_line(r#"  key_password = 'wso2carbon' # c"#),
-            r#"  key_password = '********' # c"#
-        );
+        assert_eq!(mask_line(r#"password = "admin""#), r#"password = "********""#);
+        assert_eq!(mask_line(r#"  key_password = 'wso2carbon' # c"#), r#"  key_password = '********' # c"#);
         assert_eq!(mask_line("client_secret=abc"), "client_secret=********");
         assert_eq!(
             mask_line(r#"tls = { file_name = "a.jks", password = "p", alias = "x" }"#),
@@ -218,18 +207,12 @@ mod tests {
         );
         assert_eq!(mask_line(r#"username = "admin""#), r#"username = "admin""#);
         assert_eq!(mask_line("#password = \"x\""), "#password = \"********\"");
-        assert_eq!(
-            mask_line(r#"+password = "a\"b""#),
-            r#"+password = "********""#
-        );
+        assert_eq!(mask_line(r#"+password = "a\"b""#), r#"+password = "********""#);
     }
 
     #[test]
     fn masks_xml_values() {
-        assert_eq!(
-            mask_line("<Password>admin</Password>"),
-            "<Password>********</Password>"
-        );
+        assert_eq!(mask_line("<Password>admin</Password>"), "<Password>********</Password>");
         assert_eq!(
             mask_line(r#"<parameter name="keystorePassword">wso2</parameter>"#),
             r#"<parameter name="keystorePassword">********</parameter>"#
@@ -239,15 +222,7 @@ mod tests {
 
     #[test]
     fn secret_keys() {
-        for k in [
-            "password",
-            "key_password",
-            "secret",
-            "client_secret",
-            "DB.Password",
-            "token",
-            "access_token",
-        ] {
+        for k in ["password", "key_password", "secret", "client_secret", "DB.Password", "token", "access_token"] {
             assert!(is_secret_key(k), "{k}");
         }
         for k in ["username", "tokens_url", "file_name", "alias"] {

@@ -32,9 +32,7 @@ pub fn run(args: &OptimizeArgs) -> Result<Report> {
     let home = home::detect(&args.home)?;
     home::check_not_running(&home.path)?;
     let catalog = crate::split::load_catalog(args.profile_dir.as_deref())?;
-    let profile = catalog
-        .select(&home.version, Some(&[args.profile.clone()]))?
-        .remove(0);
+    let profile = catalog.select(&home.version, Some(&[args.profile.clone()]))?.remove(0);
     let previous = record::read(&home.path)?;
     if let Some(prev) = &previous {
         if prev.profile != profile.name {
@@ -45,9 +43,7 @@ pub fn run(args: &OptimizeArgs) -> Result<Report> {
         }
     }
     let mut opts = args.options.clone();
-    opts.written_toml_sha256 = previous
-        .as_ref()
-        .and_then(|p| p.deployment_toml_sha256.clone());
+    opts.written_toml_sha256 = previous.as_ref().and_then(|p| p.deployment_toml_sha256.clone());
     opts.config_from_cli = true;
 
     let tree = Tree::scan(&home.path)?;
@@ -62,20 +58,13 @@ pub fn run(args: &OptimizeArgs) -> Result<Report> {
         ..Default::default()
     };
     if args.dry_run {
-        r.status = if plan.changes_anything() {
-            "would-optimize"
-        } else {
-            "current"
-        }
-        .into();
+        r.status = if plan.changes_anything() { "would-optimize" } else { "current" }.into();
         r.diff = Some(crate::dryrun::diff(&plan)?);
+        r.settings = crate::dryrun::settings_summary(&plan)?;
     } else {
         let changed = apply_in_place(&plan)?;
         let rec = crate::split::record_for(&profile, &home, &opts, None, &plan);
-        let rec = crate::record::Record {
-            update: previous.as_ref().and_then(|p| p.update.clone()),
-            ..rec
-        };
+        let rec = crate::record::Record { update: previous.as_ref().and_then(|p| p.update.clone()), ..rec };
         if previous.as_ref() != Some(&rec) {
             record::write(&home.path, &rec)?;
         }
@@ -106,10 +95,7 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
                 pending_backup = Some((from.clone(), to.clone()));
             }
             Action::Rewrite { path, after, .. } => {
-                let backup = pending_backup
-                    .take()
-                    .filter(|(from, _)| from == path)
-                    .map(|(_, to)| to);
+                let backup = pending_backup.take().filter(|(from, _)| from == path).map(|(_, to)| to);
                 replace_file(plan, path, after, backup.as_deref())?;
                 changed = true;
             }
@@ -117,11 +103,7 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
         }
     }
     if let Some((from, to)) = pending_backup {
-        bail!(
-            "internal: backup of {} to {} without a replacement",
-            from.display(),
-            to.display()
-        );
+        bail!("internal: backup of {} to {} without a replacement", from.display(), to.display());
     }
     Ok(changed)
 }
@@ -131,20 +113,14 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
 fn replace_file(plan: &Plan, rel: &Path, after: &Origin, backup: Option<&Path>) -> Result<()> {
     let root = &plan.root;
     let target = root.join(rel);
-    let entry = plan
-        .tree
-        .get(rel)
-        .context("internal: rewritten file is not in the plan")?;
+    let entry = plan.tree.get(rel).context("internal: rewritten file is not in the plan")?;
     let tmp = target.with_file_name(format!(
         ".{}.apim-profiles-tmp-{}",
         target.file_name().unwrap_or_default().to_string_lossy(),
         std::process::id()
     ));
     let _ = std::fs::remove_file(&tmp);
-    let e = crate::tree::Entry {
-        origin: after.clone(),
-        ..entry.clone()
-    };
+    let e = crate::tree::Entry { origin: after.clone(), ..entry.clone() };
     let root_user = unsafe { libc::geteuid() } == 0;
     crate::copy::write_file(root, &e, &tmp, crate::copy::Reflink::Auto, root_user)?;
     if let Some(b) = backup {
@@ -152,11 +128,7 @@ fn replace_file(plan: &Plan, rel: &Path, after: &Origin, backup: Option<&Path>) 
         if let Err(err) = std::fs::hard_link(&target, &b) {
             let _ = std::fs::remove_file(&tmp);
             return Err(err).with_context(|| {
-                format!(
-                    "keeping {} as {} (an existing backup is never overwritten)",
-                    target.display(),
-                    b.display()
-                )
+                format!("keeping {} as {} (an existing backup is never overwritten)", target.display(), b.display())
             });
         }
     }

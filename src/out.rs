@@ -21,10 +21,7 @@ pub fn copy_path(out: &Path, profile: &str, home_dir_name: &str) -> PathBuf {
 /// that publishing is one rename.
 pub fn staging_path(final_path: &Path) -> PathBuf {
     let name = final_path.file_name().unwrap_or_default().to_string_lossy();
-    final_path.with_file_name(format!(
-        ".{name}.apim-profiles-staging-{}",
-        std::process::id()
-    ))
+    final_path.with_file_name(format!(".{name}.apim-profiles-staging-{}", std::process::id()))
 }
 
 fn is_staging_name(name: &str, home_dir_name: &str) -> bool {
@@ -34,11 +31,7 @@ fn is_staging_name(name: &str, home_dir_name: &str) -> bool {
 /// An absolute form of a path that may not exist yet: the nearest existing
 /// ancestor resolved (links included), the rest appended.
 pub fn absolute(p: &Path) -> Result<PathBuf> {
-    let p = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(p)
-    };
+    let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
     let mut existing = p.clone();
     let mut rest = Vec::new();
     while !existing.exists() {
@@ -66,21 +59,13 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 pub fn check_separate(home: &Path, out: &Path) -> Result<()> {
     if out.starts_with(home) {
         return refuse(
-            format!(
-                "the output {} is inside the home {}",
-                out.display(),
-                home.display()
-            ),
+            format!("the output {} is inside the home {}", out.display(), home.display()),
             "choose an output directory outside the home: the source is never modified",
         );
     }
     if home.starts_with(out) {
         return refuse(
-            format!(
-                "the home {} is inside the output {}",
-                home.display(),
-                out.display()
-            ),
+            format!("the home {} is inside the output {}", home.display(), out.display()),
             "choose an output directory that does not contain the home, e.g. a sibling directory",
         );
     }
@@ -105,27 +90,18 @@ impl Lock {
         let me = std::process::id();
         for _ in 0..2 {
             let tmp = out.join(format!("{LOCK_FILE}.{me}"));
-            std::fs::write(&tmp, format!("{me}\n"))
-                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::write(&tmp, format!("{me}\n")).with_context(|| format!("writing {}", tmp.display()))?;
             let linked = std::fs::hard_link(&tmp, &path);
             let _ = std::fs::remove_file(&tmp);
             match linked {
                 Ok(()) => return Ok(Lock { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|t| t.trim().parse::<i32>().ok());
+                    let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<i32>().ok());
                     match holder {
                         Some(pid) if pid as u32 != me && crate::home::process_alive(pid) => {
                             return refuse(
-                                format!(
-                                    "another apim-profiles run (pid {pid}) is writing into {}",
-                                    out.display()
-                                ),
-                                format!(
-                                    "wait for it to finish, or use another --out; the lock is {}",
-                                    path.display()
-                                ),
+                                format!("another apim-profiles run (pid {pid}) is writing into {}", out.display()),
+                                format!("wait for it to finish, or use another --out; the lock is {}", path.display()),
                             );
                         }
                         _ => {
@@ -137,10 +113,7 @@ impl Lock {
                 Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
             }
         }
-        refuse(
-            format!("could not take the lock {}", path.display()),
-            "another run keeps taking it; try again",
-        )
+        refuse(format!("could not take the lock {}", path.display()), "another run keeps taking it; try again")
     }
 }
 
@@ -186,11 +159,7 @@ pub fn remove_tree(p: &Path) -> Result<()> {
     if std::fs::remove_dir_all(p).is_ok() {
         return Ok(());
     }
-    for e in walkdir::WalkDir::new(p)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-    {
+    for e in walkdir::WalkDir::new(p).follow_links(false).into_iter().flatten() {
         if e.file_type().is_dir() {
             let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o700));
         }
@@ -205,12 +174,9 @@ pub fn publish(staging: &Path, final_path: &Path) -> Result<()> {
     if std::fs::symlink_metadata(final_path).is_ok() {
         exchange(staging, final_path)
             .with_context(|| format!("swapping the new copy into {}", final_path.display()))?;
-        remove_tree(staging).with_context(|| {
-            format!("removing the replaced copy (now at {})", staging.display())
-        })?;
+        remove_tree(staging).with_context(|| format!("removing the replaced copy (now at {})", staging.display()))?;
     } else {
-        std::fs::rename(staging, final_path)
-            .with_context(|| format!("publishing {}", final_path.display()))?;
+        std::fs::rename(staging, final_path).with_context(|| format!("publishing {}", final_path.display()))?;
     }
     if let Some(parent) = final_path.parent() {
         if let Ok(d) = std::fs::File::open(parent) {
@@ -224,15 +190,7 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     let ca = CString::new(a.as_os_str().as_bytes())?;
     let cb = CString::new(b.as_os_str().as_bytes())?;
     // SAFETY: two valid C strings, AT_FDCWD-relative.
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
+    let r = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
     if r == 0 {
         Ok(())
     } else {

@@ -18,10 +18,7 @@ pub struct NamePattern(globset::GlobMatcher);
 
 impl NamePattern {
     pub fn new(pat: &str) -> Result<NamePattern, globset::Error> {
-        let g = globset::GlobBuilder::new(pat)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()?;
+        let g = globset::GlobBuilder::new(pat).literal_separator(true).backslash_escape(true).build()?;
         Ok(NamePattern(g.compile_matcher()))
     }
     pub fn matches(&self, name: &std::ffi::OsStr) -> bool {
@@ -50,27 +47,12 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub enum Action {
     /// An entry (with everything below it) removed.
-    Remove {
-        path: PathBuf,
-        step: String,
-        entries: usize,
-        bytes: u64,
-        dir: bool,
-    },
+    Remove { path: PathBuf, step: String, entries: usize, bytes: u64, dir: bool },
     /// An entry renamed to keep the original (`mv target backup`).
-    Backup {
-        from: PathBuf,
-        to: PathBuf,
-        step: String,
-    },
+    Backup { from: PathBuf, to: PathBuf, step: String },
     /// A file's content replaced; `before` and `after` say where each side's
     /// bytes are, for the diff.
-    Rewrite {
-        path: PathBuf,
-        step: String,
-        before: Origin,
-        after: Origin,
-    },
+    Rewrite { path: PathBuf, step: String, before: Origin, after: Origin },
     /// Nothing done, for a reason the operator should hear.
     Note { step: String, message: String },
 }
@@ -92,14 +74,10 @@ pub struct Plan {
 impl Plan {
     /// Whether carrying out the plan changes anything (what `verify` asks).
     pub fn changes_anything(&self) -> bool {
-        self.actions
-            .iter()
-            .any(|a| !matches!(a, Action::Note { .. }))
+        self.actions.iter().any(|a| !matches!(a, Action::Note { .. }))
     }
     pub fn removed(&self) -> impl Iterator<Item = &Action> {
-        self.actions
-            .iter()
-            .filter(|a| matches!(a, Action::Remove { .. }))
+        self.actions.iter().filter(|a| matches!(a, Action::Remove { .. }))
     }
     pub fn notes(&self) -> Vec<String> {
         self.actions
@@ -115,12 +93,7 @@ impl Plan {
 /// Computes the plan of `profile` on `tree` (a scan of `tree.root`).
 /// Reads file contents where a decision needs them; writes nothing.
 pub fn compute(profile: &Profile, tree: &Tree, opts: &Options) -> Result<Plan> {
-    let mut p = Planner {
-        root: tree.root.clone(),
-        t: tree.clone(),
-        actions: Vec::new(),
-        written_toml: None,
-    };
+    let mut p = Planner { root: tree.root.clone(), t: tree.clone(), actions: Vec::new(), written_toml: None };
     for step in &profile.steps {
         p.step(profile, step, opts)
             .with_context(|| format!("planning `{}` of profile {}", step.label(), profile.name))?;
@@ -155,11 +128,7 @@ impl Planner {
                     self.remove(&rel(path), &label);
                 }
             }
-            Step::ReplaceTemplate {
-                target,
-                variant,
-                backup,
-            } => {
+            Step::ReplaceTemplate { target, variant, backup } => {
                 let (target, variant, backup) = (rel(target), rel(variant), rel(backup));
                 if !self.is_file(&target) || !self.is_file(&variant) {
                     return Ok(());
@@ -195,16 +164,11 @@ impl Planner {
                 let v = self.t.get(&variant).cloned().expect("checked");
                 self.put(&target, fresh_copy(v), &label);
             }
-            Step::ReplaceDeploymentToml {
-                template,
-                target,
-                backup,
-            } => {
+            Step::ReplaceDeploymentToml { template, target, backup } => {
                 if opts.skip_config_optimization {
                     self.actions.push(Action::Note {
                         step: label,
-                        message: "deployment.toml kept as it is (--skip-config-optimization)"
-                            .into(),
+                        message: "deployment.toml kept as it is (--skip-config-optimization)".into(),
                     });
                     return Ok(());
                 }
@@ -213,7 +177,15 @@ impl Planner {
                     return Ok(());
                 }
                 let tpl = self.t.get(&template).cloned().expect("checked");
-                let desired = self.desired_toml(profile, &template, &target, &backup, opts)?;
+                let desired = match self.desired_toml(profile, &template, &target, &backup, opts)? {
+                    Some((bytes, warnings)) => {
+                        for w in warnings {
+                            self.actions.push(Action::Note { step: label.clone(), message: w });
+                        }
+                        Some(bytes)
+                    }
+                    None => None,
+                };
                 let desired_bytes = match &desired {
                     Some(b) => b.as_ref().clone(),
                     None => self.read(&template)?,
@@ -221,9 +193,7 @@ impl Planner {
                 self.written_toml = Some(crate::tree::sha256_hex(&desired_bytes));
                 let new_entry = match desired {
                     Some(bytes) => Entry {
-                        kind: Kind::File {
-                            size: bytes.len() as u64,
-                        },
+                        kind: Kind::File { size: bytes.len() as u64 },
                         meta: tpl.meta,
                         origin: Origin::Generated(bytes),
                     },
@@ -266,31 +236,19 @@ impl Planner {
                     // Ours, written with other options: rewrite, the backup stays.
                     let before = self.t.get(&target).expect("checked").origin.clone();
                     self.t.insert(target.clone(), new_entry.clone());
-                    self.actions.push(Action::Rewrite {
-                        path: target,
-                        step: label,
-                        before,
-                        after: new_entry.origin,
-                    });
+                    self.actions.push(Action::Rewrite { path: target, step: label, before, after: new_entry.origin });
                     return Ok(());
                 }
                 self.backup(&target, &backup, &label);
                 self.put(&target, new_entry, &label);
             }
-            Step::ClearDir {
-                dir, keep_files, ..
-            } => {
+            Step::ClearDir { dir, keep_files, .. } => {
                 let dir = rel(dir);
                 let keep = patterns(keep_files);
                 let doomed: Vec<PathBuf> = self
                     .t
                     .children(&dir)
-                    .filter(|(p, e)| {
-                        e.is_dir()
-                            || !keep
-                                .iter()
-                                .any(|k| k.matches(p.file_name().unwrap_or_default()))
-                    })
+                    .filter(|(p, e)| e.is_dir() || !keep.iter().any(|k| k.matches(p.file_name().unwrap_or_default())))
                     .map(|(p, _)| p.clone())
                     .collect();
                 for d in doomed {
@@ -299,19 +257,11 @@ impl Planner {
             }
             Step::PruneWebapps { dir, keep } => {
                 let keep = patterns(keep);
-                self.remove_webapps(
-                    &rel(dir),
-                    |name| !keep.iter().any(|k| k.matches(name)),
-                    &label,
-                );
+                self.remove_webapps(&rel(dir), |name| !keep.iter().any(|k| k.matches(name)), &label);
             }
             Step::RemoveWebapps { dir, names } => {
                 let names = patterns(names);
-                self.remove_webapps(
-                    &rel(dir),
-                    |name| names.iter().any(|k| k.matches(name)),
-                    &label,
-                );
+                self.remove_webapps(&rel(dir), |name| names.iter().any(|k| k.matches(name)), &label);
             }
         }
         Ok(())
@@ -326,7 +276,7 @@ impl Planner {
         target: &Path,
         backup: &Path,
         opts: &Options,
-    ) -> Result<Option<Arc<Vec<u8>>>> {
+    ) -> Result<Option<(Arc<Vec<u8>>, Vec<String>)>> {
         let tpl_bytes = self.read(template)?;
         // A template that is not TOML would give a node that cannot start.
         let tpl_text = String::from_utf8(tpl_bytes).map_err(|_| {
@@ -340,15 +290,11 @@ impl Planner {
             return Ok(None);
         }
         // The operator's own settings: the pristine file if it was moved aside.
-        let own = if self.t.contains(backup) {
-            backup
-        } else {
-            target
-        };
+        let own = if self.t.contains(backup) { backup } else { target };
         let own_text = String::from_utf8_lossy(&self.read(own)?).into_owned();
         let out = crate::config::apply(&tpl_text, &own_text, &profile.name, &opts.config)
             .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
-        Ok(Some(Arc::new(out.into_bytes())))
+        Ok(Some((Arc::new(out.text.into_bytes()), out.warnings)))
     }
 
     fn is_file(&self, p: &Path) -> bool {
@@ -356,31 +302,19 @@ impl Planner {
     }
 
     fn read(&self, p: &Path) -> Result<Vec<u8>> {
-        self.t
-            .read(&self.root, p)
-            .with_context(|| format!("reading {}", self.root.join(p).display()))
+        self.t.read(&self.root, p).with_context(|| format!("reading {}", self.root.join(p).display()))
     }
 
     fn remove(&mut self, path: &Path, step: &str) {
         let Some(e) = self.t.get(path) else { return };
         let dir = e.is_dir();
         let (entries, bytes) = self.t.remove(path);
-        self.actions.push(Action::Remove {
-            path: path.to_path_buf(),
-            step: step.to_string(),
-            entries,
-            bytes,
-            dir,
-        });
+        self.actions.push(Action::Remove { path: path.to_path_buf(), step: step.to_string(), entries, bytes, dir });
     }
 
     fn backup(&mut self, from: &Path, to: &Path, step: &str) {
         self.t.rename_file(from, to);
-        self.actions.push(Action::Backup {
-            from: from.to_path_buf(),
-            to: to.to_path_buf(),
-            step: step.to_string(),
-        });
+        self.actions.push(Action::Backup { from: from.to_path_buf(), to: to.to_path_buf(), step: step.to_string() });
     }
 
     /// Places new content at `path` (which the preceding backup freed).
@@ -390,20 +324,13 @@ impl Planner {
             .iter()
             .rev()
             .find_map(|a| match a {
-                Action::Backup { from, to, .. } if from == path => {
-                    self.t.get(to).map(|e| e.origin.clone())
-                }
+                Action::Backup { from, to, .. } if from == path => self.t.get(to).map(|e| e.origin.clone()),
                 _ => None,
             })
             .expect("put follows a backup");
         let after = entry.origin.clone();
         self.t.insert(path.to_path_buf(), entry);
-        self.actions.push(Action::Rewrite {
-            path: path.to_path_buf(),
-            step: step.to_string(),
-            before,
-            after,
-        });
+        self.actions.push(Action::Rewrite { path: path.to_path_buf(), step: step.to_string(), before, after });
     }
 
     fn free_name(&self, backup: &Path) -> PathBuf {
@@ -419,17 +346,9 @@ impl Planner {
 
     /// The webapp rule: remove the chosen entries of `dir`, and for each the
     /// directory named like it without `.war` (its exploded form).
-    fn remove_webapps(
-        &mut self,
-        dir: &Path,
-        doomed: impl Fn(&std::ffi::OsStr) -> bool,
-        step: &str,
-    ) {
-        let names: Vec<std::ffi::OsString> = self
-            .t
-            .children(dir)
-            .map(|(p, _)| p.file_name().unwrap_or_default().to_owned())
-            .collect();
+    fn remove_webapps(&mut self, dir: &Path, doomed: impl Fn(&std::ffi::OsStr) -> bool, step: &str) {
+        let names: Vec<std::ffi::OsString> =
+            self.t.children(dir).map(|(p, _)| p.file_name().unwrap_or_default().to_owned()).collect();
         for name in names.into_iter().filter(|n| doomed(n)) {
             self.remove(&dir.join(&name), step);
             let bytes = name.as_encoded_bytes();
@@ -457,9 +376,7 @@ fn fresh_copy(v: Entry) -> Entry {
 }
 
 fn patterns(pats: &[String]) -> Vec<NamePattern> {
-    pats.iter()
-        .map(|p| NamePattern::new(p).expect("patterns are validated when parsed"))
-        .collect()
+    pats.iter().map(|p| NamePattern::new(p).expect("patterns are validated when parsed")).collect()
 }
 
 #[cfg(test)]

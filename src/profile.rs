@@ -22,11 +22,7 @@ pub enum Step {
     },
     /// Rename `target` to `backup`, then copy `variant` to `target`; only when
     /// both `target` and `variant` exist. `variant` stays.
-    ReplaceTemplate {
-        target: String,
-        variant: String,
-        backup: String,
-    },
+    ReplaceTemplate { target: String, variant: String, backup: String },
     /// Move `deployment.toml` aside and copy the profile's template in its
     /// place; skipped with `--skip-config-optimization`.
     ReplaceDeploymentToml {
@@ -65,16 +61,8 @@ impl Step {
     fn paths(&self) -> Vec<&str> {
         match self {
             Step::Remove { paths, .. } => paths.iter().map(String::as_str).collect(),
-            Step::ReplaceTemplate {
-                target,
-                variant,
-                backup,
-            } => vec![target, variant, backup],
-            Step::ReplaceDeploymentToml {
-                template,
-                target,
-                backup,
-            } => vec![template, target, backup],
+            Step::ReplaceTemplate { target, variant, backup } => vec![target, variant, backup],
+            Step::ReplaceDeploymentToml { template, target, backup } => vec![template, target, backup],
             Step::ClearDir { dir, .. } => vec![dir],
             Step::PruneWebapps { dir, .. } | Step::RemoveWebapps { dir, .. } => vec![dir],
         }
@@ -129,22 +117,10 @@ fn yes() -> bool {
 
 /// The definitions compiled into the binary, in the order `profiles` lists them.
 const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "4.2.0/control-plane.toml",
-        include_str!("../profiles/4.2.0/control-plane.toml"),
-    ),
-    (
-        "4.2.0/gateway-worker.toml",
-        include_str!("../profiles/4.2.0/gateway-worker.toml"),
-    ),
-    (
-        "4.2.0/traffic-manager.toml",
-        include_str!("../profiles/4.2.0/traffic-manager.toml"),
-    ),
-    (
-        "4.2.0/api-key-manager-deprecated.toml",
-        include_str!("../profiles/4.2.0/api-key-manager-deprecated.toml"),
-    ),
+    ("4.2.0/control-plane.toml", include_str!("../profiles/4.2.0/control-plane.toml")),
+    ("4.2.0/gateway-worker.toml", include_str!("../profiles/4.2.0/gateway-worker.toml")),
+    ("4.2.0/traffic-manager.toml", include_str!("../profiles/4.2.0/traffic-manager.toml")),
+    ("4.2.0/api-key-manager-deprecated.toml", include_str!("../profiles/4.2.0/api-key-manager-deprecated.toml")),
 ];
 
 /// The set of profile definitions in use: the embedded ones, or those of a
@@ -166,8 +142,7 @@ impl Catalog {
     /// Reads `<dir>/<version>/*.toml`, in file-name order within a version.
     pub fn from_dir(dir: &Path) -> Result<Catalog> {
         let mut files = Vec::new();
-        let rd = std::fs::read_dir(dir)
-            .with_context(|| format!("reading profile directory {}", dir.display()))?;
+        let rd = std::fs::read_dir(dir).with_context(|| format!("reading profile directory {}", dir.display()))?;
         for version in rd {
             let version = version?.path();
             if !version.is_dir() {
@@ -189,8 +164,7 @@ impl Catalog {
         }
         let mut profiles = Vec::new();
         for f in files {
-            let text =
-                std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+            let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
             profiles.push(parse(&text, &f.display().to_string())?);
         }
         Ok(Catalog { profiles })
@@ -230,10 +204,7 @@ impl Catalog {
             }
             match known.iter().find(|p| p.name == n) {
                 Some(p) if out.iter().any(|o| o.name == p.name) => {
-                    return refuse(
-                        format!("profile `{n}` is named twice"),
-                        "name each profile once",
-                    );
+                    return refuse(format!("profile `{n}` is named twice"), "name each profile once");
                 }
                 Some(p) => out.push((*p).clone()),
                 None => {
@@ -246,10 +217,7 @@ impl Catalog {
                     let all: Vec<&str> = known.iter().map(|p| p.name.as_str()).collect();
                     return refuse(
                         format!("unknown profile `{n}` for API-M {version}"),
-                        format!(
-                            "did you mean `{nearest}`? Known profiles: {}",
-                            all.join(", ")
-                        ),
+                        format!("did you mean `{nearest}`? Known profiles: {}", all.join(", ")),
                     );
                 }
             }
@@ -297,9 +265,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile> {
         for pat in patterns {
             if pat.contains('/') || pat == ".." || pat == "." {
                 return refuse(
-                    format!(
-                        "profile definition {origin}: pattern `{pat}` is not a plain entry name"
-                    ),
+                    format!("profile definition {origin}: pattern `{pat}` is not a plain entry name"),
                     "keep/names patterns match names directly inside the directory",
                 );
             }
@@ -313,10 +279,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile> {
     }
     if p.name.is_empty() || p.name.contains('/') || p.name.starts_with('.') {
         return refuse(
-            format!(
-                "profile definition {origin}: name `{}` is not usable as a directory name",
-                p.name
-            ),
+            format!("profile definition {origin}: name `{}` is not usable as a directory name", p.name),
             "use a plain name such as gateway-worker",
         );
     }
@@ -328,12 +291,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile> {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, col)
 }
 
@@ -366,33 +324,15 @@ mod tests {
     fn embedded_profiles_parse() {
         let c = Catalog::embedded().unwrap();
         let names: Vec<_> = c.for_version("4.2.0").map(|p| p.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "control-plane",
-                "gateway-worker",
-                "traffic-manager",
-                "api-key-manager-deprecated"
-            ]
-        );
-        let defaults: Vec<_> = c
-            .select("4.2.0", None)
-            .unwrap()
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
-        assert_eq!(
-            defaults,
-            ["control-plane", "gateway-worker", "traffic-manager"]
-        );
+        assert_eq!(names, ["control-plane", "gateway-worker", "traffic-manager", "api-key-manager-deprecated"]);
+        let defaults: Vec<_> = c.select("4.2.0", None).unwrap().into_iter().map(|p| p.name).collect();
+        assert_eq!(defaults, ["control-plane", "gateway-worker", "traffic-manager"]);
     }
 
     #[test]
     fn unknown_profile_suggests_nearest() {
         let c = Catalog::embedded().unwrap();
-        let err = c
-            .select("4.2.0", Some(&["gateway-workr".to_string()]))
-            .unwrap_err();
+        let err = c.select("4.2.0", Some(&["gateway-workr".to_string()])).unwrap_err();
         let r = err.downcast_ref::<Refusal>().unwrap();
         assert!(r.what.contains("gateway-workr"));
         assert!(r.hint.contains("`gateway-worker`"), "{}", r.hint);
@@ -401,20 +341,11 @@ mod tests {
     #[test]
     fn rejects_escaping_paths_and_bad_toml() {
         let bad = "name='x'\nproduct='wso2am'\nversion='4.2.0'\nsummary='s'\n[[step]]\nop='remove'\npaths=['../etc']\n";
-        let e = parse(bad, "t.toml")
-            .unwrap_err()
-            .downcast::<Refusal>()
-            .unwrap();
+        let e = parse(bad, "t.toml").unwrap_err().downcast::<Refusal>().unwrap();
         assert!(e.what.contains("leaves the home"), "{}", e.what);
         let abs = bad.replace("../etc", "/etc");
-        assert!(parse(&abs, "t.toml")
-            .unwrap_err()
-            .to_string()
-            .contains("absolute"));
-        let e = parse("name = \n", "t.toml")
-            .unwrap_err()
-            .downcast::<Refusal>()
-            .unwrap();
+        assert!(parse(&abs, "t.toml").unwrap_err().to_string().contains("absolute"));
+        let e = parse("name = \n", "t.toml").unwrap_err().downcast::<Refusal>().unwrap();
         assert!(e.what.contains("t.toml:1:"), "{}", e.what);
     }
 }

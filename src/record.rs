@@ -48,9 +48,7 @@ impl Record {
 pub fn read(copy: &Path) -> Result<Option<Record>> {
     let p = copy.join(RECORD_FILE);
     match std::fs::read(&p) {
-        Ok(b) => Ok(Some(
-            serde_json::from_slice(&b).with_context(|| format!("reading {}", p.display()))?,
-        )),
+        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("reading {}", p.display()))?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
     }

@@ -47,6 +47,10 @@ pub struct ProfileReport {
     pub update: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// Dry-run: deployment.toml keys added (+), changed (~) and removed (-)
+    /// relative to the home's own file, secrets masked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
     /// Unified diff of every file whose content changes, secrets masked (dry-run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
@@ -82,13 +86,7 @@ impl ProfileReport {
         };
         for a in &plan.actions {
             match a {
-                Action::Remove {
-                    path,
-                    step,
-                    entries,
-                    bytes,
-                    dir,
-                } => {
+                Action::Remove { path, step, entries, bytes, dir } => {
                     r.entries_removed += entries;
                     r.removed.push(Removed {
                         path: path.display().to_string(),
@@ -98,10 +96,9 @@ impl ProfileReport {
                         bytes: *bytes,
                     });
                 }
-                Action::Backup { from, to, .. } => r.backups.push(BackupMade {
-                    from: from.display().to_string(),
-                    to: to.display().to_string(),
-                }),
+                Action::Backup { from, to, .. } => {
+                    r.backups.push(BackupMade { from: from.display().to_string(), to: to.display().to_string() })
+                }
                 Action::Rewrite { path, .. } => r.rewritten.push(path.display().to_string()),
                 Action::Note { message, .. } => r.notes.push(message.clone()),
             }
@@ -140,6 +137,12 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
         if let Some(d) = &r.diff {
             s.push_str(d);
         }
+        if !r.settings.is_empty() {
+            s.push_str("deployment.toml settings, relative to the home's own:\n");
+            for l in &r.settings {
+                s.push_str(&format!("  {l}\n"));
+            }
+        }
         if !r.removed.is_empty() {
             s.push_str(&format!(
                 "removed ({} entries, {}):\n",
@@ -153,11 +156,7 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
                     last_step = &x.step;
                 }
                 let slash = if x.dir { "/" } else { "" };
-                let more = if x.entries > 1 {
-                    format!("  ({} entries)", x.entries)
-                } else {
-                    String::new()
-                };
+                let more = if x.entries > 1 { format!("  ({} entries)", x.entries) } else { String::new() };
                 s.push_str(&format!("    - {}{slash}{more}\n", x.path));
             }
         }
@@ -177,12 +176,7 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
     let copied = if dry_run {
         format!("{} to copy", human_bytes(r.bytes_to_copy))
     } else if r.files_copied > 0 {
-        format!(
-            "{} files copied ({}; {} cloned)",
-            r.files_copied,
-            human_bytes(r.bytes_copied),
-            r.files_cloned
-        )
+        format!("{} files copied ({}; {} cloned)", r.files_copied, human_bytes(r.bytes_copied), r.files_cloned)
     } else {
         "nothing copied".to_string()
     };

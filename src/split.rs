@@ -61,13 +61,7 @@ pub fn load_catalog(profile_dir: Option<&Path>) -> Result<Catalog> {
 }
 
 /// The record a copy made from these inputs carries.
-pub fn record_for(
-    profile: &Profile,
-    home: &Home,
-    opts: &Options,
-    fingerprint: Option<String>,
-    plan: &Plan,
-) -> Record {
+pub fn record_for(profile: &Profile, home: &Home, opts: &Options, fingerprint: Option<String>, plan: &Plan) -> Record {
     Record {
         tool: "apim-profiles".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -77,9 +71,7 @@ pub fn record_for(
         profile_sha256: tree::sha256_hex(profile.source_text.as_bytes()),
         skip_config_optimization: opts.skip_config_optimization,
         options_sha256: options_hash(opts),
-        source: fingerprint
-            .as_ref()
-            .map(|_| home.path.display().to_string()),
+        source: fingerprint.as_ref().map(|_| home.path.display().to_string()),
         source_fingerprint: fingerprint,
         deployment_toml_sha256: plan.written_toml_sha256.clone(),
         update: None,
@@ -89,11 +81,7 @@ pub fn record_for(
 /// A hash of every option that shapes a copy. Settings may hold secrets, so
 /// only their hash is kept.
 pub fn options_hash(opts: &Options) -> String {
-    let text = format!(
-        "skip={};config={}",
-        opts.skip_config_optimization,
-        opts.config.canonical()
-    );
+    let text = format!("skip={};config={}", opts.skip_config_optimization, opts.config.canonical());
     tree::sha256_hex(text.as_bytes())
 }
 
@@ -118,21 +106,9 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     for profile in profiles {
         let plan = plan::compute(&profile, &source, &args.options)?;
         let final_path = out::copy_path(&out, &profile.name, &home.dir_name);
-        let record = record_for(
-            &profile,
-            &home,
-            &args.options,
-            Some(fingerprint.clone()),
-            &plan,
-        );
+        let record = record_for(&profile, &home, &args.options, Some(fingerprint.clone()), &plan);
         let state = state_of(&final_path, &record)?;
-        targets.push(Target {
-            profile,
-            plan,
-            final_path,
-            record,
-            state,
-        });
+        targets.push(Target { profile, plan, final_path, record, state });
     }
     // Refusals that depend on what is already in the output.
     for t in &targets {
@@ -165,42 +141,29 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
                 State::Stale(_) => "would-replace".into(),
             };
             r.diff = Some(crate::dryrun::diff(&t.plan)?);
+            r.settings = crate::dryrun::settings_summary(&t.plan)?;
             report.profiles.push(r);
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(report);
     }
 
-    let to_build: Vec<&Target> = targets
-        .iter()
-        .filter(|t| t.state != State::Current)
-        .collect();
+    let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
     check_space(&home, &out, &to_build)?;
 
     if !to_build.is_empty() {
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     }
-    let _lock = if to_build.is_empty() {
-        None
-    } else {
-        Some(Lock::acquire(&out)?)
-    };
+    let _lock = if to_build.is_empty() { None } else { Some(Lock::acquire(&out)?) };
 
     let mut jobs = Vec::new();
     for t in &to_build {
         let parent = t.final_path.parent().expect("copy has a parent");
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         for stale in out::remove_stale_staging(&t.final_path, &home.dir_name)? {
-            report.warnings.push(format!(
-                "removed {} left by an interrupted run",
-                stale.display()
-            ));
+            report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
-        jobs.push(Job {
-            plan: &t.plan,
-            dest: out::staging_path(&t.final_path),
-        });
+        jobs.push(Job { plan: &t.plan, dest: out::staging_path(&t.final_path) });
     }
 
     let built = build(args, &jobs);
@@ -210,35 +173,23 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
             for j in &jobs {
                 let _ = out::remove_tree(&j.dest);
             }
-            return Err(e.context(
-                "copying failed; no copy was published and the staging directories were removed",
-            ));
+            return Err(e.context("copying failed; no copy was published and the staging directories were removed"));
         }
     };
 
     // Update runs share ~/.wso2-updates: by default one at a time.
-    let mut updates: Vec<Option<(update::UpdateResult, Record)>> =
-        to_build.iter().map(|_| None).collect();
+    let mut updates: Vec<Option<(update::UpdateResult, Record)>> = to_build.iter().map(|_| None).collect();
     if let Some(u) = &update_settings {
         use rayon::prelude::*;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(u.jobs.max(1))
-            .build()?;
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(u.jobs.max(1)).build()?;
         let results: Vec<Result<(update::UpdateResult, Record)>> = pool.install(|| {
             to_build
                 .par_iter()
                 .zip(jobs.par_iter())
                 .map(|(t, j)| {
                     let mut rec = t.record.clone();
-                    update::update_and_reoptimize(
-                        u,
-                        &j.dest,
-                        &t.final_path,
-                        &t.profile,
-                        &args.options,
-                        &mut rec,
-                    )
-                    .map(|r| (r, rec))
+                    update::update_and_reoptimize(u, &j.dest, &t.final_path, &t.profile, &args.options, &mut rec)
+                        .map(|r| (r, rec))
                 })
                 .collect()
         });
@@ -259,9 +210,7 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         for j in &jobs {
             let _ = out::remove_tree(&j.dest);
         }
-        anyhow::bail!(
-            "interrupted: no copy was published and the staging directories were removed"
-        );
+        anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
     }
     let mut failed = false;
     let mut conflicts = false;
@@ -272,10 +221,7 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
             report.profiles.push(r);
             continue;
         }
-        let idx = to_build
-            .iter()
-            .position(|b| std::ptr::eq(*b, t))
-            .expect("built");
+        let idx = to_build.iter().position(|b| std::ptr::eq(*b, t)).expect("built");
         let staged = &jobs[idx].dest;
         r.add_copy(&stats[idx]);
         let mut rec = t.record.clone();
@@ -289,7 +235,10 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
                 r.status = "failed".into();
                 r.error = Some(res.message.clone());
                 let kept = update::keep_failed(staged, &t.final_path)?;
-                r.notes.push(format!("the copy whose update failed is kept for inspection at {} (logs in its updates/logs/)", kept.display()));
+                r.notes.push(format!(
+                    "the copy whose update failed is kept for inspection at {} (logs in its updates/logs/)",
+                    kept.display()
+                ));
                 r.changed = true;
                 report.profiles.push(r);
                 continue;
@@ -303,13 +252,7 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         record::write(staged, &rec)?;
         out::publish(staged, &t.final_path)?;
         r.changed = true;
-        r.status = match (
-            &t.state,
-            r.update
-                .as_ref()
-                .and_then(|u| u.get("status"))
-                .and_then(|s| s.as_str()),
-        ) {
+        r.status = match (&t.state, r.update.as_ref().and_then(|u| u.get("status")).and_then(|s| s.as_str())) {
             (_, Some("conflicts")) => "conflicts".into(),
             (State::Stale(_), _) => "replaced".into(),
             _ => "created".into(),
@@ -347,16 +290,12 @@ fn build(args: &SplitArgs, jobs: &[Job<'_>]) -> Result<Vec<copy::CopyStats>> {
     let bar = args.progress.then(|| {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} copying {bytes}/{total_bytes} {wide_bar} {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{spinner} copying {bytes}/{total_bytes} {wide_bar} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs.unwrap_or(0))
-        .build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build()?;
     let r = pool.install(|| copy::materialize(jobs, args.reflink, bar.as_ref()));
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -385,7 +324,11 @@ fn state_of(final_path: &Path, wanted: &Record) -> Result<State> {
             Ok(State::Stale(why))
         }
         _ => refuse(
-            format!("{} already exists and was not made by apim-profiles (no {} record in it)", final_path.display(), record::RECORD_FILE),
+            format!(
+                "{} already exists and was not made by apim-profiles (no {} record in it)",
+                final_path.display(),
+                record::RECORD_FILE
+            ),
             "move it away or choose another --out; apim-profiles never replaces a directory it did not make",
         ),
     }
@@ -397,10 +340,7 @@ fn check_space(home: &Home, out: &Path, targets: &[&Target]) -> Result<()> {
     if targets.is_empty() {
         return Ok(());
     }
-    let need: u64 = targets
-        .iter()
-        .map(|t| t.plan.tree.total_bytes() + 4096 * t.plan.tree.entries.len() as u64)
-        .sum();
+    let need: u64 = targets.iter().map(|t| t.plan.tree.total_bytes() + 4096 * t.plan.tree.entries.len() as u64).sum();
     let mut probe_dir = out.to_path_buf();
     while !probe_dir.exists() {
         if !probe_dir.pop() {
@@ -409,23 +349,9 @@ fn check_space(home: &Home, out: &Path, targets: &[&Target]) -> Result<()> {
     }
     let cloning = targets
         .first()
-        .and_then(|t| {
-            t.plan
-                .tree
-                .entries
-                .iter()
-                .find(|(_, e)| e.size() > 0)
-                .map(|(p, _)| home.path.join(p))
-        })
+        .and_then(|t| t.plan.tree.entries.iter().find(|(_, e)| e.size() > 0).map(|(p, _)| home.path.join(p)))
         .is_some_and(|f| copy::probe_reflink(&f, &probe_dir));
-    let need = if cloning {
-        targets
-            .iter()
-            .map(|t| 4096 * t.plan.tree.entries.len() as u64)
-            .sum()
-    } else {
-        need
-    };
+    let need = if cloning { targets.iter().map(|t| 4096 * t.plan.tree.entries.len() as u64).sum() } else { need };
     // APIM_PROFILES_PRETEND_FREE_BYTES lets the test suite exercise the
     // refusal without filling a disk.
     let free = std::env::var("APIM_PROFILES_PRETEND_FREE_BYTES")

@@ -74,10 +74,7 @@ pub struct Tree {
 pub fn is_own_entry(rel: &Path) -> bool {
     let mut comps = rel.components();
     match (comps.next(), comps.next()) {
-        (Some(first), None) => first
-            .as_os_str()
-            .to_string_lossy()
-            .starts_with(".apim-profiles"),
+        (Some(first), None) => first.as_os_str().to_string_lossy().starts_with(".apim-profiles"),
         _ => false,
     }
 }
@@ -87,42 +84,25 @@ impl Tree {
     /// link out of the tree is therefore copied as the link it is.
     pub fn scan(root: &Path) -> Result<Tree> {
         let mut entries = BTreeMap::new();
-        let walker = walkdir::WalkDir::new(root)
-            .follow_links(false)
-            .min_depth(1)
-            .sort_by_file_name();
+        let walker = walkdir::WalkDir::new(root).follow_links(false).min_depth(1).sort_by_file_name();
         for item in walker {
             let item = item.map_err(|e| {
-                let path = e
-                    .path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                let hint = if e
-                    .io_error()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
-                {
+                let path = e.path().map(|p| p.display().to_string()).unwrap_or_default();
+                let hint = if e.io_error().is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied) {
                     "run as a user who can read the whole home (the owner of the pack, or root)"
                 } else {
                     "check the home's file system"
                 };
                 anyhow::Error::new(Refusal::new(format!("cannot read {path}: {e}"), hint))
             })?;
-            let rel = item
-                .path()
-                .strip_prefix(root)
-                .expect("walk stays below root")
-                .to_path_buf();
+            let rel = item.path().strip_prefix(root).expect("walk stays below root").to_path_buf();
             if is_own_entry(&rel) {
                 continue;
             }
-            let md = item
-                .metadata()
-                .with_context(|| format!("reading {}", item.path().display()))?;
+            let md = item.metadata().with_context(|| format!("reading {}", item.path().display()))?;
             let ft = md.file_type();
             let kind = if ft.is_symlink() {
-                Kind::Symlink {
-                    target: std::fs::read_link(item.path())?,
-                }
+                Kind::Symlink { target: std::fs::read_link(item.path())? }
             } else if ft.is_dir() {
                 Kind::Dir
             } else if ft.is_file() {
@@ -143,19 +123,9 @@ impl Tree {
                 dev: md.dev(),
                 ino: md.ino(),
             };
-            entries.insert(
-                rel.clone(),
-                Entry {
-                    kind,
-                    meta,
-                    origin: Origin::Source(rel),
-                },
-            );
+            entries.insert(rel.clone(), Entry { kind, meta, origin: Origin::Source(rel) });
         }
-        Ok(Tree {
-            root: root.to_path_buf(),
-            entries,
-        })
+        Ok(Tree { root: root.to_path_buf(), entries })
     }
 
     pub fn get(&self, rel: &Path) -> Option<&Entry> {
@@ -167,23 +137,14 @@ impl Tree {
     }
 
     /// The entry and everything below it, in order.
-    pub fn subtree<'a>(
-        &'a self,
-        rel: &'a Path,
-    ) -> impl Iterator<Item = (&'a PathBuf, &'a Entry)> + 'a {
-        self.entries
-            .range(rel.to_path_buf()..)
-            .take_while(move |(p, _)| p.starts_with(rel))
+    pub fn subtree<'a>(&'a self, rel: &'a Path) -> impl Iterator<Item = (&'a PathBuf, &'a Entry)> + 'a {
+        self.entries.range(rel.to_path_buf()..).take_while(move |(p, _)| p.starts_with(rel))
     }
 
     /// Direct children of a directory.
-    pub fn children<'a>(
-        &'a self,
-        dir: &'a Path,
-    ) -> impl Iterator<Item = (&'a PathBuf, &'a Entry)> + 'a {
+    pub fn children<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = (&'a PathBuf, &'a Entry)> + 'a {
         let depth = dir.components().count() + 1;
-        self.subtree(dir)
-            .filter(move |(p, _)| p.components().count() == depth)
+        self.subtree(dir).filter(move |(p, _)| p.components().count() == depth)
     }
 
     /// Removes an entry and its descendants; returns the entries count and bytes.
@@ -218,13 +179,8 @@ impl Tree {
     pub fn read(&self, source_root: &Path, rel: &Path) -> std::io::Result<Vec<u8>> {
         match self.entries.get(rel).map(|e| &e.origin) {
             Some(Origin::Generated(b)) => Ok(b.as_ref().clone()),
-            Some(Origin::Source(p)) | Some(Origin::SourceFresh(p)) => {
-                std::fs::read(source_root.join(p))
-            }
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "not in plan",
-            )),
+            Some(Origin::Source(p)) | Some(Origin::SourceFresh(p)) => std::fs::read(source_root.join(p)),
+            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not in plan")),
         }
     }
 }
@@ -247,10 +203,7 @@ pub fn fingerprint(tree: &Tree) -> String {
             }
         }
         if !e.is_dir() {
-            h.update(format!(
-                ":{:o}:{}.{}\n",
-                e.meta.mode, e.meta.mtime, e.meta.mtime_nsec
-            ));
+            h.update(format!(":{:o}:{}.{}\n", e.meta.mode, e.meta.mtime, e.meta.mtime_nsec));
         } else {
             h.update(format!(":{:o}\n", e.meta.mode));
         }

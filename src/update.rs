@@ -49,11 +49,7 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Credentials {{ username: {:?}, password: \"********\" }}",
-            self.username
-        )
+        write!(f, "Credentials {{ username: {:?}, password: \"********\" }}", self.username)
     }
 }
 
@@ -80,10 +76,7 @@ fn tool_prefix() -> &'static str {
 
 fn is_tool_name(name: &str) -> bool {
     let p = tool_prefix();
-    name == p
-        || name
-            .strip_prefix(p)
-            .is_some_and(|rest| rest.starts_with('_') && rest.len() > 1)
+    name == p || name.strip_prefix(p).is_some_and(|rest| rest.starts_with('_') && rest.len() > 1)
 }
 
 /// The tool shipped in a home's bin/, if any.
@@ -97,11 +90,7 @@ pub fn find_tool(home: &Path) -> Option<String> {
         .collect();
     names.sort();
     // Prefer the one that names this machine's CPU, then the plain name.
-    let arch = if cfg!(target_arch = "aarch64") {
-        "arm64"
-    } else {
-        "amd64"
-    };
+    let arch = if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" };
     names
         .iter()
         .find(|n| n.ends_with(arch))
@@ -121,27 +110,22 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
                     "give the path of wso2update_linux (or _darwin) from WSO2",
                 );
             }
-            let name = t
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let name = if is_tool_name(&name) {
-                name
-            } else {
-                tool_prefix().to_string()
-            };
+            let name = t.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = if is_tool_name(&name) { name } else { tool_prefix().to_string() };
             (Some(std::fs::canonicalize(t)?), name)
         }
         None => match find_tool(home) {
             Some(n) => (None, n),
-            None => return refuse(
-                format!(
-                    "no update tool in {}/bin (looked for {}*) and no --update-tool given",
-                    home.display(),
-                    tool_prefix()
-                ),
-                "pass --update-tool PATH to the WSO2 update tool, or --no-update to skip updating",
-            ),
+            None => {
+                return refuse(
+                    format!(
+                        "no update tool in {}/bin (looked for {}*) and no --update-tool given",
+                        home.display(),
+                        tool_prefix()
+                    ),
+                    "pass --update-tool PATH to the WSO2 update tool, or --no-update to skip updating",
+                )
+            }
         },
     };
     if let Some(z) = &s.zip {
@@ -156,9 +140,7 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
     if let Some(l) = &s.level {
         let parts: Vec<&str> = l.split('.').collect();
         let ok = (parts.len() == 1 || parts.len() == 4)
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+            && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
         if !ok {
             return refuse(
                 format!("--update-level {l} is not a level"),
@@ -167,16 +149,8 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
         }
     }
     // An offline archive needs no account; everything else does.
-    let credentials = if s.zip.is_some() {
-        None
-    } else {
-        Some(credentials(s.credentials_file.as_deref())?)
-    };
-    s.ready = Some(Ready {
-        place_tool,
-        tool_name,
-        credentials,
-    });
+    let credentials = if s.zip.is_some() { None } else { Some(credentials(s.credentials_file.as_deref())?) };
+    s.ready = Some(Ready { place_tool, tool_name, credentials });
     Ok(())
 }
 
@@ -203,8 +177,7 @@ fn credentials(file: Option<&Path>) -> Result<Credentials> {
                 format!("restrict it first: chmod 600 {}", f.display()),
             );
         }
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         let (mut user, mut pass) = (None, None);
         for line in text.lines() {
             let Some((k, v)) = line.split_once('=') else {
@@ -222,18 +195,12 @@ fn credentials(file: Option<&Path>) -> Result<Credentials> {
                 Ok(Credentials { username, password })
             }
             _ => refuse(
-                format!(
-                    "--credentials-file {} has no username= and password= lines",
-                    f.display()
-                ),
+                format!("--credentials-file {} has no username= and password= lines", f.display()),
                 "write `username=<WSO2 account>` and `password=<password>` on two lines",
             ),
         };
     }
-    if let (Ok(username), Ok(password)) = (
-        std::env::var("WSO2_USERNAME"),
-        std::env::var("WSO2_PASSWORD"),
-    ) {
+    if let (Ok(username), Ok(password)) = (std::env::var("WSO2_USERNAME"), std::env::var("WSO2_PASSWORD")) {
         if !username.is_empty() && !password.is_empty() {
             return Ok(Credentials { username, password });
         }
@@ -311,18 +278,12 @@ const TEMPLATE: &str =
 fn parse_result_line(line: &str) -> Option<[Vec<String>; 4]> {
     let rest = line.trim().strip_prefix("APIM-PROFILES-RESULT ")?;
     let mut out: [Vec<String>; 4] = Default::default();
-    for (i, field) in ["Added: ", "Modified: ", "Removed: ", "Conflicts: "]
-        .iter()
-        .enumerate()
-    {
+    for (i, field) in ["Added: ", "Modified: ", "Removed: ", "Conflicts: "].iter().enumerate() {
         let start = rest.find(field)? + field.len();
         let tail = &rest[start..];
         let open = tail.find('[')?;
         let close = tail[open..].find(']')? + open;
-        out[i] = tail[open + 1..close]
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
+        out[i] = tail[open + 1..close].split_whitespace().map(str::to_string).collect();
     }
     Some(out)
 }
@@ -339,17 +300,13 @@ pub fn update_and_reoptimize(
     rec: &mut Record,
 ) -> Result<UpdateResult> {
     let started = Instant::now();
-    let ready = s
-        .ready
-        .as_ref()
-        .context("internal: update preflight was not run")?;
+    let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
     let bin = copy.join("bin");
     let tool = bin.join(&ready.tool_name);
     if let Some(src) = &ready.place_tool {
         std::fs::create_dir_all(&bin)?;
         if !tool.exists() {
-            std::fs::copy(src, &tool)
-                .with_context(|| format!("placing the update tool in {}", bin.display()))?;
+            std::fs::copy(src, &tool).with_context(|| format!("placing the update tool in {}", bin.display()))?;
         }
         std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755))?;
     }
@@ -359,30 +316,21 @@ pub fn update_and_reoptimize(
             "pass --update-tool PATH, or --no-update",
         );
     }
-    let backup_dir = shown
-        .parent()
-        .unwrap_or(shown)
-        .join(".apim-profiles-update-backup");
+    let backup_dir = shown.parent().unwrap_or(shown).join(".apim-profiles-update-backup");
     let mut args: Vec<String> = Vec::new();
     if let Some(z) = &s.zip {
         args.push("apply-update".into());
         args.push(z.display().to_string());
     }
     if let Some(c) = &ready.credentials {
-        args.extend([
-            "--username".into(),
-            c.username.clone(),
-            "--password".into(),
-            c.password.clone(),
-        ]);
+        args.extend(["--username".into(), c.username.clone(), "--password".into(), c.password.clone()]);
     }
     if s.zip.is_none() {
         if let Some(l) = &s.level {
             args.extend(["--level".into(), l.clone()]);
         }
         args.extend(["--backup".into(), backup_dir.display().to_string()]);
-        std::fs::create_dir_all(&backup_dir)
-            .with_context(|| format!("creating {}", backup_dir.display()))?;
+        std::fs::create_dir_all(&backup_dir).with_context(|| format!("creating {}", backup_dir.display()))?;
     }
     if s.resume {
         args.push("--continue".into());
@@ -408,15 +356,7 @@ pub fn update_and_reoptimize(
     };
     loop {
         result.runs += 1;
-        let run = run_tool(
-            &tool,
-            &bin,
-            &args,
-            secret.as_deref(),
-            s.timeout,
-            s.echo,
-            &profile.name,
-        )?;
+        let run = run_tool(&tool, &bin, &args, secret.as_deref(), s.timeout, s.echo, &profile.name)?;
         if let Some(lists) = run.lines.iter().rev().find_map(|l| parse_result_line(l)) {
             let [a, m, r, c] = lists;
             result.added.extend(a);
@@ -435,10 +375,8 @@ pub fn update_and_reoptimize(
         match (run.ended, run.code) {
             (Ended::TimedOut, _) => {
                 result.status = Status::TimedOut;
-                result.message = format!(
-                    "the update tool ran longer than {} s and was stopped; see {logs}",
-                    s.timeout.as_secs()
-                );
+                result.message =
+                    format!("the update tool ran longer than {} s and was stopped; see {logs}", s.timeout.as_secs());
             }
             (Ended::Interrupted, _) => {
                 result.status = Status::Interrupted;
@@ -450,7 +388,10 @@ pub fn update_and_reoptimize(
                 continue;
             }
             (_, Some(2)) => {
-                result.message = format!("the update tool updated itself {MAX_SELF_UPDATES} times in a row; run it by hand in {}/bin", shown.display());
+                result.message = format!(
+                    "the update tool updated itself {MAX_SELF_UPDATES} times in a row; run it by hand in {}/bin",
+                    shown.display()
+                );
             }
             (_, Some(0)) => result.status = Status::Updated,
             (_, Some(3)) => {
@@ -485,10 +426,7 @@ pub fn update_and_reoptimize(
         result.reoptimized = crate::verify::drift_lines(&plan);
         result.notes.extend(plan.notes());
         if !result.reoptimized.is_empty() {
-            result.notes.push(format!(
-                "re-optimized after the update: {} entries fixed",
-                result.reoptimized.len()
-            ));
+            result.notes.push(format!("re-optimized after the update: {} entries fixed", result.reoptimized.len()));
         }
         let check = crate::plan::compute(profile, &crate::tree::Tree::scan(copy)?, &o)?;
         let left = crate::verify::drift_lines(&check);
@@ -544,10 +482,8 @@ fn run_tool(
     let pgid = child.id() as i32;
     let lines = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
-    let streams: Vec<Box<dyn std::io::Read + Send>> = vec![
-        Box::new(child.stdout.take().expect("piped")),
-        Box::new(child.stderr.take().expect("piped")),
-    ];
+    let streams: Vec<Box<dyn std::io::Read + Send>> =
+        vec![Box::new(child.stdout.take().expect("piped")), Box::new(child.stderr.take().expect("piped"))];
     for stream in streams {
         let lines = Arc::clone(&lines);
         let secret = secret.map(str::to_string);
@@ -601,11 +537,7 @@ fn run_tool(
         let _ = r.join();
     }
     let lines = std::mem::take(&mut *lines.lock().expect("not poisoned"));
-    Ok(Run {
-        code: status.and_then(|s| s.code()),
-        ended,
-        lines,
-    })
+    Ok(Run { code: status.and_then(|s| s.code()), ended, lines })
 }
 
 fn kill_group(pgid: i32, child: &mut std::process::Child) {
@@ -625,24 +557,15 @@ fn kill_group(pgid: i32, child: &mut std::process::Child) {
 /// Moves a copy whose update failed out of staging to a name beside the final
 /// place, where its logs can be read; the final place stays free.
 pub fn keep_failed(staged: &Path, final_path: &Path) -> Result<PathBuf> {
-    let name = final_path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let name = final_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let kept = (0..)
         .map(|n| {
-            let suffix = if n == 0 {
-                String::new()
-            } else {
-                format!(".{n}")
-            };
+            let suffix = if n == 0 { String::new() } else { format!(".{n}") };
             final_path.with_file_name(format!("{name}.update-failed{suffix}"))
         })
         .find(|p| std::fs::symlink_metadata(p).is_err())
         .expect("a free name");
-    std::fs::rename(staged, &kept)
-        .with_context(|| format!("keeping the failed copy at {}", kept.display()))?;
+    std::fs::rename(staged, &kept).with_context(|| format!("keeping the failed copy at {}", kept.display()))?;
     Ok(kept)
 }
 

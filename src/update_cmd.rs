@@ -38,18 +38,14 @@ pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) 
         update::preflight(&mut s, &h.path)?;
         work.push((h, profile, opts, rec, s));
     }
-    let mut report = Report {
-        command: "update".into(),
-        ..Default::default()
-    };
+    let mut report = Report { command: "update".into(), ..Default::default() };
     let (mut failed, mut conflicts) = (false, false);
     for (h, profile, opts, rec, s) in work {
         let _lock = Lock::acquire(&lock_dir(&h.path, &profile.name))?;
         let mut rec = match rec {
             Some(r) => r,
             None => {
-                let plan =
-                    crate::plan::compute(&profile, &crate::tree::Tree::scan(&h.path)?, &opts)?;
+                let plan = crate::plan::compute(&profile, &crate::tree::Tree::scan(&h.path)?, &opts)?;
                 crate::split::record_for(&profile, &h, &opts, None, &plan)
             }
         };

@@ -16,10 +16,7 @@ use crate::tree::Tree;
 
 /// The profile and options a copy was made with: from its record, or, for a
 /// copy without one, from its place in the layout (`<DIR>/<profile>/<home>`).
-pub fn identify(
-    copy: &Path,
-    catalog: &Catalog,
-) -> Result<(home::Home, Profile, Options, Option<Record>)> {
+pub fn identify(copy: &Path, catalog: &Catalog) -> Result<(home::Home, Profile, Options, Option<Record>)> {
     let h = home::detect(copy)?;
     let rec = record::read(&h.path)?;
     let name = match &rec {
@@ -56,10 +53,7 @@ pub fn identify(
 pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<Report> {
     let started = Instant::now();
     let catalog = crate::split::load_catalog(profile_dir)?;
-    let mut report = Report {
-        command: "verify".into(),
-        ..Default::default()
-    };
+    let mut report = Report { command: "verify".into(), ..Default::default() };
     let mut drifted = false;
     for c in copies {
         let t0 = Instant::now();
@@ -68,11 +62,7 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<Report> {
         let plan = plan::compute(&profile, &tree, &opts)?;
         let mut r = ProfileReport::from_plan(&plan, &h.path.display().to_string());
         r.drift = drift_lines(&plan);
-        r.status = if r.drift.is_empty() {
-            "verified".into()
-        } else {
-            "drifted".into()
-        };
+        r.status = if r.drift.is_empty() { "verified".into() } else { "drifted".into() };
         drifted |= !r.drift.is_empty();
         // What verify reports is the copy as it is, not what a fix would leave.
         r.entries_kept = tree.entries.len();
@@ -81,10 +71,8 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<Report> {
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     if drifted {
-        return Err(anyhow::Error::new(Finished {
-            code: crate::error::exit::DRIFT,
-        })
-        .context(crate::split::ReportCarrier(report)));
+        return Err(anyhow::Error::new(Finished { code: crate::error::exit::DRIFT })
+            .context(crate::split::ReportCarrier(report)));
     }
     Ok(report)
 }
@@ -94,16 +82,12 @@ pub fn drift_lines(plan: &plan::Plan) -> Vec<String> {
     plan.actions
         .iter()
         .filter_map(|a| match a {
-            Action::Remove {
-                path, step, dir, ..
-            } => Some(format!(
+            Action::Remove { path, step, dir, .. } => Some(format!(
                 "{}{} is present, but the profile removes it ({step})",
                 path.display(),
                 if *dir { "/" } else { "" }
             )),
-            Action::Rewrite { path, step, .. } => {
-                Some(format!("{} is not the profile's ({step})", path.display()))
-            }
+            Action::Rewrite { path, step, .. } => Some(format!("{} is not the profile's ({step})", path.display())),
             Action::Backup { .. } | Action::Note { .. } => None,
         })
         .collect()

@@ -19,59 +19,29 @@ fn globish(name: &str, pat: &str) -> bool {
 
 /// The entries of the source webapps directory the facts file says a profile keeps.
 fn expected_webapps(home: &Path, keep: &[&str]) -> Vec<String> {
-    names_in(&home.join(WEBAPPS))
-        .into_iter()
-        .filter(|n| keep.iter().any(|k| globish(n, k)))
-        .collect()
+    names_in(&home.join(WEBAPPS)).into_iter().filter(|n| keep.iter().any(|k| globish(n, k))).collect()
 }
 
 /// Checks "replace-template TARGET with VARIANT, backup B" on a copy.
 fn assert_replaced(home: &Path, copy: &Path, target: &str, variant: &str, backup: &str) {
-    let (t, v, b) = (
-        format!("{T}/{target}"),
-        format!("{T}/{variant}"),
-        format!("{T}/{backup}"),
-    );
-    assert_eq!(
-        read(copy.join(&t)),
-        read(home.join(&v)),
-        "{t} is the variant"
-    );
-    assert_eq!(
-        read(copy.join(&b)),
-        read(home.join(&t)),
-        "{b} holds the original"
-    );
-    assert_eq!(
-        read(copy.join(&v)),
-        read(home.join(&v)),
-        "the variant stays"
-    );
+    let (t, v, b) = (format!("{T}/{target}"), format!("{T}/{variant}"), format!("{T}/{backup}"));
+    assert_eq!(read(copy.join(&t)), read(home.join(&v)), "{t} is the variant");
+    assert_eq!(read(copy.join(&b)), read(home.join(&t)), "{b} holds the original");
+    assert_eq!(read(copy.join(&v)), read(home.join(&v)), "the variant stays");
 }
 
 fn assert_toml_replaced(home: &Path, copy: &Path, profile: &str) {
-    assert_eq!(
-        read(copy.join(TOML)),
-        read(home.join(format!("{DTPL}/{profile}.toml")))
-    );
+    assert_eq!(read(copy.join(TOML)), read(home.join(format!("{DTPL}/{profile}.toml"))));
     assert_eq!(read(copy.join(TOML_BACKUP)), read(home.join(TOML)));
 }
 
 /// Every entry of the source that the profile neither removes nor replaces is
 /// in the copy, identical; nothing else is added but the listed backups.
-fn assert_rest_identical(
-    home: &Path,
-    copy: &Path,
-    changed: &[String],
-    removed_prefixes: &[String],
-    added: &[String],
-) {
+fn assert_rest_identical(home: &Path, copy: &Path, changed: &[String], removed_prefixes: &[String], added: &[String]) {
     let src = digest(home);
     let dst = digest(copy);
     for (p, item) in &src {
-        let gone = removed_prefixes
-            .iter()
-            .any(|r| p == r || p.starts_with(&format!("{r}/")));
+        let gone = removed_prefixes.iter().any(|r| p == r || p.starts_with(&format!("{r}/")));
         if gone {
             assert!(!dst.contains_key(p), "{p} should be removed");
         } else if !changed.contains(p) {
@@ -79,10 +49,7 @@ fn assert_rest_identical(
         }
     }
     for p in dst.keys() {
-        assert!(
-            src.contains_key(p) || added.contains(p),
-            "unexpected entry {p} in the copy"
-        );
+        assert!(src.contains_key(p) || added.contains(p), "unexpected entry {p} in the copy");
     }
 }
 
@@ -96,19 +63,11 @@ const AUTHWEB: &str = "repository/resources/conf/templates/repository/deployment
 const RECWEB: &str = "repository/resources/conf/templates/repository/deployment/server/webapps/accountrecoveryendpoint/WEB-INF/web.xml.j2";
 
 fn synapse_removals(home: &Path) -> Vec<String> {
-    names_in(&home.join(SYN))
-        .into_iter()
-        .filter(|n| n != "synapse.xml")
-        .map(|n| format!("{SYN}/{n}"))
-        .collect()
+    names_in(&home.join(SYN)).into_iter().filter(|n| n != "synapse.xml").map(|n| format!("{SYN}/{n}")).collect()
 }
 
 fn webapp_removals(home: &Path, kept: &[String]) -> Vec<String> {
-    names_in(&home.join(WEBAPPS))
-        .into_iter()
-        .filter(|n| !kept.contains(n))
-        .map(|n| format!("{WEBAPPS}/{n}"))
-        .collect()
+    names_in(&home.join(WEBAPPS)).into_iter().filter(|n| !kept.contains(n)).map(|n| format!("{WEBAPPS}/{n}")).collect()
 }
 
 #[test]
@@ -118,20 +77,10 @@ fn split_default_profiles_match_the_products_optimization() {
     let out = tmp.path().join("out");
     let report = split_json(&home, &out, &[]);
     assert_eq!(report["changed"], true);
-    let names: Vec<&str> = report["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["profile"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["control-plane", "gateway-worker", "traffic-manager"]
-    );
-    assert_eq!(
-        names_in(&out),
-        ["control-plane", "gateway-worker", "traffic-manager"]
-    );
+    let names: Vec<&str> =
+        report["profiles"].as_array().unwrap().iter().map(|p| p["profile"].as_str().unwrap()).collect();
+    assert_eq!(names, ["control-plane", "gateway-worker", "traffic-manager"]);
+    assert_eq!(names_in(&out), ["control-plane", "gateway-worker", "traffic-manager"]);
 
     // control-plane
     let cp = out.join("control-plane/wso2am-4.2.0");
@@ -182,24 +131,14 @@ fn split_default_profiles_match_the_products_optimization() {
         &format!("{web}/web_TM_GW.xml.j2"),
         &format!("{web}/web.xml.j2.backup"),
     );
-    let kept = expected_webapps(
-        &home,
-        &["am#sample#pizzashack#v*.war", "api#am#gateway#v2.war"],
-    );
+    let kept = expected_webapps(&home, &["am#sample#pizzashack#v*.war", "api#am#gateway#v2.war"]);
     assert!(kept.contains(&"api#am#gateway#v2.war".to_string()));
-    assert_eq!(
-        names_in(&gw.join(WEBAPPS)),
-        kept,
-        "the exploded directory of a kept war goes too"
-    );
+    assert_eq!(names_in(&gw.join(WEBAPPS)), kept, "the exploded directory of a kept war goes too");
     assert_eq!(digest(&gw.join(SYN)), digest(&home.join(SYN)));
     let mut gone = vec![AUTHWEB.to_string(), RECWEB.to_string()];
     gone.extend(webapp_removals(&home, &kept));
     let changed = vec![TOML.to_string(), format!("{T}/{web}/web.xml.j2")];
-    let added = vec![
-        TOML_BACKUP.to_string(),
-        format!("{T}/{web}/web.xml.j2.backup"),
-    ];
+    let added = vec![TOML_BACKUP.to_string(), format!("{T}/{web}/web.xml.j2.backup")];
     assert_rest_identical(&home, &gw, &changed, &gone, &added);
 
     // traffic-manager
@@ -272,14 +211,8 @@ fn key_manager_profile_by_name() {
         "repository/conf/axis2/tenant-axis2_KM.xml.j2",
         "repository/conf/axis2/tenant-axis2.xml.j2.backup",
     );
-    assert!(!km
-        .join("repository/conf/axis2/axis2_blocking_client.xml")
-        .exists());
-    assert!(!km
-        .join(format!(
-            "{T}/repository/conf/axis2/axis2_blocking_client.xml.j2"
-        ))
-        .exists());
+    assert!(!km.join("repository/conf/axis2/axis2_blocking_client.xml").exists());
+    assert!(!km.join(format!("{T}/repository/conf/axis2/axis2_blocking_client.xml.j2")).exists());
     let keep = [
         "authenticationendpoint",
         "accountrecoveryendpoint",
@@ -303,25 +236,13 @@ fn skip_config_optimization_keeps_the_homes_deployment_toml() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
-    split_json(
-        &home,
-        &out,
-        &[
-            "--skip-config-optimization",
-            "--profiles",
-            "gateway-worker,traffic-manager",
-        ],
-    );
+    split_json(&home, &out, &["--skip-config-optimization", "--profiles", "gateway-worker,traffic-manager"]);
     for p in ["gateway-worker", "traffic-manager"] {
         let c = out.join(p).join("wso2am-4.2.0");
         assert_eq!(read(c.join(TOML)), read(home.join(TOML)));
         assert!(!c.join(TOML_BACKUP).exists());
         // The rest of the optimization still happens.
-        assert!(c
-            .join(format!(
-                "{T}/repository/conf/tomcat/carbon/WEB-INF/web.xml.j2.backup"
-            ))
-            .exists());
+        assert!(c.join(format!("{T}/repository/conf/tomcat/carbon/WEB-INF/web.xml.j2.backup")).exists());
     }
 }
 
@@ -346,25 +267,15 @@ fn dry_run_writes_nothing_and_masks_secrets() {
     assert!(!out.exists(), "dry-run created the output");
     assert_eq!(digest(&home), before);
     assert_eq!(mtimes(&home), before_times);
-    assert!(
-        text.contains("--- a/repository/conf/deployment.toml"),
-        "{text}"
-    );
-    assert!(text
-        .contains("+++ b/repository/resources/conf/templates/repository/conf/axis2/axis2.xml.j2"));
+    assert!(text.contains("--- a/repository/conf/deployment.toml"), "{text}");
+    assert!(text.contains("+++ b/repository/resources/conf/templates/repository/conf/axis2/axis2.xml.j2"));
     assert!(text.contains("********"));
-    assert!(
-        text.contains("api#am#publisher.war"),
-        "removed entries are listed"
-    );
+    assert!(text.contains("api#am#publisher.war"), "removed entries are listed");
     assert!(text.contains("summary:"));
     let secrets = fixture_secrets();
     assert!(!secrets.is_empty(), "the fixture has secrets to mask");
     for s in secrets {
-        assert!(
-            !text.contains(&s),
-            "secret value {s:?} printed by the dry-run"
-        );
+        assert!(!text.contains(&s), "secret value {s:?} printed by the dry-run");
     }
     // The same in JSON.
     let o = bin()
@@ -395,10 +306,7 @@ fn source_is_never_modified() {
     split_json(
         &home,
         &tmp.path().join("out"),
-        &[
-            "--profiles",
-            "control-plane,gateway-worker,traffic-manager,api-key-manager-deprecated",
-        ],
+        &["--profiles", "control-plane,gateway-worker,traffic-manager,api-key-manager-deprecated"],
     );
     assert_eq!(digest(&home), before);
     assert_eq!(mtimes(&home), before_times);
@@ -414,29 +322,16 @@ fn webapp_names_with_spaces_are_removed_and_edge_entries_kept() {
     std::fs::write(w.join("team docs/WEB-INF/web.xml"), b"<web/>").unwrap();
     // Empty directories and links survive the copy as they are.
     std::fs::create_dir_all(home.join("repository/logs/empty/deeper")).unwrap();
-    std::os::unix::fs::symlink(
-        "../conf/carbon.xml",
-        home.join("repository/logs/carbon-link"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink("../conf/carbon.xml", home.join("repository/logs/carbon-link")).unwrap();
     std::os::unix::fs::symlink("does-not-exist", home.join("repository/logs/dangling")).unwrap();
     let out = tmp.path().join("out");
     split_json(&home, &out, &["--profiles", "gateway-worker"]);
     let gw = out.join("gateway-worker/wso2am-4.2.0");
     let names = names_in(&gw.join(WEBAPPS));
-    assert!(
-        !names.iter().any(|n| n.starts_with("team docs")),
-        "{names:?}"
-    );
+    assert!(!names.iter().any(|n| n.starts_with("team docs")), "{names:?}");
     assert!(gw.join("repository/logs/empty/deeper").is_dir());
-    assert_eq!(
-        std::fs::read_link(gw.join("repository/logs/carbon-link")).unwrap(),
-        Path::new("../conf/carbon.xml")
-    );
-    assert_eq!(
-        std::fs::read_link(gw.join("repository/logs/dangling")).unwrap(),
-        Path::new("does-not-exist")
-    );
+    assert_eq!(std::fs::read_link(gw.join("repository/logs/carbon-link")).unwrap(), Path::new("../conf/carbon.xml"));
+    assert_eq!(std::fs::read_link(gw.join("repository/logs/dangling")).unwrap(), Path::new("does-not-exist"));
 }
 
 #[test]
@@ -447,26 +342,17 @@ fn executable_bits_and_times_are_kept() {
     split_json(&home, &out, &["--profiles", "gateway-worker"]);
     let gw = out.join("gateway-worker/wso2am-4.2.0");
     let src = digest(&home);
-    let execs: BTreeSet<&String> = src
-        .iter()
-        .filter(|(_, i)| matches!(i, Item::File { exec: true, .. }))
-        .map(|(p, _)| p)
-        .collect();
+    let execs: BTreeSet<&String> =
+        src.iter().filter(|(_, i)| matches!(i, Item::File { exec: true, .. })).map(|(p, _)| p).collect();
     assert!(!execs.is_empty(), "the fixture has executable scripts");
     let dst = digest(&gw);
     for p in execs {
-        assert!(
-            matches!(dst.get(p), Some(Item::File { exec: true, .. })),
-            "{p} lost its executable bit"
-        );
+        assert!(matches!(dst.get(p), Some(Item::File { exec: true, .. })), "{p} lost its executable bit");
     }
     let st = mtimes(&home);
     let dt = mtimes(&gw);
     assert_eq!(st["bin/version.txt"], dt["bin/version.txt"]);
-    assert_eq!(
-        st[TOML], dt[TOML_BACKUP],
-        "a backup is a move: its time is kept"
-    );
+    assert_eq!(st[TOML], dt[TOML_BACKUP], "a backup is a move: its time is kept");
 }
 
 #[test]
@@ -478,11 +364,7 @@ fn rerun_changes_nothing_and_stale_copies_need_force() {
     let before = mtimes(&out);
     let again = split_json(&home, &out, &[]);
     assert_eq!(again["changed"], false);
-    assert!(again["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|p| p["status"] == "current" && p["changed"] == false));
+    assert!(again["profiles"].as_array().unwrap().iter().all(|p| p["status"] == "current" && p["changed"] == false));
     assert_eq!(mtimes(&out), before, "a re-run moved a timestamp");
 
     // A changed source makes the copies stale: refused without --force.
@@ -499,9 +381,7 @@ fn rerun_changes_nothing_and_stale_copies_need_force() {
     assert_eq!(mtimes(&out), before, "a refused run wrote something");
     let forced = split_json(&home, &out, &["--force"]);
     assert_eq!(forced["profiles"][0]["status"], "replaced");
-    assert!(out
-        .join("control-plane/wso2am-4.2.0/repository/conf/carbon-extra.txt")
-        .exists());
+    assert!(out.join("control-plane/wso2am-4.2.0/repository/conf/carbon-extra.txt").exists());
     // No staging or old copy left beside the copies.
     for p in ["control-plane", "gateway-worker", "traffic-manager"] {
         assert_eq!(names_in(&out.join(p)), ["wso2am-4.2.0"]);
@@ -545,8 +425,7 @@ fn refuses_bad_input_without_writing() {
         .assert()
         .code(2)
         .stderr(
-            predicate::str::contains("unknown profile")
-                .and(predicate::str::contains("did you mean `gateway-worker`")),
+            predicate::str::contains("unknown profile").and(predicate::str::contains("did you mean `gateway-worker`")),
         );
     // Output inside the home.
     bin()
@@ -577,30 +456,16 @@ fn optimize_in_place_is_safe_to_repeat() {
     let home = home_in(tmp.path());
     let original_toml = read(home.join(TOML));
     let original_axis2 = read(home.join(format!("{T}/repository/conf/axis2/axis2.xml.j2")));
-    bin()
-        .arg("optimize")
-        .arg(&home)
-        .args(["--profile", "traffic-manager"])
-        .assert()
-        .success();
+    bin().arg("optimize").arg(&home).args(["--profile", "traffic-manager"]).assert().success();
     assert_eq!(read(home.join(TOML_BACKUP)), original_toml);
     let once = digest(&home);
     // Again: nothing changes, the pristine backups survive.
-    let o = bin()
-        .arg("optimize")
-        .arg(&home)
-        .args(["--profile", "traffic-manager", "--json"])
-        .output()
-        .unwrap();
+    let o = bin().arg("optimize").arg(&home).args(["--profile", "traffic-manager", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["changed"], false, "{v}");
     assert_eq!(digest(&home), once);
     // A person edits deployment.toml: a later run keeps the edit and says so.
-    std::fs::write(
-        home.join(TOML),
-        b"[server]\nhostname = \"tm.example.com\"\n",
-    )
-    .unwrap();
+    std::fs::write(home.join(TOML), b"[server]\nhostname = \"tm.example.com\"\n").unwrap();
     bin()
         .arg("optimize")
         .arg(&home)
@@ -608,15 +473,9 @@ fn optimize_in_place_is_safe_to_repeat() {
         .assert()
         .success()
         .stdout(predicate::str::contains("kept as it is"));
-    assert_eq!(
-        read(home.join(TOML)),
-        b"[server]\nhostname = \"tm.example.com\"\n"
-    );
+    assert_eq!(read(home.join(TOML)), b"[server]\nhostname = \"tm.example.com\"\n");
     assert_eq!(read(home.join(TOML_BACKUP)), original_toml);
-    assert_eq!(
-        read(home.join(format!("{T}/repository/conf/axis2/axis2.xml.j2.backup"))),
-        original_axis2
-    );
+    assert_eq!(read(home.join(format!("{T}/repository/conf/axis2/axis2.xml.j2.backup"))), original_axis2);
     // Another profile on the same home is refused.
     bin()
         .arg("optimize")
@@ -624,9 +483,7 @@ fn optimize_in_place_is_safe_to_repeat() {
         .args(["--profile", "gateway-worker"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(
-            "was optimized for traffic-manager",
-        ));
+        .stderr(predicate::str::contains("was optimized for traffic-manager"));
 }
 
 #[test]
@@ -639,12 +496,8 @@ fn verify_reports_drift_with_exit_4() {
     bin().arg("verify").arg(&gw).assert().success();
     std::fs::write(gw.join(WEBAPPS).join("api#am#publisher.war"), b"back").unwrap();
     std::fs::copy(
-        home.join(format!(
-            "{T}/repository/conf/tomcat/carbon/WEB-INF/web.xml.j2"
-        )),
-        gw.join(format!(
-            "{T}/repository/conf/tomcat/carbon/WEB-INF/web.xml.j2"
-        )),
+        home.join(format!("{T}/repository/conf/tomcat/carbon/WEB-INF/web.xml.j2")),
+        gw.join(format!("{T}/repository/conf/tomcat/carbon/WEB-INF/web.xml.j2")),
     )
     .unwrap();
     let o = bin().arg("verify").arg(&gw).arg("--json").output().unwrap();
@@ -660,19 +513,6 @@ fn verify_reports_drift_with_exit_4() {
 fn profiles_lists_the_four_4_2_0_profiles() {
     let o = bin().args(["profiles", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let names: Vec<&str> = v["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "control-plane",
-            "gateway-worker",
-            "traffic-manager",
-            "api-key-manager-deprecated"
-        ]
-    );
+    let names: Vec<&str> = v["profiles"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["control-plane", "gateway-worker", "traffic-manager", "api-key-manager-deprecated"]);
 }

@@ -28,12 +28,7 @@ fn setup() -> Setup {
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
     let calls = tmp.path().join("calls.log");
-    Setup {
-        home,
-        out,
-        calls,
-        _tmp: tmp,
-    }
+    Setup { home, out, calls, _tmp: tmp }
 }
 
 fn split_cmd(s: &Setup, scenario: &str, extra: &[&str]) -> assert_cmd::Command {
@@ -56,11 +51,7 @@ fn split_cmd(s: &Setup, scenario: &str, extra: &[&str]) -> assert_cmd::Command {
 
 fn json(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
     })
 }
 
@@ -70,21 +61,13 @@ fn assert_no_password_under(dir: &Path) {
         let e = e.unwrap();
         if e.file_type().is_file() {
             let b = std::fs::read(e.path()).unwrap();
-            assert!(
-                !String::from_utf8_lossy(&b).contains(PASSWORD),
-                "password written to {}",
-                e.path().display()
-            );
+            assert!(!String::from_utf8_lossy(&b).contains(PASSWORD), "password written to {}", e.path().display());
         }
     }
 }
 
 fn calls(s: &Setup) -> Vec<String> {
-    std::fs::read_to_string(&s.calls)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    std::fs::read_to_string(&s.calls).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
 #[test]
@@ -98,29 +81,19 @@ fn split_updates_every_copy_then_reoptimizes_and_verifies() {
     for p in ["control-plane", "gateway-worker", "traffic-manager"] {
         // The tool ran from each copy's bin/ (staged beside the final place), with credentials.
         assert!(
-            calls.iter().any(|c| c.contains(&format!("/{p}/"))
-                && c.contains("/bin ")
-                && c.contains("password=present")),
+            calls
+                .iter()
+                .any(|c| c.contains(&format!("/{p}/")) && c.contains("/bin ") && c.contains("password=present")),
             "{calls:?}"
         );
         let copy = s.out.join(p).join("wso2am-4.2.0");
         bin().arg("verify").arg(&copy).assert().success();
-        assert!(
-            !copy
-                .join(format!("{WEBAPPS}/api#am#publisher.war"))
-                .exists()
-                || p == "control-plane"
-        );
+        assert!(!copy.join(format!("{WEBAPPS}/api#am#publisher.war")).exists() || p == "control-plane");
     }
     let gw = s.out.join("gateway-worker/wso2am-4.2.0");
     // What the update brought back was removed again; what it added stays.
     assert!(!gw.join(format!("{WEBAPPS}/api#am#devportal.war")).exists());
-    let p = v["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["profile"] == "gateway-worker")
-        .unwrap();
+    let p = v["profiles"].as_array().unwrap().iter().find(|p| p["profile"] == "gateway-worker").unwrap();
     assert_eq!(p["update"]["status"], "updated");
     assert!(
         p["update"]["reoptimized"]
@@ -134,20 +107,11 @@ fn split_updates_every_copy_then_reoptimizes_and_verifies() {
     // backup is lost (the pristine one stays, the replaced one is kept too).
     let tm = s.out.join("traffic-manager/wso2am-4.2.0");
     let axis2 = format!("{T}/repository/conf/axis2/axis2.xml.j2");
-    assert_eq!(
-        read(tm.join(&axis2)),
-        read(tm.join(format!("{T}/repository/conf/axis2/axis2_TM.xml.j2")))
-    );
-    assert_eq!(
-        read(tm.join(format!("{axis2}.backup"))),
-        read(s.home.join(&axis2))
-    );
+    assert_eq!(read(tm.join(&axis2)), read(tm.join(format!("{T}/repository/conf/axis2/axis2_TM.xml.j2"))));
+    assert_eq!(read(tm.join(format!("{axis2}.backup"))), read(s.home.join(&axis2)));
     assert_eq!(
         read(tm.join(format!("{axis2}.backup.1"))),
-        read(
-            s.home
-                .join(format!("{T}/repository/conf/axis2/axis2_TM.xml.j2"))
-        )
+        read(s.home.join(format!("{T}/repository/conf/axis2/axis2_TM.xml.j2")))
     );
     // The password appears nowhere.
     assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
@@ -159,9 +123,7 @@ fn split_updates_every_copy_then_reoptimizes_and_verifies() {
 #[test]
 fn self_update_is_followed_by_a_second_run() {
     let s = setup();
-    let o = split_cmd(&s, "selfupdate", &["--profiles", "gateway-worker"])
-        .output()
-        .unwrap();
+    let o = split_cmd(&s, "selfupdate", &["--profiles", "gateway-worker"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v = json(&o);
     assert_eq!(v["profiles"][0]["update"]["self_updates"], 1);
@@ -184,19 +146,8 @@ fn endless_self_updates_are_bounded() {
 #[test]
 fn conflicts_keep_the_copy_exit_3_then_continue() {
     let s = setup();
-    let o = split_cmd(
-        &s,
-        "conflicts",
-        &["--profiles", "gateway-worker,traffic-manager"],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = split_cmd(&s, "conflicts", &["--profiles", "gateway-worker,traffic-manager"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
     let v = json(&o);
     for p in v["profiles"].as_array().unwrap() {
         assert_eq!(p["status"], "conflicts");
@@ -221,10 +172,9 @@ fn conflicts_keep_the_copy_exit_3_then_continue() {
     };
     resume(&gw).assert().code(3);
     // Resolve: save each resolved file as <file>.final, then continue.
-    for f in [
-        "repository/conf/deployment.toml",
-        "repository/resources/conf/templates/repository/conf/axis2/axis2.xml.j2",
-    ] {
+    for f in
+        ["repository/conf/deployment.toml", "repository/resources/conf/templates/repository/conf/axis2/axis2.xml.j2"]
+    {
         std::fs::copy(gw.join(f), gw.join(format!("{f}.final"))).unwrap();
     }
     let o = resume(&gw).output().unwrap();
@@ -238,22 +188,14 @@ fn conflicts_keep_the_copy_exit_3_then_continue() {
 fn tool_errors_and_reverts_fail_that_profile() {
     for (scenario, word) in [("error", "failed"), ("revert", "reverted")] {
         let s = setup();
-        let o = split_cmd(&s, scenario, &["--profiles", "gateway-worker"])
-            .output()
-            .unwrap();
+        let o = split_cmd(&s, scenario, &["--profiles", "gateway-worker"]).output().unwrap();
         assert_eq!(o.status.code(), Some(1), "{scenario}");
         let v = json(&o);
         assert_eq!(v["profiles"][0]["status"], "failed");
         let err = v["profiles"][0]["error"].as_str().unwrap();
         assert!(err.contains(word) && err.contains("updates/logs"), "{err}");
-        assert!(
-            !s.out.join("gateway-worker/wso2am-4.2.0").exists(),
-            "no half-made copy at the final place"
-        );
-        assert!(s
-            .out
-            .join("gateway-worker/wso2am-4.2.0.update-failed/updates/logs")
-            .is_dir());
+        assert!(!s.out.join("gateway-worker/wso2am-4.2.0").exists(), "no half-made copy at the final place");
+        assert!(s.out.join("gateway-worker/wso2am-4.2.0.update-failed/updates/logs").is_dir());
     }
 }
 
@@ -262,31 +204,15 @@ fn a_hanging_tool_is_stopped_with_its_children() {
     let s = setup();
     let marker = s.home.parent().unwrap().display().to_string();
     let started = std::time::Instant::now();
-    let o = split_cmd(
-        &s,
-        "hang",
-        &["--profiles", "gateway-worker", "--update-timeout", "2"],
-    )
-    .output()
-    .unwrap();
+    let o = split_cmd(&s, "hang", &["--profiles", "gateway-worker", "--update-timeout", "2"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(started.elapsed().as_secs() < 30);
     let v = json(&o);
-    assert!(v["profiles"][0]["error"]
-        .as_str()
-        .unwrap()
-        .contains("longer than 2 s"));
+    assert!(v["profiles"][0]["error"].as_str().unwrap().contains("longer than 2 s"));
     // Nothing the tool started is left running in that copy.
-    let ps = std::process::Command::new("ps")
-        .args(["-eo", "args"])
-        .output()
-        .unwrap();
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
-    assert!(
-        !ps.lines()
-            .any(|l| l.contains(&marker) && l.contains("wso2update")),
-        "{ps}"
-    );
+    assert!(!ps.lines().any(|l| l.contains(&marker) && l.contains("wso2update")), "{ps}");
 }
 
 #[test]
@@ -305,11 +231,7 @@ fn missing_credentials_are_refused_before_copying() {
     assert!(!s.out.exists());
     // A credentials file others can read is refused too.
     let f = s.home.parent().unwrap().join("creds");
-    std::fs::write(
-        &f,
-        format!("username=ops@example.com\npassword={PASSWORD}\n"),
-    )
-    .unwrap();
+    std::fs::write(&f, format!("username=ops@example.com\npassword={PASSWORD}\n")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
     let o = bin()
@@ -365,13 +287,6 @@ fn offline_update_zip_needs_no_account() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let c = calls(&s);
-    assert!(
-        c[0].contains("apply-update") && c[0].contains("update-4.2.0.5.zip"),
-        "{c:?}"
-    );
-    bin()
-        .arg("verify")
-        .arg(s.out.join("gateway-worker/wso2am-4.2.0"))
-        .assert()
-        .success();
+    assert!(c[0].contains("apply-update") && c[0].contains("update-4.2.0.5.zip"), "{c:?}");
+    bin().arg("verify").arg(s.out.join("gateway-worker/wso2am-4.2.0")).assert().success();
 }

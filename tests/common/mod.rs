@@ -30,12 +30,7 @@ pub fn bin() -> assert_cmd::Command {
 /// A fresh `cp -a` of the fixture under `dir`, as `<dir>/wso2am-4.2.0`.
 pub fn home_in(dir: &Path) -> PathBuf {
     let home = dir.join("wso2am-4.2.0");
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(fixture())
-        .arg(&home)
-        .status()
-        .unwrap();
+    let st = Command::new("cp").arg("-a").arg(fixture()).arg(&home).status().unwrap();
     assert!(st.success());
     home
 }
@@ -53,12 +48,7 @@ pub fn digest(root: &Path) -> BTreeMap<String, Item> {
     let mut m = BTreeMap::new();
     for e in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
         let e = e.unwrap();
-        let rel = e
-            .path()
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
         if !rel.contains('/') && rel.starts_with(".apim-profiles") {
             continue;
         }
@@ -69,11 +59,7 @@ pub fn digest(root: &Path) -> BTreeMap<String, Item> {
             Item::Dir
         } else {
             let bytes = std::fs::read(e.path()).unwrap();
-            Item::File {
-                sha: hex(&Sha256::digest(&bytes)),
-                exec: md.mode() & 0o111 != 0,
-                mode: md.mode() & 0o7777,
-            }
+            Item::File { sha: hex(&Sha256::digest(&bytes)), exec: md.mode() & 0o111 != 0, mode: md.mode() & 0o7777 }
         };
         m.insert(rel, item);
     }
@@ -89,14 +75,7 @@ pub fn mtimes(root: &Path) -> BTreeMap<String, (i64, i64)> {
         .map(|e| e.unwrap())
         .map(|e| {
             let md = std::fs::symlink_metadata(e.path()).unwrap();
-            (
-                e.path()
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-                (md.mtime(), md.mtime_nsec()),
-            )
+            (e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned(), (md.mtime(), md.mtime_nsec()))
         })
         .collect()
 }
@@ -110,10 +89,8 @@ pub fn read(p: impl AsRef<Path>) -> Vec<u8> {
 }
 
 pub fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
