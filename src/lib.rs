@@ -7,6 +7,7 @@
 //! [`split::run`], [`optimize::run`], [`update_cmd::run`], [`verify::run`],
 //! [`profiles_cmd::run`].
 
+pub mod archive;
 pub mod config;
 pub mod copy;
 pub mod dryrun;

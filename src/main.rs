@@ -127,6 +127,9 @@ struct SplitCmd {
     /// Threads for copying (default: one per core).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Also write <DIR>/<profile>/<home>.zip (or .tar.gz) of each copy, for distribution.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    archive: Option<apim_profiles::archive::Format>,
     /// Clone file extents instead of copying bytes: auto, always or never.
     #[arg(long, value_enum, default_value_t = Reflink::Auto)]
     reflink: Reflink,
@@ -228,6 +231,7 @@ fn main() -> ExitCode {
                     profile_dir: c.common.profile_dir.clone(),
                     update,
                     progress: !json && std::io::stderr().is_terminal(),
+                    archive: c.archive,
                 })
             });
             (json, r.map(Output::Report))

@@ -47,6 +47,9 @@ pub struct ProfileReport {
     pub update: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// `--archive`: the archive of the copy, written or already there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
     /// Dry-run: deployment.toml keys added (+), changed (~) and removed (-)
     /// relative to the home's own file, secrets masked.
     #[serde(skip_serializing_if = "Vec::is_empty")]

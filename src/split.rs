@@ -34,6 +34,8 @@ pub struct SplitArgs {
     pub update: Option<update::Settings>,
     /// Show a progress bar (a terminal, not `--json`).
     pub progress: bool,
+    /// Also write `<DIR>/<profile>/<home>.<ext>` of each finished copy.
+    pub archive: Option<crate::archive::Format>,
 }
 
 /// What each selected profile's copy is before this run.
@@ -218,6 +220,14 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string());
         if t.state == State::Current {
             r.status = "current".into();
+            if let Some(f) = args.archive {
+                let path = crate::archive::archive_path(&t.final_path, f);
+                if !path.exists() {
+                    crate::archive::write(&t.final_path, f)?;
+                    r.changed = true;
+                }
+                r.archive = Some(path.display().to_string());
+            }
             report.profiles.push(r);
             continue;
         }
@@ -252,6 +262,10 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         record::write(staged, &rec)?;
         out::publish(staged, &t.final_path)?;
         r.changed = true;
+        if let (Some(f), false) = (args.archive, conflicts_here(&r)) {
+            let (path, _) = crate::archive::write(&t.final_path, f)?;
+            r.archive = Some(path.display().to_string());
+        }
         r.status = match (&t.state, r.update.as_ref().and_then(|u| u.get("status")).and_then(|s| s.as_str())) {
             (_, Some("conflicts")) => "conflicts".into(),
             (State::Stale(_), _) => "replaced".into(),
@@ -273,6 +287,12 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         return Err(anyhow::Error::new(Finished { code: worst }).context(ReportCarrier(report)));
     }
     Ok(report)
+}
+
+/// A copy waiting for a person to resolve update conflicts is not finished:
+/// it gets no archive.
+fn conflicts_here(r: &ProfileReport) -> bool {
+    r.update.as_ref().and_then(|u| u.get("status")).and_then(|s| s.as_str()) == Some("conflicts")
 }
 
 /// A report travelling with a non-zero exit so that `main` still prints it.
