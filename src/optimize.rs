@@ -46,9 +46,13 @@ pub fn run(args: &OptimizeArgs) -> Result<Report> {
     opts.written_toml_sha256 = previous.as_ref().and_then(|p| p.deployment_toml_sha256.clone());
     opts.config_from_cli = true;
 
+    let resumed = interrupted_before(&home.path);
     let tree = Tree::scan(&home.path)?;
     let plan = plan::compute(&profile, &tree, &opts)?;
     let mut r = ProfileReport::from_plan(&plan, &home.path.display().to_string());
+    if resumed {
+        r.notes.push("an earlier run was interrupted here; this run completes it".into());
+    }
     let mut report = Report {
         command: "optimize".into(),
         dry_run: args.dry_run,
@@ -79,13 +83,56 @@ pub fn run(args: &OptimizeArgs) -> Result<Report> {
     Ok(report)
 }
 
+/// The journal of an in-place run, at the home's root: the actions about to
+/// be made, written before the first one. A run that finds it knows the last
+/// one was interrupted; its own plan, computed from what is on disk, completes
+/// the work (removals are repeatable, and a replacement never loses the
+/// original: see `replace_file`).
+pub const JOURNAL: &str = ".apim-profiles-journal.json";
+
+/// Whether an earlier in-place run on this tree was interrupted.
+pub fn interrupted_before(root: &Path) -> bool {
+    root.join(JOURNAL).exists()
+}
+
+fn write_journal(plan: &Plan) -> Result<()> {
+    let lines: Vec<String> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { path, .. } => Some(format!("remove {}", path.display())),
+            Action::Backup { from, to, .. } => Some(format!("backup {} -> {}", from.display(), to.display())),
+            Action::Rewrite { path, .. } => Some(format!("rewrite {}", path.display())),
+            Action::Note { .. } => None,
+        })
+        .collect();
+    let doc = serde_json::json!({ "profile": plan.profile, "pid": std::process::id(), "actions": lines });
+    let p = plan.root.join(JOURNAL);
+    std::fs::write(&p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
+}
+
 /// Carries out a plan's actions on the tree it was computed on. Returns
 /// whether anything changed.
 pub fn apply_in_place(plan: &Plan) -> Result<bool> {
     let root = &plan.root;
+    if !plan.changes_anything() {
+        let _ = std::fs::remove_file(root.join(JOURNAL));
+        return Ok(false);
+    }
+    write_journal(plan)?;
+    // APIM_PROFILES_FAIL_AFTER_ACTIONS=N stops the run after N actions: the
+    // test suite's stand-in for a crash in the middle.
+    let fail_after: Option<usize> = std::env::var("APIM_PROFILES_FAIL_AFTER_ACTIONS").ok().and_then(|v| v.parse().ok());
     let mut pending_backup: Option<(PathBuf, PathBuf)> = None;
     let mut changed = false;
-    for a in &plan.actions {
+    for (i, a) in plan.actions.iter().enumerate() {
+        if fail_after.is_some_and(|n| i >= n) {
+            bail!("fault injected after {i} actions (APIM_PROFILES_FAIL_AFTER_ACTIONS)");
+        }
+        if crate::copy::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            bail!("interrupted after {i} actions; run the same command again to complete");
+        }
         match a {
             Action::Remove { path, .. } => {
                 crate::out::remove_tree(&root.join(path))?;
@@ -105,6 +152,7 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
     if let Some((from, to)) = pending_backup {
         bail!("internal: backup of {} to {} without a replacement", from.display(), to.display());
     }
+    std::fs::remove_file(root.join(JOURNAL)).with_context(|| format!("removing {}", root.join(JOURNAL).display()))?;
     Ok(changed)
 }
 
