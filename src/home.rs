@@ -83,6 +83,12 @@ pub fn detect(path: &Path) -> Result<Home> {
     let describe = |f: &[(String, String, String)]| {
         f.iter().map(|(s, p, v)| format!("{s} says {p} {v}").trim_end().to_string()).collect::<Vec<_>>().join(", ")
     };
+    if found.iter().all(|(_, p, _)| p != "wso2am") {
+        return refuse(
+            format!("{shown} is not WSO2 API Manager: {}", describe(&found)),
+            "apim-profiles splits API-M homes only (product wso2am)",
+        );
+    }
     let (_, product, version) = found[0].clone();
     if found.iter().any(|(_, p, v)| p != &product || v != &version) {
         return refuse(

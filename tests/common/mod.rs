@@ -29,6 +29,7 @@ pub fn bin() -> assert_cmd::Command {
 
 /// A fresh `cp -a` of the fixture under `dir`, as `<dir>/wso2am-4.2.0`.
 pub fn home_in(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
     let home = dir.join("wso2am-4.2.0");
     let st = Command::new("cp").arg("-a").arg(fixture()).arg(&home).status().unwrap();
     assert!(st.success());

@@ -1,0 +1,487 @@
+//! Never lose data: interruption (signals, kills, injected faults) leaves no
+//! half-made copy where a finished one is expected and the source untouched;
+//! a re-run completes. Every refusal exits 2 with a line of what is wrong and
+//! one of what to do, and writes nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use predicates::prelude::*;
+
+fn exe() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("apim-profiles")
+}
+
+/// A generated home of `mb` megabytes under `dir`.
+fn big_home(dir: &Path, mb: u64, files: u64, edge: bool) -> PathBuf {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_apim-gen-home"));
+    c.arg(dir).arg("--template").arg(fixture()).args(["--size-mb", &mb.to_string(), "--files", &files.to_string()]);
+    if edge {
+        c.arg("--names-edge");
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dir.join("wso2am-4.2.0")
+}
+
+fn staging_dirs(out: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for p in ["control-plane", "gateway-worker", "traffic-manager"] {
+        if let Ok(rd) = std::fs::read_dir(out.join(p)) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().contains("apim-profiles-staging") {
+                    v.push(e.path());
+                }
+            }
+        }
+    }
+    v
+}
+
+fn finals(out: &Path) -> Vec<PathBuf> {
+    ["control-plane", "gateway-worker", "traffic-manager"]
+        .iter()
+        .map(|p| out.join(p).join("wso2am-4.2.0"))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+fn spawn_split(home: &Path, out: &Path) -> Child {
+    Command::new(exe())
+        .arg("split")
+        .arg(home)
+        .arg("--out")
+        .arg(out)
+        .args(["--no-update", "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the copy has started (a staging directory exists).
+fn wait_for_staging(out: &Path) {
+    let t = Instant::now();
+    while staging_dirs(out).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(20), "the split never started copying");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+}
+
+fn rerun_completes(home: &Path, out: &Path) -> serde_json::Value {
+    let v = split_json(home, out, &[]);
+    assert_eq!(finals(out).len(), 3);
+    assert!(staging_dirs(out).is_empty(), "staging left after a complete run");
+    for f in finals(out) {
+        bin().arg("verify").arg(&f).assert().success();
+    }
+    v
+}
+
+#[test]
+fn sigint_and_sigterm_stop_the_work_and_leave_nothing_half_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = big_home(&tmp.path().join("src"), 200, 2000, false);
+    let before = digest(&home);
+    for (i, sig) in [libc::SIGINT, libc::SIGTERM].into_iter().enumerate() {
+        let out = tmp.path().join(format!("out{i}"));
+        let mut child = spawn_split(&home, &out);
+        wait_for_staging(&out);
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let st = child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(!st.success(), "signal {sig}: the run went on to success");
+        assert!(finals(&out).is_empty(), "signal {sig}: a copy was published: {err}");
+        assert!(staging_dirs(&out).is_empty(), "signal {sig}: staging left behind: {err}");
+        assert!(err.contains("interrupted"), "{err}");
+        assert!(!out.join(".apim-profiles.lock").exists());
+        rerun_completes(&home, &out);
+    }
+    assert_eq!(digest(&home), before, "the source changed");
+}
+
+#[test]
+fn after_sigkill_the_next_run_removes_stale_staging_and_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = big_home(&tmp.path().join("src"), 200, 2000, false);
+    let before = digest(&home);
+    let out = tmp.path().join("out");
+    let mut child = spawn_split(&home, &out);
+    wait_for_staging(&out);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(finals(&out).is_empty(), "a half-made copy is visible at the final place");
+    assert!(!staging_dirs(&out).is_empty(), "a killed run cannot clean up; its staging stays");
+    let v = rerun_completes(&home, &out);
+    assert!(v["warnings"].to_string().contains("left by an interrupted run"), "{v}");
+    assert_eq!(digest(&home), before);
+}
+
+#[test]
+fn injected_faults_leave_no_copy_and_a_rerun_completes() {
+    let mut tried = 0;
+    for n in [0, 1, 7, 40, 150] {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = home_in(tmp.path());
+        let before = digest(&home);
+        let out = tmp.path().join("out");
+        bin()
+            .arg("split")
+            .arg(&home)
+            .arg("--out")
+            .arg(&out)
+            .arg("--no-update")
+            .env("APIM_PROFILES_FAIL_AFTER_FILES", n.to_string())
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("fault injected").and(predicate::str::contains("no copy was published")));
+        assert!(finals(&out).is_empty());
+        assert!(staging_dirs(&out).is_empty());
+        assert_eq!(digest(&home), before);
+        rerun_completes(&home, &out);
+        tried += 1;
+    }
+    assert_eq!(tried, 5);
+}
+
+#[test]
+fn a_failed_force_rebuild_leaves_the_old_copy_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &[]);
+    let old = digest(&out.join("gateway-worker/wso2am-4.2.0"));
+    std::fs::write(home.join("README.txt"), "changed source\n").unwrap();
+    bin()
+        .arg("split")
+        .arg(&home)
+        .arg("--out")
+        .arg(&out)
+        .args(["--no-update", "--force"])
+        .env("APIM_PROFILES_FAIL_AFTER_FILES", "20")
+        .assert()
+        .code(1);
+    assert_eq!(digest(&out.join("gateway-worker/wso2am-4.2.0")), old);
+    assert!(staging_dirs(&out).is_empty());
+}
+
+#[test]
+fn an_interrupted_optimize_is_completed_by_the_next_run_at_every_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = home_in(&tmp.path().join("clean"));
+    bin().arg("optimize").arg(&clean).args(["--profile", "traffic-manager"]).assert().success();
+    let want = digest(&clean);
+    let o = bin()
+        .arg("optimize")
+        .arg(home_in(&tmp.path().join("count")))
+        .args(["--profile", "traffic-manager", "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &v["profiles"][0];
+    let actions = p["removed"].as_array().unwrap().len()
+        + p["backups"].as_array().unwrap().len()
+        + p["rewritten"].as_array().unwrap().len();
+    assert!(actions > 10, "{actions}");
+    for n in 0..actions {
+        let dir = tmp.path().join(format!("n{n}"));
+        let home = home_in(&dir);
+        let original_toml = read(home.join(TOML));
+        bin()
+            .arg("optimize")
+            .arg(&home)
+            .args(["--profile", "traffic-manager"])
+            .env("APIM_PROFILES_FAIL_AFTER_ACTIONS", n.to_string())
+            .assert()
+            .code(1);
+        bin()
+            .arg("optimize")
+            .arg(&home)
+            .args(["--profile", "traffic-manager"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("interrupted"));
+        assert_eq!(digest(&home), want, "crash after {n} actions, then a re-run: not the clean result");
+        assert_eq!(read(home.join(TOML_BACKUP)), original_toml);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn a_second_split_into_the_same_output_is_refused_and_a_stale_lock_taken_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // A live holder: this test process.
+    let me = std::process::id();
+    std::fs::write(out.join(".apim-profiles.lock"), format!("{me}\n")).unwrap();
+    bin()
+        .arg("split")
+        .arg(&home)
+        .arg("--out")
+        .arg(&out)
+        .arg("--no-update")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("pid {me}")).and(predicate::str::contains("hint:")));
+    assert!(finals(&out).is_empty());
+    // A dead holder: the lock is stale and taken over.
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    std::fs::write(out.join(".apim-profiles.lock"), format!("{dead_pid}\n")).unwrap();
+    split_json(&home, &out, &[]);
+    assert!(!out.join(".apim-profiles.lock").exists());
+}
+
+/// One refusal: how to break the input, the arguments, what the message says.
+struct Case {
+    name: &'static str,
+    prepare: fn(&Path, &Path) -> Vec<String>,
+    expect: &'static str,
+}
+
+fn args(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+const BAD_PROFILE: &str = "name = \"gateway-worker\"\nproduct = \"wso2am\"\nversion = \"4.2.0\"\nsummary = \"x\"\n[[step]]\nop = \"remove\"\npaths = [\"repository/x\"\n";
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "output inside the source",
+            prepare: |h, _| args(&["split", &p(h), "--out", &p(&h.join("copies")), "--no-update"]),
+            expect: "is inside the home",
+        },
+        Case {
+            name: "source inside the output",
+            prepare: |h, _| args(&["split", &p(h), "--out", &p(h.parent().unwrap()), "--no-update"]),
+            expect: "is inside the output",
+        },
+        Case {
+            name: "a copy already there, not made by the tool",
+            prepare: |h, o| {
+                std::fs::create_dir_all(o.join("gateway-worker/wso2am-4.2.0/bin")).unwrap();
+                args(&["split", &p(h), "--out", &p(o), "--no-update", "--force"])
+            },
+            expect: "was not made by apim-profiles",
+        },
+        Case {
+            name: "not an API-M home",
+            prepare: |h, o| args(&["split", &p(&h.join("repository")), "--out", &p(o), "--no-update"]),
+            expect: "not an API-M home",
+        },
+        Case {
+            name: "a path that does not exist",
+            prepare: |h, o| args(&["split", &p(&h.join("nope")), "--out", &p(o), "--no-update"]),
+            expect: "does not exist",
+        },
+        Case {
+            name: "another product",
+            prepare: |h, o| {
+                std::fs::write(h.join("updates/product.txt"), "wso2is-7.0.0\n").unwrap();
+                std::fs::remove_file(h.join("repository/conf/carbon.xml")).unwrap();
+                std::fs::write(h.join("bin/version.txt"), "WSO2 Identity Server v7.0.0\n").unwrap();
+                args(&["split", &p(h), "--out", &p(o), "--no-update"])
+            },
+            expect: "is not WSO2 API Manager",
+        },
+        Case {
+            name: "another version",
+            prepare: |h, o| {
+                std::fs::write(h.join("updates/product.txt"), "wso2am-4.1.0\n").unwrap();
+                std::fs::write(h.join("bin/version.txt"), "WSO2 API Manager v4.1.0\n").unwrap();
+                let c =
+                    std::fs::read_to_string(h.join("repository/conf/carbon.xml")).unwrap().replace("4.2.0", "4.1.0");
+                std::fs::write(h.join("repository/conf/carbon.xml"), c).unwrap();
+                args(&["split", &p(h), "--out", &p(o), "--no-update"])
+            },
+            expect: "no profiles for API-M 4.1.0",
+        },
+        Case {
+            name: "identity files that disagree",
+            prepare: |h, o| {
+                std::fs::write(h.join("bin/version.txt"), "WSO2 API Manager v4.1.0\n").unwrap();
+                args(&["split", &p(h), "--out", &p(o), "--no-update"])
+            },
+            expect: "conflicting identity files",
+        },
+        Case {
+            name: "unknown profile",
+            prepare: |h, o| args(&["split", &p(h), "--out", &p(o), "--no-update", "--profiles", "traffic-manger"]),
+            expect: "unknown profile `traffic-manger`",
+        },
+        Case {
+            name: "a server running from the home",
+            prepare: |h, o| {
+                std::fs::write(h.join("wso2carbon.pid"), format!("{}\n", std::process::id())).unwrap();
+                args(&["split", &p(h), "--out", &p(o), "--no-update"])
+            },
+            expect: "a server is running from",
+        },
+        Case {
+            name: "a deployment template that is not TOML",
+            prepare: |h, o| {
+                std::fs::write(h.join(format!("{DTPL}/gateway-worker.toml")), "[server]\nhostname = \"a\"\n[broken\n")
+                    .unwrap();
+                args(&["split", &p(h), "--out", &p(o), "--no-update"])
+            },
+            expect: "gateway-worker.toml:3:",
+        },
+        Case {
+            name: "a profile definition that is not TOML",
+            prepare: |h, o| {
+                let d = h.parent().unwrap().join("defs/4.2.0");
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("gateway-worker.toml"), BAD_PROFILE).unwrap();
+                args(&["split", &p(h), "--out", &p(o), "--no-update", "--profile-dir", &p(d.parent().unwrap())])
+            },
+            expect: "gateway-worker.toml:8:",
+        },
+        Case {
+            name: "a profile definition whose path leaves the home",
+            prepare: |h, o| {
+                let d = h.parent().unwrap().join("defs/4.2.0");
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(
+                    d.join("gateway-worker.toml"),
+                    BAD_PROFILE.replace("[\"repository/x\"", "[\"../../etc/passwd\"]"),
+                )
+                .unwrap();
+                args(&["split", &p(h), "--out", &p(o), "--no-update", "--profile-dir", &p(d.parent().unwrap())])
+            },
+            expect: "leaves the home",
+        },
+        Case {
+            name: "a profile definition with an absolute path",
+            prepare: |h, o| {
+                let d = h.parent().unwrap().join("defs/4.2.0");
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("gateway-worker.toml"), BAD_PROFILE.replace("[\"repository/x\"", "[\"/etc\"]"))
+                    .unwrap();
+                args(&["split", &p(h), "--out", &p(o), "--no-update", "--profile-dir", &p(d.parent().unwrap())])
+            },
+            expect: "is absolute",
+        },
+        Case {
+            name: "an update level that is not one",
+            prepare: |h, o| {
+                args(&[
+                    "split",
+                    &p(h),
+                    "--out",
+                    &p(o),
+                    "--update-level",
+                    "latest",
+                    "--update-tool",
+                    &p(&h.join("bin/api-manager.sh")),
+                ])
+            },
+            expect: "is not a level",
+        },
+        Case {
+            name: "an update zip that is not there",
+            prepare: |h, o| {
+                args(&[
+                    "split",
+                    &p(h),
+                    "--out",
+                    &p(o),
+                    "--update-zip",
+                    "/nonexistent.zip",
+                    "--update-tool",
+                    &p(&h.join("bin/api-manager.sh")),
+                ])
+            },
+            expect: "is not a file",
+        },
+        Case {
+            name: "optimize with an unknown profile",
+            prepare: |h, _| args(&["optimize", &p(h), "--profile", "gateway"]),
+            expect: "unknown profile `gateway`",
+        },
+        Case {
+            name: "verify of something that is not a copy",
+            prepare: |h, _| args(&["verify", &p(h)]),
+            expect: "has no .apim-profiles.json record",
+        },
+    ]
+}
+
+#[test]
+fn every_refusal_exits_2_with_what_and_hint_and_writes_nothing() {
+    let mut tried = 0;
+    for case in cases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = home_in(tmp.path());
+        let out = tmp.path().join("out");
+        let argv = (case.prepare)(&home, &out);
+        let out_before = out.exists().then(|| digest(&out));
+        let before = digest(&home);
+        let o = bin().args(&argv).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{}: {err}", case.name);
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(lines[0].starts_with("error: ") && lines[0].contains(case.expect), "{}: {err}", case.name);
+        assert!(lines.iter().any(|l| l.starts_with("hint: ")), "{}: no hint in {err}", case.name);
+        assert_eq!(digest(&home), before, "{}: the home changed", case.name);
+        assert_eq!(out.exists().then(|| digest(&out)), out_before, "{}: the output changed", case.name);
+        // The same refusal as JSON, for playbooks.
+        let o = bin().args(&argv).arg("--json").output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        assert_eq!(v["exit_code"], 2, "{}", case.name);
+        assert!(v["error"].as_str().unwrap().contains(case.expect) && v["hint"].is_string(), "{}: {v}", case.name);
+        tried += 1;
+    }
+    assert_eq!(tried, cases().len());
+}
+
+#[test]
+fn not_enough_space_is_refused_before_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    bin()
+        .arg("split")
+        .arg(&home)
+        .arg("--out")
+        .arg(&out)
+        .arg("--no-update")
+        .env("APIM_PROFILES_PRETEND_FREE_BYTES", "1000")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not enough disk space").and(predicate::str::contains("hint:")));
+    assert!(!out.exists());
+}
+
+#[test]
+fn awkward_names_links_loops_and_read_only_entries_are_copied_as_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = big_home(&tmp.path().join("src"), 5, 200, true);
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &["--profiles", "control-plane"]);
+    let cp = out.join("control-plane/wso2am-4.2.0");
+    assert_eq!(std::fs::read_link(cp.join("repository/logs/loop-a")).unwrap(), Path::new("loop-b"));
+    assert!(cp.join("repository/resources/ünïcode dir/#hash file.txt").is_file());
+    assert!(cp.join("repository/logs/empty/deeper").is_dir());
+    let src = digest(&home);
+    let dst = digest(&cp);
+    for k in ["repository/resources/readonly", "repository/resources/readonly/locked.txt"] {
+        assert_eq!(src.get(k), dst.get(k), "{k}");
+    }
+    // A copy with read-only directories can still be replaced.
+    std::fs::write(home.join("README.txt"), "changed\n").unwrap();
+    split_json(&home, &out, &["--profiles", "control-plane", "--force"]);
+}
