@@ -516,3 +516,26 @@ fn profiles_lists_the_four_4_2_0_profiles() {
     let names: Vec<&str> = v["profiles"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["control-plane", "gateway-worker", "traffic-manager", "api-key-manager-deprecated"]);
 }
+
+#[test]
+fn archives_hold_the_copy_under_its_home_name_and_reruns_leave_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    let v = split_json(&home, &out, &["--profiles", "gateway-worker", "--archive", "tar.gz"]);
+    let archive = out.join("gateway-worker/wso2am-4.2.0.tar.gz");
+    assert_eq!(v["profiles"][0]["archive"], archive.display().to_string());
+    let listing = std::process::Command::new("tar").arg("tzf").arg(&archive).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.lines().any(|l| l == "wso2am-4.2.0/repository/conf/deployment.toml"), "{listing}");
+    assert!(!listing.contains(".apim-profiles"), "the tool's record is not shipped");
+    assert!(!listing.contains("api#am#publisher.war"));
+    let before = mtimes(&out);
+    let again = split_json(&home, &out, &["--profiles", "gateway-worker", "--archive", "tar.gz"]);
+    assert_eq!(again["changed"], false);
+    assert_eq!(mtimes(&out), before);
+    // A zip as well, for a copy that is already current.
+    let z = split_json(&home, &out, &["--profiles", "gateway-worker", "--archive", "zip"]);
+    assert_eq!(z["changed"], true);
+    assert!(out.join("gateway-worker/wso2am-4.2.0.zip").is_file());
+}
