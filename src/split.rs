@@ -151,7 +151,7 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     }
 
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
-    check_space(&home, &out, &to_build)?;
+    check_space(&home, &out, &to_build, args.reflink)?;
 
     if !to_build.is_empty() {
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -356,7 +356,7 @@ fn state_of(final_path: &Path, wanted: &Record) -> Result<State> {
 
 /// Refuses before writing when the copies will not fit. Clones cost no space,
 /// so where a probe clone works only metadata is counted.
-fn check_space(home: &Home, out: &Path, targets: &[&Target]) -> Result<()> {
+fn check_space(home: &Home, out: &Path, targets: &[&Target], reflink: Reflink) -> Result<()> {
     if targets.is_empty() {
         return Ok(());
     }
@@ -371,6 +371,12 @@ fn check_space(home: &Home, out: &Path, targets: &[&Target]) -> Result<()> {
         .first()
         .and_then(|t| t.plan.tree.entries.iter().find(|(_, e)| e.size() > 0).map(|(p, _)| home.path.join(p)))
         .is_some_and(|f| copy::probe_reflink(&f, &probe_dir));
+    if reflink == Reflink::Always && !cloning {
+        return refuse(
+            format!("--reflink always: files of {} cannot be cloned into {}", home.path.display(), probe_dir.display()),
+            "cloning needs one file system with reflink support (XFS with reflink=1, Btrfs) for home and output; use --reflink auto to copy where it cannot",
+        );
+    }
     let need = if cloning { targets.iter().map(|t| 4096 * t.plan.tree.entries.len() as u64).sum() } else { need };
     // APIM_PROFILES_PRETEND_FREE_BYTES lets the test suite exercise the
     // refusal without filling a disk.

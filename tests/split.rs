@@ -539,3 +539,39 @@ fn archives_hold_the_copy_under_its_home_name_and_reruns_leave_them() {
     assert_eq!(z["changed"], true);
     assert!(out.join("gateway-worker/wso2am-4.2.0.zip").is_file());
 }
+
+#[test]
+fn reflink_always_is_refused_where_the_file_system_cannot_clone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    // Probe the way the tool does: a FICLONE between two files of this directory.
+    let can_clone = {
+        let a = tmp.path().join("probe-a");
+        std::fs::write(&a, b"x").unwrap();
+        let st = std::process::Command::new("cp")
+            .arg("--reflink=always")
+            .arg(&a)
+            .arg(tmp.path().join("probe-b"))
+            .status()
+            .unwrap();
+        st.success()
+    };
+    let o = bin()
+        .arg("split")
+        .arg(&home)
+        .arg("--out")
+        .arg(&out)
+        .args(["--no-update", "--reflink", "always", "--json"])
+        .output()
+        .unwrap();
+    if can_clone {
+        assert!(o.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["profiles"][0]["files_cloned"], v["profiles"][0]["files_copied"]);
+    } else {
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be cloned"));
+        assert!(!out.exists());
+    }
+}
