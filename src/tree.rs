@@ -83,8 +83,11 @@ impl Tree {
     /// Walks `root` once. Symlinks are recorded, never followed; a loop or a
     /// link out of the tree is therefore copied as the link it is.
     pub fn scan(root: &Path) -> Result<Tree> {
-        let mut entries = BTreeMap::new();
-        let walker = walkdir::WalkDir::new(root).follow_links(false).min_depth(1).sort_by_file_name();
+        // One walk for the names (directory reads only), then the stat calls
+        // in parallel: on a home of thousands of files the stats are most of
+        // the time, and they do not depend on each other.
+        let mut paths = Vec::new();
+        let walker = walkdir::WalkDir::new(root).follow_links(false).min_depth(1);
         for item in walker {
             let item = item.map_err(|e| {
                 let path = e.path().map(|p| p.display().to_string()).unwrap_or_default();
@@ -96,36 +99,43 @@ impl Tree {
                 anyhow::Error::new(Refusal::new(format!("cannot read {path}: {e}"), hint))
             })?;
             let rel = item.path().strip_prefix(root).expect("walk stays below root").to_path_buf();
-            if is_own_entry(&rel) {
-                continue;
+            if !is_own_entry(&rel) {
+                paths.push(rel);
             }
-            let md = item.metadata().with_context(|| format!("reading {}", item.path().display()))?;
-            let ft = md.file_type();
-            let kind = if ft.is_symlink() {
-                Kind::Symlink { target: std::fs::read_link(item.path())? }
-            } else if ft.is_dir() {
-                Kind::Dir
-            } else if ft.is_file() {
-                Kind::File { size: md.len() }
-            } else {
-                return Err(Refusal::new(
-                    format!("{} is a special file (socket, fifo or device)", item.path().display()),
-                    "remove it from the home; a product home holds only files, directories and links",
-                )
-                .into());
-            };
-            let meta = Meta {
-                mode: md.mode() & 0o7777,
-                mtime: md.mtime(),
-                mtime_nsec: md.mtime_nsec(),
-                uid: md.uid(),
-                gid: md.gid(),
-                dev: md.dev(),
-                ino: md.ino(),
-            };
-            entries.insert(rel.clone(), Entry { kind, meta, origin: Origin::Source(rel) });
         }
-        Ok(Tree { root: root.to_path_buf(), entries })
+        use rayon::prelude::*;
+        let entries: Vec<(PathBuf, Entry)> = paths
+            .into_par_iter()
+            .map(|rel| {
+                let full = root.join(&rel);
+                let md = std::fs::symlink_metadata(&full).with_context(|| format!("reading {}", full.display()))?;
+                let ft = md.file_type();
+                let kind = if ft.is_symlink() {
+                    Kind::Symlink { target: std::fs::read_link(&full)? }
+                } else if ft.is_dir() {
+                    Kind::Dir
+                } else if ft.is_file() {
+                    Kind::File { size: md.len() }
+                } else {
+                    return Err(Refusal::new(
+                        format!("{} is a special file (socket, fifo or device)", full.display()),
+                        "remove it from the home; a product home holds only files, directories and links",
+                    )
+                    .into());
+                };
+                let meta = Meta {
+                    mode: md.mode() & 0o7777,
+                    mtime: md.mtime(),
+                    mtime_nsec: md.mtime_nsec(),
+                    uid: md.uid(),
+                    gid: md.gid(),
+                    dev: md.dev(),
+                    ino: md.ino(),
+                };
+                Ok((rel.clone(), Entry { kind, meta, origin: Origin::Source(rel) }))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Tree { root: root.to_path_buf(), entries: entries.into_iter().collect() })
     }
 
     pub fn get(&self, rel: &Path) -> Option<&Entry> {

@@ -290,3 +290,38 @@ fn offline_update_zip_needs_no_account() {
     assert!(c[0].contains("apply-update") && c[0].contains("update-4.2.0.5.zip"), "{c:?}");
     bin().arg("verify").arg(s.out.join("gateway-worker/wso2am-4.2.0")).assert().success();
 }
+
+#[test]
+fn ctrl_c_stops_the_update_tool_and_publishes_nothing() {
+    let s = setup();
+    let marker = s.home.parent().unwrap().display().to_string();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("apim-profiles"))
+        .arg("split")
+        .arg(&s.home)
+        .arg("--out")
+        .arg(&s.out)
+        .args(["--profiles", "gateway-worker", "--json", "--update-tool"])
+        .arg(double())
+        .env("WSO2_USERNAME", "ops@example.com")
+        .env("WSO2_PASSWORD", PASSWORD)
+        .env("APIM_DOUBLE_SCENARIO", "hang")
+        .env("APIM_DOUBLE_CALLS", &s.calls)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the tool runs, then interrupt as a terminal's Ctrl-C would.
+    let t = std::time::Instant::now();
+    while calls(&s).is_empty() {
+        assert!(t.elapsed().as_secs() < 20, "the tool never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let st = child.wait().unwrap();
+    assert!(!st.success());
+    assert!(!s.out.join("gateway-worker/wso2am-4.2.0").exists(), "nothing is published after Ctrl-C");
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(!ps.lines().any(|l| l.contains(&marker) && l.contains("wso2update")), "{ps}");
+}
