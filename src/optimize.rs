@@ -32,7 +32,7 @@ pub fn run(args: &OptimizeArgs) -> Result<Report> {
     let home = home::detect(&args.home)?;
     home::check_not_running(&home.path)?;
     let catalog = crate::split::load_catalog(args.profile_dir.as_deref())?;
-    let profile = catalog.select(&home.version, Some(&[args.profile.clone()]))?.remove(0);
+    let profile = catalog.select(&home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
     let previous = record::read(&home.path)?;
     if let Some(prev) = &previous {
         if prev.profile != profile.name {

@@ -276,7 +276,7 @@ impl Planner {
         target: &Path,
         backup: &Path,
         opts: &Options,
-    ) -> Result<Option<(Arc<Vec<u8>>, Vec<String>)>> {
+    ) -> Result<Option<EditedToml>> {
         let tpl_bytes = self.read(template)?;
         // A template that is not TOML would give a node that cannot start.
         let tpl_text = String::from_utf8(tpl_bytes).map_err(|_| {
@@ -365,6 +365,9 @@ impl Planner {
         }
     }
 }
+
+/// An edited deployment.toml and the warnings its settings raised.
+type EditedToml = (Arc<Vec<u8>>, Vec<String>);
 
 /// `cp` without `-p`: the variant's bytes and mode, a new modification time.
 fn fresh_copy(v: Entry) -> Entry {
