@@ -176,6 +176,15 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
     if let Some(e) = &r.error {
         s.push_str(&format!("error: {e}\n"));
     }
+    if r.status == "verified" || r.status == "drifted" {
+        let verdict = if r.drift.is_empty() {
+            "matches its profile".to_string()
+        } else {
+            format!("{} differences from its profile", r.drift.len())
+        };
+        s.push_str(&format!("summary: {} entries, {verdict}\n", r.entries_kept));
+        return s;
+    }
     let copied = if dry_run {
         format!("{} to copy", human_bytes(r.bytes_to_copy))
     } else if r.files_copied > 0 {
