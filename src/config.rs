@@ -220,9 +220,7 @@ pub fn check_toml(text: &str, path: &Path) -> Result<()> {
         let at = e
             .span()
             .map(|s| {
-                let before = &text[..s.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+                let (line, col) = crate::profile::line_col(text, s.start);
                 format!(":{line}:{col}")
             })
             .unwrap_or_default();
