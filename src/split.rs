@@ -220,6 +220,12 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string());
         if t.state == State::Current {
             r.status = "current".into();
+            if args.update.is_some() && record::read(&t.final_path)?.is_some_and(|rec| rec.update.is_none()) {
+                r.notes.push(format!(
+                    "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
+                    t.final_path.display()
+                ));
+            }
             if let Some(f) = args.archive {
                 let path = crate::archive::archive_path(&t.final_path, f);
                 if !path.exists() {

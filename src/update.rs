@@ -149,7 +149,13 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
         }
     }
     // An offline archive needs no account; everything else does.
-    let credentials = if s.zip.is_some() { None } else { Some(credentials(s.credentials_file.as_deref())?) };
+    // Asked once per run: a preflight of the next copy reuses what the first found.
+    let known = s.ready.as_ref().and_then(|r| r.credentials.clone());
+    let credentials = match (s.zip.is_some(), known) {
+        (true, _) => None,
+        (false, Some(c)) => Some(c),
+        (false, None) => Some(credentials(s.credentials_file.as_deref())?),
+    };
     s.ready = Some(Ready { place_tool, tool_name, credentials });
     Ok(())
 }

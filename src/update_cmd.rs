@@ -31,11 +31,14 @@ pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) 
     let catalog = crate::split::load_catalog(profile_dir)?;
     // Every copy is checked before the first update runs.
     let mut work = Vec::new();
+    let mut last_ready: Option<update::Ready> = None;
     for c in copies {
         let (h, profile, opts, rec) = crate::verify::identify(c, &catalog)?;
         crate::home::check_not_running(&h.path)?;
         let mut s = settings.clone();
+        s.ready = last_ready.clone();
         update::preflight(&mut s, &h.path)?;
+        last_ready = s.ready.clone();
         work.push((h, profile, opts, rec, s));
     }
     let mut report = Report { command: "update".into(), ..Default::default() };
