@@ -50,12 +50,8 @@ fn carried_keys_and_set_url_land_in_the_gateway_toml_with_its_comments() {
     // Same options again: current. Other options: stale.
     let again = split_json(&home, &out, &[&["--profiles", "gateway-worker,traffic-manager"], &args[..]].concat());
     assert_eq!(again["changed"], false);
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .args(["--no-update", "--profiles", "gateway-worker"])
+    split_no_update(&home, &out)
+        .args(["--profiles", "gateway-worker"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("other options"));
@@ -66,12 +62,8 @@ fn dry_run_shows_settings_with_secrets_masked() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
-    let o = bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .args(["--no-update", "--dry-run", "--profiles", "gateway-worker"])
+    let o = split_no_update(&home, &out)
+        .args(["--dry-run", "--profiles", "gateway-worker"])
         .args(carry_args())
         .output()
         .unwrap();
@@ -106,33 +98,21 @@ fn overlays_by_profile_and_bad_settings() {
 
     let out2 = tmp.path().join("out2");
     // A value that is not TOML, with a secret key: refused, value not echoed.
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out2)
-        .args(["--no-update", "--set", "super_admin.password=hunter22"])
+    split_no_update(&home, &out2)
+        .args(["--set", "super_admin.password=hunter22"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not TOML").and(predicate::str::contains("hunter22").not()));
     // A key the home does not set.
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out2)
-        .args(["--no-update", "--carry", "keystore.primary"])
+    split_no_update(&home, &out2)
+        .args(["--carry", "keystore.primary"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("does not set `keystore.primary`"));
     // An overlay that is not TOML: file, line and column.
     std::fs::write(&overlay, "[server\nhostname = 1\n").unwrap();
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out2)
-        .args(["--no-update", "--overlay"])
+    split_no_update(&home, &out2)
+        .args(["--overlay"])
         .arg(&overlay)
         .assert()
         .code(2)

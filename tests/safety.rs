@@ -131,12 +131,7 @@ fn injected_faults_leave_no_copy_and_a_rerun_completes() {
         let home = home_in(tmp.path());
         let before = digest(&home);
         let out = tmp.path().join("out");
-        bin()
-            .arg("split")
-            .arg(&home)
-            .arg("--out")
-            .arg(&out)
-            .arg("--no-update")
+        split_no_update(&home, &out)
             .env("APIM_PROFILES_FAIL_AFTER_FILES", n.to_string())
             .assert()
             .code(1)
@@ -158,15 +153,7 @@ fn a_failed_force_rebuild_leaves_the_old_copy_intact() {
     split_json(&home, &out, &[]);
     let old = digest(&out.join("gateway-worker/wso2am-4.2.0"));
     std::fs::write(home.join("README.txt"), "changed source\n").unwrap();
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .args(["--no-update", "--force"])
-        .env("APIM_PROFILES_FAIL_AFTER_FILES", "20")
-        .assert()
-        .code(1);
+    split_no_update(&home, &out).args(["--force"]).env("APIM_PROFILES_FAIL_AFTER_FILES", "20").assert().code(1);
     assert_eq!(digest(&out.join("gateway-worker/wso2am-4.2.0")), old);
     assert!(staging_dirs(&out).is_empty());
 }
@@ -222,12 +209,7 @@ fn a_second_split_into_the_same_output_is_refused_and_a_stale_lock_taken_over() 
     // A live holder: this test process.
     let me = std::process::id();
     std::fs::write(out.join(".apim-profiles.lock"), format!("{me}\n")).unwrap();
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .arg("--no-update")
+    split_no_update(&home, &out)
         .assert()
         .code(2)
         .stderr(predicate::str::contains(format!("pid {me}")).and(predicate::str::contains("hint:")));
@@ -254,6 +236,14 @@ fn args(v: &[&str]) -> Vec<String> {
 
 fn p(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// Arguments for a split with one profile definition of `text` in a --profile-dir.
+fn with_definition(h: &Path, o: &Path, text: &str) -> Vec<String> {
+    let d = h.parent().unwrap().join("defs/4.2.0");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("gateway-worker.toml"), text).unwrap();
+    args(&["split", &p(h), "--out", &p(o), "--no-update", "--profile-dir", &p(d.parent().unwrap())])
 }
 
 const BAD_PROFILE: &str = "name = \"gateway-worker\"\nproduct = \"wso2am\"\nversion = \"4.2.0\"\nsummary = \"x\"\n[[step]]\nop = \"remove\"\npaths = [\"repository/x\"\n";
@@ -342,37 +332,17 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a profile definition that is not TOML",
-            prepare: |h, o| {
-                let d = h.parent().unwrap().join("defs/4.2.0");
-                std::fs::create_dir_all(&d).unwrap();
-                std::fs::write(d.join("gateway-worker.toml"), BAD_PROFILE).unwrap();
-                args(&["split", &p(h), "--out", &p(o), "--no-update", "--profile-dir", &p(d.parent().unwrap())])
-            },
+            prepare: |h, o| with_definition(h, o, BAD_PROFILE),
             expect: "gateway-worker.toml:8:",
         },
         Case {
             name: "a profile definition whose path leaves the home",
-            prepare: |h, o| {
-                let d = h.parent().unwrap().join("defs/4.2.0");
-                std::fs::create_dir_all(&d).unwrap();
-                std::fs::write(
-                    d.join("gateway-worker.toml"),
-                    BAD_PROFILE.replace("[\"repository/x\"", "[\"../../etc/passwd\"]"),
-                )
-                .unwrap();
-                args(&["split", &p(h), "--out", &p(o), "--no-update", "--profile-dir", &p(d.parent().unwrap())])
-            },
+            prepare: |h, o| with_definition(h, o, &BAD_PROFILE.replace("[\"repository/x\"", "[\"../../etc/passwd\"]")),
             expect: "leaves the home",
         },
         Case {
             name: "a profile definition with an absolute path",
-            prepare: |h, o| {
-                let d = h.parent().unwrap().join("defs/4.2.0");
-                std::fs::create_dir_all(&d).unwrap();
-                std::fs::write(d.join("gateway-worker.toml"), BAD_PROFILE.replace("[\"repository/x\"", "[\"/etc\"]"))
-                    .unwrap();
-                args(&["split", &p(h), "--out", &p(o), "--no-update", "--profile-dir", &p(d.parent().unwrap())])
-            },
+            prepare: |h, o| with_definition(h, o, &BAD_PROFILE.replace("[\"repository/x\"", "[\"/etc\"]")),
             expect: "is absolute",
         },
         Case {
@@ -453,12 +423,7 @@ fn not_enough_space_is_refused_before_writing() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .arg("--no-update")
+    split_no_update(&home, &out)
         .env("APIM_PROFILES_PRETEND_FREE_BYTES", "1000")
         .assert()
         .code(2)

@@ -254,14 +254,7 @@ fn dry_run_writes_nothing_and_masks_secrets() {
     let before_times = mtimes(&home);
     let out = tmp.path().join("out");
     let all = "control-plane,gateway-worker,traffic-manager,api-key-manager-deprecated";
-    let o = bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .args(["--no-update", "--dry-run", "--profiles", all])
-        .output()
-        .unwrap();
+    let o = split_no_update(&home, &out).args(["--dry-run", "--profiles", all]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(!out.exists(), "dry-run created the output");
@@ -278,14 +271,7 @@ fn dry_run_writes_nothing_and_masks_secrets() {
         assert!(!text.contains(&s), "secret value {s:?} printed by the dry-run");
     }
     // The same in JSON.
-    let o = bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .args(["--no-update", "--dry-run", "--json"])
-        .output()
-        .unwrap();
+    let o = split_no_update(&home, &out).args(["--dry-run", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["changed"], false);
     assert_eq!(v["dry_run"], true);
@@ -369,12 +355,7 @@ fn rerun_changes_nothing_and_stale_copies_need_force() {
 
     // A changed source makes the copies stale: refused without --force.
     std::fs::write(home.join("repository/conf/carbon-extra.txt"), b"new").unwrap();
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .arg("--no-update")
+    split_no_update(&home, &out)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("stale").and(predicate::str::contains("--force")));
@@ -394,49 +375,17 @@ fn refuses_bad_input_without_writing() {
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
     // Not a home.
-    bin()
-        .arg("split")
-        .arg(tmp.path())
-        .arg("--out")
-        .arg(&out)
-        .arg("--no-update")
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("not an API-M home"));
+    split_no_update(tmp.path(), &out).assert().code(2).stderr(predicate::str::contains("not an API-M home"));
     // Another version.
     std::fs::write(home.join("updates/product.txt"), "wso2am-4.1.0\n").unwrap();
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .arg("--no-update")
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("4.1.0"));
+    split_no_update(&home, &out).assert().code(2).stderr(predicate::str::contains("4.1.0"));
     std::fs::write(home.join("updates/product.txt"), "wso2am-4.2.0\n").unwrap();
     // Unknown profile: the nearest name is suggested.
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .args(["--no-update", "--profiles", "gateway-workr"])
-        .assert()
-        .code(2)
-        .stderr(
-            predicate::str::contains("unknown profile").and(predicate::str::contains("did you mean `gateway-worker`")),
-        );
+    split_no_update(&home, &out).args(["--profiles", "gateway-workr"]).assert().code(2).stderr(
+        predicate::str::contains("unknown profile").and(predicate::str::contains("did you mean `gateway-worker`")),
+    );
     // Output inside the home.
-    bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(home.join("copies"))
-        .arg("--no-update")
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("inside the home"));
+    split_no_update(&home, &home.join("copies")).assert().code(2).stderr(predicate::str::contains("inside the home"));
     assert!(!home.join("copies").exists());
     // No update tool in the home and no --no-update.
     bin()
@@ -557,14 +506,7 @@ fn reflink_always_is_refused_where_the_file_system_cannot_clone() {
             .unwrap();
         st.success()
     };
-    let o = bin()
-        .arg("split")
-        .arg(&home)
-        .arg("--out")
-        .arg(&out)
-        .args(["--no-update", "--reflink", "always", "--json"])
-        .output()
-        .unwrap();
+    let o = split_no_update(&home, &out).args(["--reflink", "always", "--json"]).output().unwrap();
     if can_clone {
         assert!(o.status.success());
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

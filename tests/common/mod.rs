@@ -141,3 +141,10 @@ pub fn fixture_secrets() -> Vec<String> {
     out.dedup();
     out
 }
+
+/// `apim-profiles split HOME --out OUT --no-update`; more arguments may follow.
+pub fn split_no_update(home: &Path, out: &Path) -> assert_cmd::Command {
+    let mut c = bin();
+    c.arg("split").arg(home).arg("--out").arg(out).arg("--no-update");
+    c
+}
