@@ -29,6 +29,9 @@ rounds=${BENCH_ROUNDS:-5}
 profiles=(control-plane gateway-worker traffic-manager)
 all4=control-plane,gateway-worker,traffic-manager,api-key-manager-deprecated
 
+for tool in bc /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "the benchmark needs $tool: apt-get install -y bc time" >&2; exit 1; }
+done
 (cd "$root" && cargo build --release --locked -q)
 bin=$root/target/release/apim-profiles
 gen=$root/target/release/apim-gen-home
