@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: apim-profiles developers
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: (c) 2026, apim-profiles developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -33,10 +33,12 @@ requirements:
   - the C(apim-profiles) binary on the managed host (see O(binary))
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: C(split) runs with C(--dry-run) and writes nothing; C(verify) and C(profiles) only read;
       C(update) is not run (the update tool cannot preview) and the task reports the copies it would update.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: For C(split), per profile, the labelled before (source home) and after (copy) of every file
       whose content changes, with secret values masked, and the entries the profile removes. Shown in check
@@ -98,7 +100,6 @@ options:
         description: Its password. Never logged.
         type: str
         required: true
-        no_log: true
   update_tool:
     description: An update tool to place in each copy's C(bin/) when the home has none (C(--update-tool)).
     type: path
@@ -166,10 +167,6 @@ notes:
     (failed, with what to do), 4 drift (failed, with the drift lines).
   - Options that make no sense together (for example O(continue) without O(state=update), or an update option
     with O(update=false)) are refused before the tool runs.
-seealso:
-  - name: apim-profiles README
-    description: The command line tool, its JSON report and its exit codes.
-    link: https://github.com/apim-profiles/apim-profiles
 '''
 
 EXAMPLES = r'''
@@ -379,7 +376,7 @@ pending_conflicts:
       type: list
       elements: str
 drift:
-  description: Verify - C(<copy>: <difference>) lines.
+  description: "Verify - one line per difference, C(<copy>: <difference>)."
   type: list
   elements: str
   returned: when O(state=verify)

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: apim-profiles developers
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: (c) 2026, apim-profiles developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -30,9 +30,11 @@ requirements:
   - GNU tar and gzip on the host
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Nothing is written; the task reports whether a real run would archive or install.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: C(state=present) shows the fingerprint and entry count before and after.
 options:
@@ -59,6 +61,14 @@ options:
     description: With O(state=present), remove O(src) afterwards.
     type: bool
     default: true
+  exclude:
+    description:
+      - Paths relative to the copy (a directory with everything below it) left out of the fingerprint - files the
+        play manages on each node itself, such as a C(deployment.toml) it templates per node. Give the same list
+        everywhere the same copy is fingerprinted.
+    type: list
+    elements: str
+    default: []
 '''
 
 EXAMPLES = r'''
@@ -106,8 +116,9 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 
-def fingerprint(root):
-    """(sha256 hex, entries) of the tree at root, from metadata only; ('', 0) when absent."""
+def fingerprint(root, exclude=()):
+    """(sha256 hex, entries) of the tree at root, from metadata only; ('', 0) when absent.
+    Entries in exclude (relative paths; a directory with everything below it) are left out."""
     try:
         st = os.lstat(root)
     except OSError:
@@ -124,6 +135,8 @@ def fingerprint(root):
         subdirs = []
         for name in names:
             r = os.path.join(rel, name) if rel else name
+            if r in exclude:
+                continue
             p = os.path.join(root, r)
             s = os.lstat(p)
             mode = stat.S_IMODE(s.st_mode)
@@ -158,8 +171,8 @@ def exchange(a, b):
         return False
 
 
-def archive(module, path, archive_dir):
-    fp, count = fingerprint(path)
+def archive(module, path, archive_dir, exclude):
+    fp, count = fingerprint(path, exclude)
     if not fp and module.check_mode:
         # Check mode before the first split: there is no copy yet, so a real run would make one.
         return dict(changed=True, fingerprint='', entries=0, archive='')
@@ -183,7 +196,7 @@ def archive(module, path, archive_dir):
         rc, out, err = module.run_command(cmd)
         if rc != 0:
             module.fail_json(msg='archiving %s failed: %s' % (path, err.strip()), rc=rc)
-        after, _ = fingerprint(path)
+        after, _ = fingerprint(path, exclude)
         if after != fp:
             module.fail_json(msg='%s changed while it was archived\nhint: run again once nothing writes to it' % path)
         os.rename(tmp, dest)
@@ -197,11 +210,11 @@ def archive(module, path, archive_dir):
     return result
 
 
-def install(module, path, src, wanted, remove_src):
+def install(module, path, src, wanted, remove_src, exclude):
     path = path.rstrip('/')
     name = os.path.basename(path)
     parent = os.path.dirname(path)
-    before, count = fingerprint(path)
+    before, count = fingerprint(path, exclude)
     result = dict(changed=False, fingerprint=before, previous=before, entries=count)
     try:
         st = os.lstat(path)
@@ -237,7 +250,7 @@ def install(module, path, src, wanted, remove_src):
             module.fail_json(msg='%s holds %s, not one directory named %s\nhint: give the archive made for this '
                              'copy' % (src, ', '.join(sorted(top)) or 'nothing', name), **result)
         new = os.path.join(staging, name)
-        got, count = fingerprint(new)
+        got, count = fingerprint(new, exclude)
         if got != wanted:
             module.fail_json(msg='the unpacked copy has fingerprint %s, not %s: the archive does not hold the '
                              'expected copy\nhint: run the play again (the archive is remade from the copy)'
@@ -265,6 +278,7 @@ def main():
             src=dict(type='path'),
             fingerprint=dict(type='str'),
             remove_src=dict(type='bool', default=True),
+            exclude=dict(type='list', elements='str', default=[]),
         ),
         required_if=[
             ('state', 'archive', ['archive_dir']),
@@ -273,12 +287,13 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    exclude = set(os.path.normpath(e.strip('/')) for e in p['exclude'])
     if p['state'] == 'fingerprint':
-        fp, count = fingerprint(p['path'])
+        fp, count = fingerprint(p['path'], exclude)
         module.exit_json(changed=False, fingerprint=fp, entries=count)
     if p['state'] == 'archive':
-        module.exit_json(**archive(module, p['path'], p['archive_dir']))
-    module.exit_json(**install(module, p['path'], p['src'], p['fingerprint'], p['remove_src']))
+        module.exit_json(**archive(module, p['path'], p['archive_dir'], exclude))
+    module.exit_json(**install(module, p['path'], p['src'], p['fingerprint'], p['remove_src'], exclude))
 
 
 if __name__ == '__main__':
