@@ -1,22 +1,22 @@
 //! `optimize`: the product's optimization in place on one home, safe to run
-//! again. Each replacement is made so that no moment loses a file: the new
-//! content is written to a temporary name, the original is hard-linked to its
-//! backup name (which fails rather than overwrite an existing backup), and the
-//! temporary is renamed over the original. An interrupted run leaves a tree the
-//! next run's plan completes, because the plan is computed from what is there.
+//! again (the engine's `inplace` says how no moment loses a file). An
+//! interrupted run leaves a tree the next run's plan completes, because the
+//! plan is computed from what is there.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
-use crate::error::refuse;
-use crate::home;
-use crate::plan::{self, Action, Options, Plan};
-use crate::profile::Profile;
-use crate::record;
-use crate::report::{ProfileReport, Report};
-use crate::tree::{Origin, Tree};
+use crate::engine::inplace::{apply_in_place, interrupted_before};
+use crate::engine::output::{lock_dir, Lock};
+use crate::model::home::{self, Home};
+use crate::model::plan::{self, Options, Plan};
+use crate::model::profile::{load_catalog, Profile};
+use crate::model::record::{self, record_for, Record};
+use crate::model::tree::Tree;
+use crate::outcome::{refuse, Status};
+use crate::report::{diff, ProfileReport, Report, RunOutcome};
 
 #[derive(Debug, Clone, Default)]
 pub struct OptimizeArgs {
@@ -27,11 +27,47 @@ pub struct OptimizeArgs {
     pub profile_dir: Option<PathBuf>,
 }
 
-pub fn run(args: &OptimizeArgs) -> Result<Report> {
+pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     let started = Instant::now();
+    let (home, profile, previous) = check(args)?;
+    let _lock = if args.dry_run { None } else { Some(Lock::acquire(&lock_dir(&home.path, &profile.name))?) };
+    let opts = Options {
+        written_toml_sha256: previous.as_ref().and_then(|p| p.deployment_toml_sha256.clone()),
+        ..args.options.clone()
+    };
+    let resumed = interrupted_before(&home.path);
+    let plan = plan::compute(&profile, &Tree::scan(&home.path)?, &opts)?;
+    let mut report = Report {
+        command: "optimize".into(),
+        dry_run: args.dry_run,
+        home: Some(home.path.display().to_string()),
+        product: Some(home.product.clone()),
+        version: Some(home.version.clone()),
+        ..Default::default()
+    };
+    let mut r = if args.dry_run {
+        dry_run(&plan, &home)?
+    } else {
+        let (r, changed) = apply(&plan, &home, &profile, &opts, previous.as_ref())?;
+        report.changed = changed || previous.is_none();
+        r
+    };
+    if resumed {
+        r.notes.push("an earlier run was interrupted here; this run completes it".into());
+    }
+    r.entries_kept = plan.tree.entries.len();
+    r.duration_ms = started.elapsed().as_millis() as u64;
+    report.profiles.push(r);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(RunOutcome::of_report(report))
+}
+
+/// The home, the profile, and the record of an earlier run, which must be for
+/// the same profile.
+fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
     let home = home::detect(&args.home)?;
     home::check_not_running(&home.path)?;
-    let catalog = crate::split::load_catalog(args.profile_dir.as_deref())?;
+    let catalog = load_catalog(args.profile_dir.as_deref())?;
     let profile = catalog.select(&home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
     let previous = record::read(&home.path)?;
     if let Some(prev) = &previous {
@@ -42,153 +78,33 @@ pub fn run(args: &OptimizeArgs) -> Result<Report> {
             );
         }
     }
-    let mut opts = args.options.clone();
-    opts.written_toml_sha256 = previous.as_ref().and_then(|p| p.deployment_toml_sha256.clone());
-    opts.config_from_cli = true;
-
-    let resumed = interrupted_before(&home.path);
-    let tree = Tree::scan(&home.path)?;
-    let plan = plan::compute(&profile, &tree, &opts)?;
-    let mut r = ProfileReport::from_plan(&plan, &home.path.display().to_string());
-    if resumed {
-        r.notes.push("an earlier run was interrupted here; this run completes it".into());
-    }
-    let mut report = Report {
-        command: "optimize".into(),
-        dry_run: args.dry_run,
-        home: Some(home.path.display().to_string()),
-        product: Some(home.product.clone()),
-        version: Some(home.version.clone()),
-        ..Default::default()
-    };
-    if args.dry_run {
-        r.status = if plan.changes_anything() { "would-optimize" } else { "current" }.into();
-        r.diff = Some(crate::dryrun::diff(&plan)?);
-        r.settings = crate::dryrun::settings_summary(&plan)?;
-    } else {
-        let changed = apply_in_place(&plan)?;
-        let rec = crate::split::record_for(&profile, &home, &opts, None, &plan);
-        let rec = crate::record::Record { update: previous.as_ref().and_then(|p| p.update.clone()), ..rec };
-        if previous.as_ref() != Some(&rec) {
-            record::write(&home.path, &rec)?;
-        }
-        r.changed = changed;
-        r.status = if changed { "optimized" } else { "current" }.into();
-        report.changed = changed || previous.is_none();
-    }
-    r.entries_kept = plan.tree.entries.len();
-    r.duration_ms = started.elapsed().as_millis() as u64;
-    report.profiles.push(r);
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    Ok((home, profile, previous))
 }
 
-/// The journal of an in-place run, at the home's root: the actions about to
-/// be made, written before the first one. A run that finds it knows the last
-/// one was interrupted; its own plan, computed from what is on disk, completes
-/// the work (removals are repeatable, and a replacement never loses the
-/// original: see `replace_file`).
-pub const JOURNAL: &str = ".apim-profiles-journal.json";
-
-/// Whether an earlier in-place run on this tree was interrupted.
-pub fn interrupted_before(root: &Path) -> bool {
-    root.join(JOURNAL).exists()
+fn dry_run(plan: &Plan, home: &Home) -> Result<ProfileReport> {
+    let status = if plan.changes_anything() { Status::WouldOptimize } else { Status::Current };
+    let mut r = ProfileReport::from_plan(plan, &home.path.display().to_string(), status);
+    r.diff = Some(diff::diff(plan)?);
+    r.settings = diff::settings_summary(plan)?;
+    Ok(r)
 }
 
-fn write_journal(plan: &Plan) -> Result<()> {
-    let lines: Vec<String> = plan
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Remove { path, .. } => Some(format!("remove {}", path.display())),
-            Action::Backup { from, to, .. } => Some(format!("backup {} -> {}", from.display(), to.display())),
-            Action::Rewrite { path, .. } => Some(format!("rewrite {}", path.display())),
-            Action::Note { .. } => None,
-        })
-        .collect();
-    let doc = serde_json::json!({ "profile": plan.profile, "pid": std::process::id(), "actions": lines });
-    let p = plan.root.join(JOURNAL);
-    std::fs::write(&p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
-    Ok(())
-}
-
-/// Carries out a plan's actions on the tree it was computed on. Returns
-/// whether anything changed.
-pub fn apply_in_place(plan: &Plan) -> Result<bool> {
-    let root = &plan.root;
-    if !plan.changes_anything() {
-        let _ = std::fs::remove_file(root.join(JOURNAL));
-        return Ok(false);
+/// Carries the plan out and records it; returns the report and whether
+/// anything changed.
+fn apply(
+    plan: &Plan,
+    home: &Home,
+    profile: &Profile,
+    opts: &Options,
+    previous: Option<&Record>,
+) -> Result<(ProfileReport, bool)> {
+    let changed = apply_in_place(plan)?;
+    let rec = Record { update: previous.and_then(|p| p.update.clone()), ..record_for(profile, home, opts, None, plan) };
+    if previous != Some(&rec) {
+        record::write(&home.path, &rec)?;
     }
-    write_journal(plan)?;
-    // APIM_PROFILES_FAIL_AFTER_ACTIONS=N stops the run after N actions: the
-    // test suite's stand-in for a crash in the middle.
-    let fail_after: Option<usize> = std::env::var("APIM_PROFILES_FAIL_AFTER_ACTIONS").ok().and_then(|v| v.parse().ok());
-    let mut pending_backup: Option<(PathBuf, PathBuf)> = None;
-    let mut changed = false;
-    for (i, a) in plan.actions.iter().enumerate() {
-        if fail_after.is_some_and(|n| i >= n) {
-            bail!("fault injected after {i} actions (APIM_PROFILES_FAIL_AFTER_ACTIONS)");
-        }
-        if crate::copy::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-            bail!("interrupted after {i} actions; run the same command again to complete");
-        }
-        match a {
-            Action::Remove { path, .. } => {
-                crate::out::remove_tree(&root.join(path))?;
-                changed = true;
-            }
-            Action::Backup { from, to, .. } => {
-                pending_backup = Some((from.clone(), to.clone()));
-            }
-            Action::Rewrite { path, after, .. } => {
-                let backup = pending_backup.take().filter(|(from, _)| from == path).map(|(_, to)| to);
-                replace_file(plan, path, after, backup.as_deref())?;
-                changed = true;
-            }
-            Action::Note { .. } => {}
-        }
-    }
-    if let Some((from, to)) = pending_backup {
-        bail!("internal: backup of {} to {} without a replacement", from.display(), to.display());
-    }
-    std::fs::remove_file(root.join(JOURNAL)).with_context(|| format!("removing {}", root.join(JOURNAL).display()))?;
-    Ok(changed)
-}
-
-/// Replaces `rel` with the content of `after`, keeping the old file at
-/// `backup` (never overwriting one).
-fn replace_file(plan: &Plan, rel: &Path, after: &Origin, backup: Option<&Path>) -> Result<()> {
-    let root = &plan.root;
-    let target = root.join(rel);
-    let entry = plan.tree.get(rel).context("internal: rewritten file is not in the plan")?;
-    let tmp = target.with_file_name(format!(
-        ".{}.apim-profiles-tmp-{}",
-        target.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&tmp);
-    let e = crate::tree::Entry { origin: after.clone(), ..entry.clone() };
-    let root_user = unsafe { libc::geteuid() } == 0;
-    crate::copy::write_file(root, &e, &tmp, crate::copy::Reflink::Auto, root_user)?;
-    if let Some(b) = backup {
-        let b = root.join(b);
-        if let Err(err) = std::fs::hard_link(&target, &b) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(err).with_context(|| {
-                format!("keeping {} as {} (an existing backup is never overwritten)", target.display(), b.display())
-            });
-        }
-    }
-    std::fs::rename(&tmp, &target).with_context(|| format!("replacing {}", target.display()))?;
-    Ok(())
-}
-
-/// Re-optimization of an existing copy (after an update): the plan computed on
-/// the copy, with the options its record holds.
-pub fn reoptimize(copy: &Path, profile: &Profile, opts: &Options) -> Result<Plan> {
-    let tree = Tree::scan(copy)?;
-    let plan = plan::compute(profile, &tree, opts)?;
-    apply_in_place(&plan)?;
-    Ok(plan)
+    let status = if changed { Status::Optimized } else { Status::Current };
+    let mut r = ProfileReport::from_plan(plan, &home.path.display().to_string(), status);
+    r.changed = changed;
+    Ok((r, changed))
 }

@@ -3,30 +3,24 @@
 use std::path::Path;
 
 use anyhow::Result;
-use serde::Serialize;
 
-#[derive(Debug, Serialize)]
-pub struct ProfileInfo {
-    pub name: String,
-    pub version: String,
-    pub summary: String,
-    pub default: bool,
-    pub steps: Vec<String>,
-    pub origin: String,
-}
+use crate::model::profile::load_catalog;
+use crate::report::{ProfileInfo, RunOutcome};
 
-pub fn run(profile_dir: Option<&Path>) -> Result<Vec<ProfileInfo>> {
-    let catalog = crate::split::load_catalog(profile_dir)?;
-    Ok(catalog
-        .profiles
-        .iter()
-        .map(|p| ProfileInfo {
-            name: p.name.clone(),
-            version: p.version.clone(),
-            summary: p.summary.clone(),
-            default: p.default,
-            steps: p.steps.iter().map(|s| s.label()).collect(),
-            origin: p.origin.clone(),
-        })
-        .collect())
+pub fn run(profile_dir: Option<&Path>) -> Result<RunOutcome> {
+    let catalog = load_catalog(profile_dir)?;
+    Ok(RunOutcome::profiles(
+        catalog
+            .profiles
+            .iter()
+            .map(|p| ProfileInfo {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                summary: p.summary.clone(),
+                default: p.default,
+                steps: p.steps.iter().map(|s| s.label()).collect(),
+                origin: p.origin.clone(),
+            })
+            .collect(),
+    ))
 }

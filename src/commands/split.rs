@@ -1,22 +1,27 @@
 //! `split`: one optimized copy of a home per profile. Everything that can be
 //! refused is checked before the first write; copies are built in staging and
 //! published with a rename, so a failure leaves no half-made copy behind.
+//! `run` reads as the steps: check, plan, stage, copy, update, publish, report.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::copy::{self, Job, Reflink};
-use crate::error::{refuse, Finished};
-use crate::home::{self, Home};
-use crate::out::{self, Lock};
-use crate::plan::{self, Options, Plan};
-use crate::profile::{Catalog, Profile};
-use crate::record::{self, Record};
-use crate::report::{ProfileReport, Report};
-use crate::tree::{self, Tree};
-use crate::update;
+use crate::engine::archive;
+use crate::engine::copy::{self, CopyStats, Job, Reflink};
+use crate::engine::interrupted;
+use crate::engine::output::{self, Lock, Staging};
+use crate::model::home::{self, Home};
+use crate::model::plan::{self, Options, Plan};
+use crate::model::profile::{load_catalog, Profile};
+use crate::model::record::{self, record_for, Record};
+use crate::model::tree::{self, Tree};
+use crate::outcome::{refuse, Status};
+use crate::report::human::human_bytes;
+use crate::report::{diff, ProfileReport, Report, RunOutcome};
+use crate::update::{self, UpdateResult, UpdateStatus};
+use crate::{hooks, sys};
 
 /// Everything `split` takes from its command line.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +40,7 @@ pub struct SplitArgs {
     /// Show a progress bar (a terminal, not `--json`).
     pub progress: bool,
     /// Also write `<DIR>/<profile>/<home>.<ext>` of each finished copy.
-    pub archive: Option<crate::archive::Format>,
+    pub archive: Option<archive::Format>,
 }
 
 /// What each selected profile's copy is before this run.
@@ -55,263 +60,153 @@ struct Target {
     state: State,
 }
 
-pub fn load_catalog(profile_dir: Option<&Path>) -> Result<Catalog> {
-    match profile_dir {
-        Some(d) => Catalog::from_dir(d),
-        None => Catalog::embedded(),
-    }
+/// What the checks found: the home, the output, the profiles, the update step.
+struct Checked {
+    home: Home,
+    out: PathBuf,
+    profiles: Vec<Profile>,
+    /// Preflighted (except in a dry-run); None with `--no-update`.
+    update: Option<update::Settings>,
 }
 
-/// The record a copy made from these inputs carries.
-pub fn record_for(profile: &Profile, home: &Home, opts: &Options, fingerprint: Option<String>, plan: &Plan) -> Record {
-    Record {
-        tool: "apim-profiles".into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        profile: profile.name.clone(),
-        product: home.product.clone(),
-        version: home.version.clone(),
-        profile_sha256: tree::sha256_hex(profile.source_text.as_bytes()),
-        skip_config_optimization: opts.skip_config_optimization,
-        options_sha256: options_hash(opts),
-        source: fingerprint.as_ref().map(|_| home.path.display().to_string()),
-        source_fingerprint: fingerprint,
-        deployment_toml_sha256: plan.written_toml_sha256.clone(),
-        update: None,
-    }
+/// One copy being built: its target, staging and what the update made of it.
+struct Build<'a> {
+    target: &'a Target,
+    staging: Staging,
+    stats: CopyStats,
+    update: Option<(UpdateResult, Record)>,
 }
 
-/// A hash of every option that shapes a copy. Settings may hold secrets, so
-/// only their hash is kept.
-pub fn options_hash(opts: &Options) -> String {
-    let text = format!("skip={};config={}", opts.skip_config_optimization, opts.config.canonical());
-    tree::sha256_hex(text.as_bytes())
-}
-
-pub fn run(args: &SplitArgs) -> Result<Report> {
+pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let started = Instant::now();
+    let checked = check(args)?;
+    let targets = plan_targets(args, &checked)?;
+    let mut report = Report {
+        command: "split".into(),
+        dry_run: args.dry_run,
+        home: Some(checked.home.path.display().to_string()),
+        product: Some(checked.home.product.clone()),
+        version: Some(checked.home.version.clone()),
+        out: Some(checked.out.display().to_string()),
+        ..Default::default()
+    };
+    if args.dry_run {
+        report.profiles = dry_run(&targets)?;
+        return Ok(finish(report, started));
+    }
+    let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
+    check_space(&checked.home, &checked.out, &to_build, args.reflink)?;
+    let _lock = lock_output(&checked.out, !to_build.is_empty())?;
+    let mut builds = stage(&checked, to_build, &mut report)?;
+    copy_all(args, &mut builds)
+        .context("copying failed; no copy was published and the staging directories were removed")?;
+    if let Some(u) = &checked.update {
+        update_all(u, &args.options, &mut builds).context("the update step failed; no copy was published")?;
+    }
+    if interrupted() {
+        anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
+    }
+    for t in targets.iter().filter(|t| t.state == State::Current) {
+        report.profiles.push(report_current(args, t)?);
+    }
+    for b in builds {
+        report.profiles.push(publish(args, b)?);
+    }
+    report.profiles.sort_by_key(|p| targets.iter().position(|t| t.profile.name == p.profile));
+    Ok(finish(report, started))
+}
+
+fn finish(mut report: Report, started: Instant) -> RunOutcome {
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    RunOutcome::of_report(report)
+}
+
+/// Everything that can be refused before looking at the output's copies.
+fn check(args: &SplitArgs) -> Result<Checked> {
     let home = home::detect(&args.home)?;
     home::check_not_running(&home.path)?;
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let profiles = catalog.select(&home.version, args.profiles.as_deref())?;
-    let out = out::absolute(&args.out)?;
-    out::check_separate(&home.path, &out)?;
-    let mut update_settings = args.update.clone();
-    if let Some(u) = update_settings.as_mut() {
+    let out = output::absolute(&args.out)?;
+    output::check_separate(&home.path, &out)?;
+    let mut update = args.update.clone();
+    if let Some(u) = update.as_mut() {
         if !args.dry_run {
             update::preflight(u, &home.path)?;
         }
     }
+    Ok(Checked { home, out, profiles, update })
+}
 
-    let source = Tree::scan(&home.path)?;
+/// The plan of each profile on the home, and what its copy is now. A stale
+/// copy is refused without `--force`.
+fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
+    let source = Tree::scan(&c.home.path)?;
     let fingerprint = tree::fingerprint(&source);
     let mut targets = Vec::new();
-    for profile in profiles {
-        let plan = plan::compute(&profile, &source, &args.options)?;
-        let final_path = out::copy_path(&out, &profile.name, &home.dir_name);
-        let record = record_for(&profile, &home, &args.options, Some(fingerprint.clone()), &plan);
+    for profile in &c.profiles {
+        let plan = plan::compute(profile, &source, &args.options)?;
+        let final_path = output::copy_path(&c.out, &profile.name, &c.home.dir_name);
+        let record = record_for(profile, &c.home, &args.options, Some(fingerprint.clone()), &plan);
         let state = state_of(&final_path, &record)?;
-        targets.push(Target { profile, plan, final_path, record, state });
+        targets.push(Target { profile: profile.clone(), plan, final_path, record, state });
     }
-    // Refusals that depend on what is already in the output.
     for t in &targets {
-        if let State::Stale(why) = &t.state {
-            if !args.force {
-                return refuse(
-                    format!("{} exists and is stale: {why}", t.final_path.display()),
-                    "pass --force to rebuild it (the old copy stays until the new one is complete)",
-                );
-            }
+        if let (State::Stale(why), false) = (&t.state, args.force) {
+            return refuse(
+                format!("{} exists and is stale: {why}", t.final_path.display()),
+                "pass --force to rebuild it (the old copy stays until the new one is complete)",
+            );
         }
     }
+    Ok(targets)
+}
 
-    let mut report = Report {
-        command: "split".into(),
-        dry_run: args.dry_run,
-        home: Some(home.path.display().to_string()),
-        product: Some(home.product.clone()),
-        version: Some(home.version.clone()),
-        out: Some(out.display().to_string()),
-        ..Default::default()
-    };
-
-    if args.dry_run {
-        for t in &targets {
-            let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string());
-            r.status = match &t.state {
-                State::Absent => "would-create".into(),
-                State::Current => "current".into(),
-                State::Stale(_) => "would-replace".into(),
-            };
-            r.diff = Some(crate::dryrun::diff(&t.plan)?);
-            r.settings = crate::dryrun::settings_summary(&t.plan)?;
-            report.profiles.push(r);
-        }
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        return Ok(report);
+fn dry_run(targets: &[Target]) -> Result<Vec<ProfileReport>> {
+    let mut out = Vec::new();
+    for t in targets {
+        let status = match &t.state {
+            State::Absent => Status::WouldCreate,
+            State::Current => Status::Current,
+            State::Stale(_) => Status::WouldReplace,
+        };
+        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string(), status);
+        r.diff = Some(diff::diff(&t.plan)?);
+        r.settings = diff::settings_summary(&t.plan)?;
+        out.push(r);
     }
+    Ok(out)
+}
 
-    let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
-    check_space(&home, &out, &to_build, args.reflink)?;
-
-    if !to_build.is_empty() {
-        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+/// The output's lock, taken when something will be written.
+fn lock_output(out: &Path, writing: bool) -> Result<Option<Lock>> {
+    if !writing {
+        return Ok(None);
     }
-    let _lock = if to_build.is_empty() { None } else { Some(Lock::acquire(&out)?) };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    Ok(Some(Lock::acquire(out)?))
+}
 
-    let mut jobs = Vec::new();
-    for t in &to_build {
-        let parent = t.final_path.parent().expect("copy has a parent");
+/// A staging place beside each copy to build, after removing what killed runs
+/// left there.
+fn stage<'a>(c: &Checked, to_build: Vec<&'a Target>, report: &mut Report) -> Result<Vec<Build<'a>>> {
+    let mut builds = Vec::new();
+    for target in to_build {
+        let parent = target.final_path.parent().expect("copy has a parent");
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        for stale in out::remove_stale_staging(&t.final_path, &home.dir_name)? {
+        for stale in output::remove_stale_staging(&target.final_path, &c.home.dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
-        jobs.push(Job { plan: &t.plan, dest: out::staging_path(&t.final_path) });
+        let staging = Staging::for_copy(&target.final_path);
+        builds.push(Build { target, staging, stats: CopyStats::default(), update: None });
     }
-
-    let built = build(args, &jobs);
-    let stats = match built {
-        Ok(s) => s,
-        Err(e) => {
-            for j in &jobs {
-                let _ = out::remove_tree(&j.dest);
-            }
-            return Err(e.context("copying failed; no copy was published and the staging directories were removed"));
-        }
-    };
-
-    // Update runs share ~/.wso2-updates: by default one at a time.
-    let mut updates: Vec<Option<(update::UpdateResult, Record)>> = to_build.iter().map(|_| None).collect();
-    if let Some(u) = &update_settings {
-        use rayon::prelude::*;
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(u.jobs.max(1)).build()?;
-        let results: Vec<Result<(update::UpdateResult, Record)>> = pool.install(|| {
-            to_build
-                .par_iter()
-                .zip(jobs.par_iter())
-                .map(|(t, j)| {
-                    let mut rec = t.record.clone();
-                    update::update_and_reoptimize(u, &j.dest, &t.final_path, &t.profile, &args.options, &mut rec)
-                        .map(|r| (r, rec))
-                })
-                .collect()
-        });
-        for (i, r) in results.into_iter().enumerate() {
-            match r {
-                Ok(x) => updates[i] = Some(x),
-                Err(e) => {
-                    for j in &jobs {
-                        let _ = out::remove_tree(&j.dest);
-                    }
-                    return Err(e.context("the update step failed; no copy was published"));
-                }
-            }
-        }
-    }
-
-    if copy::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-        for j in &jobs {
-            let _ = out::remove_tree(&j.dest);
-        }
-        anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
-    }
-    let mut failed = false;
-    let mut conflicts = false;
-    for t in &targets {
-        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string());
-        if t.state == State::Current {
-            r.status = "current".into();
-            if args.update.is_some() && record::read(&t.final_path)?.is_some_and(|rec| rec.update.is_none()) {
-                r.notes.push(format!(
-                    "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
-                    t.final_path.display()
-                ));
-            }
-            if let Some(f) = args.archive {
-                let path = crate::archive::archive_path(&t.final_path, f);
-                if !path.exists() {
-                    crate::archive::write(&t.final_path, f)?;
-                    r.changed = true;
-                }
-                r.archive = Some(path.display().to_string());
-            }
-            report.profiles.push(r);
-            continue;
-        }
-        let idx = to_build.iter().position(|b| std::ptr::eq(*b, t)).expect("built");
-        let staged = &jobs[idx].dest;
-        r.add_copy(&stats[idx]);
-        let mut rec = t.record.clone();
-        if let Some((res, updated_rec)) = updates[idx].take() {
-            rec = updated_rec;
-            r.update = Some(res.to_json());
-            r.notes.extend(res.notes.iter().cloned());
-            r.duration_ms = res.duration_ms;
-            if !res.keeps_copy() {
-                failed = true;
-                r.status = "failed".into();
-                r.error = Some(res.message.clone());
-                let kept = update::keep_failed(staged, &t.final_path)?;
-                r.notes.push(format!(
-                    "the copy whose update failed is kept for inspection at {} (logs in its updates/logs/)",
-                    kept.display()
-                ));
-                r.changed = true;
-                report.profiles.push(r);
-                continue;
-            }
-            if res.status == update::Status::Conflicts {
-                conflicts = true;
-                r.error = Some(res.message.clone());
-            }
-            rec.update = Some(res.to_json());
-        }
-        record::write(staged, &rec)?;
-        out::publish(staged, &t.final_path)?;
-        r.changed = true;
-        if let (Some(f), false) = (args.archive, conflicts_here(&r)) {
-            let (path, _) = crate::archive::write(&t.final_path, f)?;
-            r.archive = Some(path.display().to_string());
-        }
-        r.status = match (&t.state, r.update.as_ref().and_then(|u| u.get("status")).and_then(|s| s.as_str())) {
-            (_, Some("conflicts")) => "conflicts".into(),
-            (State::Stale(_), _) => "replaced".into(),
-            _ => "created".into(),
-        };
-        report.profiles.push(r);
-    }
-    let worst = if failed {
-        crate::error::exit::FAILED
-    } else if conflicts {
-        crate::error::exit::CONFLICTS
-    } else {
-        0
-    };
-    report.changed = report.profiles.iter().any(|p| p.changed);
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    if worst != 0 {
-        report.warnings.push(update::exit_advice(worst));
-        return Err(anyhow::Error::new(Finished { code: worst }).context(ReportCarrier(report)));
-    }
-    Ok(report)
+    Ok(builds)
 }
 
-/// A copy waiting for a person to resolve update conflicts is not finished:
-/// it gets no archive.
-fn conflicts_here(r: &ProfileReport) -> bool {
-    r.update.as_ref().and_then(|u| u.get("status")).and_then(|s| s.as_str()) == Some("conflicts")
-}
-
-/// A report travelling with a non-zero exit so that `main` still prints it.
-#[derive(Debug)]
-pub struct ReportCarrier(pub Report);
-
-impl std::fmt::Display for ReportCarrier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the run finished with profiles that need attention")
-    }
-}
-
-fn build(args: &SplitArgs, jobs: &[Job<'_>]) -> Result<Vec<copy::CopyStats>> {
+/// Copies every plan's tree into its staging, in one parallel pass.
+fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
+    let jobs: Vec<Job<'_>> =
+        builds.iter().map(|b| Job { plan: &b.target.plan, dest: b.staging.path().to_path_buf() }).collect();
     let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
     let bar = args.progress.then(|| {
         let b = indicatif::ProgressBar::new(total);
@@ -322,11 +217,93 @@ fn build(args: &SplitArgs, jobs: &[Job<'_>]) -> Result<Vec<copy::CopyStats>> {
         b
     });
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build()?;
-    let r = pool.install(|| copy::materialize(jobs, args.reflink, bar.as_ref()));
+    let r = pool.install(|| copy::materialize(&jobs, args.reflink, bar.as_ref()));
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    r
+    for (b, s) in builds.iter_mut().zip(r?) {
+        b.stats = s;
+    }
+    Ok(())
+}
+
+/// The update in every staged copy. Update runs share ~/.wso2-updates: by
+/// default one at a time.
+fn update_all(u: &update::Settings, opts: &Options, builds: &mut [Build<'_>]) -> Result<()> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(u.jobs.max(1)).build()?;
+    pool.install(|| {
+        builds.par_iter_mut().try_for_each(|b| -> Result<()> {
+            let t = b.target;
+            let mut rec = t.record.clone();
+            let (res, _) = update::update_copy(u, b.staging.path(), &t.final_path, &t.profile, opts, &mut rec)?;
+            b.update = Some((res, rec));
+            Ok(())
+        })
+    })
+}
+
+/// A copy that is already what this run would make.
+fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
+    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string(), Status::Current);
+    if args.update.is_some() && record::read(&t.final_path)?.is_some_and(|rec| rec.update.is_none()) {
+        r.notes.push(format!(
+            "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
+            t.final_path.display()
+        ));
+    }
+    if let Some(f) = args.archive {
+        let path = archive::archive_path(&t.final_path, f);
+        if !path.exists() {
+            archive::write(&t.final_path, f)?;
+            r.changed = true;
+        }
+        r.archive = Some(path.display().to_string());
+    }
+    Ok(r)
+}
+
+/// Publishes a built copy (or keeps one whose update failed for inspection)
+/// and says what became of it.
+fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
+    let t = b.target;
+    let shown = t.final_path.display().to_string();
+    let built = if matches!(t.state, State::Stale(_)) { Status::Replaced } else { Status::Created };
+    let mut r = ProfileReport::from_plan(&t.plan, &shown, built);
+    r.add_copy(&b.stats);
+    r.changed = true;
+    let mut rec = t.record.clone();
+    if let Some((res, updated)) = b.update {
+        rec = updated;
+        r.update = Some(res.to_json());
+        r.notes.extend(res.notes.iter().cloned());
+        r.duration_ms = res.duration_ms;
+        if !res.keeps_copy() {
+            r.status = Status::Failed;
+            r.error = Some(res.message.clone());
+            let kept = update::failed_copy_path(&t.final_path);
+            b.staging.keep_at(&kept)?;
+            r.notes.push(format!(
+                "the copy whose update failed is kept for inspection at {} (logs in its updates/logs/)",
+                kept.display()
+            ));
+            return Ok(r);
+        }
+        if res.status == UpdateStatus::Conflicts {
+            r.status = Status::Conflicts;
+            r.error = Some(res.message.clone());
+        }
+        rec.update = Some(res.to_json());
+    }
+    record::write(b.staging.path(), &rec)?;
+    b.staging.publish(&t.final_path)?;
+    // A copy waiting for a person to resolve update conflicts is not finished:
+    // it gets no archive.
+    if let (Some(f), false) = (args.archive, r.status == Status::Conflicts) {
+        let (path, _) = archive::write(&t.final_path, f)?;
+        r.archive = Some(path.display().to_string());
+    }
+    Ok(r)
 }
 
 fn state_of(final_path: &Path, wanted: &Record) -> Result<State> {
@@ -384,20 +361,15 @@ fn check_space(home: &Home, out: &Path, targets: &[&Target], reflink: Reflink) -
         );
     }
     let need = if cloning { targets.iter().map(|t| 4096 * t.plan.tree.entries.len() as u64).sum() } else { need };
-    // APIM_PROFILES_PRETEND_FREE_BYTES lets the test suite exercise the
-    // refusal without filling a disk.
-    let free = std::env::var("APIM_PROFILES_PRETEND_FREE_BYTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .or_else(|| copy::free_bytes(&probe_dir));
+    let free = hooks::pretend_free_bytes().or_else(|| sys::free_bytes(&probe_dir));
     if let Some(free) = free {
         if free < need {
             return refuse(
                 format!(
                     "not enough disk space in {}: the copies need {}, {} is free",
                     probe_dir.display(),
-                    crate::report::human_bytes(need),
-                    crate::report::human_bytes(free)
+                    human_bytes(need),
+                    human_bytes(free)
                 ),
                 "free some space, choose an --out on another file system, or split fewer --profiles at a time",
             );

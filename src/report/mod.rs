@@ -1,10 +1,18 @@
-//! What a run reports: one JSON document for scripts (`--json`), the same facts
-//! as text for people. The JSON schema is documented in the README.
+//! What a run reports: one JSON document for scripts (`--json`, `json`), the
+//! same facts as text for people (`human`), the dry-run's diff (`diff`), all
+//! masked (`mask`). The JSON schema is documented in the README. A command
+//! ends in a [`RunOutcome`]: what to print and the exit code it asks for.
 
 use serde::Serialize;
 
-use crate::copy::CopyStats;
-use crate::plan::{Action, Plan};
+use crate::engine::copy::CopyStats;
+use crate::model::plan::{Action, Plan};
+use crate::outcome::{fold, Exit, Status};
+
+pub mod diff;
+pub mod human;
+pub mod json;
+pub mod mask;
 
 #[derive(Debug, Serialize, Default)]
 pub struct Report {
@@ -25,13 +33,11 @@ pub struct Report {
     pub duration_ms: u64,
 }
 
-#[derive(Debug, Serialize, Default, Clone)]
+#[derive(Debug, Serialize, Clone)]
 pub struct ProfileReport {
     pub profile: String,
     pub path: String,
-    /// created | replaced | current | optimized | would-create | would-replace |
-    /// would-optimize | stale | verified | drifted | updated | conflicts | failed
-    pub status: String,
+    pub status: Status,
     pub changed: bool,
     pub entries_kept: usize,
     pub entries_removed: usize,
@@ -78,14 +84,30 @@ pub struct BackupMade {
 }
 
 impl ProfileReport {
-    /// The plan's facts; status and copy figures are filled in by the command.
-    pub fn from_plan(plan: &Plan, path: &str) -> ProfileReport {
+    /// The plan's facts with a status; copy figures are added by the command.
+    pub fn from_plan(plan: &Plan, path: &str, status: Status) -> ProfileReport {
         let mut r = ProfileReport {
             profile: plan.profile.clone(),
             path: path.to_string(),
+            status,
+            changed: false,
             entries_kept: plan.tree.entries.len(),
+            entries_removed: 0,
+            removed: Vec::new(),
+            rewritten: Vec::new(),
+            backups: Vec::new(),
+            notes: Vec::new(),
+            files_copied: 0,
+            bytes_copied: 0,
+            files_cloned: 0,
             bytes_to_copy: plan.tree.total_bytes(),
-            ..Default::default()
+            update: None,
+            drift: Vec::new(),
+            archive: None,
+            settings: Vec::new(),
+            diff: None,
+            error: None,
+            duration_ms: 0,
         };
         for a in &plan.actions {
             match a {
@@ -116,88 +138,88 @@ impl ProfileReport {
     }
 }
 
-/// `1.2 MB`, for people.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
+/// What `profiles` lists: the profiles and versions this build knows.
+#[derive(Debug, Serialize)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub default: bool,
+    pub steps: Vec<String>,
+    pub origin: String,
+}
+
+/// What a command prints.
+#[derive(Debug)]
+pub enum Output {
+    Report(Report),
+    Profiles(Vec<ProfileInfo>),
+}
+
+/// How a command that ran to its end ended: what it prints and the exit code
+/// it asks for. Errors (a refusal, a failure before the report) are the
+/// other way a command ends; `main` maps both to an exit code.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub output: Output,
+    pub exit: Exit,
+}
+
+impl RunOutcome {
+    /// A report's outcome: the worst status of its copies decides the exit
+    /// code; a non-zero one adds the advice of what to do next.
+    pub fn of_report(mut report: Report) -> RunOutcome {
+        report.changed = report.changed || report.profiles.iter().any(|p| p.changed);
+        let exit = fold(report.profiles.iter().map(|p| p.status));
+        if let Some(advice) = advice(exit) {
+            report.warnings.push(advice.into());
+        }
+        RunOutcome { output: Output::Report(report), exit }
     }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
+
+    pub fn profiles(list: Vec<ProfileInfo>) -> RunOutcome {
+        RunOutcome { output: Output::Profiles(list), exit: Exit::Ok }
     }
 }
 
-/// The text form of a profile's result, for people.
-pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
-    let mut s = String::new();
-    s.push_str(&format!("== {} ({}): {}\n", r.profile, r.status, r.path));
-    if dry_run {
-        if let Some(d) = &r.diff {
-            s.push_str(d);
-        }
-        if !r.settings.is_empty() {
-            s.push_str("deployment.toml settings, relative to the home's own:\n");
-            for l in &r.settings {
-                s.push_str(&format!("  {l}\n"));
+/// The advice printed once for a run that ended with conflicts or failures.
+fn advice(exit: Exit) -> Option<&'static str> {
+    match exit {
+        Exit::Conflicts => Some("hint: resolve each conflict listed (save the resolved file beside it as <file>.final), then run: apim-profiles update --continue <copy>"),
+        Exit::Failed => Some("hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)"),
+        _ => None,
+    }
+}
+
+/// Prints an outcome: the report on stdout (JSON or text), warnings on stderr.
+pub fn emit(json: bool, outcome: &RunOutcome) {
+    match &outcome.output {
+        Output::Report(r) => {
+            if json {
+                json::print_report(r);
+            } else {
+                human::print_report(r);
             }
-        }
-        if !r.removed.is_empty() {
-            s.push_str(&format!(
-                "removed ({} entries, {}):\n",
-                r.entries_removed,
-                human_bytes(r.removed.iter().map(|x| x.bytes).sum())
-            ));
-            let mut last_step = "";
-            for x in &r.removed {
-                if x.step != last_step {
-                    s.push_str(&format!("  [{}]\n", x.step));
-                    last_step = &x.step;
+            for w in &r.warnings {
+                // A run that asks for attention ends with its advice, as given.
+                if outcome.exit != Exit::Ok {
+                    eprintln!("{w}");
+                } else if !json {
+                    eprintln!("warning: {w}");
                 }
-                let slash = if x.dir { "/" } else { "" };
-                let more = if x.entries > 1 { format!("  ({} entries)", x.entries) } else { String::new() };
-                s.push_str(&format!("    - {}{slash}{more}\n", x.path));
             }
         }
-        for b in &r.backups {
-            s.push_str(&format!("backup: {} -> {}\n", b.from, b.to));
-        }
+        Output::Profiles(list) if json => json::print_profiles(list),
+        Output::Profiles(list) => human::print_profiles(list),
     }
-    for n in &r.notes {
-        s.push_str(&format!("note: {n}\n"));
+}
+
+/// Prints an error: what failed, the cause chain and the hint, on stderr, and
+/// with `--json` the same as one JSON document on stdout.
+pub fn emit_error(json: bool, err: &anyhow::Error, exit: Exit) {
+    let e = human::ErrorLines::of(err);
+    if json {
+        json::print_error(&e, exit);
     }
-    for d in &r.drift {
-        s.push_str(&format!("drift: {d}\n"));
-    }
-    if let Some(e) = &r.error {
-        s.push_str(&format!("error: {e}\n"));
-    }
-    if r.status == "verified" || r.status == "drifted" {
-        let verdict = if r.drift.is_empty() {
-            "matches its profile".to_string()
-        } else {
-            format!("{} differences from its profile", r.drift.len())
-        };
-        s.push_str(&format!("summary: {} entries, {verdict}\n", r.entries_kept));
-        return s;
-    }
-    let copied = if dry_run {
-        format!("{} to copy", human_bytes(r.bytes_to_copy))
-    } else if r.files_copied > 0 {
-        format!("{} files copied ({}; {} cloned)", r.files_copied, human_bytes(r.bytes_copied), r.files_cloned)
-    } else {
-        "nothing copied".to_string()
-    };
-    s.push_str(&format!(
-        "summary: {} entries kept, {} removed, {} rewritten, {} backups, {copied}\n",
-        r.entries_kept,
-        r.entries_removed,
-        r.rewritten.len(),
-        r.backups.len()
-    ));
-    s
+    human::print_error(&e);
 }
