@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::error::Refusal;
+use crate::outcome::Refusal;
 
 /// What an entry is, with what a faithful copy must keep of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,10 @@ impl Tree {
                 let md = std::fs::symlink_metadata(&full).with_context(|| format!("reading {}", full.display()))?;
                 let ft = md.file_type();
                 let kind = if ft.is_symlink() {
-                    Kind::Symlink { target: std::fs::read_link(&full)? }
+                    Kind::Symlink {
+                        target: std::fs::read_link(&full)
+                            .with_context(|| format!("reading link {}", full.display()))?,
+                    }
                 } else if ft.is_dir() {
                     Kind::Dir
                 } else if ft.is_file() {
