@@ -2,13 +2,12 @@
 //! apart, staging beside the final place, and the one rename that publishes a
 //! finished copy. Nothing half-made is ever visible at `<DIR>/<P>/<home>`.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::error::refuse;
+use crate::outcome::refuse;
+use crate::sys;
 
 pub const LOCK_FILE: &str = ".apim-profiles.lock";
 
@@ -26,6 +25,19 @@ pub fn staging_path(final_path: &Path) -> PathBuf {
 
 fn is_staging_name(name: &str, home_dir_name: &str) -> bool {
     name.starts_with(&format!(".{home_dir_name}.apim-profiles-staging-"))
+}
+
+/// The directory whose lock guards a copy or home changed in place: its
+/// `<DIR>` when it sits in the layout (`<DIR>/<profile>/<home>`), so that
+/// `update`, `optimize` and `split` into that `<DIR>` never overlap; else its
+/// parent.
+pub fn lock_dir(copy: &Path, profile: &str) -> PathBuf {
+    let parent = copy.parent().unwrap_or(copy);
+    if parent.file_name().is_some_and(|n| n == profile) {
+        parent.parent().unwrap_or(parent).to_path_buf()
+    } else {
+        parent.to_path_buf()
+    }
 }
 
 /// An absolute form of a path that may not exist yet: the nearest existing
@@ -98,7 +110,7 @@ impl Lock {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<i32>().ok());
                     match holder {
-                        Some(pid) if pid as u32 != me && crate::home::process_alive(pid) => {
+                        Some(pid) if pid as u32 != me && sys::process_alive(pid) => {
                             return refuse(
                                 format!("another apim-profiles run (pid {pid}) is writing into {}", out.display()),
                                 format!("wait for it to finish, or use another --out; the lock is {}", path.display()),
@@ -120,6 +132,47 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A staging directory, removed when dropped unless it was published or kept:
+/// every way out of a run (an error, a panic, Ctrl-C) cleans up the same way.
+pub struct Staging {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Staging {
+    /// The staging place for the copy at `final_path` (not yet created).
+    pub fn for_copy(final_path: &Path) -> Staging {
+        Staging { path: staging_path(final_path), armed: true }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the staged copy the copy at `final_path` (see [`publish`]).
+    pub fn publish(mut self, final_path: &Path) -> Result<()> {
+        let r = publish(&self.path, final_path);
+        // After an exchange the old copy sits in staging: still ours to remove.
+        self.armed = r.is_err() || self.path.exists();
+        r
+    }
+
+    /// Moves the staged tree to `to` and stops guarding it.
+    pub fn keep_at(mut self, to: &Path) -> Result<()> {
+        std::fs::rename(&self.path, to).with_context(|| format!("keeping the failed copy at {}", to.display()))?;
+        self.armed = false;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = remove_tree(&self.path);
+        }
     }
 }
 
@@ -172,7 +225,7 @@ pub fn remove_tree(p: &Path) -> Result<()> {
 /// is removed. A failure before the exchange leaves the older copy intact.
 pub fn publish(staging: &Path, final_path: &Path) -> Result<()> {
     if std::fs::symlink_metadata(final_path).is_ok() {
-        exchange(staging, final_path)
+        sys::exchange(staging, final_path)
             .with_context(|| format!("swapping the new copy into {}", final_path.display()))?;
         remove_tree(staging).with_context(|| format!("removing the replaced copy (now at {})", staging.display()))?;
     } else {
@@ -184,16 +237,4 @@ pub fn publish(staging: &Path, final_path: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    let ca = CString::new(a.as_os_str().as_bytes())?;
-    let cb = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: two valid C strings, AT_FDCWD-relative.
-    let r = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::error::Refusal;
+use crate::outcome::Refusal;
 
 /// What an entry is, with what a faithful copy must keep of it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,24 +2,7 @@
 //! Ansible output, so a value under a secret-looking key is never shown, in
 //! TOML (`password = "x"`, inline tables) or XML (`<Password>x</Password>`).
 
-pub const MASK: &str = "********";
-
-/// Whether a configuration key names a secret. Deliberately broad: masking a
-/// harmless value costs nothing, printing a password costs a rotation.
-pub fn is_secret_key(key: &str) -> bool {
-    let k = key.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase();
-    let last = k.rsplit('.').next().unwrap_or(&k);
-    last.ends_with("password")
-        || last.ends_with("secret")
-        || last.ends_with("passphrase")
-        || last == "token"
-        || last.ends_with("_token")
-        || last.ends_with("-token")
-        || last.ends_with("private_key")
-        || last == "key_password"
-        || last == "credential"
-        || last == "credentials"
-}
+pub use crate::model::secret::{is_secret_key, MASK};
 
 /// Masks secret values in one line of TOML or XML text. Lines without secrets
 /// are returned unchanged.
