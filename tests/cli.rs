@@ -57,7 +57,14 @@ fn a_broken_pipe_ends_quietly() {
     let cases: Vec<Vec<&OsStr>> = vec![
         vec!["profiles".as_ref()],
         vec!["profiles".as_ref(), "--json".as_ref()],
-        vec!["split".as_ref(), home.as_os_str(), "--out".as_ref(), out.as_os_str(), "--dry-run".as_ref(), "--no-update".as_ref()],
+        vec![
+            "split".as_ref(),
+            home.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--dry-run".as_ref(),
+            "--no-update".as_ref(),
+        ],
     ];
     for args in cases {
         let o = run_with_stdout(&args, closed_pipe());
@@ -185,8 +192,9 @@ fn a_parse_error_with_json_is_a_json_refusal() {
     ] {
         let o = bin().args(&args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}");
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {}", String::from_utf8_lossy(&o.stdout)));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!("{args:?}: not one JSON document ({e}): {}", String::from_utf8_lossy(&o.stdout))
+        });
         assert_eq!(v["exit_code"], 2, "{v}");
         assert_eq!(v["changed"], false, "{v}");
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty() && !e.contains('\u{1b}')), "{v}");
@@ -286,11 +294,7 @@ fn an_unreadable_credentials_file_is_refused_with_exit_2() {
         "--credentials-file".as_ref(),
         creds.as_os_str(),
     ];
-    let o = if is_root() {
-        as_nobody(&args)
-    } else {
-        Command::new(exe()).args(&args).output().unwrap()
-    };
+    let o = if is_root() { as_nobody(&args) } else { Command::new(exe()).args(&args).output().unwrap() };
     let err = stderr_of(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot be read") && err.contains("creds"), "{err}");
@@ -342,12 +346,9 @@ fn an_unreadable_file_in_home_is_refused_before_anything_is_written() {
     std::fs::create_dir(&parent).unwrap();
     std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = parent.join("out");
-    let args: Vec<&OsStr> = vec!["split".as_ref(), home.as_os_str(), "--out".as_ref(), out.as_os_str(), "--no-update".as_ref()];
-    let o = if is_root() {
-        as_nobody(&args)
-    } else {
-        Command::new(exe()).args(&args).output().unwrap()
-    };
+    let args: Vec<&OsStr> =
+        vec!["split".as_ref(), home.as_os_str(), "--out".as_ref(), out.as_os_str(), "--no-update".as_ref()];
+    let o = if is_root() { as_nobody(&args) } else { Command::new(exe()).args(&args).output().unwrap() };
     let err = stderr_of(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("repository/conf/security/locked.jks"), "the refusal names the file: {err}");
@@ -409,7 +410,13 @@ fn settings_for_a_profile_not_in_the_run_are_refused() {
         .stderr(predicate::str::contains("--set").and(predicate::str::contains("--profile")));
     // The same settings for a profile in the run are accepted.
     split_no_update(&home, &out)
-        .args(["--profiles", "gateway-worker", "--dry-run", "--set", "gateway-worker:server.hostname=\"gw.example.com\""])
+        .args([
+            "--profiles",
+            "gateway-worker",
+            "--dry-run",
+            "--set",
+            "gateway-worker:server.hostname=\"gw.example.com\"",
+        ])
         .assert()
         .success();
 }
@@ -436,7 +443,11 @@ fn trailing_content_after_a_set_value_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
-    for v in ["server.hostname=\"a\"\nserver.offset = 3", "server.hostname=\"a\"\n[database]\nx = 1", "server.offset=1\r\nz=2"] {
+    for v in [
+        "server.hostname=\"a\"\nserver.offset = 3",
+        "server.hostname=\"a\"\n[database]\nx = 1",
+        "server.offset=1\r\nz=2",
+    ] {
         split_no_update(&home, &out)
             .args(["--dry-run", "--set", v])
             .assert()
@@ -450,7 +461,13 @@ fn trailing_content_after_a_set_value_is_refused() {
 fn update_has_no_no_update_flag() {
     bin().args(["update", "--help"]).assert().success().stdout(predicate::str::contains("--no-update").not());
     let tmp = tempfile::tempdir().unwrap();
-    bin().arg("update").arg(tmp.path()).arg("--no-update").assert().code(2).stderr(predicate::str::contains("--no-update"));
+    bin()
+        .arg("update")
+        .arg(tmp.path())
+        .arg("--no-update")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--no-update"));
 }
 
 // ---- toolchain ---------------------------------------------------------------
@@ -519,7 +536,8 @@ fn control_characters_in_names_are_escaped_for_people() {
     assert!(text.contains("bell\\u{7}\\u{1b}[31mred.war"), "{text}");
     // JSON keeps the names as they are.
     let v = split_json(&home, &out, &["--profiles", "gateway-worker", "--dry-run"]);
-    let removed: Vec<&str> = v["profiles"][0]["removed"].as_array().unwrap().iter().filter_map(|r| r["path"].as_str()).collect();
+    let removed: Vec<&str> =
+        v["profiles"][0]["removed"].as_array().unwrap().iter().filter_map(|r| r["path"].as_str()).collect();
     assert!(removed.iter().any(|p| p.ends_with("evil\nsummary: 0 entries kept.war")), "{removed:?}");
 }
 
