@@ -205,12 +205,13 @@ impl Catalog {
             }
         };
         for version in rd {
-            let version = version?.path();
+            let version = version.with_context(|| format!("reading profile directory {}", dir.display()))?.path();
             if !version.is_dir() {
                 continue;
             }
-            for f in std::fs::read_dir(&version)? {
-                let f = f?.path();
+            let listing = std::fs::read_dir(&version).with_context(|| format!("reading {}", version.display()))?;
+            for f in listing {
+                let f = f.with_context(|| format!("reading {}", version.display()))?.path();
                 if f.file_name().is_some_and(|n| n == FACTS_FILE) {
                     facts_files.push(f);
                 } else if f.extension().is_some_and(|e| e == "toml") {

@@ -125,7 +125,10 @@ impl Tree {
                 let md = std::fs::symlink_metadata(&full).with_context(|| format!("reading {}", full.display()))?;
                 let ft = md.file_type();
                 let kind = if ft.is_symlink() {
-                    Kind::Symlink { target: std::fs::read_link(&full)? }
+                    Kind::Symlink {
+                        target: std::fs::read_link(&full)
+                            .with_context(|| format!("reading link {}", full.display()))?,
+                    }
                 } else if ft.is_dir() {
                     Kind::Dir
                 } else if ft.is_file() {
