@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
-use crate::engine::interrupted;
+use crate::engine::{fidelity, interrupted};
 use crate::model::plan::Plan;
 use crate::model::tree::{Entry, Kind, Origin};
 use crate::{hooks, sys};
@@ -43,15 +43,8 @@ pub struct Job<'a> {
     pub dest: PathBuf,
 }
 
-/// Writes every job's tree. Files of all jobs share one rayon pass so that two
-/// cores stay busy whatever the spread of file sizes across profiles.
-pub fn materialize(
-    jobs: &[Job<'_>],
-    reflink: Reflink,
-    progress: Option<&indicatif::ProgressBar>,
-) -> Result<Vec<CopyStats>> {
-    let root_user = sys::is_root();
-    // Directories first, in order (parents before children), writable for now.
+/// Directories first, in order (parents before children), writable for now.
+fn make_dirs(jobs: &[Job<'_>]) -> Result<()> {
     for job in jobs {
         std::fs::create_dir(&job.dest).with_context(|| format!("creating {}", job.dest.display()))?;
         for (rel, e) in &job.plan.tree.entries {
@@ -61,10 +54,58 @@ pub fn materialize(
             }
         }
     }
+    Ok(())
+}
+
+/// Copies one file or link of a job's tree to its place in the job's `dest`.
+fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user: bool) -> Result<CopyStats> {
+    let dst = job.dest.join(rel);
+    let mut s = CopyStats::default();
+    match &e.kind {
+        Kind::Symlink { target } => {
+            std::os::unix::fs::symlink(target, &dst).with_context(|| format!("creating link {}", dst.display()))?;
+            if root_user {
+                let _ = std::os::unix::fs::lchown(&dst, Some(e.meta.uid), Some(e.meta.gid));
+            }
+            let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
+            let _ = filetime::set_symlink_file_times(&dst, t, t);
+            s.symlinks = 1;
+        }
+        Kind::File { .. } => {
+            let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user)?;
+            s.files = 1;
+            s.bytes = e.size();
+            s.cloned = cloned as u64;
+        }
+        Kind::Dir => unreachable!("directories are made by make_dirs"),
+    }
+    Ok(s)
+}
+
+/// Writes every job's tree. Files of all jobs share one rayon pass so that two
+/// cores stay busy whatever the spread of file sizes across profiles.
+pub fn materialize(
+    jobs: &[Job<'_>],
+    reflink: Reflink,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Vec<CopyStats>> {
+    let root_user = sys::is_root();
+    make_dirs(jobs)?;
+    // Second names of hard-linked files are linked after the pass, to the
+    // copy of their first name.
+    let links: Vec<_> = jobs.iter().map(|j| fidelity::link_followers(&j.plan.tree)).collect();
     let work: Vec<(usize, &PathBuf, &Entry)> = jobs
         .iter()
         .enumerate()
-        .flat_map(|(i, j)| j.plan.tree.entries.iter().filter(|(_, e)| !e.is_dir()).map(move |(r, e)| (i, r, e)))
+        .flat_map(|(i, j)| {
+            let links = &links[i];
+            j.plan
+                .tree
+                .entries
+                .iter()
+                .filter(move |(r, e)| !e.is_dir() && !links.contains_key(*r))
+                .map(move |(r, e)| (i, r, e))
+        })
         .collect();
     let fail_after = hooks::fail_after_files();
     let done = AtomicU64::new(0);
@@ -79,30 +120,9 @@ pub fn materialize(
                     bail!("fault injected after {n} files (APIM_PROFILES_FAIL_AFTER_FILES)");
                 }
             }
-            let job = &jobs[*i];
-            let dst = job.dest.join(rel);
-            let mut s = CopyStats::default();
-            match &e.kind {
-                Kind::Symlink { target } => {
-                    std::os::unix::fs::symlink(target, &dst)
-                        .with_context(|| format!("creating link {}", dst.display()))?;
-                    if root_user {
-                        let _ = std::os::unix::fs::lchown(&dst, Some(e.meta.uid), Some(e.meta.gid));
-                    }
-                    let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
-                    let _ = filetime::set_symlink_file_times(&dst, t, t);
-                    s.symlinks = 1;
-                }
-                Kind::File { .. } => {
-                    let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user)?;
-                    s.files = 1;
-                    s.bytes = e.size();
-                    s.cloned = cloned as u64;
-                    if let Some(p) = progress {
-                        p.inc(e.size());
-                    }
-                }
-                Kind::Dir => unreachable!(),
+            let s = copy_entry(&jobs[*i], rel, e, reflink, root_user)?;
+            if let Some(p) = progress {
+                p.inc(s.bytes);
             }
             Ok((*i, s))
         })
@@ -115,23 +135,31 @@ pub fn materialize(
         o.cloned += s.cloned;
         o.symlinks += s.symlinks;
     }
+    for (i, job) in jobs.iter().enumerate() {
+        out[i].files += fidelity::make_links(&job.dest, &links[i])?;
+    }
     // Directory modes and times last, deepest first: writing into a directory
     // moves its time, and a read-only directory could not be filled.
     for (i, job) in jobs.iter().enumerate() {
         for (rel, e) in job.plan.tree.entries.iter().rev().filter(|(_, e)| e.is_dir()) {
-            finish_dir(&job.dest.join(rel), e, root_user)?;
+            finish_dir(&job.plan.root, &job.dest.join(rel), e, root_user)?;
             out[i].dirs += 1;
         }
     }
     Ok(out)
 }
 
-fn finish_dir(d: &Path, e: &Entry, root_user: bool) -> Result<()> {
+fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool) -> Result<()> {
     if root_user {
         let _ = std::os::unix::fs::chown(d, Some(e.meta.uid), Some(e.meta.gid));
     }
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(e.meta.mode))
         .with_context(|| format!("setting the mode of {}", d.display()))?;
+    if let Origin::Source(p) = &e.origin {
+        let src = source_root.join(p);
+        fidelity::copy_xattrs_path(&src, d)
+            .with_context(|| format!("copying the extended attributes of {} to {}", src.display(), d.display()))?;
+    }
     let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
     filetime::set_file_times(d, t, t).with_context(|| format!("setting the times of {}", d.display()))?;
     Ok(())
@@ -145,18 +173,18 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
         .mode(0o600)
         .open(dst)
         .with_context(|| format!("creating {}", dst.display()))?;
-    let (cloned, keep_time) = match &e.origin {
+    let (cloned, keep_time, src) = match &e.origin {
         Origin::Generated(bytes) => {
             use std::io::Write;
             (&out).write_all(bytes).with_context(|| format!("writing {}", dst.display()))?;
-            (false, false)
+            (false, false, None)
         }
         Origin::Source(p) | Origin::SourceFresh(p) => {
             let src_path = source_root.join(p);
             let src = File::open(&src_path).with_context(|| format!("opening {}", src_path.display()))?;
             let cloned = copy_contents(&src, &out, reflink)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
-            (cloned, matches!(e.origin, Origin::Source(_)))
+            (cloned, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))
         }
     };
     if root_user {
@@ -164,6 +192,13 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
     }
     out.set_permissions(std::fs::Permissions::from_mode(e.meta.mode))
         .with_context(|| format!("setting the mode of {}", dst.display()))?;
+    // After owner and mode: a chown clears file capabilities, and an ACL's
+    // mask must have the last word on the group bits. A plain `cp` (the
+    // product script's fresh copies) keeps no attributes.
+    if let (Some((src, src_path)), Origin::Source(_)) = (&src, &e.origin) {
+        fidelity::copy_xattrs_fd(src, &out)
+            .with_context(|| format!("copying the extended attributes of {}", src_path.display()))?;
+    }
     if keep_time {
         let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
         filetime::set_file_handle_times(&out, Some(t), Some(t))
@@ -183,6 +218,11 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
             }
             Err(_) => {}
         }
+    }
+    let md = src.metadata()?;
+    if fidelity::has_holes(&md) {
+        fidelity::copy_sparse(src, dst, md.len())?;
+        return Ok(false);
     }
     let mut s = src;
     let mut d = dst;
