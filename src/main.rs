@@ -214,7 +214,9 @@ fn main() -> ExitCode {
         Command::Split(c) => {
             let json = c.common.json;
             let update = update_settings(&c.update, false, json);
-            let r = c.config.edits(c.common.profile_dir.as_deref()).and_then(|config| {
+            let bounds = split::check_jobs("--jobs", c.jobs)
+                .and_then(|_| split::check_jobs("--update-jobs", Some(c.update.update_jobs)));
+            let r = bounds.and_then(|_| c.config.edits(c.common.profile_dir.as_deref())).and_then(|config| {
                 split::run(&split::SplitArgs {
                     home: c.home,
                     out: c.out,
@@ -255,13 +257,11 @@ fn main() -> ExitCode {
         }
         Command::Update(c) => {
             let json = c.common.json;
-            let r = match update_settings(&c.update, c.resume, json) {
-                Some(s) => update_cmd::run(&c.copies, &s, c.common.profile_dir.as_deref()),
-                None => Err(apim_profiles::error::Refusal::new(
-                    "update --no-update has nothing to do",
-                    "drop --no-update; to only re-check a copy use apim-profiles verify",
-                )
-                .into()),
+            let r = match split::check_jobs("--update-jobs", Some(c.update.update_jobs))
+                .and_then(|_| update_settings(&c.update, c.resume, json).ok_or_else(no_update_refusal))
+            {
+                Ok(s) => update_cmd::run(&c.copies, &s, c.common.profile_dir.as_deref()),
+                Err(e) => Err(e),
             };
             (json, r.map(Output::Report))
         }
@@ -293,6 +293,14 @@ fn main() -> ExitCode {
             ExitCode::from(code as u8)
         }
     }
+}
+
+fn no_update_refusal() -> anyhow::Error {
+    apim_profiles::error::Refusal::new(
+        "update --no-update has nothing to do",
+        "drop --no-update; to only re-check a copy use apim-profiles verify",
+    )
+    .into()
 }
 
 enum Output {

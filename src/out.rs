@@ -6,9 +6,12 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::collections::HashSet;
+
 use anyhow::{Context, Result};
 
 use crate::error::refuse;
+use crate::paths::Overlap;
 
 pub const LOCK_FILE: &str = ".apim-profiles.lock";
 
@@ -28,46 +31,33 @@ fn is_staging_name(name: &str, home_dir_name: &str) -> bool {
     name.starts_with(&format!(".{home_dir_name}.apim-profiles-staging-"))
 }
 
-/// An absolute form of a path that may not exist yet: the nearest existing
-/// ancestor resolved (links included), the rest appended.
+/// The absolute path the kernel will use for `p`, which may not exist yet:
+/// existing components resolved (links followed), the missing rest with `.`
+/// and `..` applied as `mkdir -p` will apply them.
 pub fn absolute(p: &Path) -> Result<PathBuf> {
-    let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
-    let mut existing = p.clone();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                existing = parent.to_path_buf();
-            }
-            _ => break,
-        }
-    }
-    let mut out = std::fs::canonicalize(&existing).unwrap_or(existing);
-    for r in rest.into_iter().rev() {
-        if r == ".." {
-            out.pop();
-        } else if r != "." {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    crate::paths::resolve(p)
 }
 
-/// Refuses an output that overlaps the source: writing inside the home would
+/// Refuses an output that overlaps the source by any route: by resolved path,
+/// or by device and inode of the output's existing ancestors (a bind mount of
+/// the home, or of a directory in it, is the home). `home_dirs` holds the
+/// (device, inode) of the home's directories. Writing inside the home would
 /// change it, and a home inside the output could be swept by a later run.
-pub fn check_separate(home: &Path, out: &Path) -> Result<()> {
-    if out.starts_with(home) {
-        return refuse(
-            format!("the output {} is inside the home {}", out.display(), home.display()),
-            "choose an output directory outside the home: the source is never modified",
-        );
-    }
-    if home.starts_with(out) {
-        return refuse(
-            format!("the home {} is inside the output {}", home.display(), out.display()),
-            "choose an output directory that does not contain the home, e.g. a sibling directory",
-        );
+pub fn check_separate(home: &Path, out: &Path, home_dirs: &HashSet<(u64, u64)>) -> Result<()> {
+    match crate::paths::overlap(home, out, home_dirs) {
+        Overlap::Inside => {
+            return refuse(
+                format!("the output {} is inside the home {}", out.display(), home.display()),
+                "choose an output directory outside the home: the source is never modified",
+            )
+        }
+        Overlap::Contains => {
+            return refuse(
+                format!("the home {} is inside the output {}", home.display(), out.display()),
+                "choose an output directory that does not contain the home, e.g. a sibling directory",
+            )
+        }
+        Overlap::None => {}
     }
     if out.exists() && !out.is_dir() {
         return refuse(

@@ -87,6 +87,22 @@ pub fn options_hash(opts: &Options) -> String {
     tree::sha256_hex(text.as_bytes())
 }
 
+/// The most threads `--jobs` and `--update-jobs` may ask for: more only
+/// costs memory and start-up time, and a huge number fails half-way with
+/// EAGAIN after directories were made.
+pub const MAX_JOBS: usize = 256;
+
+/// Refuses thread counts above [`MAX_JOBS`] before anything is done.
+pub fn check_jobs(flag: &str, n: Option<usize>) -> Result<()> {
+    match n {
+        Some(n) if n > MAX_JOBS => refuse(
+            format!("{flag} {n} is more than {MAX_JOBS}"),
+            format!("use at most {MAX_JOBS} (the default, one per core, is usually best)"),
+        ),
+        _ => Ok(()),
+    }
+}
+
 pub fn run(args: &SplitArgs) -> Result<Report> {
     let started = Instant::now();
     let home = home::detect(&args.home)?;
@@ -94,7 +110,7 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let profiles = catalog.select(&home.version, args.profiles.as_deref())?;
     let out = out::absolute(&args.out)?;
-    out::check_separate(&home.path, &out)?;
+    out::check_separate(&home.path, &out, &std::iter::once(crate::safe_fs::dev_ino(&home.path)).flatten().collect())?;
     let mut update_settings = args.update.clone();
     if let Some(u) = update_settings.as_mut() {
         if !args.dry_run {
@@ -103,6 +119,8 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     }
 
     let source = Tree::scan(&home.path)?;
+    // The output may not be an alias of any directory of the home either.
+    out::check_separate(&home.path, &out, &source.dir_ids())?;
     let fingerprint = tree::fingerprint(&source);
     let mut targets = Vec::new();
     for profile in profiles {
@@ -151,6 +169,9 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     }
 
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
+    for t in &to_build {
+        refuse_if_update_running(t.final_path.parent().expect("copy has a parent"))?;
+    }
     check_space(&home, &out, &to_build, args.reflink)?;
 
     if !to_build.is_empty() {
@@ -293,6 +314,19 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         return Err(anyhow::Error::new(Finished { code: worst }).context(ReportCarrier(report)));
     }
     Ok(report)
+}
+
+/// Refuses to start while an update of an earlier run (killed before it could
+/// stop its tool) still runs beside this copy: a second one would share its
+/// files and `~/.wso2-updates`.
+pub fn refuse_if_update_running(dir: &Path) -> Result<()> {
+    if let Some(pgid) = crate::tool_run::still_running(dir) {
+        return refuse(
+            format!("an update started by an earlier run is still running in {} (process group {pgid})", dir.display()),
+            format!("wait for it to end, or stop it with: kill -TERM -- -{pgid}"),
+        );
+    }
+    Ok(())
 }
 
 /// A copy waiting for a person to resolve update conflicts is not finished:

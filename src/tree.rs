@@ -180,6 +180,14 @@ impl Tree {
         self.entries.insert(rel, e);
     }
 
+    /// (device, inode) of every directory of the tree, its root included.
+    pub fn dir_ids(&self) -> std::collections::HashSet<(u64, u64)> {
+        let mut ids: std::collections::HashSet<(u64, u64)> =
+            self.entries.values().filter(|e| e.is_dir()).map(|e| (e.meta.dev, e.meta.ino)).collect();
+        ids.extend(crate::safe_fs::dev_ino(&self.root));
+        ids
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.entries.values().map(Entry::size).sum()
     }

@@ -3,13 +3,9 @@
 //! profile and can bring back what this one removed) and check the result.
 //! The tool is closed source; its interface is in shared/reference.
 
-use std::io::{BufRead, BufReader, IsTerminal};
+use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -20,6 +16,7 @@ use crate::error::refuse;
 use crate::plan::Options;
 use crate::profile::Profile;
 use crate::record::Record;
+use crate::tool_run::{self, Ended};
 
 /// How many times the tool may update itself (exit 2) before we give up.
 const MAX_SELF_UPDATES: u32 = 3;
@@ -328,9 +325,8 @@ pub fn update_and_reoptimize(
         args.push("apply-update".into());
         args.push(z.display().to_string());
     }
-    if let Some(c) = &ready.credentials {
-        args.extend(["--username".into(), c.username.clone(), "--password".into(), c.password.clone()]);
-    }
+    // No credentials here: the tool asks for them at its prompt, on a
+    // pseudo-terminal (see tool_run), so they never show in its argv.
     if s.zip.is_none() {
         if let Some(l) = &s.level {
             args.extend(["--level".into(), l.clone()]);
@@ -342,7 +338,7 @@ pub fn update_and_reoptimize(
         args.push("--continue".into());
     }
     args.extend(["--template".into(), TEMPLATE.into()]);
-    let secret = ready.credentials.as_ref().map(|c| c.password.clone());
+    let marker_dir = shown.parent().unwrap_or(shown);
 
     let logs = shown.join("updates/logs").display().to_string();
     let mut result = UpdateResult {
@@ -362,7 +358,7 @@ pub fn update_and_reoptimize(
     };
     loop {
         result.runs += 1;
-        let run = run_tool(&tool, &bin, &args, secret.as_deref(), s.timeout, s.echo, &profile.name)?;
+        let run = run_tool(&tool, &bin, &args, ready.credentials.as_ref(), marker_dir, s, &profile.name)?;
         if let Some(lists) = run.lines.iter().rev().find_map(|l| parse_result_line(l)) {
             let [a, m, r, c] = lists;
             result.added.extend(a);
@@ -451,113 +447,48 @@ pub fn update_and_reoptimize(
     Ok(result)
 }
 
-#[derive(Debug, PartialEq)]
-enum Ended {
-    Exited,
-    TimedOut,
-    Interrupted,
-}
-
 struct Run {
     code: Option<i32>,
     ended: Ended,
     lines: Vec<String>,
 }
 
-/// Runs the tool in its own process group, so that a timeout or Ctrl-C stops
-/// it and everything it started. Its output is read line by line, the
-/// password replaced wherever it shows.
+/// Runs the tool once (see [`crate::tool_run`]): credentials typed at its
+/// prompt, output read as bytes with the password and other secrets masked.
 fn run_tool(
     tool: &Path,
     cwd: &Path,
     args: &[String],
-    secret: Option<&str>,
-    timeout: Duration,
-    echo: bool,
+    credentials: Option<&Credentials>,
+    marker_dir: &Path,
+    s: &Settings,
     label: &str,
 ) -> Result<Run> {
-    let mut child = Command::new(tool)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("starting {}", tool.display()))?;
-    let pgid = child.id() as i32;
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let mut readers = Vec::new();
-    let streams: Vec<Box<dyn std::io::Read + Send>> =
-        vec![Box::new(child.stdout.take().expect("piped")), Box::new(child.stderr.take().expect("piped"))];
-    for stream in streams {
-        let lines = Arc::clone(&lines);
-        let secret = secret.map(str::to_string);
-        let label = label.to_string();
-        readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let line = match &secret {
-                    Some(s) if !s.is_empty() => line.replace(s.as_str(), crate::mask::MASK),
-                    _ => line,
-                };
-                let line = crate::mask::mask_line(&line);
-                if echo && !line.starts_with("APIM-PROFILES-RESULT") {
-                    eprintln!("[{label}] {line}");
-                }
-                lines.lock().expect("not poisoned").push(line);
-            }
-        }));
-    }
-    let started = Instant::now();
-    let mut ended = Ended::Exited;
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break Some(st);
-        }
-        let stop = if INTERRUPTED.load(Ordering::Relaxed) {
-            Some(Ended::Interrupted)
-        } else if started.elapsed() >= timeout {
-            Some(Ended::TimedOut)
-        } else {
-            None
+    let secret = credentials.map(|c| c.password.clone()).filter(|p| !p.is_empty());
+    let clean = move |l: &str| {
+        let l = match &secret {
+            Some(p) => l.replace(p.as_str(), crate::mask::MASK),
+            None => l.to_string(),
         };
-        if let Some(why) = stop {
-            ended = why;
-            kill_group(pgid, &mut child);
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        crate::mask::mask_line(&l)
     };
-    // The group is gone (or exited); its pipes close and the readers end.
-    if status.is_some() {
-        // A child of the tool may still hold the pipes; do not wait for it forever.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+    let echo = s.echo;
+    let on_line = |l: &str| {
+        if echo && !l.starts_with("APIM-PROFILES-RESULT") {
+            eprintln!("[{label}] {l}");
         }
-        if readers.iter().any(|r| !r.is_finished()) {
-            kill_group(pgid, &mut child);
-        }
-    }
-    for r in readers {
-        let _ = r.join();
-    }
-    let lines = std::mem::take(&mut *lines.lock().expect("not poisoned"));
-    Ok(Run { code: status.and_then(|s| s.code()), ended, lines })
-}
-
-fn kill_group(pgid: i32, child: &mut std::process::Child) {
-    // SAFETY: signals to a process group we created.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    let _ = child.wait();
+    };
+    let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    let spec = tool_run::Spec {
+        tool,
+        cwd,
+        args: &args,
+        answers: credentials.map(|c| tool_run::Answers { username: &c.username, password: &c.password }),
+        marker_dir,
+        timeout: s.timeout,
+    };
+    let o = tool_run::run(spec, &INTERRUPTED, &clean, &on_line)?;
+    Ok(Run { code: o.code, ended: o.ended, lines: o.lines })
 }
 
 /// Moves a copy whose update failed out of staging to a name beside the final

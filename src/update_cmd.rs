@@ -35,6 +35,7 @@ pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) 
     for c in copies {
         let (h, profile, opts, rec) = crate::verify::identify(c, &catalog)?;
         crate::home::check_not_running(&h.path)?;
+        crate::split::refuse_if_update_running(h.path.parent().unwrap_or(&h.path))?;
         let mut s = settings.clone();
         s.ready = last_ready.clone();
         update::preflight(&mut s, &h.path)?;

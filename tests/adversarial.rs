@@ -364,7 +364,7 @@ fn the_update_password_is_in_no_argv_and_no_environment_of_the_tool() {
     let before = w.snapshot();
     let child = split_with_update(&w, &["--profiles", "gateway-worker"]).env("APIM_DOUBLE_SLEEP", "3").spawn().unwrap();
     let apim_pid = child.id();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("credentials"));
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
     // While the double sleeps: every process's argv and environment.
     let mut looked = 0;
     let t = Instant::now();
@@ -390,7 +390,7 @@ fn the_update_password_is_in_no_argv_and_no_environment_of_the_tool() {
     // The tool was asked at its own prompt: no --password among its arguments.
     let calls = w.calls();
     assert!(!calls.contains("--password") && !calls.contains("--username"), "{calls}");
-    assert!(calls.contains("credentials user=ops@example.com password=present"), "{calls}");
+    assert!(calls.contains("user=ops@example.com password=present tty=yes prompted=yes"), "{calls}");
     assert_output_clean(&o, &[PASSWORD]);
     assert_no_secret_under(&w.out, &[PASSWORD]);
     w.assert_untouched(&before);
@@ -401,8 +401,13 @@ fn the_update_password_is_in_no_argv_and_no_environment_of_the_tool() {
 #[ignore = "issue 13: pending"]
 fn credentials_from_the_environment_do_not_reach_the_tools_environment() {
     let w = World::new();
+    // Its own password, so that a test running beside it cannot be mistaken for it.
+    let password = "Env-Only-U2-Passw0rd";
     let mut c = split_with_update(&w, &["--profiles", "traffic-manager"]);
-    c.env("APIM_DOUBLE_SLEEP", "2").env("WSO2_USERNAME", "ops@example.com").env("WSO2_PASSWORD", PASSWORD);
+    c.env("APIM_DOUBLE_SLEEP", "2")
+        .env("WSO2_USERNAME", "ops@example.com")
+        .env("WSO2_PASSWORD", password)
+        .env("APIM_DOUBLE_EXPECT_PASSWORD_SHA256", sha(password.as_bytes()));
     // No credentials file this time: the environment is the source.
     let args: Vec<_> = c.get_args().map(|a| a.to_owned()).collect();
     let mut c2 = Command::new(exe());
@@ -426,16 +431,15 @@ fn credentials_from_the_environment_do_not_reach_the_tools_environment() {
     }
     let child = c2.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let apim = child.id();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("credentials"));
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
     // Only apim-profiles itself (given the variable by the operator) holds it.
-    let holding = processes_holding(PASSWORD, Some(apim));
+    let holding = processes_holding(password, Some(apim));
     assert!(holding.is_empty(), "the password is readable in /proc: {holding:?}");
-    let holding = processes_holding("WSO2_PASSWORD", Some(apim));
-    assert!(holding.is_empty(), "the tool inherited WSO2_PASSWORD: {holding:?}");
     let o = collect(child);
     assert_eq!(code(&o), Some(0), "{}", text(&o));
-    assert_output_clean(&o, &[PASSWORD]);
-    assert_no_secret_under(&w.out, &[PASSWORD]);
+    assert!(w.calls().contains("password=present"));
+    assert_output_clean(&o, &[password]);
+    assert_no_secret_under(&w.out, &[password]);
 }
 
 // --- 3. links planted at the tool's own file names --------------------------------
@@ -541,7 +545,7 @@ fn a_directory_appearing_at_the_final_place_during_a_run_is_left_alone() {
     let w = World::new();
     let before = w.snapshot();
     let child = split_with_update(&w, &["--profiles", "gateway-worker"]).env("APIM_DOUBLE_SLEEP", "2").spawn().unwrap();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("credentials"));
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
     let place = w.out.join("gateway-worker/wso2am-4.2.0");
     std::fs::create_dir(&place).unwrap();
     std::fs::write(place.join("someone-elses.txt"), "not yours\n").unwrap();
@@ -568,7 +572,7 @@ fn force_exchanges_only_with_the_copy_that_was_there() {
         .env("APIM_DOUBLE_SLEEP", "2")
         .spawn()
         .unwrap();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("credentials"));
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
     std::fs::rename(&place, w.out.join("gateway-worker/moved-away")).unwrap();
     std::fs::create_dir(&place).unwrap();
     std::fs::write(place.join("someone-elses.txt"), "not yours\n").unwrap();
@@ -854,28 +858,45 @@ fn after_sigkill_no_orphan_update_survives_and_a_rerun_refuses_meanwhile() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("credentials"));
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
     std::thread::sleep(Duration::from_millis(200));
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
-    // At once: the previous run's update may still be dying; a re-run must not
-    // start a second one beside it.
+    // At once: the previous run's update is still dying (its processes ignore
+    // SIGTERM and get SIGKILL after a grace period); a re-run must not start a
+    // second update beside it.
     let o = split_with_update(&w, &["--profiles", "gateway-worker"]).output().unwrap();
-    let still = !processes_mentioning(&marker).is_empty();
-    if still {
-        assert_eq!(code(&o), Some(2), "a re-run started beside a running update: {}", text(&o));
-        assert!(json(&o)["error"].as_str().unwrap().contains("still running"), "{}", text(&o));
-    }
-    // Soon, nothing of it is left.
+    assert_eq!(code(&o), Some(2), "a re-run started beside a running update: {}", text(&o));
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(err.contains("still running"), "{err}");
+    let pgid: i32 = err.rsplit("process group ").next().unwrap().trim_end_matches(')').parse().unwrap();
+    // Soon nothing of it is left, and a re-run goes ahead.
     let t = Instant::now();
-    while !processes_mentioning(&marker).is_empty() && t.elapsed() < Duration::from_secs(15) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let left = processes_mentioning(&marker);
-    kill_mentioning(&marker);
-    assert!(left.is_empty(), "orphans of the killed run: {left:?}");
-    let o = split_with_update(&w, &["--profiles", "gateway-worker"]).output().unwrap();
+    let o = loop {
+        let o = split_with_update(&w, &["--profiles", "gateway-worker"]).output().unwrap();
+        if code(&o) != Some(2) || t.elapsed() > Duration::from_secs(20) {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let left: Vec<_> = group_members(pgid);
+    kill_mentioning(&marker);
+    assert!(left.is_empty(), "processes of the killed run's update: {left:?}");
+}
+
+/// Pids whose process group is `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let f: Vec<&str> = stat.rsplit_once(')').map(|x| x.1).unwrap_or("").split_whitespace().collect();
+        if f.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) {
+            v.push(pid);
+        }
+    }
+    v
 }
 
 // --- 9. signals and bounds -----------------------------------------------------------
