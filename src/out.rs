@@ -79,14 +79,22 @@ impl Lock {
         let path = out.join(LOCK_FILE);
         let me = std::process::id();
         for _ in 0..2 {
-            let tmp = out.join(format!("{LOCK_FILE}.{me}"));
-            std::fs::write(&tmp, format!("{me}\n")).with_context(|| format!("writing {}", tmp.display()))?;
-            let linked = std::fs::hard_link(&tmp, &path);
-            let _ = std::fs::remove_file(&tmp);
+            // Written under an unguessable name (O_EXCL), then linked to the
+            // lock's name: a link planted at any name is never written through.
+            let mut tmp = crate::safe_fs::new_temp_in(out, &format!("{LOCK_FILE}."))?;
+            {
+                use std::io::Write;
+                tmp.write_all(format!("{me}\n").as_bytes()).with_context(|| format!("writing {}", tmp.path().display()))?;
+            }
+            let linked = std::fs::hard_link(tmp.path(), &path);
+            drop(tmp);
             match linked {
                 Ok(()) => return Ok(Lock { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<i32>().ok());
+                    let holder = crate::safe_fs::read_own(&path)
+                        .ok()
+                        .flatten()
+                        .and_then(|t| String::from_utf8_lossy(&t).trim().parse::<i32>().ok());
                     match holder {
                         Some(pid) if pid as u32 != me && crate::home::process_alive(pid) => {
                             return refuse(
@@ -157,16 +165,63 @@ pub fn remove_tree(p: &Path) -> Result<()> {
     std::fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display()))
 }
 
-/// Makes the staged copy the copy: a rename when the place is free, an atomic
-/// exchange when an older copy is there (`--force`), after which the older copy
-/// is removed. A failure before the exchange leaves the older copy intact.
-pub fn publish(staging: &Path, final_path: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(final_path).is_ok() {
-        exchange(staging, final_path)
-            .with_context(|| format!("swapping the new copy into {}", final_path.display()))?;
-        remove_tree(staging).with_context(|| format!("removing the replaced copy (now at {})", staging.display()))?;
-    } else {
-        std::fs::rename(staging, final_path).with_context(|| format!("publishing {}", final_path.display()))?;
+/// Why a finished copy could not be put at its final place: what is there is
+/// not what the run decided on before it started (someone put a directory
+/// there, or swapped the old copy for another one).
+#[derive(Debug)]
+pub struct PlaceTaken(pub String);
+
+impl std::fmt::Display for PlaceTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PlaceTaken {}
+
+/// Makes the staged copy the copy, deciding again at that moment, atomically:
+/// `expected` is the (device, inode) of the copy the run found there before it
+/// started, or None when the place was free.
+///
+/// - free: `renameat2(RENAME_NOREPLACE)`, which fails if anything appeared;
+/// - an older copy (`--force`): only if the same directory is still there, an
+///   atomic `RENAME_EXCHANGE`, checked again after the exchange (and undone
+///   if another directory was swapped in meanwhile); then the older copy is
+///   removed. A failure before the exchange leaves the older copy intact.
+pub fn publish(staging: &Path, final_path: &Path, expected: Option<(u64, u64)>) -> Result<()> {
+    let taken = |what: &str| -> anyhow::Error {
+        PlaceTaken(format!(
+            "{} {what} during the run; it was left alone and the new copy was not published",
+            final_path.display()
+        ))
+        .into()
+    };
+    match expected {
+        None => match rename2(staging, final_path, libc::RENAME_NOREPLACE) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) || e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                return Err(taken("appeared"));
+            }
+            Err(e) => return Err(e).with_context(|| format!("publishing {}", final_path.display())),
+        },
+        Some(id) => {
+            let is_it = |p: &Path| {
+                std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) && crate::safe_fs::dev_ino_nofollow(p) == Some(id)
+            };
+            if !is_it(final_path) {
+                return Err(taken("was replaced by another directory (or removed)"));
+            }
+            rename2(staging, final_path, libc::RENAME_EXCHANGE)
+                .with_context(|| format!("swapping the new copy into {}", final_path.display()))?;
+            if !is_it(staging) {
+                // Swapped in between the check and the exchange: undo.
+                rename2(staging, final_path, libc::RENAME_EXCHANGE)
+                    .with_context(|| format!("undoing the swap at {}", final_path.display()))?;
+                return Err(taken("was replaced by another directory"));
+            }
+            remove_tree(staging)
+                .with_context(|| format!("removing the replaced copy (now at {})", staging.display()))?;
+        }
     }
     if let Some(parent) = final_path.parent() {
         if let Ok(d) = std::fs::File::open(parent) {
@@ -176,11 +231,28 @@ pub fn publish(staging: &Path, final_path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+/// Moves `from` to a free name beside `final_path` (`<name>.<suffix>`, then
+/// `.1`, `.2`...), never over anything that is there.
+pub fn keep_aside(from: &Path, final_path: &Path, suffix: &str) -> Result<PathBuf> {
+    let name = final_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    for n in 0..1000 {
+        let extra = if n == 0 { String::new() } else { format!(".{n}") };
+        let kept = final_path.with_file_name(format!("{name}.{suffix}{extra}"));
+        match rename2(from, &kept, libc::RENAME_NOREPLACE) {
+            Ok(()) => return Ok(kept),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) || e.raw_os_error() == Some(libc::ENOTEMPTY) => continue,
+            Err(e) => return Err(e).with_context(|| format!("keeping {} at {}", from.display(), kept.display())),
+        }
+    }
+    anyhow::bail!("no free name beside {} to keep {}", final_path.display(), from.display())
+}
+
+/// `renameat2` with flags (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`).
+pub fn rename2(a: &Path, b: &Path, flags: libc::c_uint) -> std::io::Result<()> {
     let ca = CString::new(a.as_os_str().as_bytes())?;
     let cb = CString::new(b.as_os_str().as_bytes())?;
     // SAFETY: two valid C strings, AT_FDCWD-relative.
-    let r = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    let r = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), flags) };
     if r == 0 {
         Ok(())
     } else {

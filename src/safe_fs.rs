@@ -45,6 +45,42 @@ pub fn new_temp_in(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile> 
         .with_context(|| format!("creating a temporary file in {}", dir.display()))
 }
 
+/// A name no other account can guess: `prefix` and 16 random hex digits.
+pub fn unguessable(prefix: &str) -> String {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    let n = u64::from_ne_bytes(b) ^ (std::process::id() as u64).rotate_left(32);
+    format!("{prefix}{n:016x}")
+}
+
+/// Opens a source file for copying: a regular file at `path` itself without
+/// following a link (the common case, one open), or, when `path` is a link,
+/// the file it leads to only if that stays inside `root`.
+pub fn open_source(root: &Path, rel: &Path) -> Result<File> {
+    let path = root.join(rel);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path);
+    let f = match f {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return open_regular(&resolve_inside(root, rel)?, "file");
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    };
+    if !f.metadata()?.file_type().is_file() {
+        return Err(Refusal::new(
+            format!("{} is not a regular file (a FIFO, socket or device)", path.display()),
+            "remove it from the home; a product home holds only files, directories and links",
+        )
+        .into());
+    }
+    Ok(f)
+}
+
 /// Opens a file of the tool's own for reading without following a link at
 /// its name. `Ok(None)` when it does not exist; refused when it is a link or
 /// not a regular file (someone else put it there).

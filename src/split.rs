@@ -53,6 +53,9 @@ struct Target {
     final_path: PathBuf,
     record: Record,
     state: State,
+    /// (device, inode) of the copy found at the final place before the run:
+    /// publishing exchanges with that directory only.
+    seen: Option<(u64, u64)>,
 }
 
 pub fn load_catalog(profile_dir: Option<&Path>) -> Result<Catalog> {
@@ -128,7 +131,8 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         let final_path = out::copy_path(&out, &profile.name, &home.dir_name);
         let record = record_for(&profile, &home, &args.options, Some(fingerprint.clone()), &plan);
         let state = state_of(&final_path, &record)?;
-        targets.push(Target { profile, plan, final_path, record, state });
+        let seen = crate::safe_fs::dev_ino_nofollow(&final_path);
+        targets.push(Target { profile, plan, final_path, record, state, seen });
     }
     // Refusals that depend on what is already in the output.
     for t in &targets {
@@ -287,7 +291,17 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
             rec.update = Some(res.to_json());
         }
         record::write(staged, &rec)?;
-        out::publish(staged, &t.final_path)?;
+        if let Err(e) = out::publish(staged, &t.final_path, t.seen) {
+            let Some(taken) = e.downcast_ref::<out::PlaceTaken>() else { return Err(e) };
+            failed = true;
+            r.status = "failed".into();
+            r.error = Some(taken.to_string());
+            let kept = out::keep_aside(staged, &t.final_path, "not-published")?;
+            r.notes.push(format!("the new copy is kept at {}", kept.display()));
+            r.changed = true;
+            report.profiles.push(r);
+            continue;
+        }
         r.changed = true;
         if let (Some(f), false) = (args.archive, conflicts_here(&r)) {
             let (path, _) = crate::archive::write(&t.final_path, f)?;

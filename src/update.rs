@@ -494,16 +494,7 @@ fn run_tool(
 /// Moves a copy whose update failed out of staging to a name beside the final
 /// place, where its logs can be read; the final place stays free.
 pub fn keep_failed(staged: &Path, final_path: &Path) -> Result<PathBuf> {
-    let name = final_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-    let kept = (0..)
-        .map(|n| {
-            let suffix = if n == 0 { String::new() } else { format!(".{n}") };
-            final_path.with_file_name(format!("{name}.update-failed{suffix}"))
-        })
-        .find(|p| std::fs::symlink_metadata(p).is_err())
-        .expect("a free name");
-    std::fs::rename(staged, &kept).with_context(|| format!("keeping the failed copy at {}", kept.display()))?;
-    Ok(kept)
+    crate::out::keep_aside(staged, final_path, "update-failed")
 }
 
 /// The advice printed once for a run that ended with conflicts or failures.
