@@ -167,9 +167,11 @@ impl ConfigEdits {
             _ => (None, arg),
         };
         let path = PathBuf::from(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        // A FIFO or device is refused before a read could block.
+        let bytes = crate::safe_fs::read_regular(&path, "--overlay")?;
+        let text = String::from_utf8(bytes).map_err(|_| {
             Refusal::new(
-                format!("--overlay {}: cannot read it ({e})", path.display()),
+                format!("--overlay {}: not UTF-8 text", path.display()),
                 "give a TOML file, optionally prefixed with PROFILE=",
             )
         })?;

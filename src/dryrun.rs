@@ -11,7 +11,7 @@ use crate::tree::Origin;
 fn read_origin(plan: &Plan, o: &Origin) -> Result<Vec<u8>> {
     Ok(match o {
         Origin::Generated(b) => b.as_ref().clone(),
-        Origin::Source(p) | Origin::SourceFresh(p) => std::fs::read(plan.root.join(p))?,
+        Origin::Source(p) | Origin::SourceFresh(p) => crate::safe_fs::read_inside(&plan.root, p)?,
     })
 }
 

@@ -194,11 +194,13 @@ impl Tree {
 
     /// Reads the bytes an entry of this tree stands for: its origin in
     /// `source`, or the generated content.
-    pub fn read(&self, source_root: &Path, rel: &Path) -> std::io::Result<Vec<u8>> {
+    /// A file of the source is read only through links that stay inside it,
+    /// and only when it is a regular file (never a FIFO that would block).
+    pub fn read(&self, source_root: &Path, rel: &Path) -> Result<Vec<u8>> {
         match self.entries.get(rel).map(|e| &e.origin) {
             Some(Origin::Generated(b)) => Ok(b.as_ref().clone()),
-            Some(Origin::Source(p)) | Some(Origin::SourceFresh(p)) => std::fs::read(source_root.join(p)),
-            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not in plan")),
+            Some(Origin::Source(p)) | Some(Origin::SourceFresh(p)) => crate::safe_fs::read_inside(source_root, p),
+            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not in plan").into()),
         }
     }
 }

@@ -180,7 +180,8 @@ fn credentials(file: Option<&Path>) -> Result<Credentials> {
                 format!("restrict it first: chmod 600 {}", f.display()),
             );
         }
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let bytes = crate::safe_fs::read_regular(f, "--credentials-file")?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let (mut user, mut pass) = (None, None);
         for line in text.lines() {
             let Some((k, v)) = line.split_once('=') else {
