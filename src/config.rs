@@ -180,11 +180,12 @@ impl ConfigEdits {
     }
 }
 
-/// The argument with its value hidden when the key names a secret.
+/// The argument as an error shows it: the key only. A value that was refused
+/// is never echoed, whatever the key: it may be a secret under any name.
 fn shown_arg(arg: &str) -> String {
     match arg.split_once('=') {
-        Some((k, _)) if is_secret_key(k.rsplit(':').next().unwrap_or(k)) => format!("{k}={MASK}"),
-        _ => arg.to_string(),
+        Some((k, _)) => format!("{k}=<value not shown>"),
+        None => arg.to_string(),
     }
 }
 
@@ -406,8 +407,11 @@ fn flatten(text: &str) -> BTreeMap<String, String> {
                 }
             }
             Item::Value(v) => {
-                let shown =
-                    if is_secret_key(prefix) { format!("\"{MASK}\"") } else { v.clone().decorated("", "").to_string() };
+                let shown = if is_secret_key(prefix) {
+                    format!("\"{MASK}\"")
+                } else {
+                    crate::mask::mask_urls(&v.clone().decorated("", "").to_string())
+                };
                 out.insert(prefix.to_string(), shown);
             }
             Item::None => {}
@@ -429,7 +433,7 @@ pub fn semantic_diff(old: &str, new: &str) -> Vec<String> {
         match a.get(k) {
             None => out.push(format!("+ {k} = {v}")),
             Some(o) if o != v => out.push(format!("~ {k}: {o} -> {v}")),
-            Some(o) if o == v && is_secret_key(k) && raw(old, k) != raw(new, k) => {
+            Some(o) if o == v && o.contains(MASK) && raw(old, k) != raw(new, k) => {
                 out.push(format!("~ {k}: {MASK} -> {MASK} (changed)"))
             }
             _ => {}

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::mask::mask_text;
+use crate::mask::mask_text_tagged;
 use crate::plan::{Action, Plan};
 use crate::tree::Origin;
 
@@ -27,7 +27,8 @@ pub fn diff(plan: &Plan) -> Result<String> {
         let name = path.display().to_string();
         match (std::str::from_utf8(&old), std::str::from_utf8(&new)) {
             (Ok(o), Ok(n)) => {
-                let (o, n) = (mask_text(o), mask_text(n));
+                // Tagged masks: a secret that changed still shows as a changed line.
+                let (o, n) = (mask_text_tagged(o), mask_text_tagged(n));
                 let d = similar::TextDiff::from_lines(&o, &n);
                 let text =
                     d.unified_diff().context_radius(3).header(&format!("a/{name}"), &format!("b/{name}")).to_string();

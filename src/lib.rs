@@ -23,7 +23,6 @@ pub mod profiles_cmd;
 pub mod record;
 pub mod report;
 pub mod safe_fs;
-pub mod secrets;
 pub mod split;
 pub mod tool_run;
 pub mod tree;

@@ -84,7 +84,8 @@ impl Lock {
             let mut tmp = crate::safe_fs::new_temp_in(out, &format!("{LOCK_FILE}."))?;
             {
                 use std::io::Write;
-                tmp.write_all(format!("{me}\n").as_bytes()).with_context(|| format!("writing {}", tmp.path().display()))?;
+                tmp.write_all(format!("{me}\n").as_bytes())
+                    .with_context(|| format!("writing {}", tmp.path().display()))?;
             }
             let linked = std::fs::hard_link(tmp.path(), &path);
             drop(tmp);
@@ -206,7 +207,8 @@ pub fn publish(staging: &Path, final_path: &Path, expected: Option<(u64, u64)>) 
         },
         Some(id) => {
             let is_it = |p: &Path| {
-                std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) && crate::safe_fs::dev_ino_nofollow(p) == Some(id)
+                std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+                    && crate::safe_fs::dev_ino_nofollow(p) == Some(id)
             };
             if !is_it(final_path) {
                 return Err(taken("was replaced by another directory (or removed)"));

@@ -303,8 +303,9 @@ impl Planner {
     /// resolves inside the home: one to `/etc/shadow` is refused, never read.
     fn links_stay_inside(&self, paths: &[&Path]) -> Result<()> {
         for p in paths {
-            if let Some(Entry { kind: Kind::Symlink { .. }, origin: Origin::Source(o) | Origin::SourceFresh(o), .. }) =
-                self.t.get(p)
+            if let Some(Entry {
+                kind: Kind::Symlink { .. }, origin: Origin::Source(o) | Origin::SourceFresh(o), ..
+            }) = self.t.get(p)
             {
                 crate::safe_fs::resolve_inside(&self.root, o)?;
             }
