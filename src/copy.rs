@@ -30,6 +30,11 @@ pub enum Reflink {
 /// Set by the signal handler; copies stop at the next file.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Set once a command starts writing. Before that (checks, planning, a whole
+/// dry-run) Ctrl-C ends the process at once with exit 130: nothing needs
+/// cleaning up, and a long read-only phase must not ignore the operator.
+pub static WRITING: AtomicBool = AtomicBool::new(false);
+
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct CopyStats {
     pub files: u64,

@@ -207,8 +207,31 @@ fn update_settings(f: &UpdateFlags, resume: bool, json: bool) -> Option<update::
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = ctrlc::set_handler(|| {
-        apim_profiles::copy::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let json_out = match &cli.command {
+        Command::Split(c) => c.common.json,
+        Command::Optimize(c) => c.common.json,
+        Command::Update(c) => c.common.json,
+        Command::Verify(c) => c.common.json,
+        Command::Profiles(c) => c.common.json,
+    };
+    let _ = ctrlc::set_handler(move || {
+        use std::sync::atomic::Ordering;
+        apim_profiles::copy::INTERRUPTED.store(true, Ordering::SeqCst);
+        if !apim_profiles::copy::WRITING.load(Ordering::SeqCst) {
+            // Nothing written yet: stop now, whatever is being read.
+            // Raw writes: the main thread may hold the stdout/stderr locks.
+            let raw = |fd: i32, text: String| {
+                // SAFETY: writing a valid buffer to an open descriptor.
+                unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) };
+            };
+            if json_out {
+                let doc = serde_json::json!({ "changed": false, "error": "interrupted", "causes": [], "hint": null, "exit_code": 130 });
+                raw(1, format!("{doc}\n"));
+            }
+            raw(2, "error: interrupted; nothing was written\n".into());
+            // SAFETY: ends the process without running cleanup that could wait on a lock.
+            unsafe { libc::_exit(130) };
+        }
     });
     let (json, result) = match cli.command {
         Command::Split(c) => {

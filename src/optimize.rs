@@ -115,6 +115,7 @@ fn write_journal(plan: &Plan) -> Result<()> {
 /// Carries out a plan's actions on the tree it was computed on. Returns
 /// whether anything changed.
 pub fn apply_in_place(plan: &Plan) -> Result<bool> {
+    crate::copy::WRITING.store(true, std::sync::atomic::Ordering::SeqCst);
     let root = &plan.root;
     if !plan.changes_anything() {
         let _ = std::fs::remove_file(root.join(JOURNAL));

@@ -179,6 +179,7 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     check_space(&home, &out, &to_build, args.reflink)?;
 
     if !to_build.is_empty() {
+        copy::WRITING.store(true, std::sync::atomic::Ordering::SeqCst);
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     }
     let _lock = if to_build.is_empty() { None } else { Some(Lock::acquire(&out)?) };

@@ -42,6 +42,7 @@ pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) 
         last_ready = s.ready.clone();
         work.push((h, profile, opts, rec, s));
     }
+    crate::copy::WRITING.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut report = Report { command: "update".into(), ..Default::default() };
     let (mut failed, mut conflicts) = (false, false);
     for (h, profile, opts, rec, s) in work {
