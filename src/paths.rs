@@ -59,6 +59,25 @@ fn as_name(c: &Component<'_>) -> Option<std::ffi::OsString> {
     }
 }
 
+/// The relative path that leads from directory `from` to `to`, both
+/// relative to the same root.
+pub fn relative(from: &Path, to: &Path) -> PathBuf {
+    let f: Vec<_> = from.components().collect();
+    let t: Vec<_> = to.components().collect();
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..f.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 /// The existing ancestors of a resolved path, itself first when it exists.
 fn existing_ancestors(p: &Path) -> impl Iterator<Item = &Path> {
     p.ancestors().filter(|a| a.exists())
@@ -119,6 +138,15 @@ mod tests {
         assert_eq!(resolve(&root.join("alias/sub")).unwrap(), root.join("home/sub"));
         std::os::unix::fs::symlink("home/deep", root.join("rel")).unwrap();
         assert_eq!(resolve(&root.join("rel/../z")).unwrap(), root.join("home/z"));
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(relative(Path::new("bin"), Path::new("bin/version.txt")), PathBuf::from("version.txt"));
+        assert_eq!(relative(Path::new("repository"), Path::new("repository/conf")), PathBuf::from("conf"));
+        assert_eq!(relative(Path::new("a/b"), Path::new("c/d")), PathBuf::from("../../c/d"));
+        assert_eq!(relative(Path::new("a"), Path::new("")), PathBuf::from(".."));
+        assert_eq!(relative(Path::new(""), Path::new("")), PathBuf::from("."));
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct ProfileReport {
     pub update: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// Absolute links into the home, made relative in the copy so that they
+    /// lead into the copy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links_rewritten: Vec<String>,
     /// `--archive`: the archive of the copy, written or already there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
@@ -166,6 +170,9 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
         for b in &r.backups {
             s.push_str(&format!("backup: {} -> {}\n", b.from, b.to));
         }
+    }
+    for l in &r.links_rewritten {
+        s.push_str(&format!("link made relative (it pointed into the home): {l}\n"));
     }
     for n in &r.notes {
         s.push_str(&format!("note: {n}\n"));

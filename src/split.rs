@@ -56,6 +56,8 @@ struct Target {
     /// (device, inode) of the copy found at the final place before the run:
     /// publishing exchanges with that directory only.
     seen: Option<(u64, u64)>,
+    /// Absolute links into the home, relative in the copy.
+    relinked: Vec<PathBuf>,
 }
 
 pub fn load_catalog(profile_dir: Option<&Path>) -> Result<Catalog> {
@@ -127,12 +129,13 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     let fingerprint = tree::fingerprint(&source);
     let mut targets = Vec::new();
     for profile in profiles {
-        let plan = plan::compute(&profile, &source, &args.options)?;
+        let mut plan = plan::compute(&profile, &source, &args.options)?;
+        let relinked = plan.tree.relativize_links_into(&home.path);
         let final_path = out::copy_path(&out, &profile.name, &home.dir_name);
         let record = record_for(&profile, &home, &args.options, Some(fingerprint.clone()), &plan);
         let state = state_of(&final_path, &record)?;
         let seen = crate::safe_fs::dev_ino_nofollow(&final_path);
-        targets.push(Target { profile, plan, final_path, record, state, seen });
+        targets.push(Target { profile, plan, final_path, record, state, seen, relinked });
     }
     // Refusals that depend on what is already in the output.
     for t in &targets {
@@ -159,6 +162,7 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     if args.dry_run {
         for t in &targets {
             let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string());
+            r.links_rewritten = t.relinked.iter().map(|p| p.display().to_string()).collect();
             r.status = match &t.state {
                 State::Absent => "would-create".into(),
                 State::Current => "current".into(),
@@ -244,6 +248,7 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
     let mut conflicts = false;
     for t in &targets {
         let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string());
+        r.links_rewritten = t.relinked.iter().map(|p| p.display().to_string()).collect();
         if t.state == State::Current {
             r.status = "current".into();
             if args.update.is_some() && record::read(&t.final_path)?.is_some_and(|rec| rec.update.is_none()) {

@@ -180,6 +180,26 @@ impl Tree {
         self.entries.insert(rel, e);
     }
 
+    /// Rewrites, for a copy of this tree, each absolute link that leads into
+    /// `home` (this tree's root) to the relative link to the same place: in
+    /// the copy it then leads into the copy, so nothing written through it
+    /// (by the update tool, say) reaches the home. Returns the links changed.
+    pub fn relativize_links_into(&mut self, home: &Path) -> Vec<PathBuf> {
+        let mut changed = Vec::new();
+        for (rel, e) in self.entries.iter_mut() {
+            let Kind::Symlink { target } = &e.kind else { continue };
+            if !target.is_absolute() {
+                continue;
+            }
+            let Ok(resolved) = crate::paths::resolve(target) else { continue };
+            let Ok(inside) = resolved.strip_prefix(home) else { continue };
+            let parent = rel.parent().unwrap_or(Path::new(""));
+            e.kind = Kind::Symlink { target: crate::paths::relative(parent, inside) };
+            changed.push(rel.clone());
+        }
+        changed
+    }
+
     /// (device, inode) of every directory of the tree, its root included.
     pub fn dir_ids(&self) -> std::collections::HashSet<(u64, u64)> {
         let mut ids: std::collections::HashSet<(u64, u64)> =
