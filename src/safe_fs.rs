@@ -17,7 +17,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::error::Refusal;
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+
+use crate::outcome::Refusal;
+
+/// Open flags as `OpenOptionsExt::custom_flags` takes them.
+fn flags(f: OFlags) -> i32 {
+    f.bits() as i32
+}
 
 /// Writes `bytes` to `dir/name` atomically: a new file under a random name in
 /// `dir` (`O_EXCL`), synced, then renamed over `name`. Whatever was at `name`
@@ -62,11 +70,11 @@ pub fn open_source(root: &Path, rel: &Path) -> Result<File> {
     let path = root.join(rel);
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(flags(OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC))
         .open(&path);
     let f = match f {
         Ok(f) => f,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
             return open_regular(&resolve_inside(root, rel)?, "file");
         }
         Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
@@ -87,7 +95,7 @@ pub fn open_source(root: &Path, rel: &Path) -> Result<File> {
 pub fn open_own(path: &Path) -> Result<Option<File>> {
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(flags(OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC))
         .open(path);
     match f {
         Ok(f) => {
@@ -97,7 +105,7 @@ pub fn open_own(path: &Path) -> Result<Option<File>> {
             Ok(Some(f))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(not_ours(path)),
+        Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => Err(not_ours(path)),
         Err(e) => Err(e).with_context(|| format!("opening {}", path.display())),
     }
 }
@@ -129,7 +137,7 @@ pub fn exists_nofollow(path: &Path) -> bool {
 pub fn open_regular(path: &Path, what: &str) -> Result<File> {
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(flags(OFlags::NONBLOCK | OFlags::CLOEXEC))
         .open(path)
         .with_context(|| format!("opening {what} {}", path.display()))?;
     let md = f.metadata()?;
@@ -192,10 +200,10 @@ pub fn open_lock_file(path: &Path) -> Result<File> {
         .create(true)
         .truncate(false)
         .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(flags(OFlags::NOFOLLOW | OFlags::CLOEXEC))
         .open(path)
         .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
+            if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) {
                 not_ours(path)
             } else {
                 anyhow::Error::new(e).context(format!("opening {}", path.display()))
@@ -235,8 +243,7 @@ mod tests {
         let e = read_inside(&root, Path::new("out-link")).unwrap_err();
         assert!(e.to_string().contains("outside"), "{e}");
         let fifo = root.join("fifo");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
         let e = read_regular(&fifo, "overlay").unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
     }

@@ -40,7 +40,7 @@ fn entries(copy: &Path) -> Result<Vec<walkdir::DirEntry>> {
     for e in walkdir::WalkDir::new(copy).follow_links(false).sort_by_file_name().min_depth(1) {
         let e = e?;
         let rel = e.path().strip_prefix(copy).expect("below copy");
-        if crate::tree::is_own_entry(rel) {
+        if crate::model::tree::is_own_entry(rel) {
             continue;
         }
         out.push(e);

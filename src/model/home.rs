@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use quick_xml::events::Event;
 
-use crate::error::refuse;
+use crate::outcome::refuse;
+use crate::sys;
 
 /// A validated product home.
 #[derive(Debug, Clone)]
@@ -45,35 +46,7 @@ pub fn detect(path: &Path) -> Result<Home> {
         );
     }
     let path = std::fs::canonicalize(path)?;
-    let mut found: Vec<(String, String, String)> = Vec::new(); // (source, product, version)
-
-    if let Some(text) = read_small(&path, PRODUCT_TXT) {
-        let t = text.trim();
-        // `wso2am-4.2.0`: product, dash, version.
-        match t.rsplit_once('-') {
-            Some((prod, ver)) if !prod.is_empty() && ver.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
-                found.push((PRODUCT_TXT.into(), prod.to_string(), ver.to_string()))
-            }
-            _ => found.push((PRODUCT_TXT.into(), t.to_string(), String::new())),
-        }
-    }
-    if let Some(text) = read_small(&path, CARBON_XML) {
-        if let Some((name, ver)) = carbon_identity(&text) {
-            let prod = if name.to_ascii_lowercase().contains("api manager") { "wso2am".to_string() } else { name };
-            found.push((CARBON_XML.into(), prod, ver));
-        }
-    }
-    if let Some(text) = read_small(&path, VERSION_TXT) {
-        let t = text.lines().next().unwrap_or("").trim().to_string();
-        // `WSO2 API Manager v4.2.0`
-        let (name, ver) = match t.rsplit_once(" v") {
-            Some((n, v)) => (n.to_string(), v.trim().to_string()),
-            None => (t.clone(), String::new()),
-        };
-        let prod = if name.to_ascii_lowercase().contains("api manager") { "wso2am".to_string() } else { name };
-        found.push((VERSION_TXT.into(), prod, ver));
-    }
-
+    let found = identity_files(&path);
     if found.is_empty() {
         return refuse(
             format!("{shown} is not an API-M home: none of {PRODUCT_TXT}, {CARBON_XML}, {VERSION_TXT} is there"),
@@ -112,6 +85,39 @@ pub fn detect(path: &Path) -> Result<Home> {
     Ok(Home { path, dir_name, product, version })
 }
 
+/// What each identity file says: (file, product, version).
+fn identity_files(path: &Path) -> Vec<(String, String, String)> {
+    let mut found: Vec<(String, String, String)> = Vec::new();
+
+    if let Some(text) = read_small(path, PRODUCT_TXT) {
+        let t = text.trim();
+        // `wso2am-4.2.0`: product, dash, version.
+        match t.rsplit_once('-') {
+            Some((prod, ver)) if !prod.is_empty() && ver.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
+                found.push((PRODUCT_TXT.into(), prod.to_string(), ver.to_string()))
+            }
+            _ => found.push((PRODUCT_TXT.into(), t.to_string(), String::new())),
+        }
+    }
+    if let Some(text) = read_small(path, CARBON_XML) {
+        if let Some((name, ver)) = carbon_identity(&text) {
+            let prod = if name.to_ascii_lowercase().contains("api manager") { "wso2am".to_string() } else { name };
+            found.push((CARBON_XML.into(), prod, ver));
+        }
+    }
+    if let Some(text) = read_small(path, VERSION_TXT) {
+        let t = text.lines().next().unwrap_or("").trim().to_string();
+        // `WSO2 API Manager v4.2.0`
+        let (name, ver) = match t.rsplit_once(" v") {
+            Some((n, v)) => (n.to_string(), v.trim().to_string()),
+            None => (t.clone(), String::new()),
+        };
+        let prod = if name.to_ascii_lowercase().contains("api manager") { "wso2am".to_string() } else { name };
+        found.push((VERSION_TXT.into(), prod, ver));
+    }
+    found
+}
+
 /// Refuses a home a server is running from: copying it would copy half-written
 /// H2 databases. A pid file naming a dead process is only stale and is ignored.
 pub fn check_not_running(home: &Path) -> Result<()> {
@@ -121,20 +127,13 @@ pub fn check_not_running(home: &Path) -> Result<()> {
     let Ok(pid) = text.trim().parse::<i32>() else {
         return Ok(());
     };
-    if pid > 0 && process_alive(pid) {
+    if pid > 0 && sys::process_alive(pid) {
         return refuse(
             format!("a server is running from {} (wso2carbon.pid names live process {pid})", home.display()),
             "stop it first (bin/api-manager.sh stop): a running server's databases are half-written",
         );
     }
     Ok(())
-}
-
-/// Whether a process exists (signal 0 probes without sending anything).
-pub fn process_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence and permission.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// A small identity file of the home: only a regular file, only through

@@ -8,6 +8,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::model::home::Home;
+use crate::model::plan::{Options, Plan};
+use crate::model::profile::Profile;
+use crate::model::tree;
+
 pub const RECORD_FILE: &str = ".apim-profiles.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -61,4 +66,29 @@ pub fn write(copy: &Path, r: &Record) -> Result<()> {
     let mut text = serde_json::to_string_pretty(r)?;
     text.push('\n');
     crate::safe_fs::write_atomic(copy, RECORD_FILE, text.as_bytes(), 0o644)
+}
+
+/// The record a copy made from these inputs carries.
+pub fn record_for(profile: &Profile, home: &Home, opts: &Options, fingerprint: Option<String>, plan: &Plan) -> Record {
+    Record {
+        tool: "apim-profiles".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        profile: profile.name.clone(),
+        product: home.product.clone(),
+        version: home.version.clone(),
+        profile_sha256: tree::sha256_hex(profile.source_text.as_bytes()),
+        skip_config_optimization: opts.skip_config_optimization,
+        options_sha256: options_hash(opts),
+        source: fingerprint.as_ref().map(|_| home.path.display().to_string()),
+        source_fingerprint: fingerprint,
+        deployment_toml_sha256: plan.written_toml_sha256.clone(),
+        update: None,
+    }
+}
+
+/// A hash of every option that shapes a copy. Settings may hold secrets, so
+/// only their hash is kept.
+pub fn options_hash(opts: &Options) -> String {
+    let text = format!("skip={};config={}", opts.skip_config_optimization, opts.config.canonical());
+    tree::sha256_hex(text.as_bytes())
 }

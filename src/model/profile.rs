@@ -3,11 +3,15 @@
 //! tool runs from any directory. Nothing about a profile is decided in code.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::error::{refuse, Refusal};
+use crate::model::facts::{VersionFacts, FACTS_FILE};
+use crate::model::pattern::NamePattern;
+use crate::model::text::line_col;
+use crate::outcome::{refuse, Refusal};
 
 /// One operation of the product's optimization, in the vocabulary of the
 /// profile files (see the README's "Profile file format").
@@ -109,6 +113,9 @@ pub struct Profile {
     /// Where the definition came from (embedded, or a file of `--profile-dir`).
     #[serde(skip)]
     pub origin: String,
+    /// The facts of the profile's product version (`_version.toml` beside it).
+    #[serde(skip)]
+    pub facts: Arc<VersionFacts>,
 }
 
 fn yes() -> bool {
@@ -117,11 +124,14 @@ fn yes() -> bool {
 
 /// The definitions compiled into the binary, in the order `profiles` lists them.
 const EMBEDDED: &[(&str, &str)] = &[
-    ("4.2.0/control-plane.toml", include_str!("../profiles/4.2.0/control-plane.toml")),
-    ("4.2.0/gateway-worker.toml", include_str!("../profiles/4.2.0/gateway-worker.toml")),
-    ("4.2.0/traffic-manager.toml", include_str!("../profiles/4.2.0/traffic-manager.toml")),
-    ("4.2.0/api-key-manager-deprecated.toml", include_str!("../profiles/4.2.0/api-key-manager-deprecated.toml")),
+    ("4.2.0/control-plane.toml", include_str!("../../profiles/4.2.0/control-plane.toml")),
+    ("4.2.0/gateway-worker.toml", include_str!("../../profiles/4.2.0/gateway-worker.toml")),
+    ("4.2.0/traffic-manager.toml", include_str!("../../profiles/4.2.0/traffic-manager.toml")),
+    ("4.2.0/api-key-manager-deprecated.toml", include_str!("../../profiles/4.2.0/api-key-manager-deprecated.toml")),
 ];
+
+/// The version facts compiled into the binary (`profiles/<version>/_version.toml`).
+const EMBEDDED_FACTS: &[(&str, &str)] = &[("4.2.0/_version.toml", include_str!("../../profiles/4.2.0/_version.toml"))];
 
 /// The set of profile definitions in use: the embedded ones, or those of a
 /// directory given with `--profile-dir` (same layout: `<version>/*.toml`).
@@ -130,18 +140,61 @@ pub struct Catalog {
     pub profiles: Vec<Profile>,
 }
 
+/// The definitions in use: those of `--profile-dir`, else the embedded ones.
+pub fn load_catalog(profile_dir: Option<&Path>) -> Result<Catalog> {
+    match profile_dir {
+        Some(d) => Catalog::from_dir(d),
+        None => Catalog::embedded(),
+    }
+}
+
+fn embedded_facts() -> Result<Vec<VersionFacts>> {
+    EMBEDDED_FACTS
+        .iter()
+        .map(|(name, text)| VersionFacts::parse(text, &format!("<embedded>/profiles/{name}")))
+        .collect()
+}
+
 impl Catalog {
     pub fn embedded() -> Result<Catalog> {
         let mut profiles = Vec::new();
         for (name, text) in EMBEDDED {
             profiles.push(parse(text, &format!("<embedded>/profiles/{name}"))?);
         }
+        Catalog::with_facts(profiles, embedded_facts()?)
+    }
+
+    /// Gives each profile the facts of its version: from `facts`, else the
+    /// embedded ones, else none (no typo warnings, an empty carry-common set).
+    fn with_facts(mut profiles: Vec<Profile>, mut facts: Vec<VersionFacts>) -> Result<Catalog> {
+        for f in embedded_facts()? {
+            if !facts.iter().any(|have| have.version == f.version) {
+                facts.push(f);
+            }
+        }
+        let facts: Vec<Arc<VersionFacts>> = facts.into_iter().map(Arc::new).collect();
+        for p in &mut profiles {
+            if let Some(f) = facts.iter().find(|f| f.version == p.version && f.product == p.product) {
+                p.facts = Arc::clone(f);
+            } else {
+                p.facts = Arc::new(VersionFacts {
+                    product: p.product.clone(),
+                    version: p.version.clone(),
+                    ..Default::default()
+                });
+            }
+        }
         Ok(Catalog { profiles })
+    }
+
+    /// The facts of a version (empty when this catalog has none).
+    pub fn facts(&self, version: &str) -> VersionFacts {
+        self.for_version(version).next().map(|p| p.facts.as_ref().clone()).unwrap_or_default()
     }
 
     /// Reads `<dir>/<version>/*.toml`, in file-name order within a version.
     pub fn from_dir(dir: &Path) -> Result<Catalog> {
-        let mut files = Vec::new();
+        let (mut files, mut facts_files) = (Vec::new(), Vec::new());
         let rd = std::fs::read_dir(dir).with_context(|| format!("reading profile directory {}", dir.display()))?;
         for version in rd {
             let version = version?.path();
@@ -150,7 +203,9 @@ impl Catalog {
             }
             for f in std::fs::read_dir(&version)? {
                 let f = f?.path();
-                if f.extension().is_some_and(|e| e == "toml") {
+                if f.file_name().is_some_and(|n| n == FACTS_FILE) {
+                    facts_files.push(f);
+                } else if f.extension().is_some_and(|e| e == "toml") {
                     files.push(f);
                 }
             }
@@ -167,7 +222,12 @@ impl Catalog {
             let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
             profiles.push(parse(&text, &f.display().to_string())?);
         }
-        Ok(Catalog { profiles })
+        let mut facts = Vec::new();
+        for f in facts_files {
+            let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+            facts.push(VersionFacts::parse(&text, &f.display().to_string())?);
+        }
+        Catalog::with_facts(profiles, facts)
     }
 
     pub fn versions(&self) -> Vec<String> {
@@ -269,7 +329,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile> {
                     "keep/names patterns match names directly inside the directory",
                 );
             }
-            crate::plan::NamePattern::new(pat).map_err(|e| {
+            NamePattern::new(pat).map_err(|e| {
                 Refusal::new(
                     format!("profile definition {origin}: pattern `{pat}`: {e}"),
                     "use shell patterns as find -name reads them",
@@ -286,14 +346,6 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile> {
     p.source_text = text.to_string();
     p.origin = origin.to_string();
     Ok(p)
-}
-
-/// 1-based line and column of a byte offset, for messages that point into a file.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    (line, col)
 }
 
 /// Relative, no `..`, not empty: a profile may only touch its own home.

@@ -3,16 +3,17 @@
 //! can (no bytes moved), else an in-kernel copy, keeping what `cp -a` keeps.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
-use crate::plan::Plan;
-use crate::tree::{Entry, Kind, Origin};
+use crate::engine::interrupted;
+use crate::model::plan::Plan;
+use crate::model::tree::{Entry, Kind, Origin};
+use crate::{hooks, sys};
 
 /// `--reflink`: whether to clone file extents instead of copying bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
@@ -26,14 +27,6 @@ pub enum Reflink {
     /// Always copy bytes (RHEL 8/9 `cp` behaviour).
     Never,
 }
-
-/// Set by the signal handler; copies stop at the next file.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Set once a command starts writing. Before that (checks, planning, a whole
-/// dry-run) Ctrl-C ends the process at once with exit 130: nothing needs
-/// cleaning up, and a long read-only phase must not ignore the operator.
-pub static WRITING: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct CopyStats {
@@ -57,7 +50,7 @@ pub fn materialize(
     reflink: Reflink,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<Vec<CopyStats>> {
-    let root_user = unsafe { libc::geteuid() } == 0;
+    let root_user = sys::is_root();
     // Directories first, in order (parents before children), writable for now.
     for job in jobs {
         std::fs::create_dir(&job.dest).with_context(|| format!("creating {}", job.dest.display()))?;
@@ -73,12 +66,12 @@ pub fn materialize(
         .enumerate()
         .flat_map(|(i, j)| j.plan.tree.entries.iter().filter(|(_, e)| !e.is_dir()).map(move |(r, e)| (i, r, e)))
         .collect();
-    let fail_after: Option<u64> = std::env::var("APIM_PROFILES_FAIL_AFTER_FILES").ok().and_then(|v| v.parse().ok());
+    let fail_after = hooks::fail_after_files();
     let done = AtomicU64::new(0);
     let stats: Vec<(usize, CopyStats)> = work
         .par_iter()
         .map(|(i, rel, e)| {
-            if INTERRUPTED.load(Ordering::Relaxed) {
+            if interrupted() {
                 bail!("interrupted");
             }
             if let Some(n) = fail_after {
@@ -160,6 +153,7 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
         }
         Origin::Source(p) | Origin::SourceFresh(p) => {
             let src_path = source_root.join(p);
+            // Never through a link that leaves the home, never a FIFO.
             let src = crate::safe_fs::open_source(source_root, p)?;
             let cloned = copy_contents(&src, &out, reflink)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
@@ -183,14 +177,12 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
 /// copy_file_range, falling back to read/write itself).
 fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
     if reflink != Reflink::Never {
-        // SAFETY: FICLONE takes the source descriptor as its argument.
-        let r = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE as _, src.as_raw_fd()) };
-        if r == 0 {
-            return Ok(true);
-        }
-        if reflink == Reflink::Always {
-            let err = std::io::Error::last_os_error();
-            return Err(anyhow::Error::new(err).context("the file system cannot clone (--reflink always)"));
+        match sys::clone_file(dst, src) {
+            Ok(()) => return Ok(true),
+            Err(err) if reflink == Reflink::Always => {
+                return Err(anyhow::Error::new(err).context("the file system cannot clone (--reflink always)"));
+            }
+            Err(_) => {}
         }
     }
     let mut s = src;
@@ -208,16 +200,5 @@ pub fn probe_reflink(src_file: &Path, dest_dir: &Path) -> bool {
     let Ok(tmp) = tempfile::Builder::new().prefix(".apim-profiles-probe").tempfile_in(dest_dir) else {
         return false;
     };
-    let r = unsafe { libc::ioctl(tmp.as_file().as_raw_fd(), libc::FICLONE as _, src.as_raw_fd()) };
-    r == 0
-}
-
-/// Free bytes for an unprivileged writer on the file system holding `dir`.
-pub fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    (r == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    sys::clone_file(tmp.as_file(), &src).is_ok()
 }

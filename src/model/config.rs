@@ -11,79 +11,18 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use toml_edit::{DocumentMut, Item, Table};
 
-use crate::error::Refusal;
-use crate::mask::{is_secret_key, MASK};
-
-/// What every 4.2.0 profile's deployment.toml shares with the home's own
-/// file: the admin account, the user store, the shared database, the TLS
-/// keystore and the truststore. `server` is not in it: `server_role` differs
-/// per profile, and hostnames differ per node (use `--set`).
-pub const CARRY_COMMON: &[&str] = &["super_admin", "user_store", "database.shared_db", "keystore.tls", "truststore"];
-
-/// Top-level tables of API-M 4.2.0's deployment.toml, for typo warnings.
-const KNOWN_TABLES: &[&str] = &[
-    "server",
-    "super_admin",
-    "user_store",
-    "database",
-    "keystore",
-    "truststore",
-    "apim",
-    "transport",
-    "event_handler",
-    "event_listener",
-    "service_provider",
-    "oauth",
-    "authentication",
-    "authorization_manager",
-    "tenant_mgt",
-    "realm_manager",
-    "system_parameter",
-    "passthru_http",
-    "synapse_properties",
-    "carbon_health_check",
-    "monitoring",
-    "indexing",
-    "cors",
-    "identity",
-    "identity_mgt",
-    "recaptcha",
-    "output_adapter",
-    "notification_templates",
-    "hazelcast",
-    "user",
-    "saml",
-    "passive_sts",
-    "admin_console",
-    "system_applications",
-    "mediation",
-    "custom_trasport",
-    "transaction_counter",
-    "analytics",
-    "multi_tenancy",
-    "governance",
-    "registry",
-    "clustering",
-    "axis2",
-    "tomcat",
-    "security",
-    "event",
-    "entitlement",
-    "key_mgt",
-    "console",
-    "catalina",
-    "jwt",
-    "recovery",
-    "role_mgt",
-    "scim2",
-    "session_data",
-];
+use crate::model::facts::VersionFacts;
+use crate::model::secret::{is_secret_key, MASK};
+use crate::model::text::line_col;
+use crate::model::tree;
+use crate::outcome::Refusal;
 
 /// Settings carried into, set in or overlaid on each profile's deployment.toml.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigEdits {
     pub carry: Vec<String>,
-    /// `--carry-common`: CARRY_COMMON, each only where the home sets it.
+    /// `--carry-common`: the version's carry-common set (see `VersionFacts`),
+    /// each only where the home sets it.
     pub carry_common: bool,
     pub sets: Vec<SetEdit>,
     pub overlays: Vec<Overlay>,
@@ -128,7 +67,7 @@ impl ConfigEdits {
             s.push_str(&format!("set={:?}:{}={};", e.profile, e.key, e.value));
         }
         for o in &self.overlays {
-            s.push_str(&format!("overlay={:?}:{};", o.profile, crate::tree::sha256_hex(o.text.as_bytes())));
+            s.push_str(&format!("overlay={:?}:{};", o.profile, tree::sha256_hex(o.text.as_bytes())));
         }
         s
     }
@@ -223,7 +162,7 @@ pub fn check_toml(text: &str, path: &Path) -> Result<()> {
         let at = e
             .span()
             .map(|s| {
-                let (line, col) = crate::profile::line_col(text, s.start);
+                let (line, col) = line_col(text, s.start);
                 format!(":{line}:{col}")
             })
             .unwrap_or_default();
@@ -321,24 +260,31 @@ fn merge(doc: &mut DocumentMut, prefix: &str, overlay: &Table, what: &str) -> Re
     Ok(())
 }
 
-fn typo_warning(key: &str) -> Option<String> {
+fn typo_warning(key: &str, facts: &VersionFacts) -> Option<String> {
     let root = segments(key)[0];
-    if KNOWN_TABLES.contains(&root) {
+    let known = &facts.deployment_toml.known_tables;
+    if known.is_empty() || known.iter().any(|k| k == root) {
         return None;
     }
-    let nearest = KNOWN_TABLES.iter().map(|k| (strsim::levenshtein(root, k), *k)).min()?;
+    let nearest = known.iter().map(|k| (strsim::levenshtein(root, k), k.as_str())).min()?;
     let hint = if nearest.0 <= 3 { format!("; did you mean `{}`?", nearest.1) } else { String::new() };
-    Some(format!("`{key}`: `{root}` is not a table API-M 4.2.0 knows{hint} (kept as given)"))
+    Some(format!("`{key}`: `{root}` is not a table API-M {} knows{hint} (kept as given)", facts.version))
 }
 
 /// Applies carry (from `home_toml`), then overlays, then sets (later wins) to
 /// a profile's template.
-pub fn apply(template: &str, home_toml: &str, profile: &str, edits: &ConfigEdits) -> Result<Edited> {
+pub fn apply(
+    template: &str,
+    home_toml: &str,
+    profile: &str,
+    edits: &ConfigEdits,
+    facts: &VersionFacts,
+) -> Result<Edited> {
     let mut doc: DocumentMut = template.parse()?;
     let mut warnings = Vec::new();
     let mut carry: Vec<(String, bool)> = edits.carry.iter().map(|k| (k.clone(), true)).collect();
     if edits.carry_common {
-        carry.extend(CARRY_COMMON.iter().map(|k| (k.to_string(), false)));
+        carry.extend(facts.deployment_toml.carry_common.iter().map(|k| (k.clone(), false)));
     }
     if !carry.is_empty() {
         let home: DocumentMut = home_toml.parse().map_err(|_| {
@@ -366,20 +312,20 @@ pub fn apply(template: &str, home_toml: &str, profile: &str, edits: &ConfigEdits
                 }
                 None => {}
             }
-            warnings.extend(typo_warning(&key));
+            warnings.extend(typo_warning(&key, facts));
         }
     }
     for o in edits.overlays.iter().filter(|o| o.profile.as_deref().is_none_or(|p| p == profile)) {
         let overlay: DocumentMut = o.text.parse()?;
         for (k, _) in overlay.iter() {
-            warnings.extend(typo_warning(k));
+            warnings.extend(typo_warning(k, facts));
         }
         merge(&mut doc, "", overlay.as_table(), &format!("--overlay {}", o.path.display()))?;
     }
     for s in edits.sets.iter().filter(|s| s.profile.as_deref().is_none_or(|p| p == profile)) {
         let v = parse_value(&s.value, &s.arg)?;
         put(&mut doc, &s.key, Item::Value(v), &format!("--set {}", shown_arg(&s.arg)))?;
-        warnings.extend(typo_warning(&s.key));
+        warnings.extend(typo_warning(&s.key, facts));
     }
     let text = doc.to_string();
     text.parse::<DocumentMut>()
@@ -410,7 +356,7 @@ fn flatten(text: &str) -> BTreeMap<String, String> {
                 let shown = if is_secret_key(prefix) {
                     format!("\"{MASK}\"")
                 } else {
-                    crate::mask::mask_urls(&v.clone().decorated("", "").to_string())
+                    crate::model::secret::mask_urls(&v.clone().decorated("", "").to_string())
                 };
                 out.insert(prefix.to_string(), shown);
             }
@@ -458,6 +404,10 @@ mod tests {
     const TPL: &str = "# gateway template\n[server]\nhostname = \"gw.wso2.com\"  # the node\nserver_role = \"gateway-worker\"\n\n# the admin\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\n[apim.key_manager]\nservice_url = \"https://km.wso2.com:9443/services/\"\n\n[[apim.throttling.url_group]]\ntraffic_manager_urls = [\"tcp://tm1.local:9611\"]\n";
     const HOME: &str = "[server]\nhostname = \"apim.example.com\"\n\n[super_admin]\nusername = \"ops\"\npassword = \"s3cret\"\ncreate_admin_account = true\n\n[database.shared_db]\ntype = \"mysql\"\nurl = \"jdbc:mysql://db/shared\"\npassword = \"dbpw\"\n";
 
+    fn facts() -> VersionFacts {
+        crate::model::profile::Catalog::embedded().unwrap().facts("4.2.0")
+    }
+
     fn edits() -> ConfigEdits {
         ConfigEdits::default()
     }
@@ -465,7 +415,7 @@ mod tests {
     #[test]
     fn carries_tables_and_keeps_comments() {
         let e = ConfigEdits { carry: vec!["super_admin".into(), "database.shared_db".into()], ..edits() };
-        let out = apply(TPL, HOME, "gateway-worker", &e).unwrap().text;
+        let out = apply(TPL, HOME, "gateway-worker", &e, &facts()).unwrap().text;
         assert!(
             out.contains("# gateway template") && out.contains("# the admin") && out.contains("# the node"),
             "{out}"
@@ -497,7 +447,7 @@ mod tests {
             }],
             ..edits()
         };
-        let out = apply(TPL, HOME, "gateway-worker", &e).unwrap().text;
+        let out = apply(TPL, HOME, "gateway-worker", &e, &facts()).unwrap().text;
         assert!(out.contains("service_url = \"https://cp:9443/services/\""), "{out}");
         assert!(out.contains("hostname = \"gw.wso2.com\"  # the node"), "{out}");
         assert!(out.contains("offset = 1"));
@@ -513,7 +463,7 @@ mod tests {
         assert!(!err.contains("oops"), "a secret value appeared in {err}");
         assert!(ConfigEdits::parse_set("nope:server.hostname=\"x\"", &p).is_err());
         let e = ConfigEdits { carry: vec!["keystore.tls".into()], ..edits() };
-        let err = apply(TPL, HOME, "gateway-worker", &e).unwrap_err().to_string();
+        let err = apply(TPL, HOME, "gateway-worker", &e, &facts()).unwrap_err().to_string();
         assert!(err.contains("keystore.tls"), "{err}");
     }
 
@@ -521,7 +471,7 @@ mod tests {
     fn typos_are_reported() {
         let p = ["gateway-worker"];
         let e = ConfigEdits { sets: vec![ConfigEdits::parse_set("super_admn.username=\"x\"", &p).unwrap()], ..edits() };
-        let w = apply(TPL, HOME, "gateway-worker", &e).unwrap().warnings;
+        let w = apply(TPL, HOME, "gateway-worker", &e, &facts()).unwrap().warnings;
         assert!(w.iter().any(|w| w.contains("did you mean `super_admin`")), "{w:?}");
     }
 
@@ -559,7 +509,7 @@ mod tests {
                 }],
                 ..edits()
             };
-            let out = apply(&tpl, &home, name, &e).unwrap().text;
+            let out = apply(&tpl, &home, name, &e, &facts()).unwrap().text;
             out.parse::<DocumentMut>().unwrap();
             for line in tpl.lines().filter(|l| l.trim_start().starts_with('#')) {
                 assert!(out.contains(line), "{name}: comment {line:?} lost");

@@ -8,23 +8,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::config::ConfigEdits;
-use crate::profile::{check_relative, Profile, Step};
-use crate::tree::{Entry, Kind, Origin, Tree};
-
-/// A shell pattern as `find -name` reads it (`*`, `?`, `[..]`; `#` is plain).
-#[derive(Debug, Clone)]
-pub struct NamePattern(globset::GlobMatcher);
-
-impl NamePattern {
-    pub fn new(pat: &str) -> Result<NamePattern, globset::Error> {
-        let g = globset::GlobBuilder::new(pat).literal_separator(true).backslash_escape(true).build()?;
-        Ok(NamePattern(g.compile_matcher()))
-    }
-    pub fn matches(&self, name: &std::ffi::OsStr) -> bool {
-        self.0.is_match(Path::new(name))
-    }
-}
+use crate::model::config::{self, ConfigEdits};
+use crate::model::pattern::NamePattern;
+use crate::model::profile::{check_relative, Profile, Step};
+use crate::model::tree::{self, Entry, Kind, Origin, Tree};
+use crate::outcome::Refusal;
 
 /// Inputs that change what a profile's optimization produces.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +29,32 @@ pub struct Options {
     /// (`verify`, `update`), a deployment.toml the tool wrote earlier is right
     /// as it is, whatever settings produced it.
     pub config_from_cli: bool,
+}
+
+impl Options {
+    /// The options of a run that shapes copies from its command line (`split`,
+    /// `optimize`).
+    pub fn from_command_line(skip_config_optimization: bool, config: ConfigEdits) -> Options {
+        Options { skip_config_optimization, config, written_toml_sha256: None, config_from_cli: true }
+    }
+
+    /// The options of a run on an existing copy without settings of its own
+    /// (`verify`, `update`, re-optimization): the copy's record says what it
+    /// was made with and which deployment.toml the tool wrote.
+    pub fn of_copy(skip_config_optimization: bool, written_toml_sha256: Option<String>) -> Options {
+        Options {
+            skip_config_optimization,
+            config: ConfigEdits::default(),
+            written_toml_sha256,
+            config_from_cli: false,
+        }
+    }
+
+    /// These options for re-optimizing a copy after its update: the
+    /// deployment.toml the tool wrote (hash `written`) is right as it is.
+    pub fn after_update(&self, written: Option<String>) -> Options {
+        Options { written_toml_sha256: written, config_from_cli: false, ..self.clone() }
+    }
 }
 
 /// One thing the plan does, in the order the product's script does it.
@@ -79,6 +93,23 @@ impl Plan {
     pub fn removed(&self) -> impl Iterator<Item = &Action> {
         self.actions.iter().filter(|a| matches!(a, Action::Remove { .. }))
     }
+    /// One line per way the tree differs from the profile (what `verify`
+    /// reports and re-optimization fixes).
+    pub fn drift_lines(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Remove { path, step, dir, .. } => Some(format!(
+                    "{}{} is present, but the profile removes it ({step})",
+                    path.display(),
+                    if *dir { "/" } else { "" }
+                )),
+                Action::Rewrite { path, step, .. } => Some(format!("{} is not the profile's ({step})", path.display())),
+                Action::Backup { .. } | Action::Note { .. } => None,
+            })
+            .collect()
+    }
+
     pub fn notes(&self) -> Vec<String> {
         self.actions
             .iter()
@@ -129,41 +160,7 @@ impl Planner {
                 }
             }
             Step::ReplaceTemplate { target, variant, backup } => {
-                let (target, variant, backup) = (rel(target), rel(variant), rel(backup));
-                if !self.is_file(&target) || !self.is_file(&variant) {
-                    return Ok(());
-                }
-                self.links_stay_inside(&[&target, &variant])?;
-                if self.t.contains(&backup) {
-                    let current = self.read(&target)?;
-                    if current == self.read(&variant)? {
-                        return Ok(()); // done before, and still right
-                    }
-                    if current == self.read(&backup)? {
-                        // The backup already holds these bytes (an interrupted
-                        // run, or an update that restored the default): replace.
-                        let before = self.t.get(&target).expect("checked").origin.clone();
-                        let v = self.t.get(&variant).cloned().expect("checked");
-                        let after = fresh_copy(v);
-                        self.actions.push(Action::Rewrite {
-                            path: target.clone(),
-                            step: label,
-                            before,
-                            after: after.origin.clone(),
-                        });
-                        self.t.insert(target, after);
-                        return Ok(());
-                    }
-                    // The update changed the variant, or brought the default back.
-                    // The first backup is the pristine one: keep it, and keep this
-                    // version too under the next free name.
-                    let extra = self.free_name(&backup);
-                    self.backup(&target, &extra, &label);
-                } else {
-                    self.backup(&target, &backup, &label);
-                }
-                let v = self.t.get(&variant).cloned().expect("checked");
-                self.put(&target, fresh_copy(v), &label);
+                self.replace_template(rel(target), rel(variant), rel(backup), label)?;
             }
             Step::ReplaceDeploymentToml { template, target, backup } => {
                 if opts.skip_config_optimization {
@@ -173,76 +170,7 @@ impl Planner {
                     });
                     return Ok(());
                 }
-                let (template, target, backup) = (rel(template), rel(target), rel(backup));
-                if !self.is_file(&target) || !self.is_file(&template) {
-                    return Ok(());
-                }
-                self.links_stay_inside(&[&target, &template])?;
-                let tpl = self.t.get(&template).cloned().expect("checked");
-                let desired = match self.desired_toml(profile, &template, &target, &backup, opts)? {
-                    Some((bytes, warnings)) => {
-                        for w in warnings {
-                            self.actions.push(Action::Note { step: label.clone(), message: w });
-                        }
-                        Some(bytes)
-                    }
-                    None => None,
-                };
-                let desired_bytes = match &desired {
-                    Some(b) => b.as_ref().clone(),
-                    None => self.read(&template)?,
-                };
-                self.written_toml = Some(crate::tree::sha256_hex(&desired_bytes));
-                let new_entry = match desired {
-                    Some(bytes) => Entry {
-                        kind: Kind::File { size: bytes.len() as u64 },
-                        meta: tpl.meta,
-                        origin: Origin::Generated(bytes),
-                    },
-                    None => fresh_copy(tpl),
-                };
-                if self.t.contains(&backup) {
-                    let current = self.read(&target)?;
-                    if current == desired_bytes {
-                        return Ok(());
-                    }
-                    let current_sha = crate::tree::sha256_hex(&current);
-                    let ours = opts.written_toml_sha256.as_deref() == Some(&current_sha);
-                    if ours && !opts.config_from_cli {
-                        self.written_toml = Some(current_sha);
-                        return Ok(());
-                    }
-                    if current == self.read(&backup)? {
-                        // Moved aside and restored (or an interrupted run): the
-                        // backup holds these bytes, so nothing is lost by writing.
-                        let before = self.t.get(&target).expect("checked").origin.clone();
-                        self.t.insert(target.clone(), new_entry.clone());
-                        self.actions.push(Action::Rewrite {
-                            path: target,
-                            step: label,
-                            before,
-                            after: new_entry.origin,
-                        });
-                        return Ok(());
-                    }
-                    if !ours {
-                        self.actions.push(Action::Note {
-                            step: label,
-                            message: format!(
-                                "{} was edited since it was optimized (a backup exists and it differs from the profile's): kept as it is",
-                                target.display()
-                            ),
-                        });
-                        return Ok(());
-                    }
-                    // Ours, written with other options: rewrite, the backup stays.
-                    let before = self.t.get(&target).expect("checked").origin.clone();
-                    self.t.insert(target.clone(), new_entry.clone());
-                    self.actions.push(Action::Rewrite { path: target, step: label, before, after: new_entry.origin });
-                    return Ok(());
-                }
-                self.backup(&target, &backup, &label);
-                self.put(&target, new_entry, &label);
+                self.replace_deployment_toml(profile, [rel(template), rel(target), rel(backup)], opts, label)?;
             }
             Step::ClearDir { dir, keep_files, .. } => {
                 let dir = rel(dir);
@@ -269,6 +197,122 @@ impl Planner {
         Ok(())
     }
 
+    /// `mv target backup; cp variant target`, completing or keeping what an
+    /// earlier run or an update left.
+    fn replace_template(&mut self, target: PathBuf, variant: PathBuf, backup: PathBuf, label: String) -> Result<()> {
+        if !self.is_file(&target) || !self.is_file(&variant) {
+            return Ok(());
+        }
+        self.links_stay_inside(&[&target, &variant])?;
+        if self.t.contains(&backup) {
+            let current = self.read(&target)?;
+            if current == self.read(&variant)? {
+                return Ok(()); // done before, and still right
+            }
+            if current == self.read(&backup)? {
+                // The backup already holds these bytes (an interrupted
+                // run, or an update that restored the default): replace.
+                let before = self.t.get(&target).expect("checked").origin.clone();
+                let v = self.t.get(&variant).cloned().expect("checked");
+                let after = fresh_copy(v);
+                self.actions.push(Action::Rewrite {
+                    path: target.clone(),
+                    step: label,
+                    before,
+                    after: after.origin.clone(),
+                });
+                self.t.insert(target, after);
+                return Ok(());
+            }
+            // The update changed the variant, or brought the default back.
+            // The first backup is the pristine one: keep it, and keep this
+            // version too under the next free name.
+            let extra = self.free_name(&backup);
+            self.backup(&target, &extra, &label);
+        } else {
+            self.backup(&target, &backup, &label);
+        }
+        let v = self.t.get(&variant).cloned().expect("checked");
+        self.put(&target, fresh_copy(v), &label);
+        Ok(())
+    }
+
+    /// The profile's deployment.toml in place of the home's, which is kept as
+    /// the backup; a person's later edit is kept.
+    fn replace_deployment_toml(
+        &mut self,
+        profile: &Profile,
+        [template, target, backup]: [PathBuf; 3],
+        opts: &Options,
+        label: String,
+    ) -> Result<()> {
+        if !self.is_file(&target) || !self.is_file(&template) {
+            return Ok(());
+        }
+        self.links_stay_inside(&[&target, &template])?;
+        let tpl = self.t.get(&template).cloned().expect("checked");
+        let desired = match self.desired_toml(profile, &template, &target, &backup, opts)? {
+            Some((bytes, warnings)) => {
+                for w in warnings {
+                    self.actions.push(Action::Note { step: label.clone(), message: w });
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
+        let desired_bytes = match &desired {
+            Some(b) => b.as_ref().clone(),
+            None => self.read(&template)?,
+        };
+        self.written_toml = Some(tree::sha256_hex(&desired_bytes));
+        let new_entry = match desired {
+            Some(bytes) => Entry {
+                kind: Kind::File { size: bytes.len() as u64 },
+                meta: tpl.meta,
+                origin: Origin::Generated(bytes),
+            },
+            None => fresh_copy(tpl),
+        };
+        if self.t.contains(&backup) {
+            let current = self.read(&target)?;
+            if current == desired_bytes {
+                return Ok(());
+            }
+            let current_sha = tree::sha256_hex(&current);
+            let ours = opts.written_toml_sha256.as_deref() == Some(&current_sha);
+            if ours && !opts.config_from_cli {
+                self.written_toml = Some(current_sha);
+                return Ok(());
+            }
+            if current == self.read(&backup)? {
+                // Moved aside and restored (or an interrupted run): the
+                // backup holds these bytes, so nothing is lost by writing.
+                let before = self.t.get(&target).expect("checked").origin.clone();
+                self.t.insert(target.clone(), new_entry.clone());
+                self.actions.push(Action::Rewrite { path: target, step: label, before, after: new_entry.origin });
+                return Ok(());
+            }
+            if !ours {
+                self.actions.push(Action::Note {
+                    step: label,
+                    message: format!(
+                        "{} was edited since it was optimized (a backup exists and it differs from the profile's): kept as it is",
+                        target.display()
+                    ),
+                });
+                return Ok(());
+            }
+            // Ours, written with other options: rewrite, the backup stays.
+            let before = self.t.get(&target).expect("checked").origin.clone();
+            self.t.insert(target.clone(), new_entry.clone());
+            self.actions.push(Action::Rewrite { path: target, step: label, before, after: new_entry.origin });
+            return Ok(());
+        }
+        self.backup(&target, &backup, &label);
+        self.put(&target, new_entry, &label);
+        Ok(())
+    }
+
     /// The deployment.toml the profile wants: the template itself (None), or
     /// the template with the operator's settings applied.
     fn desired_toml(
@@ -282,19 +326,19 @@ impl Planner {
         let tpl_bytes = self.read(template)?;
         // A template that is not TOML would give a node that cannot start.
         let tpl_text = String::from_utf8(tpl_bytes).map_err(|_| {
-            crate::error::Refusal::new(
+            Refusal::new(
                 format!("{} is not UTF-8 text", self.root.join(template).display()),
                 "restore the profile's deployment template from the product pack",
             )
         })?;
-        crate::config::check_toml(&tpl_text, &self.root.join(template))?;
+        config::check_toml(&tpl_text, &self.root.join(template))?;
         if opts.config.is_empty() {
             return Ok(None);
         }
         // The operator's own settings: the pristine file if it was moved aside.
         let own = if self.t.contains(backup) { backup } else { target };
         let own_text = String::from_utf8_lossy(&self.read(own)?).into_owned();
-        let out = crate::config::apply(&tpl_text, &own_text, &profile.name, &opts.config)
+        let out = config::apply(&tpl_text, &own_text, &profile.name, &opts.config, &profile.facts)
             .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
         Ok(Some((Arc::new(out.text.into_bytes()), out.warnings)))
     }
@@ -370,8 +414,7 @@ impl Planner {
             let bytes = name.as_encoded_bytes();
             if let Some(stem) = bytes.strip_suffix(b".war") {
                 if !stem.is_empty() {
-                    // SAFETY: removing an ASCII suffix keeps the encoding valid.
-                    let stem = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(stem) };
+                    let stem = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(stem);
                     let exploded = dir.join(stem);
                     if self.t.get(&exploded).is_some_and(Entry::is_dir) {
                         self.remove(&exploded, step);

@@ -4,9 +4,10 @@
 
 use anyhow::Result;
 
-use crate::mask::mask_text_tagged;
-use crate::plan::{Action, Plan};
-use crate::tree::Origin;
+use crate::model::config::semantic_diff;
+use crate::model::plan::{Action, Plan};
+use crate::model::tree::Origin;
+use crate::report::mask::mask_text_tagged;
 
 fn read_origin(plan: &Plan, o: &Origin) -> Result<Vec<u8>> {
     Ok(match o {
@@ -54,7 +55,7 @@ pub fn settings_summary(plan: &Plan) -> Result<Vec<String>> {
         if path.extension().is_some_and(|e| e == "toml") {
             let old = String::from_utf8_lossy(&read_origin(plan, before)?).into_owned();
             let new = String::from_utf8_lossy(&read_origin(plan, after)?).into_owned();
-            return Ok(crate::config::semantic_diff(&old, &new));
+            return Ok(semantic_diff(&old, &new));
         }
     }
     Ok(Vec::new())

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,6 +28,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, Signal};
+
+use crate::sys;
 
 /// What to answer at the tool's prompts.
 pub struct Answers<'a> {
@@ -72,12 +76,24 @@ pub fn still_running(dir: &Path) -> Option<i32> {
     let m = running_marker(dir);
     let text = crate::safe_fs::read_own(&m).ok().flatten()?;
     let pgid: i32 = String::from_utf8_lossy(&text).trim().parse().ok()?;
-    // SAFETY: signal 0 only probes whether the group exists.
-    if pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0 {
+    if pgid > 1 && !group_gone(pgid) {
         return Some(pgid);
     }
     let _ = std::fs::remove_file(&m);
     None
+}
+
+/// Refuses to start while an update of an earlier run (killed before it could
+/// stop its tool) still runs beside this copy: a second one would share its
+/// files and `~/.wso2-updates`.
+pub fn refuse_if_running(dir: &Path) -> Result<()> {
+    if let Some(pgid) = still_running(dir) {
+        return crate::outcome::refuse(
+            format!("an update started by an earlier run is still running in {} (process group {pgid})", dir.display()),
+            format!("wait for it to end, or stop it with: kill -TERM -- -{pgid}"),
+        );
+    }
+    Ok(())
 }
 
 /// One run of the tool: what to start, where, and how long it may take.
@@ -96,7 +112,7 @@ pub struct Spec<'a> {
 /// output line; `on_line` sees each (masked) line as it comes.
 pub fn run(
     spec: Spec<'_>,
-    interrupted: &AtomicBool,
+    interrupted: &dyn Fn() -> bool,
     clean: &dyn Fn(&str) -> String,
     on_line: &dyn Fn(&str),
 ) -> Result<Outcome> {
@@ -113,17 +129,14 @@ pub fn run(
         .stdin(Stdio::from(slave))
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w));
-    // SAFETY: only async-signal-safe calls between fork and exec.
+    // SAFETY: only plain system calls between fork and exec (no allocation,
+    // no locks): a new session, the pseudo-terminal (stdin) as its controlling
+    // terminal, and SIGKILL when the thread that started it ends.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The pseudo-terminal (stdin) becomes the controlling terminal.
-            if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            rustix::process::setsid()?;
+            rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd())?;
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
             Ok(())
         });
     }
@@ -161,14 +174,14 @@ fn pump(
     fds: [OwnedFd; 3],
     answers: Option<Answers<'_>>,
     timeout: Duration,
-    interrupted: &AtomicBool,
+    interrupted: &dyn Fn() -> bool,
     clean: &dyn Fn(&str) -> String,
     on_line: &dyn Fn(&str),
 ) -> Result<Outcome> {
     let started = Instant::now();
     let mut files: Vec<Option<File>> = fds.into_iter().map(|fd| Some(File::from(fd))).collect();
     for f in files.iter().flatten() {
-        set_nonblocking(f.as_raw_fd());
+        set_nonblocking(f);
     }
     let mut pending: [Vec<u8>; 3] = Default::default();
     let mut prompt = String::new();
@@ -191,7 +204,7 @@ fn pump(
             drain_now(&mut files, &mut pending, &mut lines, clean, on_line);
             break;
         }
-        if interrupted.load(Ordering::SeqCst) {
+        if interrupted() {
             ended = Ended::Interrupted;
             break;
         }
@@ -201,18 +214,15 @@ fn pump(
             }
             break;
         }
-        let mut pfds: Vec<libc::pollfd> = open
-            .iter()
-            .map(|i| libc::pollfd {
-                fd: files[*i].as_ref().expect("open").as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        // SAFETY: a valid array of pollfd.
-        unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 100) };
+        let ready: Vec<bool> = {
+            let mut pfds: Vec<PollFd<'_>> =
+                open.iter().map(|i| PollFd::new(files[*i].as_ref().expect("open"), PollFlags::IN)).collect();
+            let tick = rustix::event::Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+            let _ = rustix::event::poll(&mut pfds, Some(&tick));
+            pfds.iter().map(|p| !p.revents().is_empty()).collect()
+        };
         for (k, i) in open.iter().enumerate() {
-            if pfds[k].revents == 0 {
+            if !ready[k] {
                 continue;
             }
             let f = files[*i].as_mut().expect("open");
@@ -304,21 +314,22 @@ fn take_lines(pending: &mut Vec<u8>, lines: &mut Vec<String>, clean: &dyn Fn(&st
 }
 
 fn group_gone(pgid: i32) -> bool {
-    // SAFETY: signal 0 only probes.
-    unsafe { libc::kill(-pgid, 0) != 0 }
+    match Pid::from_raw(pgid) {
+        Some(p) => rustix::process::test_kill_process_group(p).is_err(),
+        None => true,
+    }
 }
 
 /// TERM to the group, KILL after 5 s if any of it is left, then reaps the tool.
 fn kill_group(pgid: i32, child: &mut Child) {
     if !group_gone(pgid) {
-        // SAFETY: signals to the process group (session) we created.
-        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        sys::terminate_group(pgid as u32);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline && !group_gone(pgid) {
             let _ = child.try_wait();
             std::thread::sleep(Duration::from_millis(50));
         }
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        sys::kill_group(pgid as u32);
     }
     let _ = child.wait();
 }
@@ -327,8 +338,7 @@ fn kill_group(pgid: i32, child: &mut Child) {
 /// child the tool detached (a new session) can be found and stopped.
 fn become_subreaper() {
     if !SUBREAPER.swap(true, Ordering::SeqCst) {
-        // SAFETY: a plain prctl on this process.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     }
 }
 
@@ -344,11 +354,10 @@ fn kill_orphans() {
             return;
         }
         for (pid, pgid) in &orphans {
-            // SAFETY: signals to processes that are our own children.
-            unsafe {
-                libc::kill(-*pgid, libc::SIGKILL);
-                libc::kill(*pid, libc::SIGKILL);
-                libc::waitpid(*pid, std::ptr::null_mut(), 0);
+            sys::kill_group(*pgid as u32);
+            if let Some(p) = Pid::from_raw(*pid) {
+                let _ = rustix::process::kill_process(p, Signal::KILL);
+                let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty());
             }
         }
     }
@@ -418,42 +427,33 @@ impl Watchdog {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two descriptors we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("creating a pipe");
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("creating a pipe")
 }
 
 /// A pseudo-terminal pair with echo off, both ends close-on-exec in this
 /// process (the slave is handed to the tool as its stdin).
 fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    let (mut m, mut s) = (0, 0);
-    // SAFETY: openpty fills two descriptors we then own.
-    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error()).context("opening a pseudo-terminal for the update tool");
+    use rustix::pty::OpenptFlags;
+    let what = "opening a pseudo-terminal for the update tool";
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).context(what)?;
+    rustix::pty::grantpt(&master).context(what)?;
+    rustix::pty::unlockpt(&master).context(what)?;
+    let name = rustix::pty::ptsname(&master, Vec::new()).context(what)?;
+    let slave = rustix::fs::open(
+        name.as_c_str(),
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .context(what)?;
+    if let Ok(mut t) = rustix::termios::tcgetattr(&slave) {
+        t.local_modes.remove(rustix::termios::LocalModes::ECHO | rustix::termios::LocalModes::ECHONL);
+        let _ = rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &t);
     }
-    let (m, s) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
-    for fd in [m.as_raw_fd(), s.as_raw_fd()] {
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    // SAFETY: termios of a terminal we own.
-    unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(s.as_raw_fd(), &mut t) == 0 {
-            t.c_lflag &= !(libc::ECHO | libc::ECHONL);
-            libc::tcsetattr(s.as_raw_fd(), libc::TCSANOW, &t);
-        }
-    }
-    Ok((m, s))
+    Ok((master, slave))
 }
 
-fn set_nonblocking(fd: i32) {
-    // SAFETY: fcntl flags on a descriptor we own.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+fn set_nonblocking(f: &File) {
+    if let Ok(fl) = rustix::fs::fcntl_getfl(f) {
+        let _ = rustix::fs::fcntl_setfl(f, fl | rustix::fs::OFlags::NONBLOCK);
     }
 }

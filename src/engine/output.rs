@@ -2,16 +2,14 @@
 //! apart, staging beside the final place, and the one rename that publishes a
 //! finished copy. Nothing half-made is ever visible at `<DIR>/<P>/<home>`.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::error::refuse;
-use crate::paths::Overlap;
+use crate::model::paths::Overlap;
+use crate::outcome::refuse;
+use crate::sys;
 
 pub const LOCK_FILE: &str = ".apim-profiles.lock";
 
@@ -31,11 +29,24 @@ fn is_staging_name(name: &str, home_dir_name: &str) -> bool {
     name.starts_with(&format!(".{home_dir_name}.apim-profiles-staging-"))
 }
 
+/// The directory whose lock guards a copy or home changed in place: its
+/// `<DIR>` when it sits in the layout (`<DIR>/<profile>/<home>`), so that
+/// `update`, `optimize` and `split` into that `<DIR>` never overlap; else its
+/// parent.
+pub fn lock_dir(copy: &Path, profile: &str) -> PathBuf {
+    let parent = copy.parent().unwrap_or(copy);
+    if parent.file_name().is_some_and(|n| n == profile) {
+        parent.parent().unwrap_or(parent).to_path_buf()
+    } else {
+        parent.to_path_buf()
+    }
+}
+
 /// The absolute path the kernel will use for `p`, which may not exist yet:
 /// existing components resolved (links followed), the missing rest with `.`
 /// and `..` applied as `mkdir -p` will apply them.
 pub fn absolute(p: &Path) -> Result<PathBuf> {
-    crate::paths::resolve(p)
+    crate::model::paths::resolve(p)
 }
 
 /// Refuses an output that overlaps the source by any route: by resolved path,
@@ -44,7 +55,7 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 /// (device, inode) of the home's directories. Writing inside the home would
 /// change it, and a home inside the output could be swept by a later run.
 pub fn check_separate(home: &Path, out: &Path, home_dirs: &HashSet<(u64, u64)>) -> Result<()> {
-    match crate::paths::overlap(home, out, home_dirs) {
+    match crate::model::paths::overlap(home, out, home_dirs) {
         Overlap::Inside => {
             return refuse(
                 format!("the output {} is inside the home {}", out.display(), home.display()),
@@ -97,7 +108,7 @@ impl Lock {
                         .flatten()
                         .and_then(|t| String::from_utf8_lossy(&t).trim().parse::<i32>().ok());
                     match holder {
-                        Some(pid) if pid as u32 != me && crate::home::process_alive(pid) => {
+                        Some(pid) if pid as u32 != me && sys::process_alive(pid) => {
                             return refuse(
                                 format!("another apim-profiles run (pid {pid}) is writing into {}", out.display()),
                                 format!("wait for it to finish, or use another --out; the lock is {}", path.display()),
@@ -119,6 +130,58 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A staging directory, removed when dropped unless it was published or kept:
+/// every way out of a run (an error, a panic, Ctrl-C) cleans up the same way.
+pub struct Staging {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Staging {
+    /// The staging place for the copy at `final_path` (not yet created).
+    pub fn for_copy(final_path: &Path) -> Staging {
+        Staging { path: staging_path(final_path), armed: true }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the staged copy the copy at `final_path` (see [`publish`]).
+    pub fn publish(mut self, final_path: &Path, expected: Option<(u64, u64)>) -> Result<()> {
+        let r = publish(&self.path, final_path, expected);
+        if let Err(e) = &r {
+            if let Some(PlaceTaken(why)) = e.downcast_ref::<PlaceTaken>() {
+                // Keep the finished copy beside the place (a long update is
+                // not thrown away); what is at the place stays untouched.
+                let why = why.clone();
+                let kept = keep_aside(&self.path, final_path, "not-published")?;
+                self.armed = false;
+                return Err(PlaceTaken(format!("{why}; the new copy is kept at {}", kept.display())).into());
+            }
+        }
+        // After an exchange the old copy sits in staging: still ours to remove.
+        self.armed = r.is_err() || self.path.exists();
+        r
+    }
+
+    /// Moves the staged tree to a free name beside `final_path`
+    /// (`<name>.<suffix>`, `.1`, ...) and stops guarding it.
+    pub fn keep_aside(mut self, final_path: &Path, suffix: &str) -> Result<PathBuf> {
+        let kept = keep_aside(&self.path, final_path, suffix)?;
+        self.armed = false;
+        Ok(kept)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = remove_tree(&self.path);
+        }
     }
 }
 
@@ -180,6 +243,10 @@ impl std::fmt::Display for PlaceTaken {
 
 impl std::error::Error for PlaceTaken {}
 
+fn exists_error(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::EXIST.raw_os_error() || code == rustix::io::Errno::NOTEMPTY.raw_os_error())
+}
+
 /// Makes the staged copy the copy, deciding again at that moment, atomically:
 /// `expected` is the (device, inode) of the copy the run found there before it
 /// started, or None when the place was free.
@@ -198,11 +265,9 @@ pub fn publish(staging: &Path, final_path: &Path, expected: Option<(u64, u64)>) 
         .into()
     };
     match expected {
-        None => match rename2(staging, final_path, libc::RENAME_NOREPLACE) {
+        None => match sys::rename_noreplace(staging, final_path) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) || e.raw_os_error() == Some(libc::ENOTEMPTY) => {
-                return Err(taken("appeared"));
-            }
+            Err(e) if exists_error(&e) => return Err(taken("appeared")),
             Err(e) => return Err(e).with_context(|| format!("publishing {}", final_path.display())),
         },
         Some(id) => {
@@ -213,11 +278,11 @@ pub fn publish(staging: &Path, final_path: &Path, expected: Option<(u64, u64)>) 
             if !is_it(final_path) {
                 return Err(taken("was replaced by another directory (or removed)"));
             }
-            rename2(staging, final_path, libc::RENAME_EXCHANGE)
+            sys::exchange(staging, final_path)
                 .with_context(|| format!("swapping the new copy into {}", final_path.display()))?;
             if !is_it(staging) {
                 // Swapped in between the check and the exchange: undo.
-                rename2(staging, final_path, libc::RENAME_EXCHANGE)
+                sys::exchange(staging, final_path)
                     .with_context(|| format!("undoing the swap at {}", final_path.display()))?;
                 return Err(taken("was replaced by another directory"));
             }
@@ -240,24 +305,11 @@ pub fn keep_aside(from: &Path, final_path: &Path, suffix: &str) -> Result<PathBu
     for n in 0..1000 {
         let extra = if n == 0 { String::new() } else { format!(".{n}") };
         let kept = final_path.with_file_name(format!("{name}.{suffix}{extra}"));
-        match rename2(from, &kept, libc::RENAME_NOREPLACE) {
+        match sys::rename_noreplace(from, &kept) {
             Ok(()) => return Ok(kept),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) || e.raw_os_error() == Some(libc::ENOTEMPTY) => continue,
+            Err(e) if exists_error(&e) => continue,
             Err(e) => return Err(e).with_context(|| format!("keeping {} at {}", from.display(), kept.display())),
         }
     }
     anyhow::bail!("no free name beside {} to keep {}", final_path.display(), from.display())
-}
-
-/// `renameat2` with flags (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`).
-pub fn rename2(a: &Path, b: &Path, flags: libc::c_uint) -> std::io::Result<()> {
-    let ca = CString::new(a.as_os_str().as_bytes())?;
-    let cb = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: two valid C strings, AT_FDCWD-relative.
-    let r = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), flags) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }

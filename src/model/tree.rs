@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::error::Refusal;
+use crate::outcome::Refusal;
 
 /// What an entry is, with what a faithful copy must keep of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,10 +191,10 @@ impl Tree {
             if !target.is_absolute() {
                 continue;
             }
-            let Ok(resolved) = crate::paths::resolve(target) else { continue };
+            let Ok(resolved) = crate::model::paths::resolve(target) else { continue };
             let Ok(inside) = resolved.strip_prefix(home) else { continue };
             let parent = rel.parent().unwrap_or(Path::new(""));
-            e.kind = Kind::Symlink { target: crate::paths::relative(parent, inside) };
+            e.kind = Kind::Symlink { target: crate::model::paths::relative(parent, inside) };
             changed.push(rel.clone());
         }
         changed

@@ -1,0 +1,106 @@
+//! The update tool: which file it is, and one run of it (the process itself is
+//! `process`: pseudo-terminal for the credentials, output as bytes, the group
+//! stopped at every end).
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::engine::interrupted;
+use crate::report::mask::{mask_line, MASK};
+use crate::update::process;
+use crate::update::{Credentials, Settings};
+
+/// The names the tool goes by on this OS: `wso2update_linux`, or with a CPU
+/// suffix in newer builds (`wso2update_linux_arm64`).
+pub fn tool_prefix() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "wso2update_darwin"
+    } else {
+        "wso2update_linux"
+    }
+}
+
+pub fn is_tool_name(name: &str) -> bool {
+    let p = tool_prefix();
+    name == p || name.strip_prefix(p).is_some_and(|rest| rest.starts_with('_') && rest.len() > 1)
+}
+
+/// The tool shipped in a home's bin/, if any.
+pub fn find_tool(home: &Path) -> Option<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home.join("bin"))
+        .ok()?
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_tool_name(n))
+        .collect();
+    names.sort();
+    // Prefer the one that names this machine's CPU, then the plain name.
+    let arch = if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" };
+    names
+        .iter()
+        .find(|n| n.ends_with(arch))
+        .or_else(|| names.iter().find(|n| n.as_str() == tool_prefix()))
+        .or_else(|| names.first())
+        .cloned()
+}
+
+pub use crate::update::process::Ended;
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub ended: Ended,
+    pub lines: Vec<String>,
+}
+
+/// Runs the tool once (see [`crate::update::process`]): credentials typed at
+/// its prompt, output read as bytes with the password and other secrets
+/// masked, its whole group stopped at the end.
+pub fn run_tool(
+    tool: &Path,
+    cwd: &Path,
+    args: &[String],
+    credentials: Option<&Credentials>,
+    marker_dir: &Path,
+    s: &Settings,
+    label: &str,
+) -> Result<Run> {
+    let secret = credentials.map(|c| c.password.clone()).filter(|p| !p.is_empty());
+    let clean = move |l: &str| {
+        let l = match &secret {
+            Some(p) => l.replace(p.as_str(), MASK),
+            None => l.to_string(),
+        };
+        mask_line(&l)
+    };
+    let echo = s.echo;
+    let on_line = |l: &str| {
+        if echo && !l.starts_with("APIM-PROFILES-RESULT") {
+            eprintln!("[{label}] {l}");
+        }
+    };
+    let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    let spec = process::Spec {
+        tool,
+        cwd,
+        args: &args,
+        answers: credentials.map(|c| process::Answers { username: &c.username, password: &c.password }),
+        marker_dir,
+        timeout: s.timeout,
+    };
+    let o = process::run(spec, &interrupted, &clean, &on_line)?;
+    Ok(Run { code: o.code, ended: o.ended, lines: o.lines })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names() {
+        assert!(is_tool_name(tool_prefix()));
+        assert!(is_tool_name(&format!("{}_arm64", tool_prefix())));
+        assert!(!is_tool_name(&format!("{}x", tool_prefix())));
+    }
+}
