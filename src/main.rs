@@ -13,7 +13,7 @@ use apim_profiles::engine::copy::Reflink;
 use apim_profiles::model::config::ConfigEdits;
 use apim_profiles::model::plan::Options;
 use apim_profiles::model::profile::load_catalog;
-use apim_profiles::outcome::{exit_of, Refusal};
+use apim_profiles::outcome::{exit_of, Exit};
 use apim_profiles::report::{self, RunOutcome};
 use apim_profiles::update;
 
@@ -48,11 +48,17 @@ struct Common {
     profile_dir: Option<PathBuf>,
 }
 
+/// `--no-update`: split only, contradicting every update option (named in
+/// the refusal).
+#[derive(Args)]
+struct NoUpdate {
+    /// Do not run the U2 update in the copies.
+    #[arg(long, conflicts_with_all = ["update_tool", "update_zip", "update_level", "credentials_file", "update_timeout", "update_jobs"])]
+    no_update: bool,
+}
+
 #[derive(Args)]
 struct UpdateFlags {
-    /// Do not run the U2 update in the copies.
-    #[arg(long, conflicts_with = "update_tool")]
-    no_update: bool,
     /// An update tool to place in each copy's bin/ when the home has none.
     #[arg(long, value_name = "PATH")]
     update_tool: Option<PathBuf>,
@@ -65,8 +71,8 @@ struct UpdateFlags {
     /// A file with `username=` and `password=` lines (mode 600).
     #[arg(long, value_name = "FILE")]
     credentials_file: Option<PathBuf>,
-    /// Seconds one update run may take before it is stopped.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    /// Seconds one update run may take before it is stopped (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     update_timeout: u64,
     /// How many update runs at once (they share ~/.wso2-updates).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -138,6 +144,8 @@ struct SplitCmd {
     #[command(flatten)]
     config: ConfigFlags,
     #[command(flatten)]
+    no_update: NoUpdate,
+    #[command(flatten)]
     update: UpdateFlags,
     #[command(flatten)]
     common: Common,
@@ -199,12 +207,9 @@ impl ConfigFlags {
 }
 
 impl UpdateFlags {
-    /// The update step's settings; None with `--no-update`.
-    fn settings(&self, resume: bool, json: bool) -> Option<update::Settings> {
-        if self.no_update {
-            return None;
-        }
-        Some(update::Settings {
+    /// The update step's settings.
+    fn settings(&self, resume: bool, json: bool) -> update::Settings {
+        update::Settings {
             tool: self.update_tool.clone(),
             zip: self.update_zip.clone(),
             level: self.update_level.clone(),
@@ -214,44 +219,51 @@ impl UpdateFlags {
             resume,
             echo: !json,
             ready: None,
-        })
+        }
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return report::emit_parse_error(&e, wants_json()),
+    };
+    apim_profiles::engine::catch_signals();
     let json = cli.command.json();
-    let _ = ctrlc::set_handler(move || on_interrupt(json));
+    stop_at_once_before_writing(json);
     // The one place an outcome becomes an exit code.
-    let exit = match cli.command.run() {
-        Ok(outcome) => {
-            report::emit(json, &outcome);
-            outcome.exit
-        }
+    let (exit, printed) = match cli.command.run() {
+        Ok(outcome) => (outcome.exit, report::emit(json, &outcome)),
         Err(err) => {
             let exit = exit_of(&err);
-            report::emit_error(json, &err, exit);
-            exit
+            (exit, report::emit_error(json, &err, exit))
         }
     };
-    ExitCode::from(exit.code())
+    // A signal decides the code of a run it stopped.
+    let exit = apim_profiles::engine::stopped_by().map(Exit::of_signal).unwrap_or(exit);
+    ExitCode::from(report::after_printing(printed, exit).code())
 }
 
-/// Ctrl-C/SIGTERM: a run that writes stops at the next file and cleans up;
-/// before anything is written (checks, planning, a whole dry-run) the process
-/// ends at once with exit 130, whatever it is reading.
-fn on_interrupt(json: bool) {
-    apim_profiles::engine::interrupt();
-    if apim_profiles::engine::writing() {
-        return;
-    }
-    // Raw writes: the main thread may hold the stdout/stderr locks.
-    if json {
-        let doc = serde_json::json!({ "changed": false, "error": "interrupted", "causes": [], "hint": null, "exit_code": 130 });
-        let _ = rustix::io::write(std::io::stdout(), format!("{doc}\n").as_bytes());
-    }
-    let _ = rustix::io::write(std::io::stderr(), b"error: interrupted; nothing was written\n");
-    std::process::exit(130);
+/// Whether `--json` is on a command line that did not parse (before a `--`).
+fn wants_json() -> bool {
+    std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// Before anything is written (checks, planning, a whole dry-run) a signal
+/// ends the run at once, whatever it is reading: nothing needs cleaning up.
+/// A run that writes stops at the next file and cleans up instead.
+fn stop_at_once_before_writing(json: bool) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let Some(sig) = apim_profiles::engine::stopped_by() else { continue };
+        if apim_profiles::engine::writing() {
+            return;
+        }
+        let exit = Exit::of_signal(sig);
+        let err = anyhow::anyhow!("interrupted; nothing was written");
+        let _ = report::emit_error(json, &err, exit);
+        std::process::exit(exit.code().into());
+    });
 }
 
 impl Command {
@@ -283,7 +295,7 @@ impl SplitCmd {
         split::check_jobs("--update-jobs", Some(self.update.update_jobs))?;
         let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         split::run(&split::SplitArgs {
-            update: self.update.settings(false, json),
+            update: (!self.no_update.no_update).then(|| self.update.settings(false, json)),
             home: self.home,
             out: self.out,
             profiles: self.profiles,
@@ -315,13 +327,7 @@ impl OptimizeCmd {
 impl UpdateCmd {
     fn run(self) -> anyhow::Result<RunOutcome> {
         split::check_jobs("--update-jobs", Some(self.update.update_jobs))?;
-        match self.update.settings(self.resume, self.common.json) {
-            Some(s) => update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref()),
-            None => Err(Refusal::new(
-                "update --no-update has nothing to do",
-                "drop --no-update; to only re-check a copy use apim-profiles verify",
-            )
-            .into()),
-        }
+        let s = self.update.settings(self.resume, self.common.json);
+        update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref())
     }
 }

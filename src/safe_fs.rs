@@ -191,26 +191,6 @@ pub fn dev_ino_nofollow(path: &Path) -> Option<(u64, u64)> {
     std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Opens (creating when missing) a lock file, never through a link at its
-/// name, mode 644, close-on-exec.
-pub fn open_lock_file(path: &Path) -> Result<File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .custom_flags(flags(OFlags::NOFOLLOW | OFlags::CLOEXEC))
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) {
-                not_ours(path)
-            } else {
-                anyhow::Error::new(e).context(format!("opening {}", path.display()))
-            }
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
