@@ -139,7 +139,12 @@ pub fn open_regular(path: &Path, what: &str) -> Result<File> {
         .read(true)
         .custom_flags(flags(OFlags::NONBLOCK | OFlags::CLOEXEC))
         .open(path)
-        .with_context(|| format!("opening {what} {}", path.display()))?;
+        .map_err(|e| {
+        Refusal::new(
+            format!("{what} {} cannot be read ({e})", path.display()),
+            "give a regular file this user can read",
+        )
+    })?;
     let md = f.metadata()?;
     if !md.file_type().is_file() {
         return Err(Refusal::new(
