@@ -1,6 +1,8 @@
 //! The command line: parse, call the library, map the outcome to the
 //! contract's exit codes. Nothing about profiles is decided here.
 
+#![forbid(unsafe_code)]
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -224,6 +226,14 @@ impl UpdateFlags {
 }
 
 fn main() -> ExitCode {
+    // The launcher of the update tool (a session and a controlling terminal
+    // for it, then exec): not a command of its own.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == update::process::LAUNCH_ARG) {
+        let e = update::process::launch(&argv[2..]);
+        eprintln!("error: starting the update tool: {e}");
+        return ExitCode::from(127);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return report::emit_parse_error(&e, wants_json()),

@@ -68,7 +68,7 @@ struct Target {
 
 impl Target {
     fn report(&self, status: Status) -> ProfileReport {
-        let mut r = ProfileReport::from_plan(&self.plan, &self.final_path.display().to_string(), status);
+        let mut r = ProfileReport::from_plan(&self.plan, &self.final_path, status);
         r.links_rewritten = self.relinked.iter().map(|p| p.display().to_string()).collect();
         r
     }

@@ -96,6 +96,28 @@ pub fn refuse_if_running(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The hidden first argument that makes this binary the launcher of the
+/// update tool (see [`launch`]).
+pub const LAUNCH_ARG: &str = "__apim-profiles-launch-update-tool";
+
+/// The launcher: run as `apim-profiles LAUNCH_ARG TOOL ARGS...` with the
+/// pseudo-terminal as stdin, it starts a new session (so the tool and all it
+/// starts form one group to stop), makes the terminal its controlling one
+/// (the tool prompts there), asks for SIGKILL when apim-profiles dies, and
+/// execs the tool in its place. Returns only when that fails.
+pub fn launch(args: &[OsString]) -> std::io::Error {
+    let Some((tool, rest)) = args.split_first() else {
+        return std::io::Error::other("no tool to launch");
+    };
+    let prepared = rustix::process::setsid()
+        .and_then(|_| rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd()))
+        .and_then(|()| rustix::process::set_parent_process_death_signal(Some(Signal::KILL)));
+    if let Err(e) = prepared {
+        return e.into();
+    }
+    Command::new(tool).args(rest).exec()
+}
+
 /// One run of the tool: what to start, where, and how long it may take.
 pub struct Spec<'a> {
     pub tool: &'a Path,
@@ -121,25 +143,19 @@ pub fn run(
     let (master, slave) = open_pty()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let mut cmd = Command::new(tool);
-    cmd.args(args)
+    // The tool is started through this binary's launcher (see `launch`),
+    // which makes the session and the controlling terminal, then execs it.
+    let me = std::env::current_exe().context("finding this program to launch the update tool")?;
+    let mut cmd = Command::new(me);
+    cmd.arg(LAUNCH_ARG)
+        .arg(tool)
+        .args(args)
         .current_dir(cwd)
         .env_remove("WSO2_USERNAME")
         .env_remove("WSO2_PASSWORD")
         .stdin(Stdio::from(slave))
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w));
-    // SAFETY: only plain system calls between fork and exec (no allocation,
-    // no locks): a new session, the pseudo-terminal (stdin) as its controlling
-    // terminal, and SIGKILL when the thread that started it ends.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setsid()?;
-            rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd())?;
-            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
-            Ok(())
-        });
-    }
     let mut child = cmd.spawn().with_context(|| format!("starting {}", tool.display()))?;
     drop(cmd); // closes our copies of the slave and the pipes' write ends
     let pgid = child.id() as i32;
