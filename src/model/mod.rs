@@ -16,3 +16,4 @@ pub mod record;
 pub mod secret;
 pub mod text;
 pub mod tree;
+pub mod update_result;
