@@ -413,7 +413,9 @@ impl Planner {
             self.remove(&dir.join(&name), step);
             let bytes = name.as_encoded_bytes();
             if let Some(stem) = bytes.strip_suffix(b".war") {
-                if !stem.is_empty() {
+                // `..war` names no exploded directory: its stem `.` is `dir` itself
+                // (`rm -rf` in the product's script refuses `.` and `..` likewise).
+                if !matches!(stem, b"" | b"." | b"..") {
                     let stem = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(stem);
                     let exploded = dir.join(stem);
                     if self.t.get(&exploded).is_some_and(Entry::is_dir) {
@@ -509,6 +511,13 @@ mod tests {
         assert_eq!(names(&plan), ["w", "w/keep.war"]);
         let p = profile("[[step]]\nop = \"remove-webapps\"\ndir = \"w\"\nnames = [\"drop.war\"]\n");
         assert_eq!(names(&compute(&p, &t, &Options::default()).unwrap()), ["w", "w/keep.war", "w/other"]);
+    }
+
+    #[test]
+    fn a_webapp_named_dot_dot_war_never_takes_its_directory_with_it() {
+        let (_d, t) = tree(&[("w/keep.war", "k"), ("w/..war", "d"), ("w/.war", "e")]);
+        let p = profile("[[step]]\nop = \"prune-webapps\"\ndir = \"w\"\nkeep = [\"keep.war\"]\n");
+        assert_eq!(names(&compute(&p, &t, &Options::default()).unwrap()), ["w", "w/keep.war"]);
     }
 
     #[test]
