@@ -21,8 +21,15 @@ pub mod profile;
 pub mod profiles_cmd;
 pub mod record;
 pub mod report;
+pub mod schema;
+pub mod settings;
 pub mod split;
+pub mod status;
+pub mod style;
 pub mod tree;
 pub mod update;
 pub mod update_cmd;
 pub mod verify;
+
+pub use schema::SCHEMA_VERSION;
+pub mod manual;

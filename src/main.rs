@@ -2,24 +2,40 @@
 //! contract's exit codes. Nothing about profiles is decided here.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use apim_profiles::config::ConfigEdits;
 use apim_profiles::copy::Reflink;
 use apim_profiles::error::{exit, exit_code, hint};
 use apim_profiles::plan::Options;
 use apim_profiles::report::{print_profile, Report};
+use apim_profiles::settings::{Settings, UpdateSettings};
 use apim_profiles::split::ReportCarrier;
-use apim_profiles::{optimize, profiles_cmd, split, update, update_cmd, verify};
+use apim_profiles::style::{self, ColorChoice, Paint};
+use apim_profiles::{manual, optimize, profiles_cmd, schema, settings, split, status, update, update_cmd, verify};
 
 #[derive(Parser)]
-#[command(name = "apim-profiles", version, about = "Split a WSO2 API Manager home into optimized per-profile copies")]
+#[command(name = "apim-profiles", about = "Split a WSO2 API Manager home into optimized per-profile copies")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    look: Look,
+}
+
+/// How output looks to a person (any command).
+#[derive(Args)]
+#[command(next_help_heading = "Output")]
+struct Look {
+    /// Colour the diff, statuses and errors: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
+    /// No progress and no warnings on stderr (errors still show).
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -32,21 +48,60 @@ enum Command {
     Update(UpdateCmd),
     /// Check that copies still match their profiles (exit 4 when one drifted).
     Verify(VerifyCmd),
+    /// One line per copy: profile, version, U2 level, last update, current/stale/drifted/conflicts, size.
+    Status(StatusCmd),
     /// List the profiles and product versions this build knows.
     Profiles(ProfilesCmd),
+    /// Print the completion script for a shell.
+    Completions(CompletionsCmd),
+    /// Write the man pages.
+    Man(ManCmd),
+    /// Print the JSON Schema of a command's --json document.
+    Schema(SchemaCmd),
+}
+
+#[derive(Args)]
+struct StatusCmd {
+    /// An output directory of split, or copies.
+    #[arg(required = true, value_name = "OUT | COPY")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct CompletionsCmd {
+    /// bash, zsh, fish, powershell or elvish.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManCmd {
+    /// Directory to write apim-profiles.1 and apim-profiles-<command>.1 into.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct SchemaCmd {
+    /// split, optimize, update, verify, status, profiles or error.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(apim_profiles::schema::DOCUMENTS))]
+    document: String,
 }
 
 #[derive(Args)]
 struct Common {
     /// Print one JSON document on stdout (messages go to stderr).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     json: bool,
     /// Use profile definitions from DIR/<version>/*.toml instead of the built-in ones.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Configuration")]
     profile_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Update")]
 struct UpdateFlags {
     /// Do not run the U2 update in the copies.
     #[arg(long, conflicts_with = "update_tool")]
@@ -73,7 +128,11 @@ struct UpdateFlags {
 
 /// The operator's settings for each profile's deployment.toml.
 #[derive(Args)]
+#[command(next_help_heading = "Configuration")]
 struct ConfigFlags {
+    /// Read profiles, carry, set, overlay and update options from a TOML file (flags win).
+    #[arg(long, value_name = "FILE.toml")]
+    settings: Option<PathBuf>,
     /// Take these tables or keys (dotted) from the home's deployment.toml into every profile's.
     #[arg(long, value_delimiter = ',', value_name = "KEY,...")]
     carry: Vec<String>,
@@ -106,17 +165,18 @@ impl ConfigFlags {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "What to make")]
 struct SplitCmd {
     /// The unzipped API-M home (never modified).
     home: PathBuf,
     /// Where the copies go: DIR/<profile>/<home name>.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     out: PathBuf,
     /// Comma-separated profiles (default: control-plane,gateway-worker,traffic-manager).
-    #[arg(long, value_delimiter = ',', value_name = "P1,P2")]
+    #[arg(long, short = 'p', value_delimiter = ',', value_name = "P1,P2")]
     profiles: Option<Vec<String>>,
     /// Print what would change (diffs, removals, summary) and write nothing.
-    #[arg(long)]
+    #[arg(long, short = 'n')]
     dry_run: bool,
     /// Keep the home's own deployment.toml (the product's --skipConfigOptimization).
     #[arg(long)]
@@ -125,7 +185,7 @@ struct SplitCmd {
     #[arg(long)]
     force: bool,
     /// Threads for copying (default: one per core).
-    #[arg(long, value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Also write <DIR>/<profile>/<home>.zip (or .tar.gz) of each copy, for distribution.
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -142,14 +202,15 @@ struct SplitCmd {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "What to make")]
 struct OptimizeCmd {
     /// The home to optimize in place.
     home: PathBuf,
     /// The profile to optimize for.
-    #[arg(long)]
+    #[arg(long, short = 'p')]
     profile: String,
     /// Print what would change and write nothing.
-    #[arg(long)]
+    #[arg(long, short = 'n')]
     dry_run: bool,
     /// Keep the home's own deployment.toml.
     #[arg(long)]
@@ -168,6 +229,9 @@ struct UpdateCmd {
     /// Resume after conflicts were resolved (`<file>.final` beside each).
     #[arg(long = "continue")]
     resume: bool,
+    /// Read the update options from a TOML settings file (flags win).
+    #[arg(long, value_name = "FILE.toml", help_heading = "Configuration")]
+    settings: Option<PathBuf>,
     #[command(flatten)]
     update: UpdateFlags,
     #[command(flatten)]
@@ -205,78 +269,170 @@ fn update_settings(f: &UpdateFlags, resume: bool, json: bool) -> Option<update::
     })
 }
 
+/// Whether a flag was given on the command line (it then wins over the file).
+type Given<'a> = &'a dyn Fn(&str) -> bool;
+
+fn load_settings(path: Option<&Path>, profile_dir: Option<&Path>) -> anyhow::Result<Option<Settings>> {
+    let Some(path) = path else { return Ok(None) };
+    let catalog = split::load_catalog(profile_dir)?;
+    let names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
+    settings::load(path, &names).map(Some)
+}
+
+impl ConfigFlags {
+    /// The file's lists first: the command line's sets and overlays apply later, so they win.
+    fn merge(&mut self, s: &Settings) {
+        let join = |file: &[String], cli: &mut Vec<String>| file.iter().cloned().chain(cli.drain(..)).collect();
+        self.carry = join(&s.carry, &mut self.carry);
+        self.carry_common |= s.carry_common;
+        self.sets = join(&s.sets, &mut self.sets);
+        self.overlays = join(&s.overlays, &mut self.overlays);
+    }
+}
+
+impl UpdateFlags {
+    fn merge(&mut self, s: &UpdateSettings, given: Given) {
+        let cli_update = ["update_tool", "update_zip", "update_level", "credentials_file"].iter().any(|id| given(id));
+        if s.enabled == Some(false) && !cli_update {
+            self.no_update = true;
+        }
+        if !self.no_update {
+            self.update_tool = self.update_tool.take().or_else(|| s.tool.clone());
+        }
+        self.update_zip = self.update_zip.take().or_else(|| s.zip.clone());
+        self.update_level = self.update_level.take().or_else(|| s.level.clone());
+        self.credentials_file = self.credentials_file.take().or_else(|| s.credentials_file.clone());
+        if let (false, Some(t)) = (given("update_timeout"), s.timeout) {
+            self.update_timeout = t;
+        }
+        if let (false, Some(j)) = (given("update_jobs"), s.jobs) {
+            self.update_jobs = j;
+        }
+    }
+}
+
+impl SplitCmd {
+    fn merge(&mut self, s: &Settings, given: Given) {
+        if !given("profiles") && s.profiles.is_some() {
+            self.profiles = s.profiles.clone();
+        }
+        self.skip_config_optimization |= s.skip_config_optimization;
+        self.force |= s.force;
+        self.jobs = self.jobs.or(s.jobs);
+        if let (false, Some(r)) = (given("reflink"), &s.reflink) {
+            self.reflink = clap::ValueEnum::from_str(r, false).unwrap_or(self.reflink);
+        }
+        if let (None, Some(a)) = (self.archive, &s.archive) {
+            self.archive = clap::ValueEnum::from_str(a, false).ok();
+        }
+        self.config.merge(s);
+        self.update.merge(&s.update, given);
+    }
+
+    fn run(mut self, given: Given, quiet: bool) -> anyhow::Result<Report> {
+        let profile_dir = self.common.profile_dir.clone();
+        if let Some(s) = load_settings(self.config.settings.as_deref(), profile_dir.as_deref())? {
+            self.merge(&s, given);
+        }
+        let json = self.common.json;
+        let update = update_settings(&self.update, false, json);
+        let config = self.config.edits(profile_dir.as_deref())?;
+        split::run(&split::SplitArgs {
+            home: self.home,
+            out: self.out,
+            profiles: self.profiles,
+            dry_run: self.dry_run,
+            force: self.force,
+            jobs: self.jobs,
+            reflink: self.reflink,
+            options: Options { skip_config_optimization: self.skip_config_optimization, config, ..Default::default() },
+            profile_dir,
+            update,
+            progress: !json && !quiet && std::io::stderr().is_terminal(),
+            archive: self.archive,
+        })
+    }
+}
+
+impl OptimizeCmd {
+    fn run(mut self) -> anyhow::Result<Report> {
+        let profile_dir = self.common.profile_dir.clone();
+        if let Some(s) = load_settings(self.config.settings.as_deref(), profile_dir.as_deref())? {
+            self.skip_config_optimization |= s.skip_config_optimization;
+            self.config.merge(&s);
+        }
+        let config = self.config.edits(profile_dir.as_deref())?;
+        optimize::run(&optimize::OptimizeArgs {
+            home: self.home,
+            profile: self.profile,
+            dry_run: self.dry_run,
+            options: Options { skip_config_optimization: self.skip_config_optimization, config, ..Default::default() },
+            profile_dir,
+        })
+    }
+}
+
+impl UpdateCmd {
+    fn run(mut self, given: Given) -> anyhow::Result<Report> {
+        if let Some(s) = load_settings(self.settings.as_deref(), self.common.profile_dir.as_deref())? {
+            self.update.merge(&s.update, given);
+        }
+        match update_settings(&self.update, self.resume, self.common.json) {
+            Some(s) => update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref()),
+            None => Err(apim_profiles::error::Refusal::new(
+                "update --no-update has nothing to do",
+                "drop --no-update; to only re-check a copy use apim-profiles verify",
+            )
+            .into()),
+        }
+    }
+}
+
+/// The command line's definition, with what only a run can know: the
+/// supported product versions in `--version`, and the examples.
+fn command() -> clap::Command {
+    let versions = split::load_catalog(None).map(|c| c.versions().join(", ")).unwrap_or_default();
+    let version = format!("{}\nsupported API-M versions: {versions}", env!("CARGO_PKG_VERSION"));
+    manual::with_examples(Cli::command().version(version))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    style::init(cli.look.color);
+    let quiet = cli.look.quiet;
+    let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
+    let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     let _ = ctrlc::set_handler(|| {
         apim_profiles::copy::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     let (json, result) = match cli.command {
-        Command::Split(c) => {
-            let json = c.common.json;
-            let update = update_settings(&c.update, false, json);
-            let r = c.config.edits(c.common.profile_dir.as_deref()).and_then(|config| {
-                split::run(&split::SplitArgs {
-                    home: c.home,
-                    out: c.out,
-                    profiles: c.profiles,
-                    dry_run: c.dry_run,
-                    force: c.force,
-                    jobs: c.jobs,
-                    reflink: c.reflink,
-                    options: Options {
-                        skip_config_optimization: c.skip_config_optimization,
-                        config,
-                        ..Default::default()
-                    },
-                    profile_dir: c.common.profile_dir.clone(),
-                    update,
-                    progress: !json && std::io::stderr().is_terminal(),
-                    archive: c.archive,
-                })
-            });
-            (json, r.map(Output::Report))
-        }
-        Command::Optimize(c) => {
-            let json = c.common.json;
-            let r = c.config.edits(c.common.profile_dir.as_deref()).and_then(|config| {
-                optimize::run(&optimize::OptimizeArgs {
-                    home: c.home,
-                    profile: c.profile,
-                    dry_run: c.dry_run,
-                    options: Options {
-                        skip_config_optimization: c.skip_config_optimization,
-                        config,
-                        ..Default::default()
-                    },
-                    profile_dir: c.common.profile_dir.clone(),
-                })
-            });
-            (json, r.map(Output::Report))
-        }
-        Command::Update(c) => {
-            let json = c.common.json;
-            let r = match update_settings(&c.update, c.resume, json) {
-                Some(s) => update_cmd::run(&c.copies, &s, c.common.profile_dir.as_deref()),
-                None => Err(apim_profiles::error::Refusal::new(
-                    "update --no-update has nothing to do",
-                    "drop --no-update; to only re-check a copy use apim-profiles verify",
-                )
-                .into()),
-            };
-            (json, r.map(Output::Report))
-        }
+        Command::Split(c) => (c.common.json, c.run(&given, quiet).map(Output::Report)),
+        Command::Optimize(c) => (c.common.json, c.run().map(Output::Report)),
+        Command::Update(c) => (c.common.json, c.run(&given).map(Output::Report)),
         Command::Verify(c) => {
-            let json = c.common.json;
-            (json, verify::run(&c.copies, c.common.profile_dir.as_deref()).map(Output::Report))
+            (c.common.json, verify::run(&c.copies, c.common.profile_dir.as_deref()).map(Output::Report))
+        }
+        Command::Status(c) => {
+            let no_drift = |_: &Path, _: &apim_profiles::record::Record| None;
+            (c.common.json, status::run(&c.paths, c.common.profile_dir.as_deref(), &no_drift).map(Output::Status))
         }
         Command::Profiles(c) => {
-            let json = c.common.json;
-            (json, profiles_cmd::run(c.common.profile_dir.as_deref()).map(Output::Profiles))
+            (c.common.json, profiles_cmd::run(c.common.profile_dir.as_deref()).map(Output::Profiles))
+        }
+        Command::Completions(c) => {
+            manual::completions(&mut command(), c.shell, &mut std::io::stdout().lock());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man(c) => (false, manual::write_man_pages(&command(), &c.out).map(Output::Paths)),
+        Command::Schema(c) => {
+            print!("{}", schema::generate(&c.document).unwrap_or_default());
+            return ExitCode::SUCCESS;
         }
     };
     match result {
         Ok(out) => {
-            emit(json, &out);
+            emit(json, quiet, &out);
             ExitCode::from(exit::OK as u8)
         }
         Err(err) => {
@@ -298,26 +454,43 @@ fn main() -> ExitCode {
 enum Output {
     Report(Report),
     Profiles(Vec<profiles_cmd::ProfileInfo>),
+    Status(status::StatusDoc),
+    Paths(Vec<PathBuf>),
 }
 
-fn emit(json: bool, out: &Output) {
+fn emit(json: bool, quiet: bool, out: &Output) {
     match out {
         Output::Report(r) => {
             emit_report(json, r);
-            if !json {
+            if !json && !quiet {
+                let paint = Paint::stderr();
                 for w in &r.warnings {
-                    eprintln!("warning: {w}");
+                    eprintln!("{} {w}", paint.paint(style::BOLD_YELLOW, "warning:"));
                 }
             }
         }
         Output::Profiles(list) => {
             if json {
-                println!("{}", serde_json::json!({ "changed": false, "profiles": list }));
+                let doc =
+                    schema::ProfilesDoc { schema_version: Default::default(), changed: false, profiles: list.clone() };
+                println!("{}", serde_json::to_string(&doc).unwrap_or_default());
             } else {
                 for p in list {
                     let d = if p.default { " (default)" } else { "" };
                     println!("{:<28} API-M {}  {}{d}", p.name, p.version, p.summary);
                 }
+            }
+        }
+        Output::Status(doc) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(doc).unwrap_or_default());
+            } else {
+                print!("{}", status::render(doc, Paint::stdout()));
+            }
+        }
+        Output::Paths(paths) => {
+            for p in paths {
+                println!("{}", p.display());
             }
         }
     }
@@ -329,8 +502,9 @@ fn emit_report(json: bool, r: &Report) {
         let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(r).unwrap_or_default());
         return;
     }
+    let paint = Paint::stdout();
     for p in &r.profiles {
-        let _ = write!(stdout, "{}", print_profile(p, r.dry_run));
+        let _ = write!(stdout, "{}", paint.report(&print_profile(p, r.dry_run)));
     }
     if r.dry_run {
         let _ = writeln!(stdout, "dry run: nothing was written");
@@ -353,16 +527,18 @@ fn print_error(json: bool, err: &anyhow::Error, code: i32) {
     };
     let hint = hint(err);
     if json {
-        let doc = serde_json::json!({
-            "changed": false,
-            "error": what,
-            "causes": causes,
-            "hint": hint,
-            "exit_code": code,
-        });
+        let doc = schema::ErrorDoc {
+            schema_version: Default::default(),
+            changed: false,
+            error: what.clone(),
+            causes: causes.clone(),
+            hint: hint.clone(),
+            exit_code: code,
+        };
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
-    eprintln!("error: {what}");
+    let paint = Paint::stderr();
+    eprintln!("{} {what}", paint.paint(style::BOLD_RED, "error:"));
     for c in &causes {
         if c.starts_with("while ") {
             eprintln!("  {c}");
@@ -371,6 +547,6 @@ fn print_error(json: bool, err: &anyhow::Error, code: i32) {
         }
     }
     if let Some(h) = hint {
-        eprintln!("hint: {h}");
+        eprintln!("{} {h}", paint.paint(style::BOLD_CYAN, "hint:"));
     }
 }

@@ -6,8 +6,9 @@ use serde::Serialize;
 use crate::copy::CopyStats;
 use crate::plan::{Action, Plan};
 
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, Default, schemars::JsonSchema)]
 pub struct Report {
+    pub schema_version: crate::schema::SchemaVersion,
     pub command: String,
     /// False when the run changed nothing on disk.
     pub changed: bool,
@@ -25,7 +26,7 @@ pub struct Report {
     pub duration_ms: u64,
 }
 
-#[derive(Debug, Serialize, Default, Clone)]
+#[derive(Debug, Serialize, Default, Clone, schemars::JsonSchema)]
 pub struct ProfileReport {
     pub profile: String,
     pub path: String,
@@ -45,14 +46,14 @@ pub struct ProfileReport {
     pub bytes_to_copy: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
     /// `--archive`: the archive of the copy, written or already there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
     /// Dry-run: deployment.toml keys added (+), changed (~) and removed (-)
     /// relative to the home's own file, secrets masked.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<String>,
     /// Unified diff of every file whose content changes, secrets masked (dry-run).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +63,7 @@ pub struct ProfileReport {
     pub duration_ms: u64,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, schemars::JsonSchema)]
 pub struct Removed {
     pub path: String,
     pub step: String,
@@ -71,7 +72,7 @@ pub struct Removed {
     pub bytes: u64,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, schemars::JsonSchema)]
 pub struct BackupMade {
     pub from: String,
     pub to: String,
@@ -172,6 +173,9 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
     }
     for d in &r.drift {
         s.push_str(&format!("drift: {d}\n"));
+    }
+    if let Some(a) = &r.archive {
+        s.push_str(&format!("archive: {a}\n"));
     }
     if let Some(e) = &r.error {
         s.push_str(&format!("error: {e}\n"));

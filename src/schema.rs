@@ -10,6 +10,17 @@ use serde::Serialize;
 /// The version of every JSON document's shape.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The `schema_version` field of every document: always [`SCHEMA_VERSION`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct SchemaVersion(u32);
+
+impl Default for SchemaVersion {
+    fn default() -> Self {
+        SchemaVersion(SCHEMA_VERSION)
+    }
+}
+
 /// The documents that have a schema: one per command, and the error document
 /// every command prints on a refusal or failure.
 pub const DOCUMENTS: &[&str] = &["split", "optimize", "update", "verify", "status", "profiles", "error"];
@@ -17,7 +28,7 @@ pub const DOCUMENTS: &[&str] = &["split", "optimize", "update", "verify", "statu
 /// `profiles --json`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ProfilesDoc {
-    pub schema_version: u32,
+    pub schema_version: SchemaVersion,
     pub changed: bool,
     pub profiles: Vec<crate::profiles_cmd::ProfileInfo>,
 }
@@ -25,7 +36,7 @@ pub struct ProfilesDoc {
 /// What any command prints with `--json` when it is refused or fails.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ErrorDoc {
-    pub schema_version: u32,
+    pub schema_version: SchemaVersion,
     pub changed: bool,
     /// One line of what is wrong.
     pub error: String,

@@ -245,3 +245,83 @@ fn nearest(name: &str, known: &[&str]) -> String {
         .map(|(_, k)| format!(", did you mean `{k}`?"))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: &[&str] = &["control-plane", "gateway-worker", "traffic-manager"];
+
+    fn err(text: &str) -> String {
+        let e = parse(text, Path::new("/etc/s.toml"), KNOWN).unwrap_err();
+        let r = e.downcast_ref::<Refusal>().expect("a refusal");
+        format!("{} | {}", r.what, r.hint)
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let text = r#"
+profiles = ["gateway-worker"]
+carry = ["super_admin"]
+carry-common = true
+jobs = 2
+archive = "zip"
+overlay = ["all.toml"]
+[set]
+"server.offset" = 1
+[set.apim.key_manager]
+service_url = "https://cp:9443/services/"
+[update]
+level = "4.2.0.5"
+credentials-file = "creds"
+timeout = 60
+[profile.gateway-worker]
+set = { "server.hostname" = "gw1", "a.b" = [1, 2] }
+overlay = ["/abs/gw.toml"]
+"#;
+        let s = parse(text, Path::new("/etc/apim/s.toml"), KNOWN).unwrap();
+        assert_eq!(s.profiles, Some(vec!["gateway-worker".to_string()]));
+        assert!(s.carry_common);
+        assert_eq!(s.jobs, Some(2));
+        assert_eq!(
+            s.sets,
+            [
+                "server.offset=1",
+                "apim.key_manager.service_url=\"https://cp:9443/services/\"",
+                "gateway-worker:server.hostname=\"gw1\"",
+                "gateway-worker:a.b=[1, 2]",
+            ]
+        );
+        assert_eq!(s.overlays, ["/etc/apim/all.toml", "gateway-worker=/abs/gw.toml"]);
+        assert_eq!(s.update.credentials_file, Some(PathBuf::from("/etc/apim/creds")));
+        assert_eq!(s.update.timeout, Some(60));
+    }
+
+    #[test]
+    fn errors_point_at_the_place() {
+        let e = err("carry = []\ncary = [\"x\"]\n");
+        assert!(e.starts_with("/etc/s.toml:2:1: unknown key `cary`, did you mean `carry`?"), "{e}");
+        let e = err("[update]\ntimeout = \"soon\"\n");
+        assert!(e.starts_with("/etc/s.toml:2:11: "), "{e}");
+        let e = err("[update]\nlevle = \"4\"\n");
+        assert!(e.contains("did you mean `level`?"), "{e}");
+        let e = err("profiles = [\n");
+        assert!(e.starts_with("/etc/s.toml:"), "{e}");
+        let e = err("[profile.gateway-workr]\n");
+        assert!(
+            e.starts_with("/etc/s.toml:1:10: unknown profile `gateway-workr`, did you mean `gateway-worker`?"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_password_is_refused_without_being_shown() {
+        for text in ["password = \"Hunter2x\"\n", "[update]\npassword = \"Hunter2x\"\n"] {
+            let e = err(text);
+            assert!(e.contains("`password` does not belong") && !e.contains("Hunter2x"), "{e}");
+        }
+        // A deployment.toml password set through the file is a setting, not the WSO2 account's.
+        let s = parse("[set]\n\"super_admin.password\" = \"x\"\n", Path::new("s.toml"), KNOWN).unwrap();
+        assert_eq!(s.sets, ["super_admin.password=\"x\""]);
+    }
+}

@@ -19,7 +19,7 @@ use crate::record::{self, Record, RECORD_FILE};
 /// The JSON document of `status --json`.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StatusDoc {
-    pub schema_version: u32,
+    pub schema_version: crate::schema::SchemaVersion,
     pub command: String,
     /// Always false: `status` only reads.
     pub changed: bool,
@@ -101,7 +101,7 @@ pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>, drift: DriftCheck) -> 
         profiles.push(status_of(&path, &rec, &catalog, &mut sources, drift)?);
     }
     Ok(StatusDoc {
-        schema_version: crate::SCHEMA_VERSION,
+        schema_version: Default::default(),
         command: "status".into(),
         changed: false,
         profiles,
@@ -316,34 +316,28 @@ pub fn render(doc: &StatusDoc, paint: crate::style::Paint) -> String {
                 c.update_level.clone().unwrap_or_else(|| "-".into()),
                 last.trim_end().to_string(),
                 state,
-                human_size(c.bytes),
+                crate::report::human_bytes(c.bytes),
                 c.path.clone(),
             ]
         })
         .collect();
     let mut width = header.map(str::len);
     for r in &rows {
-        for (i, cell) in r.iter().enumerate().take(4) {
+        for (i, cell) in r.iter().enumerate() {
             width[i] = width[i].max(cell.chars().count());
         }
     }
-    let mut out = String::new();
-    let line = |cells: [&str; 7], state_painted: &str| {
-        let mut s = String::new();
-        for i in 0..4 {
-            s.push_str(&format!("{:<w$}  ", cells[i], w = width[i]));
-        }
-        s.push_str(&format!("{state_painted}  {:>9}  {}", cells[5], cells[6]));
-        s
+    let line = |cells: [&str; 7], painted_state: &str| {
+        let pad = " ".repeat(width[4].saturating_sub(cells[4].chars().count()));
+        let first: Vec<String> = (0..4).map(|i| format!("{:<w$}", cells[i], w = width[i])).collect();
+        format!("{}  {painted_state}{pad}  {:>w5$}  {}\n", first.join("  "), cells[5], cells[6], w5 = width[5])
     };
-    let h = line(header, "STATE");
-    out.push_str(&paint.paint(crate::style::BOLD, &h));
+    let mut out = paint.paint(crate::style::BOLD, line(header, "STATE").trim_end());
     out.push('\n');
     for (r, c) in rows.iter().zip(&doc.profiles) {
         let word = c.status.as_str();
         let painted = r[4].replacen(word, &paint.status(word), 1);
         out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]], &painted));
-        out.push('\n');
     }
     out
 }
@@ -353,20 +347,5 @@ fn short_time(at: &str) -> String {
     match at.get(..16) {
         Some(s) if at.len() >= 20 => format!("{}Z", s.replacen('T', " ", 1)),
         _ => at.to_string(),
-    }
-}
-
-fn human_size(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }

@@ -257,6 +257,8 @@ pub struct UpdateResult {
     #[serde(skip)]
     pub notes: Vec<String>,
     pub duration_ms: u64,
+    /// When the run ended (RFC 3339, UTC): `status` shows it.
+    pub finished_at: Option<String>,
 }
 
 impl UpdateResult {
@@ -359,6 +361,7 @@ pub fn update_and_reoptimize(
         message: String::new(),
         notes: vec![],
         duration_ms: 0,
+        finished_at: None,
     };
     loop {
         result.runs += 1;
@@ -448,6 +451,7 @@ pub fn update_and_reoptimize(
         }
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
+    result.finished_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     Ok(result)
 }
 

@@ -187,13 +187,7 @@ fn status_reads_no_byte_of_a_copy() {
     let copy = out.join("traffic-manager/wso2am-4.2.0");
     let fifo = copy.join("repository/logs-pipe");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let o = bin()
-        .arg("status")
-        .arg(&out)
-        .arg("--json")
-        .timeout(std::time::Duration::from_secs(20))
-        .output()
-        .unwrap();
+    let o = bin().arg("status").arg(&out).arg("--json").timeout(std::time::Duration::from_secs(20)).output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(json(&o)["profiles"][0]["profile"], "traffic-manager");
 }
@@ -380,10 +374,11 @@ fn bash_completion_parses_and_completes() {
     std::fs::write(&script, &o.stdout).unwrap();
     let st = std::process::Command::new("bash").arg("-n").arg(&script).status().unwrap();
     assert!(st.success(), "bash -n rejects the completion script");
-    // Source it and ask for the completions of `apim-profiles sp`.
+    // Source it and ask the function it registers for `apim-profiles sp<TAB>`.
     let probe = format!(
-        "source {}; COMP_WORDS=(apim-profiles sp); COMP_CWORD=1; COMP_LINE='apim-profiles sp'; COMP_POINT=16; \
-         _apim-profiles apim-profiles sp apim-profiles; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        "source {}; f=$(complete -p apim-profiles | sed 's/.*-F \\([^ ]*\\).*/\\1/'); \
+         COMP_WORDS=(apim-profiles sp); COMP_CWORD=1; COMP_LINE='apim-profiles sp'; COMP_POINT=16; \
+         \"$f\" apim-profiles sp apim-profiles; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
         script.display()
     );
     let o = std::process::Command::new("bash").arg("-c").arg(&probe).output().unwrap();
@@ -508,10 +503,8 @@ fn archives_keep_real_times_and_say_where_they_are() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
-    let o = split_no_update(&home, &out)
-        .args(["-p", "gateway-worker", "--archive", "tar.gz", "--json"])
-        .output()
-        .unwrap();
+    let o =
+        split_no_update(&home, &out).args(["-p", "gateway-worker", "--archive", "tar.gz", "--json"]).output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     let doc = json(&o);
     let path = PathBuf::from(doc["profiles"][0]["archive"].as_str().expect("archive path in JSON"));
