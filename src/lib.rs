@@ -33,3 +33,4 @@ pub mod verify;
 
 pub use schema::SCHEMA_VERSION;
 pub mod manual;
+pub mod progress;

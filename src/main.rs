@@ -165,33 +165,32 @@ impl ConfigFlags {
 }
 
 #[derive(Args)]
-#[command(next_help_heading = "What to make")]
 struct SplitCmd {
     /// The unzipped API-M home (never modified).
     home: PathBuf,
     /// Where the copies go: DIR/<profile>/<home name>.
-    #[arg(long, short = 'o', value_name = "DIR")]
+    #[arg(help_heading = "What to make", long, short = 'o', value_name = "DIR")]
     out: PathBuf,
     /// Comma-separated profiles (default: control-plane,gateway-worker,traffic-manager).
-    #[arg(long, short = 'p', value_delimiter = ',', value_name = "P1,P2")]
+    #[arg(help_heading = "What to make", long, short = 'p', value_delimiter = ',', value_name = "P1,P2")]
     profiles: Option<Vec<String>>,
     /// Print what would change (diffs, removals, summary) and write nothing.
-    #[arg(long, short = 'n')]
+    #[arg(help_heading = "What to make", long, short = 'n')]
     dry_run: bool,
     /// Keep the home's own deployment.toml (the product's --skipConfigOptimization).
-    #[arg(long)]
+    #[arg(help_heading = "What to make", long)]
     skip_config_optimization: bool,
     /// Replace copies that are stale (made from other inputs).
-    #[arg(long)]
+    #[arg(help_heading = "What to make", long)]
     force: bool,
     /// Threads for copying (default: one per core).
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(help_heading = "What to make", long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Also write <DIR>/<profile>/<home>.zip (or .tar.gz) of each copy, for distribution.
-    #[arg(long, value_enum, value_name = "FORMAT")]
+    #[arg(help_heading = "What to make", long, value_enum, value_name = "FORMAT")]
     archive: Option<apim_profiles::archive::Format>,
     /// Clone file extents instead of copying bytes: auto, always or never.
-    #[arg(long, value_enum, default_value_t = Reflink::Auto)]
+    #[arg(help_heading = "What to make", long, value_enum, default_value_t = Reflink::Auto)]
     reflink: Reflink,
     #[command(flatten)]
     config: ConfigFlags,
@@ -202,18 +201,17 @@ struct SplitCmd {
 }
 
 #[derive(Args)]
-#[command(next_help_heading = "What to make")]
 struct OptimizeCmd {
     /// The home to optimize in place.
     home: PathBuf,
     /// The profile to optimize for.
-    #[arg(long, short = 'p')]
+    #[arg(help_heading = "What to make", long, short = 'p')]
     profile: String,
     /// Print what would change and write nothing.
-    #[arg(long, short = 'n')]
+    #[arg(help_heading = "What to make", long, short = 'n')]
     dry_run: bool,
     /// Keep the home's own deployment.toml.
-    #[arg(long)]
+    #[arg(help_heading = "What to make", long)]
     skip_config_optimization: bool,
     #[command(flatten)]
     config: ConfigFlags,
@@ -252,7 +250,7 @@ struct ProfilesCmd {
     common: Common,
 }
 
-fn update_settings(f: &UpdateFlags, resume: bool, json: bool) -> Option<update::Settings> {
+fn update_settings(f: &UpdateFlags, resume: bool, json: bool, quiet: bool) -> Option<update::Settings> {
     if f.no_update {
         return None;
     }
@@ -264,7 +262,7 @@ fn update_settings(f: &UpdateFlags, resume: bool, json: bool) -> Option<update::
         timeout: std::time::Duration::from_secs(f.update_timeout),
         jobs: f.update_jobs.max(1),
         resume,
-        echo: !json,
+        echo: !json && !quiet,
         ready: None,
     })
 }
@@ -335,7 +333,7 @@ impl SplitCmd {
             self.merge(&s, given);
         }
         let json = self.common.json;
-        let update = update_settings(&self.update, false, json);
+        let update = update_settings(&self.update, false, json, quiet);
         let config = self.config.edits(profile_dir.as_deref())?;
         split::run(&split::SplitArgs {
             home: self.home,
@@ -373,11 +371,11 @@ impl OptimizeCmd {
 }
 
 impl UpdateCmd {
-    fn run(mut self, given: Given) -> anyhow::Result<Report> {
+    fn run(mut self, given: Given, quiet: bool) -> anyhow::Result<Report> {
         if let Some(s) = load_settings(self.settings.as_deref(), self.common.profile_dir.as_deref())? {
             self.update.merge(&s.update, given);
         }
-        match update_settings(&self.update, self.resume, self.common.json) {
+        match update_settings(&self.update, self.resume, self.common.json, quiet) {
             Some(s) => update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref()),
             None => Err(apim_profiles::error::Refusal::new(
                 "update --no-update has nothing to do",
@@ -409,7 +407,7 @@ fn main() -> ExitCode {
     let (json, result) = match cli.command {
         Command::Split(c) => (c.common.json, c.run(&given, quiet).map(Output::Report)),
         Command::Optimize(c) => (c.common.json, c.run().map(Output::Report)),
-        Command::Update(c) => (c.common.json, c.run(&given).map(Output::Report)),
+        Command::Update(c) => (c.common.json, c.run(&given, quiet).map(Output::Report)),
         Command::Verify(c) => {
             (c.common.json, verify::run(&c.copies, c.common.profile_dir.as_deref()).map(Output::Report))
         }

@@ -102,6 +102,7 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         }
     }
 
+    let planning = crate::progress::phase(args.progress, "plan: reading the home and planning each profile");
     let source = Tree::scan(&home.path)?;
     let fingerprint = tree::fingerprint(&source);
     let mut targets = Vec::new();
@@ -112,6 +113,16 @@ pub fn run(args: &SplitArgs) -> Result<Report> {
         let state = state_of(&final_path, &record)?;
         targets.push(Target { profile, plan, final_path, record, state });
     }
+    let to_copy: u64 = targets.iter().map(|t| t.plan.tree.total_bytes()).sum();
+    crate::progress::done(
+        planning,
+        format!(
+            "plan: {} profile(s), {} entries in the home, {} to copy",
+            targets.len(),
+            source.entries.len(),
+            crate::report::human_bytes(to_copy)
+        ),
+    );
     // Refusals that depend on what is already in the output.
     for t in &targets {
         if let State::Stale(why) = &t.state {
@@ -313,14 +324,7 @@ impl std::fmt::Display for ReportCarrier {
 
 fn build(args: &SplitArgs, jobs: &[Job<'_>]) -> Result<Vec<copy::CopyStats>> {
     let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
-    let bar = args.progress.then(|| {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} copying {bytes}/{total_bytes} {wide_bar} {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar = crate::progress::copy_bar(args.progress, total);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build()?;
     let r = pool.install(|| copy::materialize(jobs, args.reflink, bar.as_ref()));
     if let Some(b) = bar {

