@@ -1,21 +1,23 @@
 //! The command line: parse, call the library, map the outcome to the
 //! contract's exit codes. Nothing about profiles is decided here.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use apim_profiles::config::ConfigEdits;
-use apim_profiles::copy::Reflink;
-use apim_profiles::error::{exit, exit_code, hint};
-use apim_profiles::plan::Options;
-use apim_profiles::report::{print_profile, Report};
-use apim_profiles::settings::{Settings, UpdateSettings};
-use apim_profiles::split::ReportCarrier;
-use apim_profiles::style::{self, ColorChoice, Paint};
-use apim_profiles::{manual, optimize, profiles_cmd, schema, settings, split, status, update, update_cmd, verify};
+use apim_profiles::commands::{optimize, profiles, split, status, update as update_cmd, verify};
+use apim_profiles::engine::archive;
+use apim_profiles::engine::copy::Reflink;
+use apim_profiles::model::config::ConfigEdits;
+use apim_profiles::model::plan::Options;
+use apim_profiles::model::profile::load_catalog;
+use apim_profiles::model::settings::{self, Settings, UpdateSettings};
+use apim_profiles::outcome::{exit_of, Refusal};
+use apim_profiles::report::style::{self, ColorChoice};
+use apim_profiles::report::{self, json, manual, RunOutcome};
+use apim_profiles::update;
 
 #[derive(Parser)]
 #[command(name = "apim-profiles", about = "Split a WSO2 API Manager home into optimized per-profile copies")]
@@ -86,7 +88,7 @@ struct ManCmd {
 #[derive(Args)]
 struct SchemaCmd {
     /// split, optimize, update, verify, status, profiles or error.
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(apim_profiles::schema::DOCUMENTS))]
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(json::DOCUMENTS))]
     document: String,
 }
 
@@ -148,8 +150,8 @@ struct ConfigFlags {
 }
 
 impl ConfigFlags {
-    fn edits(&self, profile_dir: Option<&std::path::Path>) -> anyhow::Result<ConfigEdits> {
-        let catalog = split::load_catalog(profile_dir)?;
+    fn edits(&self, profile_dir: Option<&Path>) -> anyhow::Result<ConfigEdits> {
+        let catalog = load_catalog(profile_dir)?;
         let names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
         Ok(ConfigEdits {
             carry: self.carry.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
@@ -188,7 +190,7 @@ struct SplitCmd {
     jobs: Option<usize>,
     /// Also write <DIR>/<profile>/<home>.zip (or .tar.gz) of each copy, for distribution.
     #[arg(help_heading = "What to make", long, value_enum, value_name = "FORMAT")]
-    archive: Option<apim_profiles::archive::Format>,
+    archive: Option<archive::Format>,
     /// Clone file extents instead of copying bytes: auto, always or never.
     #[arg(help_heading = "What to make", long, value_enum, default_value_t = Reflink::Auto)]
     reflink: Reflink,
@@ -250,34 +252,13 @@ struct ProfilesCmd {
     common: Common,
 }
 
-fn update_settings(f: &UpdateFlags, resume: bool, json: bool, quiet: bool) -> Option<update::Settings> {
-    if f.no_update {
-        return None;
-    }
-    Some(update::Settings {
-        tool: f.update_tool.clone(),
-        zip: f.update_zip.clone(),
-        level: f.update_level.clone(),
-        credentials_file: f.credentials_file.clone(),
-        timeout: std::time::Duration::from_secs(f.update_timeout),
-        jobs: f.update_jobs.max(1),
-        resume,
-        echo: !json && !quiet,
-        ready: None,
-    })
-}
-
-/// Whether a flag was given on the command line (it then wins over the file).
-type Given<'a> = &'a dyn Fn(&str) -> bool;
-
-fn load_settings(path: Option<&Path>, profile_dir: Option<&Path>) -> anyhow::Result<Option<Settings>> {
-    let Some(path) = path else { return Ok(None) };
-    let catalog = split::load_catalog(profile_dir)?;
-    let names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
-    settings::load(path, &names).map(Some)
-}
-
 impl ConfigFlags {
+    /// The plan's options of a command that shapes copies: built here, one
+    /// way, for `split` and `optimize`.
+    fn options(&self, skip_config_optimization: bool, profile_dir: Option<&Path>) -> anyhow::Result<Options> {
+        Ok(Options::from_command_line(skip_config_optimization, self.edits(profile_dir)?))
+    }
+
     /// The file's lists first: the command line's sets and overlays apply later, so they win.
     fn merge(&mut self, s: &Settings) {
         let join = |file: &[String], cli: &mut Vec<String>| file.iter().cloned().chain(cli.drain(..)).collect();
@@ -288,7 +269,36 @@ impl ConfigFlags {
     }
 }
 
+/// Whether a flag was given on the command line (it then wins over the file).
+type Given<'a> = &'a dyn Fn(&str) -> bool;
+
+/// The settings file, read and checked against the profiles this build knows.
+fn load_settings(path: Option<&Path>, profile_dir: Option<&Path>) -> anyhow::Result<Option<Settings>> {
+    let Some(path) = path else { return Ok(None) };
+    let catalog = load_catalog(profile_dir)?;
+    let names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
+    settings::load(path, &names).map(Some)
+}
+
 impl UpdateFlags {
+    /// The update step's settings; None with `--no-update`.
+    fn settings(&self, resume: bool, json: bool, quiet: bool) -> Option<update::Settings> {
+        if self.no_update {
+            return None;
+        }
+        Some(update::Settings {
+            tool: self.update_tool.clone(),
+            zip: self.update_zip.clone(),
+            level: self.update_level.clone(),
+            credentials_file: self.credentials_file.clone(),
+            timeout: std::time::Duration::from_secs(self.update_timeout),
+            jobs: self.update_jobs.max(1),
+            resume,
+            echo: !json && !quiet,
+            ready: None,
+        })
+    }
+
     fn merge(&mut self, s: &UpdateSettings, given: Given) {
         let cli_update = ["update_tool", "update_zip", "update_level", "credentials_file"].iter().any(|id| given(id));
         if s.enabled == Some(false) && !cli_update {
@@ -309,7 +319,74 @@ impl UpdateFlags {
     }
 }
 
+/// The command line's definition, with what only a run can know: the
+/// supported product versions in `--version`, and the examples.
+fn command() -> clap::Command {
+    let versions = load_catalog(None).map(|c| c.versions().join(", ")).unwrap_or_default();
+    let version = format!("{}\nsupported API-M versions: {versions}", env!("CARGO_PKG_VERSION"));
+    manual::with_examples(Cli::command().version(version))
+}
+
+fn main() -> ExitCode {
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    style::init(cli.look.color);
+    let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
+    let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let _ = ctrlc::set_handler(apim_profiles::engine::interrupt);
+    let json = cli.command.json();
+    let quiet = cli.look.quiet;
+    // The one place an outcome becomes an exit code.
+    let exit = match cli.command.run(&given, quiet) {
+        Ok(outcome) => {
+            report::emit(json, quiet, &outcome);
+            outcome.exit
+        }
+        Err(err) => {
+            let exit = exit_of(&err);
+            report::emit_error(json, &err, exit);
+            exit
+        }
+    };
+    ExitCode::from(exit.code())
+}
+
+impl Command {
+    fn json(&self) -> bool {
+        match self {
+            Command::Split(c) => c.common.json,
+            Command::Optimize(c) => c.common.json,
+            Command::Update(c) => c.common.json,
+            Command::Verify(c) => c.common.json,
+            Command::Status(c) => c.common.json,
+            Command::Profiles(c) => c.common.json,
+            Command::Completions(_) | Command::Man(_) | Command::Schema(_) => false,
+        }
+    }
+
+    fn run(self, given: Given, quiet: bool) -> anyhow::Result<RunOutcome> {
+        match self {
+            Command::Split(c) => c.run(given, quiet),
+            Command::Optimize(c) => c.run(),
+            Command::Update(c) => c.run(given, quiet),
+            Command::Verify(c) => verify::run(&c.copies, c.common.profile_dir.as_deref()),
+            Command::Status(c) => status::run(&c.paths, c.common.profile_dir.as_deref()),
+            Command::Profiles(c) => profiles::run(c.common.profile_dir.as_deref()),
+            Command::Completions(c) => {
+                manual::completions(&mut command(), c.shell, &mut std::io::stdout().lock());
+                Ok(RunOutcome::paths(Vec::new()))
+            }
+            Command::Man(c) => manual::write_man_pages(&command(), &c.out).map(RunOutcome::paths),
+            Command::Schema(c) => {
+                print!("{}", json::schema(&c.document).unwrap_or_default());
+                Ok(RunOutcome::paths(Vec::new()))
+            }
+        }
+    }
+}
+
 impl SplitCmd {
+    /// The settings file's values where the command line gave none.
     fn merge(&mut self, s: &Settings, given: Given) {
         if !given("profiles") && s.profiles.is_some() {
             self.profiles = s.profiles.clone();
@@ -327,15 +404,14 @@ impl SplitCmd {
         self.update.merge(&s.update, given);
     }
 
-    fn run(mut self, given: Given, quiet: bool) -> anyhow::Result<Report> {
-        let profile_dir = self.common.profile_dir.clone();
-        if let Some(s) = load_settings(self.config.settings.as_deref(), profile_dir.as_deref())? {
+    fn run(mut self, given: Given, quiet: bool) -> anyhow::Result<RunOutcome> {
+        if let Some(s) = load_settings(self.config.settings.as_deref(), self.common.profile_dir.as_deref())? {
             self.merge(&s, given);
         }
         let json = self.common.json;
-        let update = update_settings(&self.update, false, json, quiet);
-        let config = self.config.edits(profile_dir.as_deref())?;
+        let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         split::run(&split::SplitArgs {
+            update: self.update.settings(false, json, quiet),
             home: self.home,
             out: self.out,
             profiles: self.profiles,
@@ -343,9 +419,8 @@ impl SplitCmd {
             force: self.force,
             jobs: self.jobs,
             reflink: self.reflink,
-            options: Options { skip_config_optimization: self.skip_config_optimization, config, ..Default::default() },
-            profile_dir,
-            update,
+            options,
+            profile_dir: self.common.profile_dir,
             progress: !json && !quiet && std::io::stderr().is_terminal(),
             archive: self.archive,
         })
@@ -353,198 +428,34 @@ impl SplitCmd {
 }
 
 impl OptimizeCmd {
-    fn run(mut self) -> anyhow::Result<Report> {
-        let profile_dir = self.common.profile_dir.clone();
-        if let Some(s) = load_settings(self.config.settings.as_deref(), profile_dir.as_deref())? {
+    fn run(mut self) -> anyhow::Result<RunOutcome> {
+        if let Some(s) = load_settings(self.config.settings.as_deref(), self.common.profile_dir.as_deref())? {
             self.skip_config_optimization |= s.skip_config_optimization;
             self.config.merge(&s);
         }
-        let config = self.config.edits(profile_dir.as_deref())?;
+        let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         optimize::run(&optimize::OptimizeArgs {
             home: self.home,
             profile: self.profile,
             dry_run: self.dry_run,
-            options: Options { skip_config_optimization: self.skip_config_optimization, config, ..Default::default() },
-            profile_dir,
+            options,
+            profile_dir: self.common.profile_dir,
         })
     }
 }
 
 impl UpdateCmd {
-    fn run(mut self, given: Given, quiet: bool) -> anyhow::Result<Report> {
+    fn run(mut self, given: Given, quiet: bool) -> anyhow::Result<RunOutcome> {
         if let Some(s) = load_settings(self.settings.as_deref(), self.common.profile_dir.as_deref())? {
             self.update.merge(&s.update, given);
         }
-        match update_settings(&self.update, self.resume, self.common.json, quiet) {
+        match self.update.settings(self.resume, self.common.json, quiet) {
             Some(s) => update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref()),
-            None => Err(apim_profiles::error::Refusal::new(
+            None => Err(Refusal::new(
                 "update --no-update has nothing to do",
                 "drop --no-update; to only re-check a copy use apim-profiles verify",
             )
             .into()),
         }
-    }
-}
-
-/// The command line's definition, with what only a run can know: the
-/// supported product versions in `--version`, and the examples.
-fn command() -> clap::Command {
-    let versions = split::load_catalog(None).map(|c| c.versions().join(", ")).unwrap_or_default();
-    let version = format!("{}\nsupported API-M versions: {versions}", env!("CARGO_PKG_VERSION"));
-    manual::with_examples(Cli::command().version(version))
-}
-
-fn main() -> ExitCode {
-    let matches = command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    style::init(cli.look.color);
-    let quiet = cli.look.quiet;
-    let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
-    let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-    let _ = ctrlc::set_handler(|| {
-        apim_profiles::copy::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    });
-    let (json, result) = match cli.command {
-        Command::Split(c) => (c.common.json, c.run(&given, quiet).map(Output::Report)),
-        Command::Optimize(c) => (c.common.json, c.run().map(Output::Report)),
-        Command::Update(c) => (c.common.json, c.run(&given, quiet).map(Output::Report)),
-        Command::Verify(c) => {
-            (c.common.json, verify::run(&c.copies, c.common.profile_dir.as_deref()).map(Output::Report))
-        }
-        Command::Status(c) => {
-            let no_drift = |_: &Path, _: &apim_profiles::record::Record| None;
-            (c.common.json, status::run(&c.paths, c.common.profile_dir.as_deref(), &no_drift).map(Output::Status))
-        }
-        Command::Profiles(c) => {
-            (c.common.json, profiles_cmd::run(c.common.profile_dir.as_deref()).map(Output::Profiles))
-        }
-        Command::Completions(c) => {
-            manual::completions(&mut command(), c.shell, &mut std::io::stdout().lock());
-            return ExitCode::SUCCESS;
-        }
-        Command::Man(c) => (false, manual::write_man_pages(&command(), &c.out).map(Output::Paths)),
-        Command::Schema(c) => {
-            print!("{}", schema::generate(&c.document).unwrap_or_default());
-            return ExitCode::SUCCESS;
-        }
-    };
-    match result {
-        Ok(out) => {
-            emit(json, quiet, &out);
-            ExitCode::from(exit::OK as u8)
-        }
-        Err(err) => {
-            let code = exit_code(&err);
-            if let Some(ReportCarrier(report)) = err.downcast_ref::<ReportCarrier>() {
-                // The command finished; its report says what needs attention.
-                emit_report(json, report);
-                for w in &report.warnings {
-                    eprintln!("{w}");
-                }
-                return ExitCode::from(code as u8);
-            }
-            print_error(json, &err, code);
-            ExitCode::from(code as u8)
-        }
-    }
-}
-
-enum Output {
-    Report(Report),
-    Profiles(Vec<profiles_cmd::ProfileInfo>),
-    Status(status::StatusDoc),
-    Paths(Vec<PathBuf>),
-}
-
-fn emit(json: bool, quiet: bool, out: &Output) {
-    match out {
-        Output::Report(r) => {
-            emit_report(json, r);
-            if !json && !quiet {
-                let paint = Paint::stderr();
-                for w in &r.warnings {
-                    eprintln!("{} {w}", paint.paint(style::BOLD_YELLOW, "warning:"));
-                }
-            }
-        }
-        Output::Profiles(list) => {
-            if json {
-                let doc =
-                    schema::ProfilesDoc { schema_version: Default::default(), changed: false, profiles: list.clone() };
-                println!("{}", serde_json::to_string(&doc).unwrap_or_default());
-            } else {
-                for p in list {
-                    let d = if p.default { " (default)" } else { "" };
-                    println!("{:<28} API-M {}  {}{d}", p.name, p.version, p.summary);
-                }
-            }
-        }
-        Output::Status(doc) => {
-            if json {
-                println!("{}", serde_json::to_string_pretty(doc).unwrap_or_default());
-            } else {
-                print!("{}", status::render(doc, Paint::stdout()));
-            }
-        }
-        Output::Paths(paths) => {
-            for p in paths {
-                println!("{}", p.display());
-            }
-        }
-    }
-}
-
-fn emit_report(json: bool, r: &Report) {
-    let mut stdout = std::io::stdout().lock();
-    if json {
-        let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(r).unwrap_or_default());
-        return;
-    }
-    let paint = Paint::stdout();
-    for p in &r.profiles {
-        let _ = write!(stdout, "{}", paint.report(&print_profile(p, r.dry_run)));
-    }
-    if r.dry_run {
-        let _ = writeln!(stdout, "dry run: nothing was written");
-    }
-}
-
-fn print_error(json: bool, err: &anyhow::Error, code: i32) {
-    // A refusal is the one line of what is wrong; the contexts around it say
-    // where it was found.
-    let refusal = err.chain().find_map(|c| c.downcast_ref::<apim_profiles::error::Refusal>());
-    let (what, causes): (String, Vec<String>) = match refusal {
-        Some(r) => (
-            r.what.clone(),
-            err.chain()
-                .filter(|c| c.downcast_ref::<apim_profiles::error::Refusal>().is_none())
-                .map(|c| format!("while {c}"))
-                .collect(),
-        ),
-        None => (err.to_string(), err.chain().skip(1).map(|c| c.to_string()).collect()),
-    };
-    let hint = hint(err);
-    if json {
-        let doc = schema::ErrorDoc {
-            schema_version: Default::default(),
-            changed: false,
-            error: what.clone(),
-            causes: causes.clone(),
-            hint: hint.clone(),
-            exit_code: code,
-        };
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    }
-    let paint = Paint::stderr();
-    eprintln!("{} {what}", paint.paint(style::BOLD_RED, "error:"));
-    for c in &causes {
-        if c.starts_with("while ") {
-            eprintln!("  {c}");
-        } else {
-            eprintln!("  caused by: {c}");
-        }
-    }
-    if let Some(h) = hint {
-        eprintln!("{} {h}", paint.paint(style::BOLD_CYAN, "hint:"));
     }
 }

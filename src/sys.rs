@@ -1,0 +1,89 @@
+//! The system calls std does not offer, through `rustix` (safe wrappers, no
+//! `unsafe` here): cloning file extents, the atomic exchange of two paths,
+//! the effective user, free space, process probes and process-group signals.
+//! Every other module asks here rather than calling the kernel itself.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rustix::fs::{FlockOperation, Mode, OFlags, RenameFlags, CWD};
+use rustix::process::{Pid, Signal};
+
+/// Clones `src`'s extents into `dst` (FICLONE): no bytes are copied, the
+/// blocks are shared until either side writes. Fails where the file system
+/// cannot (different file systems, ext4, tmpfs).
+pub fn clone_file(dst: &File, src: &File) -> std::io::Result<()> {
+    rustix::fs::ioctl_ficlone(dst, src).map_err(Into::into)
+}
+
+/// Swaps two existing paths in one step (renameat2 RENAME_EXCHANGE).
+pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(Into::into)
+}
+
+/// Whether this process runs as root (and so can give copies their owners).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Free bytes for an unprivileged writer on the file system holding `dir`.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Whether a process exists (signal 0: nothing is sent). A process of another
+/// user, which we may not signal, exists too.
+pub fn process_alive(pid: i32) -> bool {
+    let Some(pid) = Pid::from_raw(pid) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
+}
+
+/// Asks a process group to stop (SIGTERM).
+pub fn terminate_group(pgid: u32) {
+    signal_group(pgid, Signal::TERM);
+}
+
+/// Stops a process group (SIGKILL).
+pub fn kill_group(pgid: u32) {
+    signal_group(pgid, Signal::KILL);
+}
+
+fn signal_group(pgid: u32, sig: Signal) {
+    if let Some(pid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) {
+        // The group may be gone already; there is nothing to do then.
+        let _ = rustix::process::kill_process_group(pid, sig);
+    }
+}
+
+/// Opens (creating, mode 600) a lock file for reading and writing, never
+/// through a symbolic link.
+pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(0o600))?;
+    Ok(File::from(fd))
+}
+
+/// Takes an exclusive flock without waiting: false when another process
+/// holds it.
+pub fn try_lock(file: &File) -> std::io::Result<bool> {
+    match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether an open file is the one at `path` now (same device and inode).
+pub fn same_file(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
