@@ -14,7 +14,7 @@ use apim_profiles::model::config::ConfigEdits;
 use apim_profiles::model::plan::Options;
 use apim_profiles::model::profile::load_catalog;
 use apim_profiles::model::settings::{self, Settings, UpdateSettings};
-use apim_profiles::outcome::{exit_of, Refusal};
+use apim_profiles::outcome::{exit_of, Exit};
 use apim_profiles::report::style::{self, ColorChoice};
 use apim_profiles::report::{self, json, manual, RunOutcome};
 use apim_profiles::update;
@@ -102,12 +102,19 @@ struct Common {
     profile_dir: Option<PathBuf>,
 }
 
+/// `--no-update`: split only, contradicting every update option (named in
+/// the refusal).
+#[derive(Args)]
+#[command(next_help_heading = "Update")]
+struct NoUpdate {
+    /// Do not run the U2 update in the copies.
+    #[arg(long, conflicts_with_all = ["update_tool", "update_zip", "update_level", "credentials_file", "update_timeout", "update_jobs"])]
+    no_update: bool,
+}
+
 #[derive(Args)]
 #[command(next_help_heading = "Update")]
 struct UpdateFlags {
-    /// Do not run the U2 update in the copies.
-    #[arg(long, conflicts_with = "update_tool")]
-    no_update: bool,
     /// An update tool to place in each copy's bin/ when the home has none.
     #[arg(long, value_name = "PATH")]
     update_tool: Option<PathBuf>,
@@ -120,8 +127,8 @@ struct UpdateFlags {
     /// A file with `username=` and `password=` lines (mode 600).
     #[arg(long, value_name = "FILE")]
     credentials_file: Option<PathBuf>,
-    /// Seconds one update run may take before it is stopped.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    /// Seconds one update run may take before it is stopped (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     update_timeout: u64,
     /// How many update runs at once (they share ~/.wso2-updates).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -197,6 +204,8 @@ struct SplitCmd {
     #[command(flatten)]
     config: ConfigFlags,
     #[command(flatten)]
+    no_update: NoUpdate,
+    #[command(flatten)]
     update: UpdateFlags,
     #[command(flatten)]
     common: Common,
@@ -261,11 +270,11 @@ impl ConfigFlags {
 
     /// The file's lists first: the command line's sets and overlays apply later, so they win.
     fn merge(&mut self, s: &Settings) {
-        let join = |file: &[String], cli: &mut Vec<String>| file.iter().cloned().chain(cli.drain(..)).collect();
-        self.carry = join(&s.carry, &mut self.carry);
+        let join = |file: Vec<String>, cli: &mut Vec<String>| file.into_iter().chain(cli.drain(..)).collect();
+        self.carry = join(s.carry.clone(), &mut self.carry);
         self.carry_common |= s.carry_common;
-        self.sets = join(&s.sets, &mut self.sets);
-        self.overlays = join(&s.overlays, &mut self.overlays);
+        self.sets = join(s.sets.iter().map(|x| x.arg.clone()).collect(), &mut self.sets);
+        self.overlays = join(s.overlays.iter().map(|x| x.arg.clone()).collect(), &mut self.overlays);
     }
 }
 
@@ -281,12 +290,9 @@ fn load_settings(path: Option<&Path>, profile_dir: Option<&Path>) -> anyhow::Res
 }
 
 impl UpdateFlags {
-    /// The update step's settings; None with `--no-update`.
-    fn settings(&self, resume: bool, json: bool, quiet: bool) -> Option<update::Settings> {
-        if self.no_update {
-            return None;
-        }
-        Some(update::Settings {
+    /// The update step's settings.
+    fn settings(&self, resume: bool, json: bool, quiet: bool) -> update::Settings {
+        update::Settings {
             tool: self.update_tool.clone(),
             zip: self.update_zip.clone(),
             level: self.update_level.clone(),
@@ -296,17 +302,12 @@ impl UpdateFlags {
             resume,
             echo: !json && !quiet,
             ready: None,
-        })
+        }
     }
 
+    /// The settings file's `[update]` where the command line gave none.
     fn merge(&mut self, s: &UpdateSettings, given: Given) {
-        let cli_update = ["update_tool", "update_zip", "update_level", "credentials_file"].iter().any(|id| given(id));
-        if s.enabled == Some(false) && !cli_update {
-            self.no_update = true;
-        }
-        if !self.no_update {
-            self.update_tool = self.update_tool.take().or_else(|| s.tool.clone());
-        }
+        self.update_tool = self.update_tool.take().or_else(|| s.tool.clone());
         self.update_zip = self.update_zip.take().or_else(|| s.zip.clone());
         self.update_level = self.update_level.take().or_else(|| s.level.clone());
         self.credentials_file = self.credentials_file.take().or_else(|| s.credentials_file.clone());
@@ -328,27 +329,33 @@ fn command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
-    let matches = command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let parsed = command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (cli, matches) = match parsed {
+        Ok(p) => p,
+        Err(e) => return report::emit_parse_error(&e, wants_json()),
+    };
     style::init(cli.look.color);
     let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
     let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-    let _ = ctrlc::set_handler(apim_profiles::engine::interrupt);
+    apim_profiles::engine::catch_signals();
     let json = cli.command.json();
     let quiet = cli.look.quiet;
     // The one place an outcome becomes an exit code.
-    let exit = match cli.command.run(&given, quiet) {
-        Ok(outcome) => {
-            report::emit(json, quiet, &outcome);
-            outcome.exit
-        }
+    let (exit, printed) = match cli.command.run(&given, quiet) {
+        Ok(outcome) => (outcome.exit, report::emit(json, quiet, &outcome)),
         Err(err) => {
             let exit = exit_of(&err);
-            report::emit_error(json, &err, exit);
-            exit
+            (exit, report::emit_error(json, &err, exit))
         }
     };
-    ExitCode::from(exit.code())
+    // A signal decides the code of a run it stopped.
+    let exit = apim_profiles::engine::stopped_by().map(Exit::of_signal).unwrap_or(exit);
+    ExitCode::from(report::after_printing(printed, exit).code())
+}
+
+/// Whether `--json` is on a command line that did not parse (before a `--`).
+fn wants_json() -> bool {
+    std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json")
 }
 
 impl Command {
@@ -391,6 +398,11 @@ impl SplitCmd {
         if !given("profiles") && s.profiles.is_some() {
             self.profiles = s.profiles.clone();
         }
+        let mut s = s.clone();
+        if let Some(p) = &self.profiles {
+            s.only_for(p);
+        }
+        let s = &s;
         self.skip_config_optimization |= s.skip_config_optimization;
         self.force |= s.force;
         self.jobs = self.jobs.or(s.jobs);
@@ -401,7 +413,14 @@ impl SplitCmd {
             self.archive = clap::ValueEnum::from_str(a, false).ok();
         }
         self.config.merge(s);
-        self.update.merge(&s.update, given);
+        // `enabled = false` is --no-update, unless the command line asks for an update.
+        let cli_update = ["update_tool", "update_zip", "update_level", "credentials_file"].iter().any(|id| given(id));
+        if s.update.enabled == Some(false) && !cli_update {
+            self.no_update.no_update = true;
+        }
+        if !self.no_update.no_update {
+            self.update.merge(&s.update, given);
+        }
     }
 
     fn run(mut self, given: Given, quiet: bool) -> anyhow::Result<RunOutcome> {
@@ -411,7 +430,7 @@ impl SplitCmd {
         let json = self.common.json;
         let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         split::run(&split::SplitArgs {
-            update: self.update.settings(false, json, quiet),
+            update: (!self.no_update.no_update).then(|| self.update.settings(false, json, quiet)),
             home: self.home,
             out: self.out,
             profiles: self.profiles,
@@ -429,7 +448,8 @@ impl SplitCmd {
 
 impl OptimizeCmd {
     fn run(mut self) -> anyhow::Result<RunOutcome> {
-        if let Some(s) = load_settings(self.config.settings.as_deref(), self.common.profile_dir.as_deref())? {
+        if let Some(mut s) = load_settings(self.config.settings.as_deref(), self.common.profile_dir.as_deref())? {
+            s.only_for(std::slice::from_ref(&self.profile));
             self.skip_config_optimization |= s.skip_config_optimization;
             self.config.merge(&s);
         }
@@ -449,13 +469,7 @@ impl UpdateCmd {
         if let Some(s) = load_settings(self.settings.as_deref(), self.common.profile_dir.as_deref())? {
             self.update.merge(&s.update, given);
         }
-        match self.update.settings(self.resume, self.common.json, quiet) {
-            Some(s) => update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref()),
-            None => Err(Refusal::new(
-                "update --no-update has nothing to do",
-                "drop --no-update; to only re-check a copy use apim-profiles verify",
-            )
-            .into()),
-        }
+        let s = self.update.settings(self.resume, self.common.json, quiet);
+        update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref())
     }
 }

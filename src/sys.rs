@@ -27,6 +27,11 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// Whether this process may read `path` (its effective ids, ACLs included).
+pub fn can_read(path: &Path) -> bool {
+    rustix::fs::accessat(CWD, path, rustix::fs::Access::READ_OK, rustix::fs::AtFlags::EACCESS).is_ok()
+}
+
 /// Free bytes for an unprivileged writer on the file system holding `dir`.
 pub fn free_bytes(dir: &Path) -> Option<u64> {
     let st = rustix::fs::statvfs(dir).ok()?;

@@ -49,6 +49,17 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     let mut existing = p.clone();
     let mut rest = Vec::new();
     while !existing.exists() {
+        if std::fs::symlink_metadata(&existing).is_ok_and(|m| m.file_type().is_symlink()) {
+            let target = std::fs::read_link(&existing).unwrap_or_default();
+            return refuse(
+                format!(
+                    "{} is a link to {}, which does not exist",
+                    existing.display(),
+                    target.display()
+                ),
+                "give the real output directory, or create the link's target first: links are never followed to create directories",
+            );
+        }
         match (existing.parent(), existing.file_name()) {
             (Some(parent), Some(name)) => {
                 rest.push(name.to_owned());
@@ -90,6 +101,43 @@ pub fn check_separate(home: &Path, out: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The directories a run creates on the way to its output. When the run ends,
+/// however it ends, each one that is still empty is removed again, deepest
+/// first; a directory that was there before the run is never touched.
+#[derive(Default)]
+pub struct CreatedDirs {
+    dirs: Vec<PathBuf>,
+}
+
+impl CreatedDirs {
+    /// `create_dir_all`, remembering which directories it made.
+    pub fn create_all(&mut self, dir: &Path) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at.filter(|d| std::fs::symlink_metadata(d).is_err()) {
+            missing.push(d.to_path_buf());
+            at = d.parent();
+        }
+        for d in missing.into_iter().rev() {
+            match std::fs::create_dir(&d) {
+                Ok(()) => self.dirs.push(d),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).with_context(|| format!("creating {}", d.display())),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        for d in self.dirs.iter().rev() {
+            // Fails, as it should, on a directory that holds something.
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 /// A lock on an output directory: an exclusive `flock` on

@@ -41,9 +41,36 @@ pub struct Settings {
     pub jobs: Option<usize>,
     pub reflink: Option<String>,
     pub archive: Option<String>,
-    pub sets: Vec<String>,
-    pub overlays: Vec<String>,
+    pub sets: Vec<Scoped>,
+    pub overlays: Vec<Scoped>,
     pub update: UpdateSettings,
+}
+
+/// A `set` or `overlay` of the file: for one profile, or for all (None).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scoped {
+    pub profile: Option<String>,
+    /// The command line's spelling (`[PROFILE:]key=VALUE`, `[PROFILE=]FILE`).
+    pub arg: String,
+}
+
+impl Scoped {
+    fn all(arg: String) -> Scoped {
+        Scoped { profile: None, arg }
+    }
+    fn of(profile: &str, arg: String) -> Scoped {
+        Scoped { profile: Some(profile.to_string()), arg }
+    }
+}
+
+impl Settings {
+    /// Drops what the file says for profiles this run does not make: the file
+    /// describes the whole fleet, a run may make part of it.
+    pub fn only_for(&mut self, profiles: &[String]) {
+        let keep = |s: &Scoped| s.profile.as_ref().is_none_or(|p| profiles.contains(p));
+        self.sets.retain(keep);
+        self.overlays.retain(keep);
+    }
 }
 
 /// The `[update]` table.
@@ -153,9 +180,9 @@ pub fn parse(text: &str, path: &Path, known: &[&str]) -> Result<Settings> {
         ..Default::default()
     };
     for (key, value) in flatten_sets(doc.get("set")) {
-        s.sets.push(format!("{key}={value}"));
+        s.sets.push(Scoped::all(format!("{key}={value}")));
     }
-    s.overlays.extend(raw.overlay.iter().map(|f| dir.join(f).display().to_string()));
+    s.overlays.extend(raw.overlay.iter().map(|f| Scoped::all(dir.join(f).display().to_string())));
     let profiles = doc.get("profile").and_then(Item::as_table_like);
     for (name, p) in &raw.profile {
         if !known.contains(&name.as_str()) {
@@ -165,9 +192,9 @@ pub fn parse(text: &str, path: &Path, known: &[&str]) -> Result<Settings> {
         }
         let item = profiles.and_then(|t| t.get(name)).and_then(|t| t.as_table_like()).and_then(|t| t.get("set"));
         for (key, value) in flatten_sets(item) {
-            s.sets.push(format!("{name}:{key}={value}"));
+            s.sets.push(Scoped::of(name, format!("{name}:{key}={value}")));
         }
-        s.overlays.extend(p.overlay.iter().map(|f| format!("{name}={}", dir.join(f).display())));
+        s.overlays.extend(p.overlay.iter().map(|f| Scoped::of(name, format!("{name}={}", dir.join(f).display()))));
     }
     resolve_update_paths(&mut s.update, &dir);
     Ok(s)
@@ -290,8 +317,9 @@ overlay = ["/abs/gw.toml"]
         assert_eq!(s.profiles, Some(vec!["gateway-worker".to_string()]));
         assert!(s.carry_common);
         assert_eq!(s.jobs, Some(2));
+        let args = |v: &[Scoped]| v.iter().map(|s| s.arg.clone()).collect::<Vec<_>>();
         assert_eq!(
-            s.sets,
+            args(&s.sets),
             [
                 "server.offset=1",
                 "apim.key_manager.service_url=\"https://cp:9443/services/\"",
@@ -299,7 +327,11 @@ overlay = ["/abs/gw.toml"]
                 "gateway-worker:a.b=[1, 2]",
             ]
         );
-        assert_eq!(s.overlays, ["/etc/apim/all.toml", "gateway-worker=/abs/gw.toml"]);
+        assert_eq!(args(&s.overlays), ["/etc/apim/all.toml", "gateway-worker=/abs/gw.toml"]);
+        let mut only = s.clone();
+        only.only_for(&["traffic-manager".to_string()]);
+        assert_eq!(args(&only.sets), ["server.offset=1", "apim.key_manager.service_url=\"https://cp:9443/services/\""]);
+        assert_eq!(args(&only.overlays), ["/etc/apim/all.toml"]);
         assert_eq!(s.update.credentials_file, Some(PathBuf::from("/etc/apim/creds")));
         assert_eq!(s.update.timeout, Some(60));
     }
@@ -331,6 +363,6 @@ overlay = ["/abs/gw.toml"]
         }
         // A deployment.toml password set through the file is a setting, not the WSO2 account's.
         let s = parse("[set]\n\"super_admin.password\" = \"x\"\n", Path::new("s.toml"), KNOWN).unwrap();
-        assert_eq!(s.sets, ["super_admin.password=\"x\""]);
+        assert_eq!(s.sets, [Scoped::all("super_admin.password=\"x\"".into())]);
     }
 }

@@ -9,23 +9,27 @@ use crate::report::schema::{ErrorDoc, ProfilesDoc};
 use crate::report::status::StatusDoc;
 use crate::report::{ProfileInfo, Report};
 
-pub fn print_report(r: &Report) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(r).unwrap_or_default());
+pub fn print_report(r: &Report) -> std::io::Result<()> {
+    print(&serde_json::to_string_pretty(r).unwrap_or_default())
 }
 
-pub fn print_profiles(list: &[ProfileInfo]) {
+pub fn print_profiles(list: &[ProfileInfo]) -> std::io::Result<()> {
     let doc = ProfilesDoc { schema_version: Default::default(), changed: false, profiles: list.to_vec() };
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", serde_json::to_string(&doc).unwrap_or_default());
+    print(&serde_json::to_string(&doc).unwrap_or_default())
 }
 
-pub fn print_status(doc: &StatusDoc) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(doc).unwrap_or_default());
+pub fn print_status(doc: &StatusDoc) -> std::io::Result<()> {
+    print(&serde_json::to_string_pretty(doc).unwrap_or_default())
 }
 
-pub fn print_error(e: &ErrorLines, exit: Exit) {
+/// One document on stdout, flushed: a report that did not arrive is an error.
+fn print(doc: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{doc}")?;
+    stdout.flush()
+}
+
+pub fn print_error(e: &ErrorLines, exit: Exit) -> std::io::Result<()> {
     let doc = ErrorDoc {
         schema_version: Default::default(),
         changed: false,
@@ -34,8 +38,7 @@ pub fn print_error(e: &ErrorLines, exit: Exit) {
         hint: e.hint.clone(),
         exit_code: exit.code().into(),
     };
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    print(&serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
 
 /// The documents that have a schema: one per command, and the error document
