@@ -14,7 +14,7 @@ use crate::sys;
 pub const LOCK_FILE: &str = ".apim-profiles.lock";
 
 /// Where the copy of one profile lives: `<out>/<profile>/<home dir name>`.
-pub fn copy_path(out: &Path, profile: &str, home_dir_name: &str) -> PathBuf {
+pub fn copy_path(out: &Path, profile: &str, home_dir_name: &std::ffi::OsStr) -> PathBuf {
     out.join(profile).join(home_dir_name)
 }
 
@@ -25,8 +25,8 @@ pub fn staging_path(final_path: &Path) -> PathBuf {
     final_path.with_file_name(format!(".{name}.apim-profiles-staging-{}", std::process::id()))
 }
 
-fn is_staging_name(name: &str, home_dir_name: &str) -> bool {
-    name.starts_with(&format!(".{home_dir_name}.apim-profiles-staging-"))
+fn is_staging_name(name: &str, home_dir_name: &std::ffi::OsStr) -> bool {
+    name.starts_with(&format!(".{}.apim-profiles-staging-", home_dir_name.to_string_lossy()))
 }
 
 /// The directory whose lock guards a copy or home changed in place: its
@@ -228,7 +228,7 @@ impl Drop for Staging {
 /// Removes staging directories that an interrupted or killed run left beside
 /// `final_path`. Only called while holding the output's lock, so no live run
 /// owns them.
-pub fn remove_stale_staging(final_path: &Path, home_dir_name: &str) -> Result<Vec<PathBuf>> {
+pub fn remove_stale_staging(final_path: &Path, home_dir_name: &std::ffi::OsStr) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     let Some(parent) = final_path.parent() else {
         return Ok(removed);
