@@ -397,7 +397,9 @@ impl Planner {
             self.remove(&dir.join(&name), step);
             let bytes = name.as_encoded_bytes();
             if let Some(stem) = bytes.strip_suffix(b".war") {
-                if !stem.is_empty() {
+                // `..war` has no exploded form: `rm -r webapps/.` is refused by rm,
+                // and the path would name the webapps directory itself.
+                if !matches!(stem, b"" | b"." | b"..") {
                     let stem = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(stem);
                     let exploded = dir.join(stem);
                     if self.t.get(&exploded).is_some_and(Entry::is_dir) {
