@@ -16,3 +16,4 @@ pub mod secret;
 pub mod settings;
 pub mod text;
 pub mod tree;
+pub mod update_result;
