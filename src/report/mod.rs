@@ -29,13 +29,13 @@ pub struct Report {
     /// False when the run changed nothing on disk.
     pub changed: bool,
     pub dry_run: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<String>,
     pub profiles: Vec<ProfileReport>,
     pub warnings: Vec<String>,
@@ -47,7 +47,7 @@ pub struct ProfileReport {
     pub profile: String,
     pub path: String,
     /// The exact bytes of a path that is not UTF-8, as lowercase hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
     pub status: Status,
     pub changed: bool,
@@ -61,25 +61,25 @@ pub struct ProfileReport {
     pub bytes_copied: u64,
     pub files_cloned: u64,
     pub bytes_to_copy: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateResult>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
     /// Absolute links into the home, made relative in the copy so that they
     /// lead into the copy.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links_rewritten: Vec<String>,
     /// `--archive`: the archive of the copy, written or already there.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
     /// Dry-run: deployment.toml keys added (+), changed (~) and removed (-)
     /// relative to the home's own file, secrets masked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<String>,
     /// Unified diff of every file whose content changes, secrets masked (dry-run).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: u64,
 }
@@ -89,7 +89,7 @@ pub struct Removed {
     pub path: String,
     /// The exact bytes of a path that is not UTF-8 (`path` then shows U+FFFD
     /// for each bad byte), as lowercase hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
     pub step: String,
     pub dir: bool,
