@@ -80,14 +80,18 @@ impl Setup {
 fn run(mut c: assert_cmd::Command) -> (i32, Value, String) {
     let o: Output = c.output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!("no JSON on stdout ({e}): {}\n{stderr}", String::from_utf8_lossy(&o.stdout))
-    });
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("no JSON on stdout ({e}): {}\n{stderr}", String::from_utf8_lossy(&o.stdout)));
     (o.status.code().unwrap_or(-1), v, stderr)
 }
 
 fn profile<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["profiles"].as_array().unwrap_or_else(|| panic!("no profiles in {v}")).iter().find(|p| p["profile"] == name).unwrap_or_else(|| panic!("no {name} in {v}"))
+    v["profiles"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no profiles in {v}"))
+        .iter()
+        .find(|p| p["profile"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
 }
 
 /// Everything a run could change under `dir`: contents, modes, links and times.
@@ -228,7 +232,14 @@ fn drift_of_each_kind_is_reported_touches_nothing_and_force_rebuilds() {
         assert_eq!(state(&s.out), before, "{kind}: a drifted copy was touched");
 
         // The human report lists it too.
-        let o = bin().arg("split").arg(&s.home).arg("--out").arg(&s.out).args(["--no-update", "--profiles", GW]).output().unwrap();
+        let o = bin()
+            .arg("split")
+            .arg(&s.home)
+            .arg("--out")
+            .arg(&s.out)
+            .args(["--no-update", "--profiles", GW])
+            .output()
+            .unwrap();
         assert_eq!(o.status.code(), Some(4), "{kind}");
         let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(text.contains("drifted") && text.contains(&path) && text.contains("--force"), "{kind}: {text}");
@@ -274,7 +285,14 @@ fn many_differences_are_listed_first_twenty_and_counted() {
     let p = profile(&v, GW);
     assert_eq!(p["drift"].as_array().unwrap().len(), 20, "{p}");
     assert_eq!(p["drift_total"], 25, "{p}");
-    let o = bin().arg("split").arg(&s.home).arg("--out").arg(&s.out).args(["--no-update", "--profiles", GW]).output().unwrap();
+    let o = bin()
+        .arg("split")
+        .arg(&s.home)
+        .arg("--out")
+        .arg(&s.out)
+        .args(["--no-update", "--profiles", GW])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("and 5 more"), "{text}");
 }
@@ -380,9 +398,16 @@ fn stale_options_and_profile_definitions_are_named() {
     // Another profile definition (a --profile-dir with one step more).
     let defs = s.tmp.path().join("defs/4.2.0");
     std::fs::create_dir_all(&defs).unwrap();
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/4.2.0/gateway-worker.toml")).unwrap();
-    std::fs::write(defs.join("gateway-worker.toml"), format!("{text}\n[[step]]\nop = \"remove\"\npaths = [\"README.txt\"]\n")).unwrap();
-    let (code, v, _) = run(s.split(&["--profiles", GW, "--profile-dir", &defs.parent().unwrap().display().to_string()]));
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/4.2.0/gateway-worker.toml"))
+            .unwrap();
+    std::fs::write(
+        defs.join("gateway-worker.toml"),
+        format!("{text}\n[[step]]\nop = \"remove\"\npaths = [\"README.txt\"]\n"),
+    )
+    .unwrap();
+    let (code, v, _) =
+        run(s.split(&["--profiles", GW, "--profile-dir", &defs.parent().unwrap().display().to_string()]));
     assert_eq!(code, 2);
     assert!(v["error"].as_str().unwrap().contains("profile definition"), "{v}");
 }
@@ -397,7 +422,8 @@ fn named_paths(v: &Value, root: &Path, into: &mut Vec<PathBuf>) {
             let mut rest = text.as_str();
             while let Some(i) = rest.find(&r) {
                 let tail = &rest[i..];
-                let end = tail.find(|c: char| c.is_whitespace() || c == ';' || c == ',' || c == ')').unwrap_or(tail.len());
+                let end =
+                    tail.find(|c: char| c.is_whitespace() || c == ';' || c == ',' || c == ')').unwrap_or(tail.len());
                 into.push(PathBuf::from(tail[..end].trim_end_matches(['.', ':'])));
                 rest = &tail[end..];
             }

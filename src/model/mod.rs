@@ -7,11 +7,13 @@
 
 pub mod config;
 pub mod facts;
+pub mod fingerprint;
 pub mod home;
 pub mod pattern;
 pub mod plan;
 pub mod profile;
 pub mod record;
 pub mod secret;
+pub mod standing;
 pub mod text;
 pub mod tree;

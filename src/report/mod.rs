@@ -125,7 +125,7 @@ impl ProfileReport {
                     r.backups.push(BackupMade { from: from.display().to_string(), to: to.display().to_string() })
                 }
                 Action::Rewrite { path, .. } => r.rewritten.push(path.display().to_string()),
-                Action::Note { message, .. } => r.notes.push(message.clone()),
+                Action::Note { message, .. } | Action::Unmet { message, .. } => r.notes.push(message.clone()),
             }
         }
         r

@@ -8,14 +8,14 @@
 //! never used.
 
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::Result;
 
-use crate::error::Refusal;
-use crate::fingerprint::{self, Difference, Fingerprint};
-use crate::record::{Record, RECORD_FILE};
+use crate::model::fingerprint::{self, Difference, Fingerprint};
+use crate::model::profile::{Catalog, Step};
+use crate::model::record::{Record, RECORD_FILE};
+use crate::outcome::Refusal;
 
 /// How many differences a report lists before it only counts.
 pub const DRIFT_SHOWN: usize = 20;
@@ -38,10 +38,10 @@ pub enum CopyState {
 }
 
 /// The copy at `copy`, expected to be `profile`'s copy, against the record
-/// this run would write (`wanted`).
-pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<CopyState> {
+/// this run would write (`wanted`); with the copy's own record when it has one.
+pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<(CopyState, Option<Record>)> {
     let Ok(md) = std::fs::symlink_metadata(copy) else {
-        return Ok(CopyState::Absent);
+        return Ok((CopyState::Absent, None));
     };
     if !md.is_dir() {
         return Err(Refusal::new(
@@ -51,10 +51,59 @@ pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<CopyState>
         .into());
     }
     let have = read_checked(copy, Some(profile))?;
-    if let Some(reason) = stale_reason(&have, wanted) {
-        return Ok(CopyState::Stale { reason });
+    let state = match stale_reason(&have, wanted) {
+        Some(reason) => CopyState::Stale { reason },
+        None => standing(copy, &have)?,
+    };
+    Ok((state, Some(have)))
+}
+
+/// Refuses a HOME that is itself an optimized copy: it has this tool's
+/// record, or its `server_role` names a profile while the backup the profile
+/// makes of `deployment.toml` is there.
+pub fn check_not_a_copy(home: &Path, catalog: &Catalog, version: &str) -> Result<()> {
+    let hint = "split the original, unoptimized pack: a copy optimized for one profile lacks what the others need";
+    if std::fs::symlink_metadata(home.join(RECORD_FILE)).is_ok() {
+        let text = std::fs::read(home.join(RECORD_FILE)).unwrap_or_default();
+        let rec: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+        let profile = rec.get("profile").and_then(|p| p.as_str()).unwrap_or("a profile");
+        let from =
+            rec.get("source").and_then(|p| p.as_str()).map(|s| format!(" (it was made from {s})")).unwrap_or_default();
+        return Err(Refusal::new(
+            format!("{} is itself a copy optimized by apim-profiles for {profile}", home.display()),
+            format!("{hint}{from}"),
+        )
+        .into());
     }
-    standing(copy, &have)
+    for p in catalog.for_version(version) {
+        for step in &p.steps {
+            let Step::ReplaceDeploymentToml { target, backup, .. } = step else { continue };
+            if std::fs::symlink_metadata(home.join(backup)).is_err() {
+                continue;
+            }
+            if let Some(role) = server_role(&home.join(target)).filter(|r| r != "default") {
+                return Err(Refusal::new(
+                    format!(
+                        "{} is already optimized: {target} sets server_role = \"{role}\" and {backup} is there",
+                        home.display()
+                    ),
+                    hint,
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[server] server_role` of a deployment.toml, when it can be read.
+fn server_role(toml: &Path) -> Option<String> {
+    let md = std::fs::symlink_metadata(toml).ok()?;
+    if !md.is_file() || md.len() > 4 << 20 {
+        return None;
+    }
+    let doc: toml_edit::DocumentMut = std::fs::read_to_string(toml).ok()?.parse().ok()?;
+    doc.get("server")?.get("server_role")?.as_str().map(str::to_string)
 }
 
 /// Conflicts, drifted or current: what a copy made from the right inputs is now.
@@ -102,7 +151,7 @@ pub fn stale_reason(have: &Record, wanted: &Record) -> Option<String> {
         let with = if have.skip_config_optimization { "with" } else { "without" };
         why.push(format!("it was made {with} --skip-config-optimization"));
     } else if have.options_sha256 != wanted.options_sha256 {
-        why.push("it was made with other deployment.toml settings (--carry, --carry-common, --set, --overlay)".into());
+        why.push("it was made with other options (the deployment.toml settings of --carry, --carry-common, --set, --overlay)".into());
     }
     if have.source_fingerprint != wanted.source_fingerprint {
         why.push(source_change(have, wanted));
@@ -157,7 +206,7 @@ fn corrupt(copy: &Path, why: &str) -> Refusal {
 /// The record's text: never through a link, at most 256 MiB.
 fn read_raw(copy: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
     let p = copy.join(RECORD_FILE);
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(&p);
+    let f = crate::sys::open_read_nofollow(&p);
     let f = match f {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

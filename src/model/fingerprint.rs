@@ -16,7 +16,7 @@ use std::path::{Component, Path};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::tree::{Kind, Tree};
+use crate::model::tree::{Kind, Tree};
 
 /// One entry as the fingerprint sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,9 @@ pub enum Difference {
 impl Difference {
     pub fn path(&self) -> &str {
         match self {
-            Difference::Added { path, .. } | Difference::Removed { path, .. } | Difference::Changed { path, .. } => path,
+            Difference::Added { path, .. } | Difference::Removed { path, .. } | Difference::Changed { path, .. } => {
+                path
+            }
         }
     }
 }
@@ -98,7 +100,7 @@ impl Fingerprint {
     /// A hash of the whole fingerprint: equal hashes, equal trees (as far as
     /// metadata tells).
     pub fn digest(&self) -> String {
-        crate::tree::sha256_hex(self.lines().join("\n").as_bytes())
+        crate::model::tree::sha256_hex(self.lines().join("\n").as_bytes())
     }
 
     fn lines(&self) -> Vec<String> {
