@@ -214,6 +214,7 @@ impl UpdateFlags {
             resume,
             echo: !json,
             ready: None,
+            preview: false,
         })
     }
 }

@@ -61,7 +61,7 @@ impl Setup {
     }
     fn update(&self, scenario: &str, copy: &Path, extra: &[&str]) -> assert_cmd::Command {
         let mut c = bin();
-        c.arg("update").arg(copy).arg("--json").args(extra);
+        c.arg("update").arg(copy).arg("--json").arg("--update-tool").arg(double()).args(extra);
         self.double_env(&mut c, scenario);
         c
     }
@@ -107,7 +107,6 @@ fn touch_old(p: &Path) {
 // ---------------------------------------------------------------- conflicts
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn conflicts_stay_conflicts_until_continued_then_current() {
     let s = Setup::new();
     let (code, v, _) = run(s.split_update("conflicts", &["--profiles", GW]));
@@ -148,7 +147,6 @@ fn conflicts_stay_conflicts_until_continued_then_current() {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn update_without_continue_on_a_pending_conflict_answers_conflicts_and_runs_nothing() {
     let s = Setup::new();
     let (code, _, _) = run(s.split_update("conflicts", &["--profiles", GW]));
@@ -213,7 +211,6 @@ fn drift_kinds() -> Vec<(&'static str, Change)> {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn drift_of_each_kind_is_reported_touches_nothing_and_force_rebuilds() {
     for (kind, change) in drift_kinds() {
         let s = Setup::new();
@@ -273,7 +270,6 @@ fn drift_of_each_kind_is_reported_touches_nothing_and_force_rebuilds() {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn many_differences_are_listed_first_twenty_and_counted() {
     let s = Setup::new();
     s.split(&["--profiles", GW]).assert().success();
@@ -298,7 +294,6 @@ fn many_differences_are_listed_first_twenty_and_counted() {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn verify_sees_edited_and_deleted_files() {
     let s = Setup::new();
     s.split(&["--profiles", GW]).assert().success();
@@ -322,7 +317,6 @@ fn verify_sees_edited_and_deleted_files() {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn update_refuses_to_touch_a_drifted_copy() {
     let s = Setup::new();
     s.split(&["--profiles", GW]).assert().success();
@@ -340,7 +334,6 @@ fn update_refuses_to_touch_a_drifted_copy() {
 // ---------------------------------------------------------------- stale
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn a_stale_source_is_refused_naming_the_paths_and_previewed_by_dry_run() {
     let s = Setup::new();
     s.split(&["--profiles", GW]).assert().success();
@@ -384,7 +377,6 @@ fn a_stale_source_is_refused_naming_the_paths_and_previewed_by_dry_run() {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn stale_options_and_profile_definitions_are_named() {
     let s = Setup::new();
     s.split(&["--profiles", GW]).assert().success();
@@ -435,7 +427,6 @@ fn named_paths(v: &Value, root: &Path, into: &mut Vec<PathBuf>) {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn three_failed_updates_leave_one_failed_copy_and_name_only_paths_that_exist() {
     let s = Setup::new();
     for attempt in 1..=3 {
@@ -466,7 +457,6 @@ fn three_failed_updates_leave_one_failed_copy_and_name_only_paths_that_exist() {
 // ---------------------------------------------------------------- dry-run preflight
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn dry_run_meets_the_real_runs_preconditions() {
     let s = Setup::new();
     let dry = |creds: bool| {
@@ -553,7 +543,6 @@ fn assert_refused_corrupt(s: &Setup, what: &str) {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn a_tampered_record_is_refused_and_nothing_outside_the_copy_is_touched() {
     // Invalid JSON.
     let s = Setup::new();
@@ -587,7 +576,6 @@ fn a_tampered_record_is_refused_and_nothing_outside_the_copy_is_touched() {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn a_record_naming_another_profile_is_refused() {
     let s = Setup::new();
     s.split(&["--profiles", GW]).assert().success();
@@ -602,7 +590,6 @@ fn a_record_naming_another_profile_is_refused() {
 // ---------------------------------------------------------------- optimize and steps
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn optimize_on_a_split_copy_keeps_the_next_split_current() {
     let s = Setup::new();
     s.split(&["--profiles", GW]).assert().success();
@@ -630,7 +617,6 @@ fn optimize_on_a_split_copy_keeps_the_next_split_current() {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn a_step_that_cannot_do_what_the_profile_asks_is_not_silently_created() {
     // webapps/ is a link to a directory elsewhere.
     let s = Setup::new();
@@ -673,7 +659,6 @@ fn a_step_that_cannot_do_what_the_profile_asks_is_not_silently_created() {
 }
 
 #[test]
-#[ignore = "issue 12: pending"]
 fn a_copy_made_by_split_is_refused_as_home() {
     let s = Setup::new();
     s.split(&["--profiles", "control-plane"]).assert().success();

@@ -53,6 +53,13 @@ pub struct ProfileReport {
     pub update: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// How many differences there are in all (`drift` lists the first 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_total: Option<usize>,
+    /// `would-replace`, `drifted`, `conflicts` of a copy already there: why
+    /// it is not current.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// `--archive`: the archive of the copy, written or already there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
@@ -103,6 +110,8 @@ impl ProfileReport {
             bytes_to_copy: plan.tree.total_bytes(),
             update: None,
             drift: Vec::new(),
+            drift_total: None,
+            reason: None,
             archive: None,
             settings: Vec::new(),
             diff: None,
@@ -171,9 +180,8 @@ impl RunOutcome {
     pub fn of_report(mut report: Report) -> RunOutcome {
         report.changed = report.changed || report.profiles.iter().any(|p| p.changed);
         let exit = fold(report.profiles.iter().map(|p| p.status));
-        if let Some(advice) = advice(exit) {
-            report.warnings.push(advice.into());
-        }
+        let advice = advice(exit, &report);
+        report.warnings.extend(advice);
         RunOutcome { output: Output::Report(report), exit }
     }
 
@@ -182,12 +190,17 @@ impl RunOutcome {
     }
 }
 
-/// The advice printed once for a run that ended with conflicts or failures.
-fn advice(exit: Exit) -> Option<&'static str> {
+/// The advice printed for a run that ended with conflicts, failures or
+/// drift: for conflicts, how to resume each copy that waits on them.
+fn advice(exit: Exit, report: &Report) -> Vec<String> {
+    let waiting = report.profiles.iter().filter(|p| p.status == Status::Conflicts);
     match exit {
-        Exit::Conflicts => Some("hint: resolve each conflict listed (save the resolved file beside it as <file>.final), then run: apim-profiles update --continue <copy>"),
-        Exit::Failed => Some("hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)"),
-        _ => None,
+        Exit::Conflicts => waiting
+            .map(|p| format!("hint: to resume {0}: resolve each conflict listed, save the resolved file beside it as <file>.final, then run: apim-profiles update --continue {0}", p.path))
+            .collect(),
+        Exit::Failed => vec!["hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)".into()],
+        Exit::Drift if report.command != "verify" => vec!["hint: a copy changed since apim-profiles left it and was not touched; see what changed above, then rebuild it with split --force (or keep the change and re-apply the profile with apim-profiles optimize)".into()],
+        _ => vec![],
     }
 }
 

@@ -1,6 +1,9 @@
 //! What one copy's update came to: the tool's exit code read as the
 //! documented outcomes, and the lists of its `--template` output.
 
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::outcome::Status;
@@ -71,6 +74,41 @@ impl UpdateResult {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
     }
+    /// The copy now lives at `to` (published, or kept after a failure): every
+    /// path the result names follows it, and `logs` names what exists there.
+    pub fn relocate(&mut self, from: &Path, to: &Path) {
+        let (f, t) = (from.display().to_string(), to.display().to_string());
+        self.message = self.message.replace(&f, &t);
+        self.logs = logs_of(to);
+        for n in &mut self.notes {
+            *n = n.replace(&f, &t);
+        }
+    }
+}
+
+/// The tool's own output (password masked), kept in each copy it ran in.
+pub const OUTPUT_LOG: &str = ".apim-profiles-update.log";
+
+/// Where a copy's update logs are: the tool's `updates/logs/` when it wrote
+/// them, else the tool's output this tool kept.
+pub fn logs_of(copy: &Path) -> String {
+    let tool_logs = copy.join("updates/logs");
+    if tool_logs.is_dir() {
+        tool_logs.display().to_string()
+    } else {
+        copy.join(OUTPUT_LOG).display().to_string()
+    }
+}
+
+/// Keeps the tool's (masked) output in the copy, never through a link.
+pub fn keep_output(copy: &Path, lines: &[String]) -> Result<()> {
+    use std::io::Write;
+    let p = copy.join(OUTPUT_LOG);
+    let mut f = crate::sys::open_append_nofollow(&p).with_context(|| format!("writing {}", p.display()))?;
+    for l in lines {
+        writeln!(f, "{l}").with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
 }
 
 pub const TEMPLATE: &str =
