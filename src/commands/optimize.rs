@@ -70,6 +70,7 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
     home::check_not_running(&home.path)?;
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let profile = catalog.select(&home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
+    args.options.config.check_in_run(&[profile.name.as_str()], "--profile")?;
     let previous = crate::commands::verify::checked_record(&home, &catalog)?;
     if let Some(prev) = &previous {
         if prev.profile != profile.name {

@@ -10,8 +10,9 @@ use anyhow::{Context, Result};
 
 use crate::engine::archive;
 use crate::engine::copy::{self, CopyStats, Job, Reflink};
+use crate::engine::fidelity;
 use crate::engine::interrupted;
-use crate::engine::output::{self, Lock, Staging};
+use crate::engine::output::{self, CreatedDirs, Lock, Staging};
 use crate::model::fingerprint::{self, Fingerprint};
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
@@ -109,8 +110,11 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
         report.profiles = dry_run(args, &targets, checked.update.as_ref())?;
         return Ok(finish(report, started));
     }
-    let _lock = lock_output(&checked.out, !to_build.is_empty())?;
-    let mut builds = stage(&checked, to_build, &mut report)?;
+    // Dropped last: whatever ends the run, the directories it made on the way
+    // to the output go again if nothing was put in them.
+    let mut created = CreatedDirs::default();
+    let _lock = lock_output(&checked.out, !to_build.is_empty(), &mut created)?;
+    let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
     if let Some(u) = &checked.update {
@@ -140,6 +144,8 @@ fn check(args: &SplitArgs) -> Result<Checked> {
     home::check_not_running(&home.path)?;
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let profiles = catalog.select(&home.version, args.profiles.as_deref())?;
+    let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+    args.options.config.check_in_run(&names, "--profiles")?;
     standing::check_not_a_copy(&home.path, &catalog, &home.version)?;
     let out = output::absolute(&args.out)?;
     output::check_separate(&home.path, &out)?;
@@ -217,21 +223,26 @@ fn why_not_current(state: &CopyState) -> Option<String> {
 }
 
 /// The output's lock, taken when something will be written.
-fn lock_output(out: &Path, writing: bool) -> Result<Option<Lock>> {
+fn lock_output(out: &Path, writing: bool, created: &mut CreatedDirs) -> Result<Option<Lock>> {
     if !writing {
         return Ok(None);
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    created.create_all(out)?;
     Ok(Some(Lock::acquire(out)?))
 }
 
 /// A staging place beside each copy to build, after removing what killed runs
 /// left there.
-fn stage<'a>(c: &Checked, to_build: Vec<&'a Target>, report: &mut Report) -> Result<Vec<Build<'a>>> {
+fn stage<'a>(
+    c: &Checked,
+    to_build: Vec<&'a Target>,
+    report: &mut Report,
+    created: &mut CreatedDirs,
+) -> Result<Vec<Build<'a>>> {
     let mut builds = Vec::new();
     for target in to_build {
         let parent = target.final_path.parent().expect("copy has a parent");
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        created.create_all(parent)?;
         for stale in output::remove_stale_staging(&target.final_path, &c.home.dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
@@ -349,6 +360,7 @@ fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     }
     standing::stamp(b.staging.path(), &mut rec)?;
     record::write(b.staging.path(), &rec)?;
+    fidelity::finish_root(&t.plan.root, b.staging.path())?;
     b.staging.publish(&t.final_path)?;
     // A copy waiting for a person to resolve update conflicts is not finished:
     // it gets no archive.

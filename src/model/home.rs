@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use quick_xml::events::Event;
 
 use crate::outcome::refuse;
@@ -45,7 +45,7 @@ pub fn detect(path: &Path) -> Result<Home> {
             "give the path of an unzipped API-M home, not the zip or a file in it",
         );
     }
-    let path = std::fs::canonicalize(path)?;
+    let path = std::fs::canonicalize(path).with_context(|| format!("resolving {shown}"))?;
     let found = identity_files(&path);
     if found.is_empty() {
         return refuse(
