@@ -193,7 +193,7 @@ fn dry_run(args: &SplitArgs, targets: &[Target], u: Option<&update::Settings>) -
             CopyState::Conflicts { .. } if !args.force => (Status::Conflicts, why_not_current(&t.state)),
             state => (Status::WouldReplace, why_not_current(state)),
         };
-        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string(), status);
+        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, status);
         r.reason = reason;
         if let (Some(u), false) = (u, matches!(status, Status::Current | Status::Conflicts)) {
             r.notes.extend(u.ready.as_ref().map(|ready| ready.describe(u)));
@@ -298,7 +298,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
     let shown = t.final_path.display().to_string();
     match &t.state {
         CopyState::Drifted { differences } => {
-            let mut r = ProfileReport::from_plan(&t.plan, &shown, Status::Drifted);
+            let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Drifted);
             r.drift = standing::drift_lines(differences);
             r.drift_total = Some(differences.len());
             r.reason = why_not_current(&t.state);
@@ -308,14 +308,14 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
             return Ok(r);
         }
         CopyState::Conflicts { .. } => {
-            let mut r = ProfileReport::from_plan(&t.plan, &shown, Status::Conflicts);
+            let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Conflicts);
             r.update = t.have.as_ref().and_then(|h| h.update.clone());
             r.error = why_not_current(&t.state);
             return Ok(r);
         }
         _ => {}
     }
-    let mut r = ProfileReport::from_plan(&t.plan, &shown, Status::Current);
+    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Current);
     if args.update.is_some() && t.have.as_ref().is_some_and(|rec| rec.update.is_none()) {
         r.notes.push(format!(
             "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
@@ -337,9 +337,8 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 /// and says what became of it.
 fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     let t = b.target;
-    let shown = t.final_path.display().to_string();
     let built = if matches!(t.state, CopyState::Absent) { Status::Created } else { Status::Replaced };
-    let mut r = ProfileReport::from_plan(&t.plan, &shown, built);
+    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, built);
     r.add_copy(&b.stats);
     r.changed = true;
     let mut rec = t.record.clone();
@@ -387,6 +386,7 @@ fn keep_failed(
     res.relocate(&staged, &kept);
     r.status = Status::Failed;
     r.path = kept.display().to_string();
+    r.path_hex = crate::report::hex_if_not_utf8(&kept);
     r.error = Some(res.message.clone());
     r.notes.extend(res.notes.iter().cloned());
     r.notes.extend(note);

@@ -69,7 +69,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
         Some(p) => p,
         None => plan::compute(&profile, &Tree::scan(&h.path)?, &opts)?,
     };
-    let mut r = ProfileReport::from_plan(&plan, &h.path.display().to_string(), res.copy_status());
+    let mut r = ProfileReport::from_plan(&plan, &h.path, res.copy_status());
     if res.status != UpdateStatus::Updated {
         r.error = Some(res.message.clone());
     }
@@ -94,7 +94,7 @@ fn held_back(copy: &Copy, resume: bool) -> Result<Option<ProfileReport>> {
     let held = match standing::standing(&copy.home.path, rec)? {
         CopyState::Conflicts { files } if !resume => {
             let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
-            let mut r = ProfileReport::from_plan(&plan, &path, Status::Conflicts);
+            let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Conflicts);
             r.update = rec.update.clone();
             r.error = Some(format!(
                 "the last update of {path} stopped on conflicts and was not continued: {}",
@@ -104,7 +104,7 @@ fn held_back(copy: &Copy, resume: bool) -> Result<Option<ProfileReport>> {
         }
         CopyState::Drifted { differences } => {
             let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
-            let mut r = ProfileReport::from_plan(&plan, &path, Status::Drifted);
+            let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Drifted);
             r.drift = standing::drift_lines(&differences);
             r.drift_total = Some(differences.len());
             r.notes.push(format!("{path} changed since apim-profiles left it; the update did not run"));

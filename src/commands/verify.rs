@@ -84,7 +84,7 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome>
         let plan = plan::compute(&copy.profile, &tree, &copy.options)?;
         let all = all_differences(&plan, &tree, copy.record.as_ref());
         let status = if all.is_empty() { Status::Verified } else { Status::Drifted };
-        let mut r = ProfileReport::from_plan(&plan, &copy.home.path.display().to_string(), status);
+        let mut r = ProfileReport::from_plan(&plan, &copy.home.path, status);
         r.drift = all.iter().take(standing::DRIFT_SHOWN).cloned().collect();
         r.drift_total = (all.len() > r.drift.len()).then_some(all.len());
         // What verify reports is the copy as it is, not what a fix would leave.
