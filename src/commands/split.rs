@@ -309,7 +309,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
         }
         CopyState::Conflicts { .. } => {
             let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Conflicts);
-            r.update = t.have.as_ref().and_then(|h| h.update.clone());
+            r.update = t.have.as_ref().and_then(|h| h.update.clone()).and_then(|u| serde_json::from_value(u).ok());
             r.error = why_not_current(&t.state);
             return Ok(r);
         }
@@ -348,8 +348,8 @@ fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
         if !res.keeps_copy() {
             return keep_failed(r, res, rec, b.staging, t);
         }
-        res.relocate(b.staging.path(), &t.final_path);
-        r.update = Some(res.to_json());
+        update::result::relocate(&mut res, b.staging.path(), &t.final_path);
+        r.update = Some(res.clone());
         r.notes.extend(res.notes.iter().cloned());
         if res.status == UpdateStatus::Conflicts {
             r.status = Status::Conflicts;
@@ -383,7 +383,7 @@ fn keep_failed(
     record::write(staging.path(), &rec)?;
     let staged = staging.path().to_path_buf();
     let (kept, note) = update::keep_failed(staging, &t.final_path, &t.profile.name)?;
-    res.relocate(&staged, &kept);
+    update::result::relocate(&mut res, &staged, &kept);
     r.status = Status::Failed;
     r.path = kept.display().to_string();
     r.path_hex = crate::report::hex_if_not_utf8(&kept);
@@ -395,7 +395,7 @@ fn keep_failed(
         kept.display(),
         res.logs
     ));
-    r.update = Some(res.to_json());
+    r.update = Some(res);
     Ok(r)
 }
 

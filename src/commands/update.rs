@@ -75,7 +75,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
     }
     r.notes.extend(res.notes.iter().cloned());
     r.changed = res.runs > 0;
-    r.update = Some(res.to_json());
+    r.update = Some(res.clone());
     r.duration_ms = res.duration_ms;
     rec.update = Some(res.to_json());
     standing::stamp(&h.path, &mut rec)?;
@@ -95,7 +95,7 @@ fn held_back(copy: &Copy, resume: bool) -> Result<Option<ProfileReport>> {
         CopyState::Conflicts { files } if !resume => {
             let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
             let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Conflicts);
-            r.update = rec.update.clone();
+            r.update = rec.update.clone().and_then(|u| serde_json::from_value(u).ok());
             r.error = Some(format!(
                 "the last update of {path} stopped on conflicts and was not continued: {}",
                 files.join(", ")

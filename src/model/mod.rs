@@ -17,3 +17,4 @@ pub mod secret;
 pub mod standing;
 pub mod text;
 pub mod tree;
+pub mod update_result;

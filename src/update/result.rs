@@ -1,88 +1,19 @@
-//! What one copy's update came to: the tool's exit code read as the
-//! documented outcomes, and the lists of its `--template` output.
+//! Reading the tool's output: the lists of its `--template` line.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 
-use crate::outcome::Status;
+pub use crate::model::update_result::{UpdateResult, UpdateStatus};
 
-/// How one copy's update ended.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "kebab-case")]
-pub enum UpdateStatus {
-    Updated,
-    Conflicts,
-    Failed,
-    Reverted,
-    TimedOut,
-    Interrupted,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct UpdateResult {
-    pub status: UpdateStatus,
-    /// The tool's last exit code.
-    pub tool_exit_code: Option<i32>,
-    pub runs: u32,
-    pub self_updates: u32,
-    pub added: Vec<String>,
-    pub modified: Vec<String>,
-    pub removed: Vec<String>,
-    pub conflicts: Vec<String>,
-    /// What re-optimization did after the update (entries removed again...).
-    pub reoptimized: Vec<String>,
-    pub logs: String,
-    pub message: String,
-    #[serde(skip)]
-    pub notes: Vec<String>,
-    pub duration_ms: u64,
-}
-
-impl UpdateResult {
-    /// The status of the copy this result leaves.
-    pub fn copy_status(&self) -> Status {
-        match self.status {
-            UpdateStatus::Updated => Status::Updated,
-            UpdateStatus::Conflicts => Status::Conflicts,
-            _ => Status::Failed,
-        }
-    }
-    /// A result before the tool ran; `logs` is where the tool writes its logs.
-    pub fn new(logs: String) -> UpdateResult {
-        UpdateResult {
-            status: UpdateStatus::Failed,
-            tool_exit_code: None,
-            runs: 0,
-            self_updates: 0,
-            added: vec![],
-            modified: vec![],
-            removed: vec![],
-            conflicts: vec![],
-            reoptimized: vec![],
-            logs,
-            message: String::new(),
-            notes: vec![],
-            duration_ms: 0,
-        }
-    }
-    /// Whether the copy is published (updated, or waiting for a person).
-    pub fn keeps_copy(&self) -> bool {
-        matches!(self.status, UpdateStatus::Updated | UpdateStatus::Conflicts)
-    }
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-    /// The copy now lives at `to` (published, or kept after a failure): every
-    /// path the result names follows it, and `logs` names what exists there.
-    pub fn relocate(&mut self, from: &Path, to: &Path) {
-        let (f, t) = (from.display().to_string(), to.display().to_string());
-        self.message = self.message.replace(&f, &t);
-        self.logs = logs_of(to);
-        for n in &mut self.notes {
-            *n = n.replace(&f, &t);
-        }
+/// The copy now lives at `to` (published, or kept after a failure): every
+/// path the result names follows it, and `logs` names what exists there.
+pub fn relocate(res: &mut UpdateResult, from: &Path, to: &Path) {
+    let (f, t) = (from.display().to_string(), to.display().to_string());
+    res.message = res.message.replace(&f, &t);
+    res.logs = logs_of(to);
+    for n in &mut res.notes {
+        *n = n.replace(&f, &t);
     }
 }
 
