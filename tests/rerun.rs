@@ -689,3 +689,22 @@ fn a_copy_made_by_split_is_refused_as_home() {
     let (code, _, _) = run(again(&s.home));
     assert_eq!(code, 0);
 }
+
+#[test]
+fn a_copy_whose_last_update_did_not_finish_is_not_current() {
+    let s = Setup::new();
+    let (code, _, _) = run(s.split_update("success", &["--profiles", GW]));
+    assert_eq!(code, 0);
+    // An update in place that fails: the copy stays, its record says so.
+    let (code, v, _) = run(s.update("error", &s.copy(GW), &[]));
+    assert_eq!(code, 1, "{v}");
+    assert!(Path::new(v["profiles"][0]["update"]["logs"].as_str().unwrap()).exists(), "{v}");
+    let (code, v, stderr) = run(s.split_update("success", &["--profiles", GW]));
+    assert_eq!(code, 2, "a re-run must not call it current: {v}\n{stderr}");
+    assert!(v["error"].as_str().unwrap().contains("did not finish"), "{v}");
+    // Updating it again (successfully) makes it current.
+    let (code, v, _) = run(s.update("success", &s.copy(GW), &[]));
+    assert_eq!(code, 0, "{v}");
+    let (code, v, _) = run(s.split_update("success", &["--profiles", GW]));
+    assert_eq!((code, profile(&v, GW)["status"].as_str().unwrap()), (0, "current"), "{v}");
+}

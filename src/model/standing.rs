@@ -111,6 +111,11 @@ pub fn standing(copy: &Path, have: &Record) -> Result<CopyState> {
     if let Some(files) = pending_conflicts(have) {
         return Ok(CopyState::Conflicts { files });
     }
+    if let Some(how) = unfinished_update(have) {
+        return Ok(CopyState::Stale {
+            reason: format!("its last update did not finish ({how}): run apim-profiles update on it again"),
+        });
+    }
     let Some(recorded) = &have.copy_fingerprint else {
         return Ok(CopyState::Stale {
             reason: "its record has no fingerprint of the copy (made by an earlier apim-profiles)".into(),
@@ -122,6 +127,13 @@ pub fn standing(copy: &Path, have: &Record) -> Result<CopyState> {
     } else {
         Ok(CopyState::Drifted { differences })
     }
+}
+
+/// How the last update of a copy ended when it did not finish (failed,
+/// reverted, timed out, interrupted): such a copy is never current.
+pub fn unfinished_update(rec: &Record) -> Option<String> {
+    let status = rec.update.as_ref()?.get("status")?.as_str()?;
+    (!matches!(status, "updated" | "conflicts")).then(|| status.to_string())
 }
 
 /// The files of an update that stopped on conflicts and was not continued.
