@@ -55,6 +55,11 @@ struct Target {
     state: CopyState,
     /// That copy's record, when it has one.
     have: Option<Record>,
+    /// (device, inode) of the copy found at the final place before the run:
+    /// publishing exchanges with that directory only.
+    seen: Option<(u64, u64)>,
+    /// Absolute links into the home, relative in the copy.
+    relinked: Vec<PathBuf>,
 }
 
 impl Target {
@@ -66,6 +71,28 @@ impl Target {
             CopyState::Current => false,
             CopyState::Stale { .. } | CopyState::Drifted { .. } | CopyState::Conflicts { .. } => force,
         }
+    }
+
+    fn report(&self, status: Status) -> ProfileReport {
+        let mut r = ProfileReport::from_plan(&self.plan, &self.final_path, status);
+        r.links_rewritten = self.relinked.iter().map(|p| p.display().to_string()).collect();
+        r
+    }
+}
+
+/// The most threads `--jobs` and `--update-jobs` may ask for: more only
+/// costs memory and start-up time, and a huge number fails half-way with
+/// EAGAIN after directories were made.
+pub const MAX_JOBS: usize = 256;
+
+/// Refuses thread counts above [`MAX_JOBS`] before anything is done.
+pub fn check_jobs(flag: &str, n: Option<usize>) -> Result<()> {
+    match n {
+        Some(n) if n > MAX_JOBS => refuse(
+            format!("{flag} {n} is more than {MAX_JOBS}"),
+            format!("use at most {MAX_JOBS} (the default, one per core, is usually best)"),
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -106,6 +133,9 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
         }
     }
     check_space(&checked.home, &checked.out, &to_build, args.reflink, args.dry_run)?;
+    for t in &to_build {
+        crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
+    }
     if args.dry_run {
         report.profiles = dry_run(args, &targets, checked.update.as_ref())?;
         return Ok(finish(report, started));
@@ -148,7 +178,7 @@ fn check(args: &SplitArgs) -> Result<Checked> {
     args.options.config.check_in_run(&names, "--profiles")?;
     standing::check_not_a_copy(&home.path, &catalog, &home.version)?;
     let out = output::absolute(&args.out)?;
-    output::check_separate(&home.path, &out)?;
+    output::check_separate(&home.path, &out, &sys_dir_id(&home.path))?;
     let mut update = args.update.clone();
     if let Some(u) = update.as_mut() {
         u.preview = args.dry_run;
@@ -161,17 +191,21 @@ fn check(args: &SplitArgs) -> Result<Checked> {
 /// copy is refused without `--force` (a dry-run previews its replacement).
 fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     let source = Tree::scan(&c.home.path)?;
+    // The output may not be an alias of any directory of the home either.
+    output::check_separate(&c.home.path, &c.out, &source.dir_ids())?;
     let fingerprint = tree::fingerprint(&source);
     let source_entries = Fingerprint::of_tree(&source);
     let mut targets = Vec::new();
     for profile in &c.profiles {
-        let plan = plan::compute(profile, &source, &args.options)?;
+        let mut plan = plan::compute(profile, &source, &args.options)?;
         plan::check_met(&plan)?;
+        let relinked = plan.tree.relativize_links_into(&c.home.path);
         let final_path = output::copy_path(&c.out, &profile.name, &c.home.dir_name);
         let mut record = record_for(profile, &c.home, &args.options, Some(fingerprint.clone()), &plan);
         record.source_entries = Some(source_entries.clone());
         let (state, have) = standing::examine(&final_path, &profile.name, &record)?;
-        targets.push(Target { profile: profile.clone(), plan, final_path, record, state, have });
+        let seen = crate::safe_fs::dev_ino_nofollow(&final_path);
+        targets.push(Target { profile: profile.clone(), plan, final_path, record, state, have, seen, relinked });
     }
     for t in targets.iter().filter(|_| !args.force && !args.dry_run) {
         if let CopyState::Stale { reason } = &t.state {
@@ -193,7 +227,7 @@ fn dry_run(args: &SplitArgs, targets: &[Target], u: Option<&update::Settings>) -
             CopyState::Conflicts { .. } if !args.force => (Status::Conflicts, why_not_current(&t.state)),
             state => (Status::WouldReplace, why_not_current(state)),
         };
-        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, status);
+        let mut r = t.report(status);
         r.reason = reason;
         if let (Some(u), false) = (u, matches!(status, Status::Current | Status::Conflicts)) {
             r.notes.extend(u.ready.as_ref().map(|ready| ready.describe(u)));
@@ -227,6 +261,7 @@ fn lock_output(out: &Path, writing: bool, created: &mut CreatedDirs) -> Result<O
     if !writing {
         return Ok(None);
     }
+    crate::engine::start_writing();
     created.create_all(out)?;
     Ok(Some(Lock::acquire(out)?))
 }
@@ -298,7 +333,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
     let shown = t.final_path.display().to_string();
     match &t.state {
         CopyState::Drifted { differences } => {
-            let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Drifted);
+            let mut r = t.report(Status::Drifted);
             r.drift = standing::drift_lines(differences);
             r.drift_total = Some(differences.len());
             r.reason = why_not_current(&t.state);
@@ -308,14 +343,14 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
             return Ok(r);
         }
         CopyState::Conflicts { .. } => {
-            let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Conflicts);
+            let mut r = t.report(Status::Conflicts);
             r.update = t.have.as_ref().and_then(|h| h.update.clone()).and_then(|u| serde_json::from_value(u).ok());
             r.error = why_not_current(&t.state);
             return Ok(r);
         }
         _ => {}
     }
-    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Current);
+    let mut r = t.report(Status::Current);
     if args.update.is_some() && t.have.as_ref().is_some_and(|rec| rec.update.is_none()) {
         r.notes.push(format!(
             "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
@@ -338,7 +373,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     let t = b.target;
     let built = if matches!(t.state, CopyState::Absent) { Status::Created } else { Status::Replaced };
-    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, built);
+    let mut r = t.report(built);
     r.add_copy(&b.stats);
     r.changed = true;
     let mut rec = t.record.clone();
@@ -360,7 +395,14 @@ fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     standing::stamp(b.staging.path(), &mut rec)?;
     record::write(b.staging.path(), &rec)?;
     fidelity::finish_root(&t.plan.root, b.staging.path())?;
-    b.staging.publish(&t.final_path)?;
+    if let Err(e) = b.staging.publish(&t.final_path, t.seen) {
+        // Someone put or swapped a directory at the final place meanwhile: it
+        // is left alone, and this profile fails.
+        let Some(taken) = e.downcast_ref::<output::PlaceTaken>() else { return Err(e) };
+        r.status = Status::Failed;
+        r.error = Some(taken.to_string());
+        return Ok(r);
+    }
     // A copy waiting for a person to resolve update conflicts is not finished:
     // it gets no archive.
     if let (Some(f), false) = (args.archive, r.status == Status::Conflicts) {
@@ -397,6 +439,12 @@ fn keep_failed(
     ));
     r.update = Some(res);
     Ok(r)
+}
+
+/// The (device, inode) of the home itself, for the first overlap check
+/// (before the scan knows every directory of the home).
+fn sys_dir_id(home: &Path) -> std::collections::HashSet<(u64, u64)> {
+    crate::safe_fs::dev_ino(home).into_iter().collect()
 }
 
 /// Refuses before writing when the copies will not fit. Clones cost no space,

@@ -23,6 +23,7 @@ use crate::update::{self, Settings, UpdateStatus};
 pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) -> Result<RunOutcome> {
     let started = Instant::now();
     let work = check(copies, settings, profile_dir)?;
+    crate::engine::start_writing();
     let mut report = Report { command: "update".into(), ..Default::default() };
     for (copy, s) in work {
         let r = match held_back(&copy, settings.resume)? {
@@ -44,6 +45,7 @@ fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) ->
     for c in copies {
         let copy = identify(c, &catalog)?;
         home::check_not_running(&copy.home.path)?;
+        crate::update::process::refuse_if_running(copy.home.path.parent().unwrap_or(&copy.home.path))?;
         let mut s = settings.clone();
         s.ready = last_ready.clone();
         update::preflight(&mut s, &copy.home.path)?;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod facts;
 pub mod fingerprint;
 pub mod home;
+pub mod paths;
 pub mod pattern;
 pub mod plan;
 pub mod profile;

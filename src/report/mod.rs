@@ -66,6 +66,10 @@ pub struct ProfileReport {
     /// it is not current.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Absolute links into the home, made relative in the copy so that they
+    /// lead into the copy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links_rewritten: Vec<String>,
     /// `--archive`: the archive of the copy, written or already there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
@@ -123,6 +127,7 @@ impl ProfileReport {
             drift: Vec::new(),
             drift_total: None,
             reason: None,
+            links_rewritten: Vec::new(),
             archive: None,
             settings: Vec::new(),
             diff: None,

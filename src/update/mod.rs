@@ -16,6 +16,7 @@ use crate::model::record::Record;
 use crate::outcome::refuse;
 
 pub mod credentials;
+pub mod process;
 pub mod reoptimize;
 pub mod result;
 pub mod tool;
@@ -166,17 +167,16 @@ pub fn check_backup_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The tool's command line for one copy (the password is in it: it is never
-/// printed; the tool's output is masked).
-fn tool_args(s: &Settings, ready: &Ready, backup_dir: &Path) -> Result<Vec<String>> {
+/// The tool's command line for one copy. No credentials: the tool asks for
+/// them at its prompt, on a pseudo-terminal (see `process`), so they never
+/// show in its argv.
+fn tool_args(s: &Settings, backup_dir: &Path) -> Result<Vec<String>> {
     let mut args: Vec<String> = Vec::new();
     if let Some(z) = &s.zip {
         args.push("apply-update".into());
         args.push(z.display().to_string());
     }
-    if let Some(c) = &ready.credentials {
-        args.extend(["--username".into(), c.username.clone(), "--password".into(), c.password.clone()]);
-    }
+
     if s.zip.is_none() {
         if let Some(l) = &s.level {
             args.extend(["--level".into(), l.clone()]);
@@ -230,12 +230,13 @@ pub fn update_copy(
     let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
     let tool = place_tool(ready, copy, shown)?;
     let backup_dir = backup_dir(shown);
-    let args = tool_args(s, ready, &backup_dir)?;
-    let secret = ready.credentials.as_ref().map(|c| c.password.clone());
+    let args = tool_args(s, &backup_dir)?;
+    let marker_dir = shown.parent().unwrap_or(shown);
     let mut result = UpdateResult::new(result::logs_of(copy));
     loop {
         result.runs += 1;
-        let run = tool::run_tool(&tool, &copy.join("bin"), &args, secret.as_deref(), s.timeout, s.echo, &profile.name)?;
+        let run =
+            tool::run_tool(&tool, &copy.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, &profile.name)?;
         result::keep_output(copy, &run.lines)?;
         result.logs = result::logs_of(copy);
         if !read_run(&mut result, &run, s, copy) {
@@ -314,18 +315,14 @@ fn read_run(result: &mut UpdateResult, run: &Run, s: &Settings, shown: &Path) ->
 pub fn keep_failed(staging: Staging, final_path: &Path, profile: &str) -> Result<(PathBuf, Option<String>)> {
     let name = final_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let kept = final_path.with_file_name(format!("{name}.update-failed"));
-    if std::fs::symlink_metadata(&kept).is_err() {
-        staging.keep_at(&kept)?;
-        return Ok((kept, None));
-    }
-    if crate::model::standing::read_checked(&kept, Some(profile)).is_ok() {
-        staging.publish(&kept)?;
+    let ours =
+        std::fs::symlink_metadata(&kept).is_ok() && crate::model::standing::read_checked(&kept, Some(profile)).is_ok();
+    if ours {
+        staging.publish(&kept, crate::safe_fs::dev_ino_nofollow(&kept))?;
         return Ok((kept.clone(), Some(format!("replaced the failed copy an earlier run left at {}", kept.display()))));
     }
-    let other = (1..)
-        .map(|n| final_path.with_file_name(format!("{name}.update-failed.{n}")))
-        .find(|p| std::fs::symlink_metadata(p).is_err())
-        .expect("a free name");
-    staging.keep_at(&other)?;
-    Ok((other, Some(format!("{} is not a failed copy apim-profiles made; it was left alone", kept.display()))))
+    let taken = std::fs::symlink_metadata(&kept).is_ok();
+    let at = staging.keep_aside(final_path, "update-failed")?;
+    let note = taken.then(|| format!("{} is not a failed copy apim-profiles made; it was left alone", kept.display()));
+    Ok((at, note))
 }
