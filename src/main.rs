@@ -304,6 +304,7 @@ impl UpdateFlags {
             resume,
             echo: !json && !quiet,
             ready: None,
+            preview: false,
         }
     }
 
