@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
-use rayon::prelude::*;
 
-use crate::engine::interrupted;
+use crate::engine::{interrupted, writeback};
 use crate::model::plan::Plan;
 use crate::model::tree::{Entry, Kind, Origin};
 use crate::{hooks, sys};
@@ -37,14 +36,25 @@ pub struct CopyStats {
     pub symlinks: u64,
 }
 
+impl CopyStats {
+    fn add(&mut self, s: &CopyStats) {
+        self.files += s.files;
+        self.bytes += s.bytes;
+        self.cloned += s.cloned;
+        self.dirs += s.dirs;
+        self.symlinks += s.symlinks;
+    }
+}
+
 /// One tree to write: a plan's final tree into `dest` (which must not exist).
 pub struct Job<'a> {
     pub plan: &'a Plan,
     pub dest: PathBuf,
 }
 
-/// Writes every job's tree. Files of all jobs share one rayon pass so that two
-/// cores stay busy whatever the spread of file sizes across profiles.
+/// Writes every job's tree. Files of all jobs share one pass on all threads of
+/// the current pool, in the order `writeback::schedule` gives, so that every
+/// thread stays busy whatever the spread of file sizes across profiles.
 pub fn materialize(
     jobs: &[Job<'_>],
     reflink: Reflink,
@@ -61,59 +71,37 @@ pub fn materialize(
             }
         }
     }
-    let work: Vec<(usize, &PathBuf, &Entry)> = jobs
+    let mut work: Vec<(usize, &PathBuf, &Entry)> = jobs
         .iter()
         .enumerate()
         .flat_map(|(i, j)| j.plan.tree.entries.iter().filter(|(_, e)| !e.is_dir()).map(move |(r, e)| (i, r, e)))
         .collect();
+    writeback::schedule(&mut work, |(_, _, e)| e.size());
     let fail_after = hooks::fail_after_files();
     let done = AtomicU64::new(0);
-    let stats: Vec<(usize, CopyStats)> = work
-        .par_iter()
-        .map(|(i, rel, e)| {
-            if interrupted() {
-                bail!("interrupted");
+    let per_thread: Vec<Vec<CopyStats>> = writeback::in_order(&work, |acc: &mut Vec<CopyStats>, (i, rel, e)| {
+        if interrupted() {
+            bail!("interrupted");
+        }
+        if let Some(n) = fail_after {
+            if done.fetch_add(1, Ordering::SeqCst) >= n {
+                bail!("fault injected after {n} files (APIM_PROFILES_FAIL_AFTER_FILES)");
             }
-            if let Some(n) = fail_after {
-                if done.fetch_add(1, Ordering::SeqCst) >= n {
-                    bail!("fault injected after {n} files (APIM_PROFILES_FAIL_AFTER_FILES)");
-                }
-            }
-            let job = &jobs[*i];
-            let dst = job.dest.join(rel);
-            let mut s = CopyStats::default();
-            match &e.kind {
-                Kind::Symlink { target } => {
-                    std::os::unix::fs::symlink(target, &dst)
-                        .with_context(|| format!("creating link {}", dst.display()))?;
-                    if root_user {
-                        let _ = std::os::unix::fs::lchown(&dst, Some(e.meta.uid), Some(e.meta.gid));
-                    }
-                    let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
-                    let _ = filetime::set_symlink_file_times(&dst, t, t);
-                    s.symlinks = 1;
-                }
-                Kind::File { .. } => {
-                    let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user)?;
-                    s.files = 1;
-                    s.bytes = e.size();
-                    s.cloned = cloned as u64;
-                    if let Some(p) = progress {
-                        p.inc(e.size());
-                    }
-                }
-                Kind::Dir => unreachable!(),
-            }
-            Ok((*i, s))
-        })
-        .collect::<Result<_>>()?;
+        }
+        let job = &jobs[*i];
+        let s = copy_entry(&job.plan.root, e, &job.dest.join(rel), reflink, root_user)?;
+        if let Some(p) = progress {
+            p.inc(s.bytes);
+        }
+        acc.resize(jobs.len(), CopyStats::default());
+        acc[*i].add(&s);
+        Ok(())
+    })?;
     let mut out = vec![CopyStats::default(); jobs.len()];
-    for (i, s) in stats {
-        let o = &mut out[i];
-        o.files += s.files;
-        o.bytes += s.bytes;
-        o.cloned += s.cloned;
-        o.symlinks += s.symlinks;
+    for t in per_thread {
+        for (o, s) in out.iter_mut().zip(t) {
+            o.add(&s);
+        }
     }
     // Directory modes and times last, deepest first: writing into a directory
     // moves its time, and a read-only directory could not be filled.
@@ -126,6 +114,30 @@ pub fn materialize(
     Ok(out)
 }
 
+/// Writes one planned non-directory entry.
+fn copy_entry(root: &Path, e: &Entry, dst: &Path, reflink: Reflink, root_user: bool) -> Result<CopyStats> {
+    let mut s = CopyStats::default();
+    match &e.kind {
+        Kind::Symlink { target } => {
+            std::os::unix::fs::symlink(target, dst).with_context(|| format!("creating link {}", dst.display()))?;
+            if root_user {
+                let _ = std::os::unix::fs::lchown(dst, Some(e.meta.uid), Some(e.meta.gid));
+            }
+            let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
+            let _ = filetime::set_symlink_file_times(dst, t, t);
+            s.symlinks = 1;
+        }
+        Kind::File { .. } => {
+            let cloned = write_file(root, e, dst, reflink, root_user)?;
+            s.files = 1;
+            s.bytes = e.size();
+            s.cloned = cloned as u64;
+        }
+        Kind::Dir => unreachable!("directories are made before the files"),
+    }
+    Ok(s)
+}
+
 fn finish_dir(d: &Path, e: &Entry, root_user: bool) -> Result<()> {
     if root_user {
         let _ = std::os::unix::fs::chown(d, Some(e.meta.uid), Some(e.meta.gid));
@@ -134,6 +146,7 @@ fn finish_dir(d: &Path, e: &Entry, root_user: bool) -> Result<()> {
         .with_context(|| format!("setting the mode of {}", d.display()))?;
     let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
     filetime::set_file_times(d, t, t).with_context(|| format!("setting the times of {}", d.display()))?;
+    writeback::dir_done(d).with_context(|| format!("flushing {} to disk", d.display()))?;
     Ok(())
 }
 
@@ -156,6 +169,9 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
             let src = File::open(&src_path).with_context(|| format!("opening {}", src_path.display()))?;
             let cloned = copy_contents(&src, &out, reflink)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
+            if !cloned {
+                writeback::file_written(&out);
+            }
             (cloned, matches!(e.origin, Origin::Source(_)))
         }
     };
@@ -169,11 +185,13 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
         filetime::set_file_handle_times(&out, Some(t), Some(t))
             .with_context(|| format!("setting the times of {}", dst.display()))?;
     }
+    writeback::file_done(&out).with_context(|| format!("flushing {} to disk", dst.display()))?;
     Ok(cloned)
 }
 
 /// Clone, else in-kernel copy (`std::io::copy` between files uses
-/// copy_file_range, falling back to read/write itself).
+/// copy_file_range, falling back to read/write itself); with `--reflink never`
+/// an in-kernel copy that never clones.
 fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
     if reflink != Reflink::Never {
         match sys::clone_file(dst, src) {
@@ -183,6 +201,11 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
             }
             Err(_) => {}
         }
+    }
+    if reflink == Reflink::Never {
+        // Not copy_file_range: it clones where the file system can.
+        writeback::copy_bytes(src, dst, src.metadata()?.len())?;
+        return Ok(false);
     }
     let mut s = src;
     let mut d = dst;

@@ -9,6 +9,7 @@ pub mod archive;
 pub mod copy;
 pub mod inplace;
 pub mod output;
+pub mod writeback;
 
 /// Set by the Ctrl-C/SIGTERM handler; long loops check it between files.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);

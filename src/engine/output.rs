@@ -153,8 +153,10 @@ impl Staging {
     }
 
     /// Makes the staged copy the copy at `final_path` (see [`publish`]).
+    /// Its files and directories are flushed to disk first, so a published
+    /// copy survives a power cut.
     pub fn publish(mut self, final_path: &Path) -> Result<()> {
-        let r = publish(&self.path, final_path);
+        let r = crate::engine::writeback::make_durable(&self.path).and_then(|()| publish(&self.path, final_path));
         // After an exchange the old copy sits in staging: still ours to remove.
         self.armed = r.is_err() || self.path.exists();
         r

@@ -174,25 +174,35 @@ pub fn update_copy(
     rec: &mut Record,
 ) -> Result<(UpdateResult, Option<Plan>)> {
     let started = Instant::now();
-    let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
-    let tool = place_tool(ready, copy, shown)?;
     let backup_dir = shown.parent().unwrap_or(shown).join(".apim-profiles-update-backup");
-    let args = tool_args(s, ready, &backup_dir)?;
-    let secret = ready.credentials.as_ref().map(|c| c.password.clone());
-    let mut result = UpdateResult::new(shown.join("updates/logs").display().to_string());
-    loop {
-        result.runs += 1;
-        let run = tool::run_tool(&tool, &copy.join("bin"), &args, secret.as_deref(), s.timeout, s.echo, &profile.name)?;
-        if !read_run(&mut result, &run, s, shown) {
-            break;
-        }
-    }
+    let mut result = run_update(s, copy, shown, &backup_dir, &profile.name)?;
     let mut plan = None;
     if result.status == UpdateStatus::Updated {
         plan = Some(reoptimize::after_update(&mut result, copy, profile, opts, rec)?);
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
     Ok((result, plan))
+}
+
+/// Runs the tool in `home` (its bin/ tool, cwd bin/) until it is done,
+/// again after each self-update; no re-optimization. `shown` names the home in
+/// messages, `label` the run in the echoed output.
+pub fn run_update(s: &Settings, home: &Path, shown: &Path, backup_dir: &Path, label: &str) -> Result<UpdateResult> {
+    let started = Instant::now();
+    let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
+    let tool = place_tool(ready, home, shown)?;
+    let args = tool_args(s, ready, backup_dir)?;
+    let secret = ready.credentials.as_ref().map(|c| c.password.clone());
+    let mut result = UpdateResult::new(shown.join("updates/logs").display().to_string());
+    loop {
+        result.runs += 1;
+        let run = tool::run_tool(&tool, &home.join("bin"), &args, secret.as_deref(), s.timeout, s.echo, label)?;
+        if !read_run(&mut result, &run, s, shown) {
+            break;
+        }
+    }
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(result)
 }
 
 /// Reads one run of the tool into `result`; true when the tool asks to be
