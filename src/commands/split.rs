@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 
 use crate::engine::archive;
 use crate::engine::copy::{self, CopyStats, Job, Reflink};
-use crate::engine::output::{self, Lock, Staging};
-use crate::engine::{interrupted, writeback};
+use crate::engine::output::{self, CreatedDirs, Lock, Staging};
+use crate::engine::{fidelity, interrupted, writeback};
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Profile};
@@ -100,13 +100,16 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let once = args.update_once && checked.update.is_some() && !to_build.is_empty();
     let staged_home_bytes = if once { Tree::scan(&checked.home.path)?.total_bytes() } else { 0 };
     check_space(&checked.home, &checked.out, &to_build, args.reflink, staged_home_bytes)?;
-    let _lock = lock_output(&checked.out, !to_build.is_empty())?;
+    // Dropped last: whatever ends the run, the directories it made on the way
+    // to the output go again if nothing was put in them.
+    let mut created = CreatedDirs::default();
+    let _lock = lock_output(&checked.out, !to_build.is_empty(), &mut created)?;
     let updated_home = match (&checked.update, once) {
         (Some(u), true) => Some(update_home_once(args, &checked, u, &mut targets)?),
         _ => None,
     };
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
-    let mut builds = stage(&checked, to_build, &mut report)?;
+    let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
     match (&checked.update, updated_home) {
@@ -149,6 +152,8 @@ fn check(args: &SplitArgs) -> Result<Checked> {
     home::check_not_running(&home.path)?;
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let profiles = catalog.select(&home.version, args.profiles.as_deref())?;
+    let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+    args.options.config.check_in_run(&names, "--profiles")?;
     let out = output::absolute(&args.out)?;
     output::check_separate(&home.path, &out)?;
     let mut update = args.update.clone();
@@ -192,7 +197,7 @@ fn dry_run(targets: &[Target]) -> Result<Vec<ProfileReport>> {
             State::Current => Status::Current,
             State::Stale(_) => Status::WouldReplace,
         };
-        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string(), status);
+        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, status);
         r.diff = Some(diff::diff(&t.plan)?);
         r.settings = diff::settings_summary(&t.plan)?;
         out.push(r);
@@ -201,21 +206,26 @@ fn dry_run(targets: &[Target]) -> Result<Vec<ProfileReport>> {
 }
 
 /// The output's lock, taken when something will be written.
-fn lock_output(out: &Path, writing: bool) -> Result<Option<Lock>> {
+fn lock_output(out: &Path, writing: bool, created: &mut CreatedDirs) -> Result<Option<Lock>> {
     if !writing {
         return Ok(None);
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    created.create_all(out)?;
     Ok(Some(Lock::acquire(out)?))
 }
 
 /// A staging place beside each copy to build, after removing what killed runs
 /// left there.
-fn stage<'a>(c: &Checked, to_build: Vec<&'a Target>, report: &mut Report) -> Result<Vec<Build<'a>>> {
+fn stage<'a>(
+    c: &Checked,
+    to_build: Vec<&'a Target>,
+    report: &mut Report,
+    created: &mut CreatedDirs,
+) -> Result<Vec<Build<'a>>> {
     let mut builds = Vec::new();
     for target in to_build {
         let parent = target.final_path.parent().expect("copy has a parent");
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        created.create_all(parent)?;
         for stale in output::remove_stale_staging(&target.final_path, &c.home.dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
@@ -318,7 +328,7 @@ fn update_all(u: &update::Settings, opts: &Options, builds: &mut [Build<'_>]) ->
 
 /// A copy that is already what this run would make.
 fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
-    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string(), Status::Current);
+    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Current);
     if args.update.is_some() && record::read(&t.final_path)?.is_some_and(|rec| rec.update.is_none()) {
         r.notes.push(format!(
             "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
@@ -340,9 +350,8 @@ fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 /// and says what became of it.
 fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     let t = b.target;
-    let shown = t.final_path.display().to_string();
     let built = if matches!(t.state, State::Stale(_)) { Status::Replaced } else { Status::Created };
-    let mut r = ProfileReport::from_plan(&t.plan, &shown, built);
+    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, built);
     r.add_copy(&b.stats);
     r.changed = true;
     let mut rec = t.record.clone();
@@ -369,6 +378,7 @@ fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
         rec.update = Some(res.to_json());
     }
     record::write(b.staging.path(), &rec)?;
+    fidelity::finish_root(&t.plan.root, b.staging.path())?;
     b.staging.publish(&t.final_path)?;
     // A copy waiting for a person to resolve update conflicts is not finished:
     // it gets no archive.

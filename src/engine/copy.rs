@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::{interrupted, writeback};
+use crate::engine::{fidelity, interrupted, writeback};
 use crate::model::plan::Plan;
 use crate::model::tree::{Entry, Kind, Origin};
 use crate::{hooks, sys};
@@ -71,10 +71,21 @@ pub fn materialize(
             }
         }
     }
+    // Second names of hard-linked files are linked after the pass, to the
+    // copy of their first name.
+    let links: Vec<_> = jobs.iter().map(|j| fidelity::link_followers(&j.plan.tree)).collect();
     let mut work: Vec<(usize, &PathBuf, &Entry)> = jobs
         .iter()
         .enumerate()
-        .flat_map(|(i, j)| j.plan.tree.entries.iter().filter(|(_, e)| !e.is_dir()).map(move |(r, e)| (i, r, e)))
+        .flat_map(|(i, j)| {
+            let links = &links[i];
+            j.plan
+                .tree
+                .entries
+                .iter()
+                .filter(move |(r, e)| !e.is_dir() && !links.contains_key(*r))
+                .map(move |(r, e)| (i, r, e))
+        })
         .collect();
     writeback::schedule(&mut work, |(_, _, e)| e.size());
     let fail_after = hooks::fail_after_files();
@@ -103,11 +114,14 @@ pub fn materialize(
             o.add(&s);
         }
     }
+    for (i, job) in jobs.iter().enumerate() {
+        out[i].files += fidelity::make_links(&job.dest, &links[i])?;
+    }
     // Directory modes and times last, deepest first: writing into a directory
     // moves its time, and a read-only directory could not be filled.
     for (i, job) in jobs.iter().enumerate() {
         for (rel, e) in job.plan.tree.entries.iter().rev().filter(|(_, e)| e.is_dir()) {
-            finish_dir(&job.dest.join(rel), e, root_user)?;
+            finish_dir(&job.plan.root, &job.dest.join(rel), e, root_user)?;
             out[i].dirs += 1;
         }
     }
@@ -138,12 +152,17 @@ fn copy_entry(root: &Path, e: &Entry, dst: &Path, reflink: Reflink, root_user: b
     Ok(s)
 }
 
-fn finish_dir(d: &Path, e: &Entry, root_user: bool) -> Result<()> {
+fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool) -> Result<()> {
     if root_user {
         let _ = std::os::unix::fs::chown(d, Some(e.meta.uid), Some(e.meta.gid));
     }
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(e.meta.mode))
         .with_context(|| format!("setting the mode of {}", d.display()))?;
+    if let Origin::Source(p) = &e.origin {
+        let src = source_root.join(p);
+        fidelity::copy_xattrs_path(&src, d)
+            .with_context(|| format!("copying the extended attributes of {} to {}", src.display(), d.display()))?;
+    }
     let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
     filetime::set_file_times(d, t, t).with_context(|| format!("setting the times of {}", d.display()))?;
     writeback::dir_done(d).with_context(|| format!("flushing {} to disk", d.display()))?;
@@ -158,11 +177,11 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
         .mode(0o600)
         .open(dst)
         .with_context(|| format!("creating {}", dst.display()))?;
-    let (cloned, keep_time) = match &e.origin {
+    let (cloned, keep_time, src) = match &e.origin {
         Origin::Generated(bytes) => {
             use std::io::Write;
             (&out).write_all(bytes).with_context(|| format!("writing {}", dst.display()))?;
-            (false, false)
+            (false, false, None)
         }
         Origin::Source(p) | Origin::SourceFresh(p) => {
             let src_path = source_root.join(p);
@@ -172,7 +191,7 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
             if !cloned {
                 writeback::file_written(&out);
             }
-            (cloned, matches!(e.origin, Origin::Source(_)))
+            (cloned, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))
         }
     };
     if root_user {
@@ -180,6 +199,13 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
     }
     out.set_permissions(std::fs::Permissions::from_mode(e.meta.mode))
         .with_context(|| format!("setting the mode of {}", dst.display()))?;
+    // After owner and mode: a chown clears file capabilities, and an ACL's
+    // mask must have the last word on the group bits. A plain `cp` (the
+    // product script's fresh copies) keeps no attributes.
+    if let (Some((src, src_path)), Origin::Source(_)) = (&src, &e.origin) {
+        fidelity::copy_xattrs_fd(src, &out)
+            .with_context(|| format!("copying the extended attributes of {}", src_path.display()))?;
+    }
     if keep_time {
         let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
         filetime::set_file_handle_times(&out, Some(t), Some(t))
@@ -202,9 +228,14 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
             Err(_) => {}
         }
     }
+    let md = src.metadata()?;
+    if fidelity::has_holes(&md) {
+        fidelity::copy_sparse(src, dst, md.len())?;
+        return Ok(false);
+    }
     if reflink == Reflink::Never {
         // Not copy_file_range: it clones where the file system can.
-        writeback::copy_bytes(src, dst, src.metadata()?.len())?;
+        writeback::copy_bytes(src, dst, md.len())?;
         return Ok(false);
     }
     let mut s = src;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use quick_xml::events::Event;
 
 use crate::outcome::refuse;
@@ -16,7 +16,7 @@ pub struct Home {
     /// Absolute, canonical path.
     pub path: PathBuf,
     /// The home's own directory name (`wso2am-4.2.0`), kept for every copy.
-    pub dir_name: String,
+    pub dir_name: std::ffi::OsString,
     /// `wso2am`
     pub product: String,
     /// `4.2.0`
@@ -45,7 +45,7 @@ pub fn detect(path: &Path) -> Result<Home> {
             "give the path of an unzipped API-M home, not the zip or a file in it",
         );
     }
-    let path = std::fs::canonicalize(path)?;
+    let path = std::fs::canonicalize(path).with_context(|| format!("resolving {shown}"))?;
     let found = identity_files(&path);
     if found.is_empty() {
         return refuse(
@@ -81,7 +81,7 @@ pub fn detect(path: &Path) -> Result<Home> {
             "check updates/product.txt, which should read e.g. wso2am-4.2.0",
         );
     }
-    let dir_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "wso2am".into());
+    let dir_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "wso2am".into());
     Ok(Home { path, dir_name, product, version })
 }
 
