@@ -112,7 +112,9 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
-    match (&checked.update, updated_home) {
+    // The staged home stays until the copies are published: their roots'
+    // metadata are read from it last.
+    match (&checked.update, &updated_home) {
         (Some(_), Some(h)) => {
             for b in &mut builds {
                 let mut res = h.result.clone();
