@@ -18,11 +18,17 @@ pub fn copy_path(out: &Path, profile: &str, home_dir_name: &std::ffi::OsStr) -> 
     out.join(profile).join(home_dir_name)
 }
 
-/// The staging directory for a copy: beside it, on the same file system, so
-/// that publishing is one rename.
+/// The one naming of the tool's temporary entries: `.<name>.apim-profiles-<kind>-<pid>`
+/// beside `path`, on the same file system, so that finishing is one rename.
+/// Hidden, and recognisable as the tool's by a later run.
+pub fn sibling_temp(path: &Path, kind: &str) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.apim-profiles-{kind}-{}", std::process::id()))
+}
+
+/// The staging directory for a copy: beside it, so that publishing is one rename.
 pub fn staging_path(final_path: &Path) -> PathBuf {
-    let name = final_path.file_name().unwrap_or_default().to_string_lossy();
-    final_path.with_file_name(format!(".{name}.apim-profiles-staging-{}", std::process::id()))
+    sibling_temp(final_path, "staging")
 }
 
 fn is_staging_name(name: &str, home_dir_name: &std::ffi::OsStr) -> bool {
