@@ -171,7 +171,7 @@ ratios() {
 }
 
 TABLE=()
-row() { TABLE+=("| $1 | $2 | $3 | $4 | $5 |"); }
+row() { TABLE+=("| $1 | $2 | $3 | $4 | $5 |"); echo "  | $1 | $2 | $3 | $4 | $5 |" >&2; }
 # ratio_row LABEL A B [GOAL-OP GOAL]: min/median/max of A/B
 ratio_row() {
   local label=$1 rs s holds="" goal=""
@@ -235,6 +235,7 @@ times_line() { # label name
   read -r mn md mx <<<"$(stats "${S[$2]}")"
   read -r wmn wmd wmx <<<"$(stats "${W[$2]}")"
   TIMES+=("| $1 | $md s ($mn–$mx) | $wmd s ($wmn–$wmx) |")
+  echo "  | $1 | $md s ($mn–$mx) | $wmd s ($wmn–$wmx) |" >&2
 }
 times_line "$fs_type: split" split
 [ -n "$old_bin" ] && times_line "$fs_type: BENCH_OLD_BIN split" old

@@ -359,7 +359,7 @@ fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     let mut rec = t.record.clone();
     if let Some((res, updated)) = b.update {
         rec = updated;
-        r.update = Some(res.to_json());
+        r.update = Some(res.clone());
         r.notes.extend(res.notes.iter().cloned());
         r.duration_ms = res.duration_ms;
         if !res.keeps_copy() {

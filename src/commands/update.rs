@@ -68,7 +68,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
     }
     r.notes.extend(res.notes.iter().cloned());
     r.changed = res.runs > 0;
-    r.update = Some(res.to_json());
+    r.update = Some(res.clone());
     r.duration_ms = res.duration_ms;
     rec.update = Some(res.to_json());
     record::write(&h.path, &rec)?;

@@ -15,3 +15,4 @@ pub mod record;
 pub mod secret;
 pub mod text;
 pub mod tree;
+pub mod update_result;

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::engine::copy::CopyStats;
 use crate::model::plan::{Action, Plan};
+use crate::model::update_result::UpdateResult;
 use crate::outcome::{fold, Exit, Status};
 
 pub mod diff;
@@ -55,7 +56,7 @@ pub struct ProfileReport {
     pub files_cloned: u64,
     pub bytes_to_copy: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub update: Option<serde_json::Value>,
+    pub update: Option<UpdateResult>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
     /// `--archive`: the archive of the copy, written or already there.
