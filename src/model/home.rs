@@ -89,7 +89,7 @@ pub fn detect(path: &Path) -> Result<Home> {
 fn identity_files(path: &Path) -> Vec<(String, String, String)> {
     let mut found: Vec<(String, String, String)> = Vec::new();
 
-    if let Some(text) = read_small(&path.join(PRODUCT_TXT)) {
+    if let Some(text) = read_small(path, PRODUCT_TXT) {
         let t = text.trim();
         // `wso2am-4.2.0`: product, dash, version.
         match t.rsplit_once('-') {
@@ -99,13 +99,13 @@ fn identity_files(path: &Path) -> Vec<(String, String, String)> {
             _ => found.push((PRODUCT_TXT.into(), t.to_string(), String::new())),
         }
     }
-    if let Some(text) = read_small(&path.join(CARBON_XML)) {
+    if let Some(text) = read_small(path, CARBON_XML) {
         if let Some((name, ver)) = carbon_identity(&text) {
             let prod = if name.to_ascii_lowercase().contains("api manager") { "wso2am".to_string() } else { name };
             found.push((CARBON_XML.into(), prod, ver));
         }
     }
-    if let Some(text) = read_small(&path.join(VERSION_TXT)) {
+    if let Some(text) = read_small(path, VERSION_TXT) {
         let t = text.lines().next().unwrap_or("").trim().to_string();
         // `WSO2 API Manager v4.2.0`
         let (name, ver) = match t.rsplit_once(" v") {
@@ -121,8 +121,7 @@ fn identity_files(path: &Path) -> Vec<(String, String, String)> {
 /// Refuses a home a server is running from: copying it would copy half-written
 /// H2 databases. A pid file naming a dead process is only stale and is ignored.
 pub fn check_not_running(home: &Path) -> Result<()> {
-    let pid_file = home.join("wso2carbon.pid");
-    let Some(text) = read_small(&pid_file) else {
+    let Some(text) = read_small(home, "wso2carbon.pid") else {
         return Ok(());
     };
     let Ok(pid) = text.trim().parse::<i32>() else {
@@ -137,12 +136,18 @@ pub fn check_not_running(home: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_small(p: &Path) -> Option<String> {
-    let meta = std::fs::metadata(p).ok()?;
-    if !meta.is_file() || meta.len() > 4 << 20 {
+/// A small identity file of the home: only a regular file, only through
+/// links that stay inside the home (a link to `/etc/shadow` is not read, so
+/// its lines cannot show in a refusal).
+fn read_small(home: &Path, rel: &str) -> Option<String> {
+    let resolved = crate::safe_fs::resolve_inside(home, Path::new(rel)).ok()?;
+    let f = crate::safe_fs::open_regular(&resolved, "file").ok()?;
+    if f.metadata().ok()?.len() > 4 << 20 {
         return None;
     }
-    std::fs::read_to_string(p).ok()
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut &f, &mut s).ok()?;
+    Some(s)
 }
 
 /// `<Server><Name>..</Name><Version>..</Version>` from carbon.xml, read with a

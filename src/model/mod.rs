@@ -8,6 +8,7 @@
 pub mod config;
 pub mod facts;
 pub mod home;
+pub mod paths;
 pub mod pattern;
 pub mod plan;
 pub mod profile;

@@ -214,6 +214,7 @@ impl Planner {
         if !self.is_file(&target) || !self.is_file(&variant) {
             return Ok(());
         }
+        self.links_stay_inside(&[&target, &variant])?;
         if self.t.contains(&backup) {
             let current = self.read(&target)?;
             if current == self.read(&variant)? {
@@ -259,6 +260,7 @@ impl Planner {
         if !self.is_file(&target) || !self.is_file(&template) {
             return Ok(());
         }
+        self.links_stay_inside(&[&target, &template])?;
         let tpl = self.t.get(&template).cloned().expect("checked");
         let desired = match self.desired_toml(profile, &template, &target, &backup, opts)? {
             Some((bytes, warnings)) => {
@@ -350,6 +352,20 @@ impl Planner {
         let out = config::apply(&tpl_text, &own_text, &profile.name, &opts.config, &profile.facts)
             .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
         Ok(Some((Arc::new(out.text.into_bytes()), out.warnings)))
+    }
+
+    /// A deployment.toml or template that is a link is used only when it
+    /// resolves inside the home: one to `/etc/shadow` is refused, never read.
+    fn links_stay_inside(&self, paths: &[&Path]) -> Result<()> {
+        for p in paths {
+            if let Some(Entry {
+                kind: Kind::Symlink { .. }, origin: Origin::Source(o) | Origin::SourceFresh(o), ..
+            }) = self.t.get(p)
+            {
+                crate::safe_fs::resolve_inside(&self.root, o)?;
+            }
+        }
+        Ok(())
     }
 
     fn is_file(&self, p: &Path) -> bool {

@@ -59,6 +59,10 @@ pub struct ProfileReport {
     pub update: Option<UpdateResult>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// Absolute links into the home, made relative in the copy so that they
+    /// lead into the copy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links_rewritten: Vec<String>,
     /// `--archive`: the archive of the copy, written or already there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
@@ -114,6 +118,7 @@ impl ProfileReport {
             bytes_to_copy: plan.tree.total_bytes(),
             update: None,
             drift: Vec::new(),
+            links_rewritten: Vec::new(),
             archive: None,
             settings: Vec::new(),
             diff: None,
