@@ -72,7 +72,7 @@ fn update_once_gives_the_per_copy_orders_copies_with_one_tool_run() {
     let report = json(&o);
 
     // One tool run for three profiles, against three in the per-copy order.
-    let runs = |p: &Path| std::fs::read_to_string(p).unwrap().lines().filter(|l| l.contains("args=--username")).count();
+    let runs = |p: &Path| std::fs::read_to_string(p).unwrap().lines().filter(|l| l.contains("--backup")).count();
     assert_eq!(runs(&calls_each), 3);
     assert_eq!(runs(&calls_once), 1);
     // HOME itself was never written.
