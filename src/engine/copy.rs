@@ -192,7 +192,7 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
             let src_path = source_root.join(p);
             // Never through a link that leaves the home, never a FIFO.
             let src = crate::safe_fs::open_source(source_root, p)?;
-            let cloned = copy_contents(&src, &out, reflink)
+            let cloned = copy_contents(&src, &out, reflink, e.meta.sparse)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
             if !cloned {
                 writeback::file_written(&out);
@@ -222,9 +222,10 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
 }
 
 /// Clone, else in-kernel copy (`std::io::copy` between files uses
-/// copy_file_range, falling back to read/write itself); with `--reflink never`
-/// an in-kernel copy that never clones.
-fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
+/// copy_file_range, falling back to read/write itself); a file the scan found
+/// sparse is copied range by range so that its holes stay holes; with
+/// `--reflink never` an in-kernel copy that never clones.
+fn copy_contents(src: &File, dst: &File, reflink: Reflink, sparse: bool) -> Result<bool> {
     if reflink != Reflink::Never {
         match sys::clone_file(dst, src) {
             Ok(()) => return Ok(true),
@@ -234,14 +235,13 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
             Err(_) => {}
         }
     }
-    let md = src.metadata()?;
-    if fidelity::has_holes(&md) {
-        fidelity::copy_sparse(src, dst, md.len())?;
+    if sparse {
+        fidelity::copy_sparse(src, dst, src.metadata()?.len())?;
         return Ok(false);
     }
     if reflink == Reflink::Never {
         // Not copy_file_range: it clones where the file system can.
-        writeback::copy_bytes(src, dst, md.len())?;
+        writeback::copy_bytes(src, dst, src.metadata()?.len())?;
         return Ok(false);
     }
     let mut s = src;
