@@ -225,6 +225,7 @@ impl UpdateFlags {
             resume,
             echo: !json,
             ready: None,
+            preview: false,
         }
     }
 }
