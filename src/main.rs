@@ -194,7 +194,7 @@ struct SplitCmd {
     /// Replace copies that are stale (made from other inputs).
     #[arg(help_heading = "What to make", long)]
     force: bool,
-    /// Threads for copying (default: one per core).
+    /// Threads for copying (default: four per core; copying waits on the disk more than it computes).
     #[arg(help_heading = "What to make", long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Also write <DIR>/<profile>/<home>.zip (or .tar.gz) of each copy, for distribution.
@@ -203,6 +203,10 @@ struct SplitCmd {
     /// Clone file extents instead of copying bytes: auto, always or never.
     #[arg(help_heading = "What to make", long, value_enum, default_value_t = Reflink::Auto)]
     reflink: Reflink,
+    /// Run the update once, in a staging copy of the home, and make the copies from it
+    /// (one download and one tool run for all profiles; HOME is not changed).
+    #[arg(long, conflicts_with = "no_update")]
+    update_once: bool,
     #[command(flatten)]
     config: ConfigFlags,
     #[command(flatten)]
@@ -469,6 +473,7 @@ impl SplitCmd {
             force: self.force,
             jobs: self.jobs,
             reflink: self.reflink,
+            update_once: self.update_once,
             options,
             profile_dir: self.common.profile_dir,
             progress: !json && !quiet && std::io::stderr().is_terminal(),

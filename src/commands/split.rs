@@ -10,9 +10,8 @@ use anyhow::{Context, Result};
 
 use crate::engine::archive;
 use crate::engine::copy::{self, CopyStats, Job, Reflink};
-use crate::engine::fidelity;
-use crate::engine::interrupted;
 use crate::engine::output::{self, CreatedDirs, Lock, Staging};
+use crate::engine::{fidelity, interrupted, writeback};
 use crate::model::fingerprint::{self, Fingerprint};
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
@@ -36,6 +35,8 @@ pub struct SplitArgs {
     pub force: bool,
     pub jobs: Option<usize>,
     pub reflink: Reflink,
+    /// `--update-once`: update a staging copy of the home once, then copy from it.
+    pub update_once: bool,
     pub options: Options,
     pub profile_dir: Option<PathBuf>,
     /// None with `--no-update`.
@@ -116,7 +117,7 @@ struct Build<'a> {
 pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let started = Instant::now();
     let checked = check(args)?;
-    let targets = plan_targets(args, &checked)?;
+    let mut targets = plan_targets(args, &checked)?;
     let mut report = Report {
         command: "split".into(),
         dry_run: args.dry_run,
@@ -132,7 +133,9 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
             update::check_backup_dir(&update::backup_dir(&t.final_path))?;
         }
     }
-    check_space(&checked.home, &checked.out, &to_build, args.reflink, args.dry_run)?;
+    let once = args.update_once && checked.update.is_some() && !to_build.is_empty();
+    let staged_home_bytes = if once { Tree::scan(&checked.home.path)?.total_bytes() } else { 0 };
+    check_space(&checked.home, &checked.out, &to_build, args.reflink, args.dry_run, staged_home_bytes)?;
     for t in &to_build {
         crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
     }
@@ -144,11 +147,31 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     // to the output go again if nothing was put in them.
     let mut created = CreatedDirs::default();
     let _lock = lock_output(&checked.out, !to_build.is_empty(), &mut created)?;
+    let updated_home = match (&checked.update, once) {
+        (Some(u), true) => Some(update_home_once(args, &checked, u, &mut targets)?),
+        _ => None,
+    };
+    let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
     let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
-    if let Some(u) = &checked.update {
-        update_all(u, &args.options, &mut builds).context("the update step failed; no copy was published")?;
+    // The staged home stays until the copies are published: their roots'
+    // metadata are read from it last.
+    match (&checked.update, &updated_home) {
+        (Some(_), Some(h)) => {
+            for b in &mut builds {
+                let mut res = h.result.clone();
+                res.logs = b.target.final_path.join("updates/logs").display().to_string();
+                res.notes.push(
+                    "updated once, in a staging copy of the home, before this copy was made (--update-once)".into(),
+                );
+                b.update = Some((res, b.target.record.clone()));
+            }
+        }
+        (Some(u), None) => {
+            update_all(u, &args.options, &mut builds).context("the update step failed; no copy was published")?
+        }
+        _ => {}
     }
     if interrupted() {
         anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
@@ -295,17 +318,74 @@ fn stage<'a>(
 fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
     let jobs: Vec<Job<'_>> =
         builds.iter().map(|b| Job { plan: &b.target.plan, dest: b.staging.path().to_path_buf() }).collect();
-    let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
-    let bar = progress::copy_bar(args.progress, total);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build()?;
-    let r = pool.install(|| copy::materialize(&jobs, args.reflink, bar.as_ref()));
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    for (b, s) in builds.iter_mut().zip(r?) {
+    for (b, s) in builds.iter_mut().zip(copy_jobs(args, &jobs, "copying")?) {
         b.stats = s;
     }
     Ok(())
+}
+
+/// Writes the jobs' trees with a progress bar on a terminal.
+fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<CopyStats>> {
+    let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
+    let bar = args.progress.then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{{spinner}} {what} {{bytes}}/{{total_bytes}} {{wide_bar}} {{eta}}"
+            ))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(writeback::copy_threads(args.jobs)).build()?;
+    let r = pool.install(|| copy::materialize(jobs, args.reflink, bar.as_ref()));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    r
+}
+
+/// `--update-once`: the home as updated, in a staging place of the output.
+struct UpdatedHome {
+    result: UpdateResult,
+    /// Removed when dropped: the copies are made by then.
+    _staging: Staging,
+}
+
+/// Copies the home to a staging place on the output's file system (HOME is
+/// never written), runs the update there once, and plans every copy to build
+/// from the updated home: the order of WSO2's update FAQ, update the pack,
+/// then distribute and optimize. An update that does not finish cleanly fails
+/// the run; the staged home is kept for its logs.
+fn update_home_once(
+    args: &SplitArgs,
+    c: &Checked,
+    u: &update::Settings,
+    targets: &mut [Target],
+) -> Result<UpdatedHome> {
+    let shown = c.out.join(&c.home.dir_name);
+    output::remove_stale_staging(&shown, &c.home.dir_name)?;
+    let staging = Staging::for_copy(&shown);
+    let source = Tree::scan(&c.home.path)?;
+    let plan = Plan::unchanged(source);
+    copy_jobs(args, &[Job { plan: &plan, dest: staging.path().to_path_buf() }], "staging the home")
+        .context("copying the home to update it once failed; nothing was published")?;
+    let backup = c.out.join(".apim-profiles-update-backup");
+    let result = update::run_update(u, staging.path(), &shown, &backup, "update-once")?;
+    if result.status != UpdateStatus::Updated {
+        let kept = staging.keep_aside(&shown, "update-failed")?;
+        return Err(anyhow::anyhow!("{}", result.message)).context(format!(
+            "the update of the staging copy of the home did not finish (kept with its logs at {}); no copy was made. \
+             Run split without --update-once to update each copy, where conflicts can be resolved per copy",
+            kept.display()
+        ));
+    }
+    let updated = Tree::scan(staging.path())?;
+    for t in targets.iter_mut().filter(|t| t.builds(args.force)) {
+        t.plan = plan::compute(&t.profile, &updated, &args.options)?;
+        t.record.deployment_toml_sha256 = t.plan.written_toml_sha256.clone();
+    }
+    Ok(UpdatedHome { result, _staging: staging })
 }
 
 /// The update in every staged copy. Update runs share ~/.wso2-updates: by
@@ -446,7 +526,14 @@ fn sys_dir_id(home: &Path) -> std::collections::HashSet<(u64, u64)> {
 
 /// Refuses before writing when the copies will not fit. Clones cost no space,
 /// so where a probe clone works only metadata is counted.
-fn check_space(home: &Home, out: &Path, targets: &[&Target], reflink: Reflink, dry_run: bool) -> Result<()> {
+fn check_space(
+    home: &Home,
+    out: &Path,
+    targets: &[&Target],
+    reflink: Reflink,
+    dry_run: bool,
+    extra: u64,
+) -> Result<()> {
     if targets.is_empty() {
         return Ok(());
     }
@@ -470,8 +557,11 @@ fn check_space(home: &Home, out: &Path, targets: &[&Target], reflink: Reflink, d
             "cloning needs one file system with reflink support (XFS with reflink=1, Btrfs) for home and output; use --reflink auto to copy where it cannot",
         );
     }
-    let need =
-        if cloning || dry_run { targets.iter().map(|t| 4096 * t.plan.tree.entries.len() as u64).sum() } else { need };
+    let need = if cloning || dry_run {
+        targets.iter().map(|t| 4096 * t.plan.tree.entries.len() as u64).sum()
+    } else {
+        need + extra
+    };
     let free = hooks::pretend_free_bytes().or_else(|| sys::free_bytes(&probe_dir));
     if let Some(free) = free {
         if free < need {

@@ -90,6 +90,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan that changes nothing: a tree copied as it is.
+    pub fn unchanged(tree: Tree) -> Plan {
+        Plan {
+            profile: String::new(),
+            root: tree.root.clone(),
+            entries_before: tree.entries.len(),
+            tree,
+            actions: Vec::new(),
+            written_toml_sha256: None,
+        }
+    }
     /// Whether carrying out the plan changes anything (what `verify` asks).
     pub fn changes_anything(&self) -> bool {
         self.actions.iter().any(|a| !matches!(a, Action::Note { .. } | Action::Unmet { .. }))

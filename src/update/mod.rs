@@ -252,6 +252,29 @@ pub fn update_copy(
     Ok((result, plan))
 }
 
+/// Runs the tool in `home` (its bin/ tool, cwd bin/) until it is done,
+/// again after each self-update; no re-optimization. `shown` names the home in
+/// messages, `label` the run in the echoed output.
+pub fn run_update(s: &Settings, home: &Path, shown: &Path, backup_dir: &Path, label: &str) -> Result<UpdateResult> {
+    let started = Instant::now();
+    let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
+    let tool = place_tool(ready, home, shown)?;
+    let args = tool_args(s, backup_dir)?;
+    let marker_dir = shown.parent().unwrap_or(shown);
+    let mut result = UpdateResult::new(shown.join("updates/logs").display().to_string());
+    loop {
+        result.runs += 1;
+        let run = tool::run_tool(&tool, &home.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, label)?;
+        result::keep_output(home, &run.lines)?;
+        result.logs = result::logs_of(home);
+        if !read_run(&mut result, &run, s, home) {
+            break;
+        }
+    }
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(result)
+}
+
 /// Reads one run of the tool into `result`; true when the tool asks to be
 /// run again (it updated itself).
 fn read_run(result: &mut UpdateResult, run: &Run, s: &Settings, shown: &Path) -> bool {
