@@ -7,23 +7,39 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use apim_profiles::commands::{optimize, profiles, split, update as update_cmd, verify};
+use apim_profiles::commands::{optimize, profiles, split, status, update as update_cmd, verify};
 use apim_profiles::engine::archive;
 use apim_profiles::engine::copy::Reflink;
 use apim_profiles::model::config::ConfigEdits;
 use apim_profiles::model::plan::Options;
 use apim_profiles::model::profile::load_catalog;
+use apim_profiles::model::settings::{self, Settings, UpdateSettings};
 use apim_profiles::outcome::{exit_of, Exit};
-use apim_profiles::report::{self, RunOutcome};
+use apim_profiles::report::style::{self, ColorChoice};
+use apim_profiles::report::{self, json, manual, RunOutcome};
 use apim_profiles::update;
 
 #[derive(Parser)]
-#[command(name = "apim-profiles", version, about = "Split a WSO2 API Manager home into optimized per-profile copies")]
+#[command(name = "apim-profiles", about = "Split a WSO2 API Manager home into optimized per-profile copies")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    look: Look,
+}
+
+/// How output looks to a person (any command).
+#[derive(Args)]
+#[command(next_help_heading = "Output")]
+struct Look {
+    /// Colour the diff, statuses and errors: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
+    /// No progress and no warnings on stderr (errors still show).
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -36,23 +52,62 @@ enum Command {
     Update(UpdateCmd),
     /// Check that copies still match their profiles (exit 4 when one drifted).
     Verify(VerifyCmd),
+    /// One line per copy: profile, version, U2 level, last update, current/stale/drifted/conflicts, size.
+    Status(StatusCmd),
     /// List the profiles and product versions this build knows.
     Profiles(ProfilesCmd),
+    /// Print the completion script for a shell.
+    Completions(CompletionsCmd),
+    /// Write the man pages.
+    Man(ManCmd),
+    /// Print the JSON Schema of a command's --json document.
+    Schema(SchemaCmd),
+}
+
+#[derive(Args)]
+struct StatusCmd {
+    /// An output directory of split, or copies.
+    #[arg(required = true, value_name = "OUT | COPY")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct CompletionsCmd {
+    /// bash, zsh, fish, powershell or elvish.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManCmd {
+    /// Directory to write apim-profiles.1 and apim-profiles-<command>.1 into.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct SchemaCmd {
+    /// split, optimize, update, verify, status, profiles or error.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(json::DOCUMENTS))]
+    document: String,
 }
 
 #[derive(Args)]
 struct Common {
     /// Print one JSON document on stdout (messages go to stderr).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     json: bool,
     /// Use profile definitions from DIR/<version>/*.toml instead of the built-in ones.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Configuration")]
     profile_dir: Option<PathBuf>,
 }
 
 /// `--no-update`: split only, contradicting every update option (named in
 /// the refusal).
 #[derive(Args)]
+#[command(next_help_heading = "Update")]
 struct NoUpdate {
     /// Do not run the U2 update in the copies.
     #[arg(long, conflicts_with_all = ["update_tool", "update_zip", "update_level", "credentials_file", "update_timeout", "update_jobs"])]
@@ -60,6 +115,7 @@ struct NoUpdate {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Update")]
 struct UpdateFlags {
     /// An update tool to place in each copy's bin/ when the home has none.
     #[arg(long, value_name = "PATH")]
@@ -83,7 +139,11 @@ struct UpdateFlags {
 
 /// The operator's settings for each profile's deployment.toml.
 #[derive(Args)]
+#[command(next_help_heading = "Configuration")]
 struct ConfigFlags {
+    /// Read profiles, carry, set, overlay and update options from a TOML file (flags win).
+    #[arg(long, value_name = "FILE.toml")]
+    settings: Option<PathBuf>,
     /// Take these tables or keys (dotted) from the home's deployment.toml into every profile's.
     #[arg(long, value_delimiter = ',', value_name = "KEY,...")]
     carry: Vec<String>,
@@ -120,29 +180,33 @@ struct SplitCmd {
     /// The unzipped API-M home (never modified).
     home: PathBuf,
     /// Where the copies go: DIR/<profile>/<home name>.
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "What to make", long, short = 'o', value_name = "DIR")]
     out: PathBuf,
     /// Comma-separated profiles (default: control-plane,gateway-worker,traffic-manager).
-    #[arg(long, value_delimiter = ',', value_name = "P1,P2")]
+    #[arg(help_heading = "What to make", long, short = 'p', value_delimiter = ',', value_name = "P1,P2")]
     profiles: Option<Vec<String>>,
     /// Print what would change (diffs, removals, summary) and write nothing.
-    #[arg(long)]
+    #[arg(help_heading = "What to make", long, short = 'n')]
     dry_run: bool,
     /// Keep the home's own deployment.toml (the product's --skipConfigOptimization).
-    #[arg(long)]
+    #[arg(help_heading = "What to make", long)]
     skip_config_optimization: bool,
     /// Replace copies that are stale (made from other inputs).
-    #[arg(long)]
+    #[arg(help_heading = "What to make", long)]
     force: bool,
-    /// Threads for copying (default: one per core).
-    #[arg(long, value_name = "N")]
+    /// Threads for copying (default: four per core; copying waits on the disk more than it computes).
+    #[arg(help_heading = "What to make", long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Also write <DIR>/<profile>/<home>.zip (or .tar.gz) of each copy, for distribution.
-    #[arg(long, value_enum, value_name = "FORMAT")]
+    #[arg(help_heading = "What to make", long, value_enum, value_name = "FORMAT")]
     archive: Option<archive::Format>,
     /// Clone file extents instead of copying bytes: auto, always or never.
-    #[arg(long, value_enum, default_value_t = Reflink::Auto)]
+    #[arg(help_heading = "What to make", long, value_enum, default_value_t = Reflink::Auto)]
     reflink: Reflink,
+    /// Run the update once, in a staging copy of the home, and make the copies from it
+    /// (one download and one tool run for all profiles; HOME is not changed).
+    #[arg(long, conflicts_with = "no_update")]
+    update_once: bool,
     #[command(flatten)]
     config: ConfigFlags,
     #[command(flatten)]
@@ -158,13 +222,13 @@ struct OptimizeCmd {
     /// The home to optimize in place.
     home: PathBuf,
     /// The profile to optimize for.
-    #[arg(long)]
+    #[arg(help_heading = "What to make", long, short = 'p')]
     profile: String,
     /// Print what would change and write nothing.
-    #[arg(long)]
+    #[arg(help_heading = "What to make", long, short = 'n')]
     dry_run: bool,
     /// Keep the home's own deployment.toml.
-    #[arg(long)]
+    #[arg(help_heading = "What to make", long)]
     skip_config_optimization: bool,
     #[command(flatten)]
     config: ConfigFlags,
@@ -180,6 +244,9 @@ struct UpdateCmd {
     /// Resume after conflicts were resolved (`<file>.final` beside each).
     #[arg(long = "continue")]
     resume: bool,
+    /// Read the update options from a TOML settings file (flags win).
+    #[arg(long, value_name = "FILE.toml", help_heading = "Configuration")]
+    settings: Option<PathBuf>,
     #[command(flatten)]
     update: UpdateFlags,
     #[command(flatten)]
@@ -206,11 +273,31 @@ impl ConfigFlags {
     fn options(&self, skip_config_optimization: bool, profile_dir: Option<&Path>) -> anyhow::Result<Options> {
         Ok(Options::from_command_line(skip_config_optimization, self.edits(profile_dir)?))
     }
+
+    /// The file's lists first: the command line's sets and overlays apply later, so they win.
+    fn merge(&mut self, s: &Settings) {
+        let join = |file: Vec<String>, cli: &mut Vec<String>| file.into_iter().chain(cli.drain(..)).collect();
+        self.carry = join(s.carry.clone(), &mut self.carry);
+        self.carry_common |= s.carry_common;
+        self.sets = join(s.sets.iter().map(|x| x.arg.clone()).collect(), &mut self.sets);
+        self.overlays = join(s.overlays.iter().map(|x| x.arg.clone()).collect(), &mut self.overlays);
+    }
+}
+
+/// Whether a flag was given on the command line (it then wins over the file).
+type Given<'a> = &'a dyn Fn(&str) -> bool;
+
+/// The settings file, read and checked against the profiles this build knows.
+fn load_settings(path: Option<&Path>, profile_dir: Option<&Path>) -> anyhow::Result<Option<Settings>> {
+    let Some(path) = path else { return Ok(None) };
+    let catalog = load_catalog(profile_dir)?;
+    let names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
+    settings::load(path, &names).map(Some)
 }
 
 impl UpdateFlags {
     /// The update step's settings.
-    fn settings(&self, resume: bool, json: bool) -> update::Settings {
+    fn settings(&self, resume: bool, json: bool, quiet: bool) -> update::Settings {
         update::Settings {
             tool: self.update_tool.clone(),
             zip: self.update_zip.clone(),
@@ -219,10 +306,33 @@ impl UpdateFlags {
             timeout: std::time::Duration::from_secs(self.update_timeout),
             jobs: self.update_jobs.max(1),
             resume,
-            echo: !json,
+            echo: !json && !quiet,
             ready: None,
+            preview: false,
         }
     }
+
+    /// The settings file's `[update]` where the command line gave none.
+    fn merge(&mut self, s: &UpdateSettings, given: Given) {
+        self.update_tool = self.update_tool.take().or_else(|| s.tool.clone());
+        self.update_zip = self.update_zip.take().or_else(|| s.zip.clone());
+        self.update_level = self.update_level.take().or_else(|| s.level.clone());
+        self.credentials_file = self.credentials_file.take().or_else(|| s.credentials_file.clone());
+        if let (false, Some(t)) = (given("update_timeout"), s.timeout) {
+            self.update_timeout = t;
+        }
+        if let (false, Some(j)) = (given("update_jobs"), s.jobs) {
+            self.update_jobs = j;
+        }
+    }
+}
+
+/// The command line's definition, with what only a run can know: the
+/// supported product versions in `--version`, and the examples.
+fn command() -> clap::Command {
+    let versions = load_catalog(None).map(|c| c.versions().join(", ")).unwrap_or_default();
+    let version = format!("{}\nsupported API-M versions: {versions}", env!("CARGO_PKG_VERSION"));
+    manual::with_examples(Cli::command().version(version))
 }
 
 fn main() -> ExitCode {
@@ -234,16 +344,21 @@ fn main() -> ExitCode {
         eprintln!("error: starting the update tool: {e}");
         return ExitCode::from(127);
     }
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (cli, matches) = match parsed {
+        Ok(p) => p,
         Err(e) => return report::emit_parse_error(&e, wants_json()),
     };
+    style::init(cli.look.color);
+    let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
+    let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     apim_profiles::engine::catch_signals();
     let json = cli.command.json();
+    let quiet = cli.look.quiet;
     stop_at_once_before_writing(json);
     // The one place an outcome becomes an exit code.
-    let (exit, printed) = match cli.command.run() {
-        Ok(outcome) => (outcome.exit, report::emit(json, &outcome)),
+    let (exit, printed) = match cli.command.run(&given, quiet) {
+        Ok(outcome) => (outcome.exit, report::emit(json, quiet, &outcome)),
         Err(err) => {
             let exit = exit_of(&err);
             (exit, report::emit_error(json, &err, exit))
@@ -283,29 +398,74 @@ impl Command {
             Command::Optimize(c) => c.common.json,
             Command::Update(c) => c.common.json,
             Command::Verify(c) => c.common.json,
+            Command::Status(c) => c.common.json,
             Command::Profiles(c) => c.common.json,
+            Command::Completions(_) | Command::Man(_) | Command::Schema(_) => false,
         }
     }
 
-    fn run(self) -> anyhow::Result<RunOutcome> {
+    fn run(self, given: Given, quiet: bool) -> anyhow::Result<RunOutcome> {
         match self {
-            Command::Split(c) => c.run(),
+            Command::Split(c) => c.run(given, quiet),
             Command::Optimize(c) => c.run(),
-            Command::Update(c) => c.run(),
+            Command::Update(c) => c.run(given, quiet),
             Command::Verify(c) => verify::run(&c.copies, c.common.profile_dir.as_deref()),
+            Command::Status(c) => status::run(&c.paths, c.common.profile_dir.as_deref()),
             Command::Profiles(c) => profiles::run(c.common.profile_dir.as_deref()),
+            Command::Completions(c) => {
+                manual::completions(&mut command(), c.shell, &mut std::io::stdout().lock());
+                Ok(RunOutcome::paths(Vec::new()))
+            }
+            Command::Man(c) => manual::write_man_pages(&command(), &c.out).map(RunOutcome::paths),
+            Command::Schema(c) => {
+                print!("{}", json::schema(&c.document).unwrap_or_default());
+                Ok(RunOutcome::paths(Vec::new()))
+            }
         }
     }
 }
 
 impl SplitCmd {
-    fn run(self) -> anyhow::Result<RunOutcome> {
+    /// The settings file's values where the command line gave none.
+    fn merge(&mut self, s: &Settings, given: Given) {
+        if !given("profiles") && s.profiles.is_some() {
+            self.profiles = s.profiles.clone();
+        }
+        let mut s = s.clone();
+        if let Some(p) = &self.profiles {
+            s.only_for(p);
+        }
+        let s = &s;
+        self.skip_config_optimization |= s.skip_config_optimization;
+        self.force |= s.force;
+        self.jobs = self.jobs.or(s.jobs);
+        if let (false, Some(r)) = (given("reflink"), &s.reflink) {
+            self.reflink = clap::ValueEnum::from_str(r, false).unwrap_or(self.reflink);
+        }
+        if let (None, Some(a)) = (self.archive, &s.archive) {
+            self.archive = clap::ValueEnum::from_str(a, false).ok();
+        }
+        self.config.merge(s);
+        // `enabled = false` is --no-update, unless the command line asks for an update.
+        let cli_update = ["update_tool", "update_zip", "update_level", "credentials_file"].iter().any(|id| given(id));
+        if s.update.enabled == Some(false) && !cli_update {
+            self.no_update.no_update = true;
+        }
+        if !self.no_update.no_update {
+            self.update.merge(&s.update, given);
+        }
+    }
+
+    fn run(mut self, given: Given, quiet: bool) -> anyhow::Result<RunOutcome> {
+        if let Some(s) = load_settings(self.config.settings.as_deref(), self.common.profile_dir.as_deref())? {
+            self.merge(&s, given);
+        }
         let json = self.common.json;
         split::check_jobs("--jobs", self.jobs)?;
         split::check_jobs("--update-jobs", Some(self.update.update_jobs))?;
         let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         split::run(&split::SplitArgs {
-            update: (!self.no_update.no_update).then(|| self.update.settings(false, json)),
+            update: (!self.no_update.no_update).then(|| self.update.settings(false, json, quiet)),
             home: self.home,
             out: self.out,
             profiles: self.profiles,
@@ -313,16 +473,22 @@ impl SplitCmd {
             force: self.force,
             jobs: self.jobs,
             reflink: self.reflink,
+            update_once: self.update_once,
             options,
             profile_dir: self.common.profile_dir,
-            progress: !json && std::io::stderr().is_terminal(),
+            progress: !json && !quiet && std::io::stderr().is_terminal(),
             archive: self.archive,
         })
     }
 }
 
 impl OptimizeCmd {
-    fn run(self) -> anyhow::Result<RunOutcome> {
+    fn run(mut self) -> anyhow::Result<RunOutcome> {
+        if let Some(mut s) = load_settings(self.config.settings.as_deref(), self.common.profile_dir.as_deref())? {
+            s.only_for(std::slice::from_ref(&self.profile));
+            self.skip_config_optimization |= s.skip_config_optimization;
+            self.config.merge(&s);
+        }
         let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         optimize::run(&optimize::OptimizeArgs {
             home: self.home,
@@ -335,9 +501,12 @@ impl OptimizeCmd {
 }
 
 impl UpdateCmd {
-    fn run(self) -> anyhow::Result<RunOutcome> {
+    fn run(mut self, given: Given, quiet: bool) -> anyhow::Result<RunOutcome> {
+        if let Some(s) = load_settings(self.settings.as_deref(), self.common.profile_dir.as_deref())? {
+            self.update.merge(&s.update, given);
+        }
         split::check_jobs("--update-jobs", Some(self.update.update_jobs))?;
-        let s = self.update.settings(self.resume, self.common.json);
+        let s = self.update.settings(self.resume, self.common.json, quiet);
         update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref())
     }
 }

@@ -56,7 +56,7 @@ impl Exit {
 
 /// What one copy (or home) is after a run, serialized as the JSON contract's
 /// `profiles[].status` strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Made by this run.

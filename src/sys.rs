@@ -1,6 +1,7 @@
 //! The system calls std does not offer, through `rustix` (safe wrappers, no
 //! `unsafe` here): cloning file extents, the atomic exchange of two paths,
-//! the effective user, free space, process probes and process-group signals.
+//! the effective user, free space, process probes and process-group signals,
+//! starting writeback, flushing a file system, in-kernel byte copies.
 //! Every other module asks here rather than calling the kernel itself.
 
 use std::fs::File;
@@ -15,6 +16,27 @@ use rustix::process::{Pid, Signal};
 /// cannot (different file systems, ext4, tmpfs).
 pub fn clone_file(dst: &File, src: &File) -> std::io::Result<()> {
     rustix::fs::ioctl_ficlone(dst, src).map_err(Into::into)
+}
+
+/// Starts writeback of a file's dirty pages without waiting for it and drops
+/// the pages already clean: `posix_fadvise(DONTNEED)`, which on Linux begins
+/// writeback of the range (as `sync_file_range(SYNC_FILE_RANGE_WRITE)` does,
+/// which rustix does not offer) before dropping what it can.
+pub fn start_writeback(f: &File) -> std::io::Result<()> {
+    rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed).map_err(Into::into)
+}
+
+/// Flushes the whole file system holding `dir` (syncfs): data, metadata and
+/// directories, with any writeback error since they were written.
+pub fn sync_file_system(dir: &Path) -> std::io::Result<()> {
+    let d = File::open(dir)?;
+    rustix::fs::syncfs(&d).map_err(Into::into)
+}
+
+/// Copies up to `len` bytes from `src`'s position to `dst`'s in the kernel
+/// (sendfile), which never shares extents; returns how many.
+pub fn send_file(dst: &File, src: &File, len: usize) -> std::io::Result<usize> {
+    rustix::fs::sendfile(dst, src, None, len).map_err(Into::into)
 }
 
 /// Swaps two existing paths in one step (renameat2 RENAME_EXCHANGE).
@@ -70,6 +92,30 @@ fn signal_group(pgid: u32, sig: Signal) {
         // The group may be gone already; there is nothing to do then.
         let _ = rustix::process::kill_process_group(pid, sig);
     }
+}
+
+/// Opens a file for reading, never through a link (O_NOFOLLOW), and without
+/// blocking on a fifo put in its place.
+pub fn open_read_nofollow(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    std::fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(p)
+}
+
+/// Opens (creating with mode 600) a file to append to, never through a link.
+pub fn open_append_nofollow(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(p)
+}
+
+/// Whether this process may create entries in the directory `dir`.
+pub fn can_create_in(dir: &Path) -> bool {
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).is_ok()
 }
 
 /// Opens (creating, mode 600) a lock file for reading and writing, never

@@ -77,7 +77,7 @@ fn oracle_prune(dir: &Path, keep: fn(&str) -> bool) {
             continue;
         }
         rm(&dir.join(&n));
-        if let Some(stem) = n.strip_suffix(".war").filter(|s| !matches!(*s, "" | "." | "..")) {
+        if let Some(stem) = n.strip_suffix(".war").filter(|s| !s.is_empty() && *s != "." && *s != "..") {
             if std::fs::symlink_metadata(dir.join(stem)).is_ok_and(|m| m.is_dir()) {
                 rm(&dir.join(stem));
             }

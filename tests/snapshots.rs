@@ -26,6 +26,7 @@ fn redacted(tmp: &Path, f: impl FnOnce()) {
     s.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]");
     s.add_filter(&regex_escape(env!("CARGO_MANIFEST_DIR")), "[REPO]");
     s.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#);
+    s.add_filter(r#""finished_at": "[0-9T:Z-]+""#, r#""finished_at": "[time]""#);
     s.add_filter(r#""files_cloned": \d+"#, r#""files_cloned": "[n]""#);
     s.add_filter(r"; \d+ cloned\)", "; [n] cloned)");
     s.add_filter(r"\bpid \d+", "pid [PID]");

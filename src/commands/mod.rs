@@ -7,5 +7,6 @@
 pub mod optimize;
 pub mod profiles;
 pub mod split;
+pub mod status;
 pub mod update;
 pub mod verify;

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -95,6 +95,7 @@ fn write_zip(copy: &Path, top: &Path, tmp: &Path) -> Result<()> {
         let opts = SimpleFileOptions::default()
             .unix_permissions(md.permissions().mode() & 0o7777)
             .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip_time(md.mtime()))
             .large_file(md.len() >= 0xFFFF_FFFF);
         if md.file_type().is_symlink() {
             let target =
@@ -112,4 +113,44 @@ fn write_zip(copy: &Path, top: &Path, tmp: &Path) -> Result<()> {
     f.flush()?;
     f.get_ref().sync_all()?;
     Ok(())
+}
+
+/// A zip entry's time (UTC; zip keeps no zone) from a modification time. Zip
+/// times run from 1980 to 2107: outside that, the nearest end.
+fn zip_time(mtime: i64) -> zip::DateTime {
+    let days = mtime.div_euclid(86_400);
+    let secs = mtime.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = ((secs / 3600) as u8, (secs % 3600 / 60) as u8, (secs % 60) as u8);
+    let y = y.clamp(1980, 2107) as u16;
+    zip::DateTime::from_date_and_time(y, m, d, hh, mm, ss).unwrap_or_default()
+}
+
+/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian;
+/// Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zip_times_are_the_files_times() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let t = zip_time(1_764_028_800 + 3_724); // 2025-11-25 01:02:04 UTC (zip counts 2 s steps)
+        assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()), (2025, 11, 25, 1, 2, 4));
+        assert_eq!(zip_time(0).year(), 1980, "before 1980: the earliest zip time");
+    }
 }

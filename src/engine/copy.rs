@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
-use rayon::prelude::*;
 
-use crate::engine::{fidelity, interrupted};
+use crate::engine::{fidelity, interrupted, writeback};
 use crate::model::plan::Plan;
 use crate::model::tree::{Entry, Kind, Origin};
 use crate::{hooks, sys};
@@ -35,6 +34,16 @@ pub struct CopyStats {
     pub cloned: u64,
     pub dirs: u64,
     pub symlinks: u64,
+}
+
+impl CopyStats {
+    fn add(&mut self, s: &CopyStats) {
+        self.files += s.files;
+        self.bytes += s.bytes;
+        self.cloned += s.cloned;
+        self.dirs += s.dirs;
+        self.symlinks += s.symlinks;
+    }
 }
 
 /// One tree to write: a plan's final tree into `dest` (which must not exist).
@@ -82,8 +91,9 @@ fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user:
     Ok(s)
 }
 
-/// Writes every job's tree. Files of all jobs share one rayon pass so that two
-/// cores stay busy whatever the spread of file sizes across profiles.
+/// Writes every job's tree. Files of all jobs share one pass on all threads of
+/// the current pool, in the order `writeback::schedule` gives, so that every
+/// thread stays busy whatever the spread of file sizes across profiles.
 pub fn materialize(
     jobs: &[Job<'_>],
     reflink: Reflink,
@@ -94,7 +104,7 @@ pub fn materialize(
     // Second names of hard-linked files are linked after the pass, to the
     // copy of their first name.
     let links: Vec<_> = jobs.iter().map(|j| fidelity::link_followers(&j.plan.tree)).collect();
-    let work: Vec<(usize, &PathBuf, &Entry)> = jobs
+    let mut work: Vec<(usize, &PathBuf, &Entry)> = jobs
         .iter()
         .enumerate()
         .flat_map(|(i, j)| {
@@ -107,33 +117,31 @@ pub fn materialize(
                 .map(move |(r, e)| (i, r, e))
         })
         .collect();
+    writeback::schedule(&mut work, |(_, _, e)| e.size());
     let fail_after = hooks::fail_after_files();
     let done = AtomicU64::new(0);
-    let stats: Vec<(usize, CopyStats)> = work
-        .par_iter()
-        .map(|(i, rel, e)| {
-            if interrupted() {
-                bail!("interrupted");
+    let per_thread: Vec<Vec<CopyStats>> = writeback::in_order(&work, |acc: &mut Vec<CopyStats>, (i, rel, e)| {
+        if interrupted() {
+            bail!("interrupted");
+        }
+        if let Some(n) = fail_after {
+            if done.fetch_add(1, Ordering::SeqCst) >= n {
+                bail!("fault injected after {n} files (APIM_PROFILES_FAIL_AFTER_FILES)");
             }
-            if let Some(n) = fail_after {
-                if done.fetch_add(1, Ordering::SeqCst) >= n {
-                    bail!("fault injected after {n} files (APIM_PROFILES_FAIL_AFTER_FILES)");
-                }
-            }
-            let s = copy_entry(&jobs[*i], rel, e, reflink, root_user)?;
-            if let Some(p) = progress {
-                p.inc(s.bytes);
-            }
-            Ok((*i, s))
-        })
-        .collect::<Result<_>>()?;
+        }
+        let s = copy_entry(&jobs[*i], rel, e, reflink, root_user)?;
+        if let Some(p) = progress {
+            p.inc(s.bytes);
+        }
+        acc.resize(jobs.len(), CopyStats::default());
+        acc[*i].add(&s);
+        Ok(())
+    })?;
     let mut out = vec![CopyStats::default(); jobs.len()];
-    for (i, s) in stats {
-        let o = &mut out[i];
-        o.files += s.files;
-        o.bytes += s.bytes;
-        o.cloned += s.cloned;
-        o.symlinks += s.symlinks;
+    for t in per_thread {
+        for (o, s) in out.iter_mut().zip(t) {
+            o.add(&s);
+        }
     }
     for (i, job) in jobs.iter().enumerate() {
         out[i].files += fidelity::make_links(&job.dest, &links[i])?;
@@ -162,6 +170,7 @@ fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool) -> Resul
     }
     let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
     filetime::set_file_times(d, t, t).with_context(|| format!("setting the times of {}", d.display()))?;
+    writeback::dir_done(d).with_context(|| format!("flushing {} to disk", d.display()))?;
     Ok(())
 }
 
@@ -185,6 +194,9 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
             let src = crate::safe_fs::open_source(source_root, p)?;
             let cloned = copy_contents(&src, &out, reflink, e.meta.sparse)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
+            if !cloned {
+                writeback::file_written(&out);
+            }
             (cloned, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))
         }
     };
@@ -205,12 +217,14 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
         filetime::set_file_handle_times(&out, Some(t), Some(t))
             .with_context(|| format!("setting the times of {}", dst.display()))?;
     }
+    writeback::file_done(&out).with_context(|| format!("flushing {} to disk", dst.display()))?;
     Ok(cloned)
 }
 
 /// Clone, else in-kernel copy (`std::io::copy` between files uses
 /// copy_file_range, falling back to read/write itself); a file the scan found
-/// sparse is copied range by range so that its holes stay holes.
+/// sparse is copied range by range so that its holes stay holes; with
+/// `--reflink never` an in-kernel copy that never clones.
 fn copy_contents(src: &File, dst: &File, reflink: Reflink, sparse: bool) -> Result<bool> {
     if reflink != Reflink::Never {
         match sys::clone_file(dst, src) {
@@ -223,6 +237,11 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink, sparse: bool) -> Resu
     }
     if sparse {
         fidelity::copy_sparse(src, dst, src.metadata()?.len())?;
+        return Ok(false);
+    }
+    if reflink == Reflink::Never {
+        // Not copy_file_range: it clones where the file system can.
+        writeback::copy_bytes(src, dst, src.metadata()?.len())?;
         return Ok(false);
     }
     let mut s = src;

@@ -10,6 +10,7 @@ pub mod copy;
 pub mod fidelity;
 pub mod inplace;
 pub mod output;
+pub mod writeback;
 
 /// The signal that asked the run to stop (0: none). Set by the handlers that
 /// [`catch_signals`] installs; long loops check it between files.

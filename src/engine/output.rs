@@ -215,8 +215,11 @@ impl Staging {
     }
 
     /// Makes the staged copy the copy at `final_path` (see [`publish`]).
+    /// Its files and directories are flushed to disk first, so a published
+    /// copy survives a power cut.
     pub fn publish(mut self, final_path: &Path, expected: Option<(u64, u64)>) -> Result<()> {
-        let r = publish(&self.path, final_path, expected);
+        let r =
+            crate::engine::writeback::make_durable(&self.path).and_then(|()| publish(&self.path, final_path, expected));
         if let Err(e) = &r {
             if let Some(PlaceTaken(why)) = e.downcast_ref::<PlaceTaken>() {
                 // Keep the finished copy beside the place (a long update is

@@ -69,6 +69,10 @@ pub enum Action {
     Rewrite { path: PathBuf, step: String, before: Origin, after: Origin },
     /// Nothing done, for a reason the operator should hear.
     Note { step: String, message: String },
+    /// The step cannot do what the profile asks on this tree (its directory
+    /// is a link, its template is missing): `split` and `optimize` refuse,
+    /// `verify` reports it as a difference.
+    Unmet { step: String, message: String },
 }
 
 #[derive(Debug, Clone)]
@@ -86,9 +90,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan that changes nothing: a tree copied as it is.
+    pub fn unchanged(tree: Tree) -> Plan {
+        Plan {
+            profile: String::new(),
+            root: tree.root.clone(),
+            entries_before: tree.entries.len(),
+            tree,
+            actions: Vec::new(),
+            written_toml_sha256: None,
+        }
+    }
     /// Whether carrying out the plan changes anything (what `verify` asks).
     pub fn changes_anything(&self) -> bool {
-        self.actions.iter().any(|a| !matches!(a, Action::Note { .. }))
+        self.actions.iter().any(|a| !matches!(a, Action::Note { .. } | Action::Unmet { .. }))
     }
     pub fn removed(&self) -> impl Iterator<Item = &Action> {
         self.actions.iter().filter(|a| matches!(a, Action::Remove { .. }))
@@ -105,6 +120,7 @@ impl Plan {
                     if *dir { "/" } else { "" }
                 )),
                 Action::Rewrite { path, step, .. } => Some(format!("{} is not the profile's ({step})", path.display())),
+                Action::Unmet { step, message } => Some(format!("{message} ({step})")),
                 Action::Backup { .. } | Action::Note { .. } => None,
             })
             .collect()
@@ -119,6 +135,20 @@ impl Plan {
             })
             .collect()
     }
+}
+
+/// Refuses a plan with a step that cannot do what its profile asks.
+pub fn check_met(plan: &Plan) -> Result<()> {
+    for a in &plan.actions {
+        if let Action::Unmet { step, message } = a {
+            return Err(Refusal::new(
+                format!("profile {}, step {step}: {message}", plan.profile),
+                "give a home as the product pack lays it out (real directories, every deployment template), or fix the profile definition",
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Computes the plan of `profile` on `tree` (a scan of `tree.root`).
@@ -172,6 +202,8 @@ impl Planner {
                 }
                 self.replace_deployment_toml(profile, [rel(template), rel(target), rel(backup)], opts, label)?;
             }
+            Step::ClearDir { dir, .. } | Step::PruneWebapps { dir, .. } | Step::RemoveWebapps { dir, .. }
+                if !self.real_dir(&rel(dir), &label) => {}
             Step::ClearDir { dir, keep_files, .. } => {
                 let dir = rel(dir);
                 let keep = patterns(keep_files);
@@ -246,8 +278,12 @@ impl Planner {
         opts: &Options,
         label: String,
     ) -> Result<()> {
-        if !self.is_file(&target) || !self.is_file(&template) {
-            return Ok(());
+        for (p, what) in [(&template, "the profile's deployment template"), (&target, "the file it replaces")] {
+            if !self.is_file(p) {
+                let message = format!("{what} {} is not in the home (or is not a file)", p.display());
+                self.actions.push(Action::Unmet { step: label, message });
+                return Ok(());
+            }
         }
         self.links_stay_inside(&[&target, &template])?;
         let tpl = self.t.get(&template).cloned().expect("checked");
@@ -343,6 +379,28 @@ impl Planner {
         Ok(Some((Arc::new(out.text.into_bytes()), out.warnings)))
     }
 
+    /// Whether `dir` is a directory the step can work in. A link (the step
+    /// would work through it) or a file is unmet; an absent directory has
+    /// nothing to remove, and the report says so.
+    fn real_dir(&mut self, dir: &Path, step: &str) -> bool {
+        let message = match self.t.get(dir).map(|e| &e.kind) {
+            Some(Kind::Dir) => return true,
+            Some(Kind::Symlink { target }) => format!(
+                "{} is a link (to {}), not a directory: nothing is removed through it",
+                dir.display(),
+                target.display()
+            ),
+            Some(Kind::File { .. }) => format!("{} is a file, not a directory", dir.display()),
+            None => {
+                let message = format!("{} is not in the home: nothing to remove there", dir.display());
+                self.actions.push(Action::Note { step: step.to_string(), message });
+                return false;
+            }
+        };
+        self.actions.push(Action::Unmet { step: step.to_string(), message });
+        false
+    }
+
     /// A deployment.toml or template that is a link is used only when it
     /// resolves inside the home: one to `/etc/shadow` is refused, never read.
     fn links_stay_inside(&self, paths: &[&Path]) -> Result<()> {
@@ -413,8 +471,8 @@ impl Planner {
             self.remove(&dir.join(&name), step);
             let bytes = name.as_encoded_bytes();
             if let Some(stem) = bytes.strip_suffix(b".war") {
-                // `..war` names no exploded directory: its stem `.` is `dir` itself
-                // (`rm -rf` in the product's script refuses `.` and `..` likewise).
+                // `..war` has no exploded form: `rm -r webapps/.` is refused by rm,
+                // and the path would name the webapps directory itself.
                 if !matches!(stem, b"" | b"." | b"..") {
                     let stem = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(stem);
                     let exploded = dir.join(stem);
@@ -511,13 +569,6 @@ mod tests {
         assert_eq!(names(&plan), ["w", "w/keep.war"]);
         let p = profile("[[step]]\nop = \"remove-webapps\"\ndir = \"w\"\nnames = [\"drop.war\"]\n");
         assert_eq!(names(&compute(&p, &t, &Options::default()).unwrap()), ["w", "w/keep.war", "w/other"]);
-    }
-
-    #[test]
-    fn a_webapp_named_dot_dot_war_never_takes_its_directory_with_it() {
-        let (_d, t) = tree(&[("w/keep.war", "k"), ("w/..war", "d"), ("w/.war", "e")]);
-        let p = profile("[[step]]\nop = \"prune-webapps\"\ndir = \"w\"\nkeep = [\"keep.war\"]\n");
-        assert_eq!(names(&compute(&p, &t, &Options::default()).unwrap()), ["w", "w/keep.war"]);
     }
 
     #[test]

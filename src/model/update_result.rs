@@ -1,12 +1,12 @@
 //! What an update did to one copy, as data: the report shows it, the copy's
 //! record keeps it. Running the tool and reading its output is `crate::update`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::outcome::Status;
 
 /// How one copy's update ended.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateStatus {
     Updated,
@@ -20,16 +20,18 @@ pub enum UpdateStatus {
 /// What one copy's update came to (`profiles[].update` in the JSON report,
 /// and `update` in the copy's record). The fields are in alphabetical order
 /// because that is the order the JSON contract has always listed them in.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UpdateResult {
     pub added: Vec<String>,
     pub conflicts: Vec<String>,
     pub duration_ms: u64,
+    /// When the run ended (RFC 3339, UTC): `status` shows it.
+    pub finished_at: Option<String>,
     pub logs: String,
     pub message: String,
     pub modified: Vec<String>,
     /// For the report's notes, not part of the result's JSON.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub notes: Vec<String>,
     pub removed: Vec<String>,
     /// What re-optimization did after the update (entries removed again...).
@@ -66,6 +68,7 @@ impl UpdateResult {
             message: String::new(),
             notes: vec![],
             duration_ms: 0,
+            finished_at: None,
         }
     }
     /// Whether the copy is published (updated, or waiting for a person).

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use crate::outcome::refusal_of;
+use crate::report::style::{self, Paint};
 use crate::report::{ProfileInfo, ProfileReport, Report};
 
 /// `1.2 MB`, for people.
@@ -82,8 +83,17 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
     for n in &r.notes {
         s.push_str(&format!("note: {}\n", escape(n)));
     }
+    if let Some(why) = &r.reason {
+        s.push_str(&format!("reason: {why}\n"));
+    }
     for d in &r.drift {
         s.push_str(&format!("drift: {}\n", escape(d)));
+    }
+    if let Some(more) = r.drift_total.map(|t| t.saturating_sub(r.drift.len())).filter(|m| *m > 0) {
+        s.push_str(&format!("drift: and {more} more differences\n"));
+    }
+    if let Some(a) = &r.archive {
+        s.push_str(&format!("archive: {}\n", escape(a)));
     }
     if let Some(e) = &r.error {
         s.push_str(&format!("error: {}\n", escape(e)));
@@ -92,7 +102,7 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
         let verdict = if r.drift.is_empty() {
             "matches its profile".to_string()
         } else {
-            format!("{} differences from its profile", r.drift.len())
+            format!("{} differences from its profile", r.drift_total.unwrap_or(r.drift.len()))
         };
         s.push_str(&format!("summary: {} entries, {verdict}\n", r.entries_kept));
         return s;
@@ -117,12 +127,20 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
 /// A report as text on stdout; the caller decides what a write error means.
 pub fn print_report(r: &Report) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
+    let paint = Paint::stdout();
     for p in &r.profiles {
-        write!(stdout, "{}", print_profile(p, r.dry_run))?;
+        write!(stdout, "{}", paint.report(&print_profile(p, r.dry_run)))?;
     }
     if r.dry_run {
         writeln!(stdout, "dry run: nothing was written")?;
     }
+    stdout.flush()
+}
+
+/// Text made elsewhere (the status table, paths written) on stdout.
+pub fn print_text(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    write!(stdout, "{text}")?;
     stdout.flush()
 }
 
@@ -171,7 +189,8 @@ impl ErrorLines {
 /// written, so its errors are ignored (never a panic).
 pub fn print_error(e: &ErrorLines) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {}", escape(&e.what));
+    let paint = Paint::stderr();
+    let _ = writeln!(err, "{} {}", paint.paint(style::BOLD_RED, "error:"), escape(&e.what));
     for c in &e.causes {
         if c.starts_with("while ") {
             let _ = writeln!(err, "  {}", escape(c));
@@ -180,6 +199,6 @@ pub fn print_error(e: &ErrorLines) {
         }
     }
     if let Some(h) = &e.hint {
-        let _ = writeln!(err, "hint: {}", escape(h));
+        let _ = writeln!(err, "{} {}", paint.paint(style::BOLD_CYAN, "hint:"), escape(h));
     }
 }

@@ -5,6 +5,8 @@ use std::io::Write;
 
 use crate::outcome::Exit;
 use crate::report::human::ErrorLines;
+use crate::report::schema::{ErrorDoc, ProfilesDoc};
+use crate::report::status::StatusDoc;
 use crate::report::{ProfileInfo, Report};
 
 pub fn print_report(r: &Report) -> std::io::Result<()> {
@@ -12,7 +14,12 @@ pub fn print_report(r: &Report) -> std::io::Result<()> {
 }
 
 pub fn print_profiles(list: &[ProfileInfo]) -> std::io::Result<()> {
-    print(&serde_json::json!({ "changed": false, "profiles": list }).to_string())
+    let doc = ProfilesDoc { schema_version: Default::default(), changed: false, profiles: list.to_vec() };
+    print(&serde_json::to_string(&doc).unwrap_or_default())
+}
+
+pub fn print_status(doc: &StatusDoc) -> std::io::Result<()> {
+    print(&serde_json::to_string_pretty(doc).unwrap_or_default())
 }
 
 /// One document on stdout, flushed: a report that did not arrive is an error.
@@ -23,12 +30,36 @@ fn print(doc: &str) -> std::io::Result<()> {
 }
 
 pub fn print_error(e: &ErrorLines, exit: Exit) -> std::io::Result<()> {
-    let doc = serde_json::json!({
-        "changed": false,
-        "error": e.what,
-        "causes": e.causes,
-        "hint": e.hint,
-        "exit_code": exit.code(),
-    });
+    let doc = ErrorDoc {
+        schema_version: Default::default(),
+        changed: false,
+        error: e.what.clone(),
+        causes: e.causes.clone(),
+        hint: e.hint.clone(),
+        exit_code: exit.code().into(),
+    };
     print(&serde_json::to_string_pretty(&doc).unwrap_or_default())
+}
+
+/// The documents that have a schema: one per command, and the error document
+/// every command prints on a refusal or failure.
+pub const DOCUMENTS: &[&str] = &["split", "optimize", "update", "verify", "status", "profiles", "error"];
+
+/// The schema of one document, as committed under `schema/`.
+pub fn schema(doc: &str) -> Option<String> {
+    let mut schema = match doc {
+        "split" | "optimize" | "update" | "verify" => schemars::schema_for!(Report),
+        "status" => schemars::schema_for!(StatusDoc),
+        "profiles" => schemars::schema_for!(ProfilesDoc),
+        "error" => schemars::schema_for!(ErrorDoc),
+        _ => return None,
+    };
+    let title = match doc {
+        "error" => "apim-profiles: the JSON document of a refusal or failure".to_string(),
+        d => format!("apim-profiles {d} --json"),
+    };
+    schema.insert("title".into(), title.into());
+    let mut text = serde_json::to_string_pretty(&schema).ok()?;
+    text.push('\n');
+    Some(text)
 }

@@ -15,33 +15,39 @@ use crate::outcome::{fold, Exit, Status};
 pub mod diff;
 pub mod human;
 pub mod json;
+pub mod manual;
 pub mod mask;
+pub mod progress;
+pub mod schema;
+pub mod status;
+pub mod style;
 
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, Default, schemars::JsonSchema)]
 pub struct Report {
+    pub schema_version: schema::SchemaVersion,
     pub command: String,
     /// False when the run changed nothing on disk.
     pub changed: bool,
     pub dry_run: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<String>,
     pub profiles: Vec<ProfileReport>,
     pub warnings: Vec<String>,
     pub duration_ms: u64,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, schemars::JsonSchema)]
 pub struct ProfileReport {
     pub profile: String,
     pub path: String,
     /// The exact bytes of a path that is not UTF-8, as lowercase hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
     pub status: Status,
     pub changed: bool,
@@ -55,35 +61,42 @@ pub struct ProfileReport {
     pub bytes_copied: u64,
     pub files_cloned: u64,
     pub bytes_to_copy: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateResult>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// How many differences there are in all (`drift` lists the first 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_total: Option<usize>,
+    /// `would-replace`, `drifted`, `conflicts` of a copy already there: why
+    /// it is not current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Absolute links into the home, made relative in the copy so that they
     /// lead into the copy.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links_rewritten: Vec<String>,
     /// `--archive`: the archive of the copy, written or already there.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
     /// Dry-run: deployment.toml keys added (+), changed (~) and removed (-)
     /// relative to the home's own file, secrets masked.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<String>,
     /// Unified diff of every file whose content changes, secrets masked (dry-run).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: u64,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, schemars::JsonSchema)]
 pub struct Removed {
     pub path: String,
     /// The exact bytes of a path that is not UTF-8 (`path` then shows U+FFFD
     /// for each bad byte), as lowercase hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
     pub step: String,
     pub dir: bool,
@@ -91,7 +104,7 @@ pub struct Removed {
     pub bytes: u64,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, schemars::JsonSchema)]
 pub struct BackupMade {
     pub from: String,
     pub to: String,
@@ -118,6 +131,8 @@ impl ProfileReport {
             bytes_to_copy: plan.tree.total_bytes(),
             update: None,
             drift: Vec::new(),
+            drift_total: None,
+            reason: None,
             links_rewritten: Vec::new(),
             archive: None,
             settings: Vec::new(),
@@ -142,7 +157,7 @@ impl ProfileReport {
                     r.backups.push(BackupMade { from: from.display().to_string(), to: to.display().to_string() })
                 }
                 Action::Rewrite { path, .. } => r.rewritten.push(path.display().to_string()),
-                Action::Note { message, .. } => r.notes.push(message.clone()),
+                Action::Note { message, .. } | Action::Unmet { message, .. } => r.notes.push(message.clone()),
             }
         }
         r
@@ -171,7 +186,7 @@ pub fn hex_if_not_utf8(p: &std::path::Path) -> Option<String> {
 }
 
 /// What `profiles` lists: the profiles and versions this build knows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProfileInfo {
     pub name: String,
     pub version: String,
@@ -186,6 +201,9 @@ pub struct ProfileInfo {
 pub enum Output {
     Report(Report),
     Profiles(Vec<ProfileInfo>),
+    Status(status::StatusDoc),
+    /// Files written (the man pages).
+    Paths(Vec<std::path::PathBuf>),
 }
 
 /// How a command that ran to its end ended: what it prints and the exit code
@@ -203,45 +221,66 @@ impl RunOutcome {
     pub fn of_report(mut report: Report) -> RunOutcome {
         report.changed = report.changed || report.profiles.iter().any(|p| p.changed);
         let exit = fold(report.profiles.iter().map(|p| p.status));
-        if let Some(advice) = advice(exit) {
-            report.warnings.push(advice.into());
-        }
+        let advice = advice(exit, &report);
+        report.warnings.extend(advice);
         RunOutcome { output: Output::Report(report), exit }
     }
 
     pub fn profiles(list: Vec<ProfileInfo>) -> RunOutcome {
         RunOutcome { output: Output::Profiles(list), exit: Exit::Ok }
     }
-}
 
-/// The advice printed once for a run that ended with conflicts or failures.
-fn advice(exit: Exit) -> Option<&'static str> {
-    match exit {
-        Exit::Conflicts => Some("hint: resolve each conflict listed (save the resolved file beside it as <file>.final), then run: apim-profiles update --continue <copy>"),
-        Exit::Failed => Some("hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)"),
-        _ => None,
+    /// `status` only looks: it ends well whenever it could look.
+    pub fn status(doc: status::StatusDoc) -> RunOutcome {
+        RunOutcome { output: Output::Status(doc), exit: Exit::Ok }
+    }
+
+    pub fn paths(paths: Vec<std::path::PathBuf>) -> RunOutcome {
+        RunOutcome { output: Output::Paths(paths), exit: Exit::Ok }
     }
 }
 
-/// Prints an outcome: the report on stdout (JSON or text), warnings on stderr.
+/// The advice printed for a run that ended with conflicts, failures or
+/// drift: for conflicts, how to resume each copy that waits on them.
+fn advice(exit: Exit, report: &Report) -> Vec<String> {
+    let waiting = report.profiles.iter().filter(|p| p.status == Status::Conflicts);
+    match exit {
+        Exit::Conflicts => waiting
+            .map(|p| format!("hint: to resume {0}: resolve each conflict listed, save the resolved file beside it as <file>.final, then run: apim-profiles update --continue {0}", p.path))
+            .collect(),
+        Exit::Failed => vec!["hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)".into()],
+        Exit::Drift if report.command != "verify" => vec!["hint: a copy changed since apim-profiles left it and was not touched; see what changed above, then rebuild it with split --force (or keep the change and re-apply the profile with apim-profiles optimize)".into()],
+        _ => vec![],
+    }
+}
+
+/// Prints an outcome: the report on stdout (JSON or text), warnings on stderr
+/// (not with `--quiet`, unless the run asks for attention).
 /// The result is whether the report reached stdout ([`after_printing`]).
-pub fn emit(json: bool, outcome: &RunOutcome) -> std::io::Result<()> {
+pub fn emit(json: bool, quiet: bool, outcome: &RunOutcome) -> std::io::Result<()> {
     match &outcome.output {
         Output::Report(r) => {
             let printed = if json { json::print_report(r) } else { human::print_report(r) };
             let mut err = std::io::stderr().lock();
+            let warning = style::Paint::stderr().paint(style::BOLD_YELLOW, "warning:");
             for w in &r.warnings {
                 // A run that asks for attention ends with its advice, as given.
                 if outcome.exit != Exit::Ok {
                     let _ = writeln!(err, "{}", human::escape(w));
-                } else if !json {
-                    let _ = writeln!(err, "warning: {}", human::escape(w));
+                } else if !json && !quiet {
+                    let _ = writeln!(err, "{warning} {}", human::escape(w));
                 }
             }
             printed
         }
         Output::Profiles(list) if json => json::print_profiles(list),
         Output::Profiles(list) => human::print_profiles(list),
+        Output::Status(doc) if json => json::print_status(doc),
+        Output::Status(doc) => human::print_text(&status::render(doc, style::Paint::stdout())),
+        Output::Paths(paths) => {
+            let text: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
+            human::print_text(&text)
+        }
     }
 }
 

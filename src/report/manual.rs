@@ -1,0 +1,122 @@
+//! What a person reads about the tool besides the README: the examples shown
+//! in `--help`, the man pages (clap_mangen) and the shell completions
+//! (clap_complete), all made from the one command-line definition.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// (what it does, the command line) for each command's help and man page.
+pub fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
+    match command {
+        "split" => &[
+            ("Preview the three default profiles (writes nothing)", "apim-profiles split /opt/wso2am-4.2.0 -o /opt/nodes -n --no-update"),
+            ("Split, update with U2 and verify", "WSO2_USERNAME=me@example.com WSO2_PASSWORD=... apim-profiles split /opt/wso2am-4.2.0 -o /opt/nodes"),
+            ("Take everything from a settings file", "apim-profiles split /opt/wso2am-4.2.0 -o /opt/nodes --settings rollout.toml"),
+            ("Two profiles, carried settings, tarballs", "apim-profiles split /opt/wso2am-4.2.0 -o /opt/nodes -p gateway-worker,traffic-manager --carry-common --archive tar.gz --no-update"),
+        ],
+        "optimize" => &[
+            ("Optimize a home in place for the gateway", "apim-profiles optimize /opt/wso2am-4.2.0 --profile gateway-worker"),
+            ("See what it would change", "apim-profiles optimize /opt/wso2am-4.2.0 --profile traffic-manager -n"),
+        ],
+        "update" => &[
+            ("Update every copy of an output", "apim-profiles update /opt/nodes/*/wso2am-4.2.0 --credentials-file /root/.wso2-credentials"),
+            ("Resume after resolving conflicts (<file>.final beside each)", "apim-profiles update --continue /opt/nodes/gateway-worker/wso2am-4.2.0"),
+        ],
+        "verify" => &[("Check every copy of an output", "apim-profiles verify /opt/nodes/*/wso2am-4.2.0")],
+        "status" => &[
+            ("One line per copy of an output", "apim-profiles status /opt/nodes"),
+            ("The same for a playbook", "apim-profiles status /opt/nodes --json"),
+        ],
+        "profiles" => &[("What this build knows", "apim-profiles profiles")],
+        "completions" => &[
+            ("Bash, for every user", "apim-profiles completions bash > /etc/bash_completion.d/apim-profiles"),
+            ("Zsh", "apim-profiles completions zsh > \"${fpath[1]}/_apim-profiles\""),
+        ],
+        "man" => &[("Install the man pages", "apim-profiles man --out /usr/local/share/man/man1")],
+        "schema" => &[("The schema of status --json", "apim-profiles schema status")],
+        _ => &[
+            ("Preview, then split a home into its profiles", "apim-profiles split /opt/wso2am-4.2.0 -o /opt/nodes -n"),
+            ("Where every copy stands", "apim-profiles status /opt/nodes"),
+            ("Shell completions", "apim-profiles completions bash > /etc/bash_completion.d/apim-profiles"),
+        ],
+    }
+}
+
+/// The `Examples:` block that ends a command's `--help`.
+pub fn examples_help(command: &str) -> String {
+    let mut s = String::from("Examples:\n");
+    for (what, line) in examples(command) {
+        s.push_str(&format!("  # {what}\n  {line}\n"));
+    }
+    s
+}
+
+/// Adds the examples to the help of the command and of each sub-command.
+pub fn with_examples(cmd: clap::Command) -> clap::Command {
+    let top = examples_help("");
+    cmd.after_help(top).mut_subcommands(|sub| {
+        let text = examples_help(sub.get_name());
+        sub.after_help(text)
+    })
+}
+
+/// The completion script for a shell.
+pub fn completions(cmd: &mut clap::Command, shell: clap_complete::Shell, w: &mut dyn Write) {
+    let name = cmd.get_name().to_string();
+    clap_complete::generate(shell, cmd, name, w);
+}
+
+/// Writes `apim-profiles.1` and `apim-profiles-<command>.1` into `dir`.
+pub fn write_man_pages(cmd: &clap::Command, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut cmd = cmd.clone();
+    cmd.build();
+    let mut written = vec![write_page(&cmd, cmd.get_name(), "", dir)?];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+        let name = format!("{}-{}", cmd.get_name(), sub.get_name());
+        let sub = sub.clone().name(name.clone()).bin_name(format!("{} {}", cmd.get_name(), sub.get_name()));
+        written.push(write_page(&sub, &name, sub.get_name().rsplit('-').next().unwrap_or(""), dir)?);
+    }
+    Ok(written)
+}
+
+fn write_page(cmd: &clap::Command, name: &str, examples_of: &str, dir: &Path) -> Result<PathBuf> {
+    let short = name.strip_prefix("apim-profiles-").unwrap_or(examples_of);
+    let cmd_has_version = cmd.get_version().is_some();
+    let cmd = cmd.clone().after_help(None::<&str>).after_long_help(None::<&str>);
+    let man = clap_mangen::Man::new(cmd).title(name.to_uppercase()).section("1").manual("apim-profiles");
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    man.render_subcommands_section(&mut page)?;
+    page.extend(examples_roff(if name == "apim-profiles" { "" } else { short }).as_bytes());
+    if cmd_has_version {
+        man.render_version_section(&mut page)?;
+    }
+    let path = dir.join(format!("{name}.1"));
+    std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn examples_roff(command: &str) -> String {
+    let mut s = String::from(".SH EXAMPLES\n");
+    for (what, line) in examples(command) {
+        s.push_str(&format!(".PP\n{}\n.PP\n.RS 4\n\\fB{}\\fR\n.RE\n", roff_text(what), roff_text(line)));
+    }
+    s
+}
+
+/// Text safe in a roff line: backslashes, dashes and a leading dot or quote.
+fn roff_text(s: &str) -> String {
+    let t = s.replace('\\', "\\e").replace('-', "\\-");
+    if t.starts_with('.') || t.starts_with('\'') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
+}

@@ -1,0 +1,42 @@
+//! Progress for a person at a terminal, per phase: the plan (reading the home
+//! and planning each profile), the copy (bytes, bytes/s and ETA), and the
+//! update, whose tool lines are shown per profile by the update step. Shown
+//! only when stderr is a terminal, never with `--json` or `--quiet`.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A spinner for a phase whose length is not known in advance.
+pub fn phase(enabled: bool, what: &str) -> Option<ProgressBar> {
+    enabled.then(|| {
+        let s = ProgressBar::new_spinner();
+        s.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        s.set_message(what.to_string());
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    })
+}
+
+/// Ends a phase, leaving one line that says what it found.
+pub fn done(bar: Option<ProgressBar>, summary: String) {
+    if let Some(b) = bar {
+        b.finish_and_clear();
+        eprintln!("{summary}");
+    }
+}
+
+/// The copy's bar: bytes done of the total, speed and time left.
+pub fn copy_bar(enabled: bool, total: u64) -> Option<ProgressBar> {
+    enabled.then(|| {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} copy {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {wide_bar}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    })
+}

@@ -1,0 +1,109 @@
+//! The document of `status`: one line per copy, as JSON for playbooks and
+//! as a table for people.
+
+use serde::Serialize;
+
+use crate::outcome::Status;
+use crate::report::human::human_bytes;
+use crate::report::schema::SchemaVersion;
+use crate::report::style::{Paint, BOLD};
+
+/// The JSON document of `status --json`.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct StatusDoc {
+    pub schema_version: SchemaVersion,
+    pub command: String,
+    /// Always false: `status` only reads.
+    pub changed: bool,
+    pub profiles: Vec<CopyStatus>,
+    pub duration_ms: u64,
+}
+
+/// One copy's line.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct CopyStatus {
+    pub profile: String,
+    pub path: String,
+    pub product: String,
+    pub version: String,
+    /// The U2 update level from the copy's `updates/config.json`.
+    pub update_level: Option<String>,
+    /// The last update run by the tool in this copy; null when none ran.
+    pub last_update: Option<LastUpdate>,
+    /// `current`, `stale`, `drifted`, `conflicts` or `failed`.
+    pub status: Status,
+    /// Why the copy is not current, one line each.
+    pub reasons: Vec<String>,
+    /// Files waiting for a person (status `conflicts`).
+    pub conflicts: Vec<String>,
+    /// Entries and apparent bytes of the copy (from metadata).
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct LastUpdate {
+    /// `updated`, `conflicts`, `failed`, `reverted`, `timed-out`, `interrupted`.
+    pub status: String,
+    /// When it finished (RFC 3339, UTC), when the record says.
+    pub at: Option<String>,
+    pub message: String,
+}
+
+/// The human table: a header and one line per copy.
+pub fn render(doc: &StatusDoc, paint: Paint) -> String {
+    let header = ["PROFILE", "VERSION", "LEVEL", "LAST UPDATE", "STATE", "SIZE", "PATH"];
+    let rows: Vec<[String; 7]> = doc
+        .profiles
+        .iter()
+        .map(|c| {
+            let last = match &c.last_update {
+                Some(u) => format!("{} {}", u.status, u.at.as_deref().map(short_time).unwrap_or_default()),
+                None => "never".into(),
+            };
+            let state = match c.status {
+                Status::Stale | Status::Drifted | Status::Failed if !c.reasons.is_empty() => {
+                    format!("{} ({})", c.status, c.reasons.join("; "))
+                }
+                Status::Conflicts => format!("conflicts ({})", c.conflicts.len()),
+                s => s.to_string(),
+            };
+            [
+                c.profile.clone(),
+                c.version.clone(),
+                c.update_level.clone().unwrap_or_else(|| "-".into()),
+                last.trim_end().to_string(),
+                state,
+                human_bytes(c.bytes),
+                c.path.clone(),
+            ]
+        })
+        .collect();
+    let mut width = header.map(str::len);
+    for r in &rows {
+        for (i, cell) in r.iter().enumerate() {
+            width[i] = width[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 7], painted_state: &str| {
+        let pad = " ".repeat(width[4].saturating_sub(cells[4].chars().count()));
+        let first: Vec<String> = (0..4).map(|i| format!("{:<w$}", cells[i], w = width[i])).collect();
+        format!("{}  {painted_state}{pad}  {:>w5$}  {}\n", first.join("  "), cells[5], cells[6], w5 = width[5])
+    };
+    let mut out = paint.paint(BOLD, line(header, "STATE").trim_end());
+    out.push('\n');
+    for (r, c) in rows.iter().zip(&doc.profiles) {
+        let word = c.status.to_string();
+        let painted = r[4].replacen(&word, &paint.status(&word), 1);
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]], &painted));
+    }
+    out
+}
+
+/// `2026-11-25T16:02:11Z` → `2026-11-25 16:02Z`.
+fn short_time(at: &str) -> String {
+    match at.get(..16) {
+        Some(s) if at.len() >= 20 => format!("{}Z", s.replacen('T', " ", 1)),
+        _ => at.to_string(),
+    }
+}

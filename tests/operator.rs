@@ -1,0 +1,580 @@
+//! The operator's day through the real binary: `status` of an output,
+//! `--settings FILE.toml`, help, completions and man pages, colour, archives
+//! with real times, and the JSON schemas the documents follow.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+
+const PASSWORD: &str = "S3cr3t-Pa55word!";
+
+fn double() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    })
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Splits the fixture into the three default profiles with the update double.
+fn updated_split(home: &Path, out: &Path, scenario: &str) -> Output {
+    bin()
+        .arg("split")
+        .arg(home)
+        .arg("--out")
+        .arg(out)
+        .arg("--update-tool")
+        .arg(double())
+        .arg("--json")
+        .env("WSO2_USERNAME", "ops@example.com")
+        .env("WSO2_PASSWORD", PASSWORD)
+        .env("APIM_DOUBLE_SCENARIO", scenario)
+        .output()
+        .unwrap()
+}
+
+fn status(args: &[&Path], extra: &[&str]) -> Output {
+    bin().arg("status").args(args).args(extra).output().unwrap()
+}
+
+fn by_profile(doc: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    doc["profiles"]
+        .as_array()
+        .expect("profiles array")
+        .iter()
+        .map(|p| (p["profile"].as_str().unwrap().to_string(), p.clone()))
+        .collect()
+}
+
+// ---------------------------------------------------------------- status
+
+#[test]
+fn status_of_a_three_profile_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    let o = updated_split(&home, &out, "success");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let o = status(&[&out], &["--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let doc = json(&o);
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["command"], "status");
+    assert_eq!(doc["changed"], false);
+    let m = by_profile(&doc);
+    assert_eq!(m.keys().collect::<Vec<_>>(), ["control-plane", "gateway-worker", "traffic-manager"]);
+    for (name, p) in &m {
+        assert_eq!(p["status"], "current", "{name}: {p}");
+        assert_eq!(p["product"], "wso2am");
+        assert_eq!(p["version"], "4.2.0");
+        assert_eq!(p["update_level"], "4.2.0.5", "{name}: the double updates to 4.2.0.5");
+        assert_eq!(p["last_update"]["status"], "updated");
+        let at = p["last_update"]["at"].as_str().expect("when the update finished");
+        assert!(at.starts_with("20") && at.ends_with('Z'), "{at}");
+        assert!(p["bytes"].as_u64().unwrap() > 1000);
+        assert!(p["entries"].as_u64().unwrap() > 50);
+        assert_eq!(p["path"], out.join(name).join("wso2am-4.2.0").to_str().unwrap());
+    }
+
+    // The human form: a header and one line per copy.
+    let o = status(&[&out], &[]);
+    assert!(o.status.success());
+    let s = text(&o.stdout);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), 4, "{s}");
+    assert!(lines[0].contains("PROFILE") && lines[0].contains("LEVEL") && lines[0].contains("SIZE"), "{s}");
+    for (line, name) in lines[1..].iter().zip(["control-plane", "gateway-worker", "traffic-manager"]) {
+        assert!(line.starts_with(name), "{line}");
+        assert!(line.contains("4.2.0.5") && line.contains("updated") && line.contains("current"), "{line}");
+    }
+    assert!(!s.contains('\x1b'), "no colour off a terminal: {s:?}");
+}
+
+#[test]
+fn status_takes_copies_and_says_when_none_was_updated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &["--profiles", "gateway-worker"]);
+    let copy = out.join("gateway-worker/wso2am-4.2.0");
+    let o = status(&[&copy], &["--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let doc = json(&o);
+    let p = &doc["profiles"][0];
+    assert_eq!(p["profile"], "gateway-worker");
+    assert_eq!(p["status"], "current");
+    assert_eq!(p["update_level"], "4.2.0.0", "the fixture's own level from updates/config.json");
+    assert!(p["last_update"].is_null(), "{p}");
+    let o = status(&[&copy], &[]);
+    assert!(text(&o.stdout).contains("never"), "{}", text(&o.stdout));
+}
+
+#[test]
+fn status_shows_conflicts_waiting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    let o = updated_split(&home, &out, "conflicts");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let o = status(&[&out], &["--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for (name, p) in by_profile(&json(&o)) {
+        assert_eq!(p["status"], "conflicts", "{name}: {p}");
+        assert_eq!(p["last_update"]["status"], "conflicts");
+        let files: Vec<&str> = p["conflicts"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert!(files.contains(&"repository/conf/deployment.toml"), "{files:?}");
+    }
+    let s = text(&status(&[&out], &[]).stdout);
+    assert!(s.contains("conflicts"), "{s}");
+}
+
+#[test]
+fn status_says_why_a_copy_is_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &["--profiles", "gateway-worker,traffic-manager"]);
+    std::fs::write(home.join("bin/version.txt"), "WSO2 API Manager 4.2.0 with a change\n").unwrap();
+    let o = status(&[&out], &["--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for (name, p) in by_profile(&json(&o)) {
+        assert_eq!(p["status"], "stale", "{name}: {p}");
+        let why = p["reasons"].to_string();
+        assert!(why.contains("source home changed"), "{why}");
+    }
+    let s = text(&status(&[&out], &[]).stdout);
+    assert!(s.contains("stale (source home changed"), "{s}");
+
+    std::fs::rename(&home, tmp.path().join("moved")).unwrap();
+    let o = status(&[&out], &["--json"]);
+    let p = &json(&o)["profiles"][0];
+    assert_eq!(p["status"], "stale");
+    assert!(p["reasons"].to_string().contains("source home"), "{p}");
+}
+
+#[test]
+fn status_reads_no_byte_of_a_copy() {
+    // A named pipe in a copy: reading it would block; status must only stat it.
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &["--profiles", "traffic-manager"]);
+    let copy = out.join("traffic-manager/wso2am-4.2.0");
+    let fifo = copy.join("repository/logs-pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let o = bin().arg("status").arg(&out).arg("--json").timeout(std::time::Duration::from_secs(20)).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(json(&o)["profiles"][0]["profile"], "traffic-manager");
+}
+
+#[test]
+fn status_refuses_what_is_not_a_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = status(&[tmp.path()], &["--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let doc = json(&o);
+    assert_eq!(doc["schema_version"], 1);
+    assert!(doc["error"].as_str().unwrap().contains("no copy"), "{doc}");
+    let e = text(&status(&[&tmp.path().join("nope")], &[]).stderr);
+    assert!(e.starts_with("error: ") && e.contains("hint: "), "{e}");
+}
+
+// ---------------------------------------------------------------- settings
+
+const SETTINGS: &str = r#"# a three-profile rollout
+profiles = ["control-plane", "gateway-worker", "traffic-manager"]
+carry = ["super_admin", "database.shared_db"]
+
+[set]
+"server.offset" = 0
+
+[update]
+enabled = false
+
+[profile.gateway-worker.set]
+"apim.key_manager.service_url" = "https://cp.example.com:9443/services/"
+
+[profile.traffic-manager]
+overlay = ["tm.toml"]
+"#;
+
+fn settings_dir() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let conf = tmp.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    std::fs::write(conf.join("settings.toml"), SETTINGS).unwrap();
+    std::fs::write(conf.join("tm.toml"), "[server]\nhostname = \"tm.example.com\"\n").unwrap();
+    (tmp, home, conf.join("settings.toml"))
+}
+
+#[test]
+fn settings_file_gives_profiles_carry_sets_and_overlays() {
+    let (tmp, home, settings) = settings_dir();
+    let out = tmp.path().join("out");
+    let o = bin()
+        .arg("split")
+        .arg(&home)
+        .arg("-o")
+        .arg(&out)
+        .arg("--settings")
+        .arg(&settings)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let m = by_profile(&json(&o));
+    assert_eq!(m.len(), 3);
+    for name in m.keys() {
+        let t = std::fs::read_to_string(out.join(name).join("wso2am-4.2.0").join(TOML)).unwrap();
+        let home_toml = std::fs::read_to_string(home.join(TOML)).unwrap();
+        let doc: toml_edit::DocumentMut = t.parse().unwrap();
+        let home_doc: toml_edit::DocumentMut = home_toml.parse().unwrap();
+        assert_eq!(doc["super_admin"].to_string(), home_doc["super_admin"].to_string(), "{name}: carried");
+        assert_eq!(doc["server"]["offset"].as_integer(), Some(0), "{name}");
+    }
+    let gw = std::fs::read_to_string(out.join("gateway-worker/wso2am-4.2.0").join(TOML)).unwrap();
+    assert!(gw.contains("https://cp.example.com:9443/services/"), "{gw}");
+    let tm = std::fs::read_to_string(out.join("traffic-manager/wso2am-4.2.0").join(TOML)).unwrap();
+    assert!(tm.contains("tm.example.com"), "overlay path read beside the settings file: {tm}");
+    // No update ran: [update] enabled = false.
+    assert!(m["gateway-worker"]["update"].is_null());
+}
+
+#[test]
+fn command_line_wins_over_the_settings_file() {
+    let (tmp, home, settings) = settings_dir();
+    let out = tmp.path().join("out");
+    let o = bin()
+        .arg("split")
+        .arg(&home)
+        .arg("--out")
+        .arg(&out)
+        .arg("--settings")
+        .arg(&settings)
+        .args(["-p", "gateway-worker", "--set", "server.offset=3", "-n", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let doc = json(&o);
+    assert_eq!(doc["dry_run"], true);
+    let m = by_profile(&doc);
+    assert_eq!(m.keys().collect::<Vec<_>>(), ["gateway-worker"]);
+    let diff = m["gateway-worker"]["diff"].to_string();
+    assert!(diff.contains("offset = 3"), "{diff}");
+    assert!(!out.exists(), "dry run wrote nothing");
+}
+
+fn settings_error(body: &str) -> (Output, String) {
+    let (tmp, home, settings) = settings_dir();
+    std::fs::write(&settings, body).unwrap();
+    let o = bin()
+        .arg("split")
+        .arg(&home)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .arg("--settings")
+        .arg(&settings)
+        .output()
+        .unwrap();
+    assert!(!tmp.path().join("out").exists(), "nothing written");
+    let e = text(&o.stderr);
+    (o, e)
+}
+
+#[test]
+fn settings_file_errors_name_file_line_and_column() {
+    let (o, e) = settings_error("profiles = [\"gateway-worker\"]\ncary = [\"super_admin\"]\n");
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("settings.toml:2:1"), "{e}");
+    assert!(e.contains("cary") && e.contains("carry"), "names the key and the nearest one: {e}");
+    assert!(e.contains("hint: "), "{e}");
+
+    let (o, e) = settings_error("[update]\ntimeout = \"soon\"\n");
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("settings.toml:2:11"), "{e}");
+
+    let (o, e) = settings_error("profiles = [\"gateway-worker\"\n");
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("settings.toml:"), "{e}");
+
+    let (o, e) = settings_error("[profile.gateway-workr]\noverlay = []\n");
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("gateway-worker"), "did you mean: {e}");
+}
+
+#[test]
+fn settings_file_never_takes_the_password() {
+    let (o, e) = settings_error("[update]\npassword = \"Hunter2-Secret\"\n");
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("password"), "{e}");
+    assert!(!e.contains("Hunter2-Secret") && !text(&o.stdout).contains("Hunter2-Secret"), "{e}");
+    assert!(e.contains("WSO2_PASSWORD") || e.contains("credentials-file"), "{e}");
+}
+
+// ---------------------------------------------------------------- help
+
+#[test]
+fn help_is_grouped_with_examples_and_short_flags() {
+    let o = bin().args(["split", "--help"]).output().unwrap();
+    assert!(o.status.success());
+    let h = text(&o.stdout);
+    for heading in ["What to make:", "Configuration:", "Update:", "Output:", "Examples:"] {
+        assert!(h.contains(heading), "{heading} missing in:\n{h}");
+    }
+    for short in ["-o, --out", "-p, --profiles", "-n, --dry-run", "-j, --jobs"] {
+        assert!(h.contains(short), "{short} missing in:\n{h}");
+    }
+    let top = text(&bin().arg("--help").output().unwrap().stdout);
+    assert!(top.contains("status") && top.contains("completions") && top.contains("Examples:"), "{top}");
+}
+
+#[test]
+fn version_lists_the_product_versions() {
+    let o = bin().arg("--version").output().unwrap();
+    assert!(o.status.success());
+    let v = text(&o.stdout);
+    assert!(v.starts_with(&format!("apim-profiles {}", env!("CARGO_PKG_VERSION"))), "{v}");
+    assert!(v.contains("4.2.0"), "{v}");
+}
+
+// ---------------------------------------------------------------- completions and man
+
+#[test]
+fn bash_completion_parses_and_completes() {
+    let o = bin().args(["completions", "bash"]).output().unwrap();
+    assert!(o.status.success());
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("apim-profiles.bash");
+    std::fs::write(&script, &o.stdout).unwrap();
+    let st = std::process::Command::new("bash").arg("-n").arg(&script).status().unwrap();
+    assert!(st.success(), "bash -n rejects the completion script");
+    // Source it and ask the function it registers for `apim-profiles sp<TAB>`.
+    let probe = format!(
+        "source {}; f=$(complete -p apim-profiles | sed 's/.*-F \\([^ ]*\\).*/\\1/'); \
+         COMP_WORDS=(apim-profiles sp); COMP_CWORD=1; COMP_LINE='apim-profiles sp'; COMP_POINT=16; \
+         \"$f\" apim-profiles sp apim-profiles; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let o = std::process::Command::new("bash").arg("-c").arg(&probe).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).lines().any(|l| l == "split"), "{}", text(&o.stdout));
+}
+
+#[test]
+fn other_shells_get_completions_naming_every_command() {
+    for shell in ["zsh", "fish", "powershell"] {
+        let o = bin().args(["completions", shell]).output().unwrap();
+        assert!(o.status.success(), "{shell}");
+        let s = text(&o.stdout);
+        for cmd in ["split", "optimize", "update", "verify", "status", "profiles"] {
+            assert!(s.contains(cmd), "{shell} completion lacks {cmd}");
+        }
+    }
+    let o = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn man_pages_render() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = bin().arg("man").arg("--out").arg(tmp.path()).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let pages = names_in(tmp.path());
+    for p in ["apim-profiles.1", "apim-profiles-split.1", "apim-profiles-status.1"] {
+        assert!(pages.contains(&p.to_string()), "{pages:?}");
+    }
+    if std::process::Command::new("man").arg("--version").output().is_err() {
+        eprintln!("skipped rendering: man is not installed (apt-get install man-db)");
+        return;
+    }
+    let o = std::process::Command::new("man")
+        .arg("-l")
+        .arg(tmp.path().join("apim-profiles-split.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let page = text(&o.stdout);
+    assert!(page.contains("--out") && page.contains("EXAMPLES"), "{page}");
+    assert!(!text(&o.stderr).contains("warning"), "{}", text(&o.stderr));
+}
+
+// ---------------------------------------------------------------- colour
+
+fn dry_run(color: &str, env: &[(&str, &str)], json: bool) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = bin();
+    c.arg("split").arg(fixture()).arg("--out").arg(tmp.path().join("out"));
+    c.args(["--no-update", "-n", "-p", "gateway-worker", "--color", color]);
+    if json {
+        c.arg("--json");
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn colour_where_asked_and_never_in_json() {
+    let o = dry_run("always", &[], false);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let s = text(&o.stdout);
+    assert!(s.lines().any(|l| l.starts_with("\x1b[32m+")), "green additions: {s:?}");
+    assert!(s.lines().any(|l| l.starts_with("\x1b[31m-")), "red removals");
+    assert!(s.contains("\x1b[1m"), "bold headers");
+    for (c, env) in [("never", vec![]), ("auto", vec![]), ("auto", vec![("NO_COLOR", "1")])] {
+        let o = dry_run(c, &env, false);
+        assert!(!text(&o.stdout).contains('\x1b') && !text(&o.stderr).contains('\x1b'), "--color {c} {env:?}");
+    }
+    let o = dry_run("always", &[], true);
+    assert!(!text(&o.stdout).contains('\x1b'), "never colour in JSON");
+    json(&o);
+    // Errors are coloured when asked.
+    let o = bin().args(["verify", "/nonexistent-copy", "--color", "always"]).output().unwrap();
+    assert!(text(&o.stderr).contains("\x1b[1;31merror"), "{:?}", text(&o.stderr));
+    let o = bin().args(["verify", "/nonexistent-copy", "--color=always"]).env("NO_COLOR", "1").output().unwrap();
+    assert!(text(&o.stderr).contains('\x1b'), "--color always wins over NO_COLOR");
+}
+
+#[test]
+fn progress_only_on_a_terminal_and_never_with_quiet() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bin_path = assert_cmd::cargo::cargo_bin("apim-profiles");
+    let run = |extra: &str, out: &str| {
+        let cmd = format!(
+            "{} split {} --out {} --no-update {extra} 2>&1",
+            bin_path.display(),
+            fixture().display(),
+            tmp.path().join(out).display()
+        );
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("TERM", "xterm")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stdout));
+        text(&o.stdout)
+    };
+    let s = run("", "a");
+    assert!(s.contains("plan: 3 profile(s)"), "the plan phase on a terminal: {s:?}");
+    let q = run("--quiet", "b");
+    assert!(!q.contains("plan: "), "--quiet: {q:?}");
+    let o = split_no_update(&fixture(), &tmp.path().join("c")).output().unwrap();
+    assert!(!text(&o.stderr).contains("plan: "), "no progress off a terminal: {}", text(&o.stderr));
+}
+
+// ---------------------------------------------------------------- archives
+
+#[test]
+fn archives_keep_real_times_and_say_where_they_are() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    let o =
+        split_no_update(&home, &out).args(["-p", "gateway-worker", "--archive", "tar.gz", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let doc = json(&o);
+    let path = PathBuf::from(doc["profiles"][0]["archive"].as_str().expect("archive path in JSON"));
+    assert!(path.is_file(), "{}", path.display());
+    let copy = out.join("gateway-worker/wso2am-4.2.0");
+    let rel = "bin/version.txt";
+    let want = std::fs::symlink_metadata(copy.join(rel)).unwrap().mtime();
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap());
+    let mut ar = tar::Archive::new(gz);
+    let mut seen = false;
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        if e.path().unwrap() == Path::new("wso2am-4.2.0").join(rel) {
+            assert_eq!(e.header().mtime().unwrap() as i64, want);
+            seen = true;
+        }
+    }
+    assert!(seen);
+
+    let out2 = tmp.path().join("out2");
+    let o = split_no_update(&home, &out2).args(["-p", "gateway-worker", "--archive", "zip"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let zpath = out2.join("gateway-worker/wso2am-4.2.0.zip");
+    assert!(text(&o.stdout).contains(zpath.to_str().unwrap()), "the path is printed: {}", text(&o.stdout));
+    let mut z = zip::ZipArchive::new(std::fs::File::open(&zpath).unwrap()).unwrap();
+    let f = z.by_name(&format!("wso2am-4.2.0/{rel}")).unwrap();
+    let t = f.last_modified().unwrap();
+    assert!(t.year() > 2000, "a real date, not 1980: {t:?}");
+}
+
+// ---------------------------------------------------------------- JSON schema
+
+fn schema_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schema")
+}
+
+fn check(schema: &str, doc: &serde_json::Value) {
+    let s: serde_json::Value = serde_json::from_slice(&read(schema_dir().join(schema))).unwrap();
+    let v = jsonschema::validator_for(&s).unwrap_or_else(|e| panic!("{schema}: {e}"));
+    let errors: Vec<String> = v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "{schema}: {errors:#?}\n{doc:#}");
+    assert_eq!(doc["schema_version"], 1, "{schema}");
+}
+
+#[test]
+fn committed_schemas_are_the_generated_ones() {
+    for cmd in ["split", "optimize", "update", "verify", "status", "profiles", "error"] {
+        let o = bin().args(["schema", cmd]).output().unwrap();
+        assert!(o.status.success(), "{cmd}: {}", text(&o.stderr));
+        let committed = read(schema_dir().join(format!("{cmd}.json")));
+        assert_eq!(
+            text(&o.stdout),
+            text(&committed),
+            "schema/{cmd}.json is out of date: run `apim-profiles schema {cmd} > schema/{cmd}.json`"
+        );
+    }
+}
+
+#[test]
+fn real_outputs_follow_their_schemas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    let o = updated_split(&home, &out, "success");
+    assert!(o.status.success());
+    check("split.json", &json(&o));
+    let dry = json(&split_no_update(&home, &tmp.path().join("dry")).args(["-n", "--json"]).output().unwrap());
+    check("split.json", &dry);
+    let copy = out.join("gateway-worker/wso2am-4.2.0");
+    check("verify.json", &json(&bin().arg("verify").arg(&copy).arg("--json").output().unwrap()));
+    check("status.json", &json(&status(&[&out], &["--json"])));
+    check("profiles.json", &json(&bin().args(["profiles", "--json"]).output().unwrap()));
+    let o = bin()
+        .arg("update")
+        .arg(&copy)
+        .arg("--json")
+        .env("WSO2_USERNAME", "ops@example.com")
+        .env("WSO2_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    check("update.json", &json(&o));
+    let other = home_in(&tmp.path().join("o"));
+    let o = bin().arg("optimize").arg(&other).args(["--profile", "traffic-manager", "--json"]).output().unwrap();
+    check("optimize.json", &json(&o));
+    let o = bin().arg("verify").arg(tmp.path().join("nope")).arg("--json").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    check("error.json", &json(&o));
+}

@@ -1,0 +1,100 @@
+//! `--reflink never` copies bytes and `--reflink auto` shares them, checked by
+//! the new blocks a split takes on a loop-mounted XFS image with reflink. Needs
+//! root, mkfs.xfs (apt-get install xfsprogs) and loop devices; otherwise the
+//! test says why it is skipped and passes.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const BIG: u64 = 24 << 20;
+
+struct Xfs {
+    mnt: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Drop for Xfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mnt).status();
+    }
+}
+
+/// A fresh XFS with reflink on a loop device, or why there is none.
+fn xfs() -> Result<Xfs, String> {
+    if !rustix::process::geteuid().is_root() {
+        return Err("not root".into());
+    }
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let img = tmp.path().join("xfs.img");
+    std::fs::File::create(&img).and_then(|f| f.set_len(400 << 20)).map_err(|e| e.to_string())?;
+    let mkfs = Command::new("mkfs.xfs").args(["-q", "-m", "reflink=1"]).arg(&img).status();
+    if !mkfs.is_ok_and(|s| s.success()) {
+        return Err("mkfs.xfs missing or failed (apt-get install xfsprogs)".into());
+    }
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).map_err(|e| e.to_string())?;
+    let mount = Command::new("mount").args(["-o", "loop"]).arg(&img).arg(&mnt).status();
+    if !mount.is_ok_and(|s| s.success()) {
+        return Err("loop mount not permitted here".into());
+    }
+    Ok(Xfs { mnt, _tmp: tmp })
+}
+
+fn used(dir: &Path) -> u64 {
+    rustix::fs::sync();
+    let st = rustix::fs::statvfs(dir).unwrap();
+    (st.f_blocks - st.f_bfree) * st.f_frsize
+}
+
+fn split_with(home: &Path, out: &Path, reflink: &str) -> u64 {
+    let before = used(home);
+    let o = bin()
+        .arg("split")
+        .arg(home)
+        .arg("--out")
+        .arg(out)
+        .args(["--no-update", "--profiles", "gateway-worker", "--reflink", reflink])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    used(home) - before
+}
+
+#[test]
+fn reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs() {
+    let fs = match xfs() {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("skipped: no XFS to test on: {why}");
+            return;
+        }
+    };
+    let home = home_in(&fs.mnt);
+    // One big file that every profile keeps, of bytes that do not compress.
+    let mut f = std::fs::File::create(home.join("repository/components/lib/big-bench.jar")).unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let chunk: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    for _ in 0..BIG >> 20 {
+        f.write_all(&chunk).unwrap();
+    }
+    drop(f);
+
+    let never = split_with(&home, &fs.mnt.join("never"), "never");
+    assert!(never >= BIG * 9 / 10, "--reflink never took {never} new bytes for a copy of {BIG}: extents were shared");
+    let auto = split_with(&home, &fs.mnt.join("auto"), "auto");
+    assert!(auto < BIG / 10, "--reflink auto took {auto} new bytes: extents were not shared");
+    let never_copy = fs.mnt.join("never/gateway-worker/wso2am-4.2.0/repository/components/lib/big-bench.jar");
+    assert_eq!(read(&never_copy), read(home.join("repository/components/lib/big-bench.jar")));
+}
