@@ -1,28 +1,23 @@
 //! apim-profiles: split a WSO2 API Manager home into per-profile optimized
 //! copies with exact parity to the product's own profile optimization.
 //!
-//! One plan, three consumers: [`plan::compute`] decides what a profile keeps,
-//! rewrites and removes; `split`/`optimize` carry it out, `--dry-run` prints
-//! it, and `verify` checks a tree against it. Each command has one entry point:
-//! [`split::run`], [`optimize::run`], [`update_cmd::run`], [`verify::run`],
-//! [`profiles_cmd::run`].
+//! One plan, many consumers: [`model::plan::compute`] decides what a profile
+//! keeps, rewrites and removes; `split`/`optimize` carry it out, `--dry-run`
+//! prints it, and `verify` checks a tree against it. The map, arrows pointing
+//! down only:
+//!
+//! ```text
+//! main ─▶ commands ─▶ update ─▶ report ─▶ engine ─▶ model ─▶ outcome, sys, hooks
+//! ```
+//!
+//! Each command has one entry point in [`commands`] and ends in a
+//! [`report::RunOutcome`] (or an error); `main` maps either to the exit code.
 
-pub mod archive;
-pub mod config;
-pub mod copy;
-pub mod dryrun;
-pub mod error;
-pub mod home;
-pub mod mask;
-pub mod optimize;
-pub mod out;
-pub mod plan;
-pub mod profile;
-pub mod profiles_cmd;
-pub mod record;
+pub mod commands;
+pub mod engine;
+pub mod hooks;
+pub mod model;
+pub mod outcome;
 pub mod report;
-pub mod split;
-pub mod tree;
+pub mod sys;
 pub mod update;
-pub mod update_cmd;
-pub mod verify;

@@ -1,19 +1,21 @@
 //! The command line: parse, call the library, map the outcome to the
 //! contract's exit codes. Nothing about profiles is decided here.
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use apim_profiles::config::ConfigEdits;
-use apim_profiles::copy::Reflink;
-use apim_profiles::error::{exit, exit_code, hint};
-use apim_profiles::plan::Options;
-use apim_profiles::report::{print_profile, Report};
-use apim_profiles::split::ReportCarrier;
-use apim_profiles::{optimize, profiles_cmd, split, update, update_cmd, verify};
+use apim_profiles::commands::{optimize, profiles, split, update as update_cmd, verify};
+use apim_profiles::engine::archive;
+use apim_profiles::engine::copy::Reflink;
+use apim_profiles::model::config::ConfigEdits;
+use apim_profiles::model::plan::Options;
+use apim_profiles::model::profile::load_catalog;
+use apim_profiles::outcome::{exit_of, Refusal};
+use apim_profiles::report::{self, RunOutcome};
+use apim_profiles::update;
 
 #[derive(Parser)]
 #[command(name = "apim-profiles", version, about = "Split a WSO2 API Manager home into optimized per-profile copies")]
@@ -89,8 +91,8 @@ struct ConfigFlags {
 }
 
 impl ConfigFlags {
-    fn edits(&self, profile_dir: Option<&std::path::Path>) -> anyhow::Result<ConfigEdits> {
-        let catalog = split::load_catalog(profile_dir)?;
+    fn edits(&self, profile_dir: Option<&Path>) -> anyhow::Result<ConfigEdits> {
+        let catalog = load_catalog(profile_dir)?;
         let names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
         Ok(ConfigEdits {
             carry: self.carry.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
@@ -129,7 +131,7 @@ struct SplitCmd {
     jobs: Option<usize>,
     /// Also write <DIR>/<profile>/<home>.zip (or .tar.gz) of each copy, for distribution.
     #[arg(long, value_enum, value_name = "FORMAT")]
-    archive: Option<apim_profiles::archive::Format>,
+    archive: Option<archive::Format>,
     /// Clone file extents instead of copying bytes: auto, always or never.
     #[arg(long, value_enum, default_value_t = Reflink::Auto)]
     reflink: Reflink,
@@ -188,189 +190,118 @@ struct ProfilesCmd {
     common: Common,
 }
 
-fn update_settings(f: &UpdateFlags, resume: bool, json: bool) -> Option<update::Settings> {
-    if f.no_update {
-        return None;
+impl ConfigFlags {
+    /// The plan's options of a command that shapes copies: built here, one
+    /// way, for `split` and `optimize`.
+    fn options(&self, skip_config_optimization: bool, profile_dir: Option<&Path>) -> anyhow::Result<Options> {
+        Ok(Options::from_command_line(skip_config_optimization, self.edits(profile_dir)?))
     }
-    Some(update::Settings {
-        tool: f.update_tool.clone(),
-        zip: f.update_zip.clone(),
-        level: f.update_level.clone(),
-        credentials_file: f.credentials_file.clone(),
-        timeout: std::time::Duration::from_secs(f.update_timeout),
-        jobs: f.update_jobs.max(1),
-        resume,
-        echo: !json,
-        ready: None,
-    })
+}
+
+impl UpdateFlags {
+    /// The update step's settings; None with `--no-update`.
+    fn settings(&self, resume: bool, json: bool) -> Option<update::Settings> {
+        if self.no_update {
+            return None;
+        }
+        Some(update::Settings {
+            tool: self.update_tool.clone(),
+            zip: self.update_zip.clone(),
+            level: self.update_level.clone(),
+            credentials_file: self.credentials_file.clone(),
+            timeout: std::time::Duration::from_secs(self.update_timeout),
+            jobs: self.update_jobs.max(1),
+            resume,
+            echo: !json,
+            ready: None,
+        })
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = ctrlc::set_handler(|| {
-        apim_profiles::copy::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    });
-    let (json, result) = match cli.command {
-        Command::Split(c) => {
-            let json = c.common.json;
-            let update = update_settings(&c.update, false, json);
-            let r = c.config.edits(c.common.profile_dir.as_deref()).and_then(|config| {
-                split::run(&split::SplitArgs {
-                    home: c.home,
-                    out: c.out,
-                    profiles: c.profiles,
-                    dry_run: c.dry_run,
-                    force: c.force,
-                    jobs: c.jobs,
-                    reflink: c.reflink,
-                    options: Options {
-                        skip_config_optimization: c.skip_config_optimization,
-                        config,
-                        ..Default::default()
-                    },
-                    profile_dir: c.common.profile_dir.clone(),
-                    update,
-                    progress: !json && std::io::stderr().is_terminal(),
-                    archive: c.archive,
-                })
-            });
-            (json, r.map(Output::Report))
-        }
-        Command::Optimize(c) => {
-            let json = c.common.json;
-            let r = c.config.edits(c.common.profile_dir.as_deref()).and_then(|config| {
-                optimize::run(&optimize::OptimizeArgs {
-                    home: c.home,
-                    profile: c.profile,
-                    dry_run: c.dry_run,
-                    options: Options {
-                        skip_config_optimization: c.skip_config_optimization,
-                        config,
-                        ..Default::default()
-                    },
-                    profile_dir: c.common.profile_dir.clone(),
-                })
-            });
-            (json, r.map(Output::Report))
-        }
-        Command::Update(c) => {
-            let json = c.common.json;
-            let r = match update_settings(&c.update, c.resume, json) {
-                Some(s) => update_cmd::run(&c.copies, &s, c.common.profile_dir.as_deref()),
-                None => Err(apim_profiles::error::Refusal::new(
-                    "update --no-update has nothing to do",
-                    "drop --no-update; to only re-check a copy use apim-profiles verify",
-                )
-                .into()),
-            };
-            (json, r.map(Output::Report))
-        }
-        Command::Verify(c) => {
-            let json = c.common.json;
-            (json, verify::run(&c.copies, c.common.profile_dir.as_deref()).map(Output::Report))
-        }
-        Command::Profiles(c) => {
-            let json = c.common.json;
-            (json, profiles_cmd::run(c.common.profile_dir.as_deref()).map(Output::Profiles))
-        }
-    };
-    match result {
-        Ok(out) => {
-            emit(json, &out);
-            ExitCode::from(exit::OK as u8)
+    let _ = ctrlc::set_handler(apim_profiles::engine::interrupt);
+    let json = cli.command.json();
+    // The one place an outcome becomes an exit code.
+    let exit = match cli.command.run() {
+        Ok(outcome) => {
+            report::emit(json, &outcome);
+            outcome.exit
         }
         Err(err) => {
-            let code = exit_code(&err);
-            if let Some(ReportCarrier(report)) = err.downcast_ref::<ReportCarrier>() {
-                // The command finished; its report says what needs attention.
-                emit_report(json, report);
-                for w in &report.warnings {
-                    eprintln!("{w}");
-                }
-                return ExitCode::from(code as u8);
-            }
-            print_error(json, &err, code);
-            ExitCode::from(code as u8)
+            let exit = exit_of(&err);
+            report::emit_error(json, &err, exit);
+            exit
         }
-    }
-}
-
-enum Output {
-    Report(Report),
-    Profiles(Vec<profiles_cmd::ProfileInfo>),
-}
-
-fn emit(json: bool, out: &Output) {
-    match out {
-        Output::Report(r) => {
-            emit_report(json, r);
-            if !json {
-                for w in &r.warnings {
-                    eprintln!("warning: {w}");
-                }
-            }
-        }
-        Output::Profiles(list) => {
-            if json {
-                println!("{}", serde_json::json!({ "changed": false, "profiles": list }));
-            } else {
-                for p in list {
-                    let d = if p.default { " (default)" } else { "" };
-                    println!("{:<28} API-M {}  {}{d}", p.name, p.version, p.summary);
-                }
-            }
-        }
-    }
-}
-
-fn emit_report(json: bool, r: &Report) {
-    let mut stdout = std::io::stdout().lock();
-    if json {
-        let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(r).unwrap_or_default());
-        return;
-    }
-    for p in &r.profiles {
-        let _ = write!(stdout, "{}", print_profile(p, r.dry_run));
-    }
-    if r.dry_run {
-        let _ = writeln!(stdout, "dry run: nothing was written");
-    }
-}
-
-fn print_error(json: bool, err: &anyhow::Error, code: i32) {
-    // A refusal is the one line of what is wrong; the contexts around it say
-    // where it was found.
-    let refusal = err.chain().find_map(|c| c.downcast_ref::<apim_profiles::error::Refusal>());
-    let (what, causes): (String, Vec<String>) = match refusal {
-        Some(r) => (
-            r.what.clone(),
-            err.chain()
-                .filter(|c| c.downcast_ref::<apim_profiles::error::Refusal>().is_none())
-                .map(|c| format!("while {c}"))
-                .collect(),
-        ),
-        None => (err.to_string(), err.chain().skip(1).map(|c| c.to_string()).collect()),
     };
-    let hint = hint(err);
-    if json {
-        let doc = serde_json::json!({
-            "changed": false,
-            "error": what,
-            "causes": causes,
-            "hint": hint,
-            "exit_code": code,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    }
-    eprintln!("error: {what}");
-    for c in &causes {
-        if c.starts_with("while ") {
-            eprintln!("  {c}");
-        } else {
-            eprintln!("  caused by: {c}");
+    ExitCode::from(exit.code())
+}
+
+impl Command {
+    fn json(&self) -> bool {
+        match self {
+            Command::Split(c) => c.common.json,
+            Command::Optimize(c) => c.common.json,
+            Command::Update(c) => c.common.json,
+            Command::Verify(c) => c.common.json,
+            Command::Profiles(c) => c.common.json,
         }
     }
-    if let Some(h) = hint {
-        eprintln!("hint: {h}");
+
+    fn run(self) -> anyhow::Result<RunOutcome> {
+        match self {
+            Command::Split(c) => c.run(),
+            Command::Optimize(c) => c.run(),
+            Command::Update(c) => c.run(),
+            Command::Verify(c) => verify::run(&c.copies, c.common.profile_dir.as_deref()),
+            Command::Profiles(c) => profiles::run(c.common.profile_dir.as_deref()),
+        }
+    }
+}
+
+impl SplitCmd {
+    fn run(self) -> anyhow::Result<RunOutcome> {
+        let json = self.common.json;
+        let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
+        split::run(&split::SplitArgs {
+            update: self.update.settings(false, json),
+            home: self.home,
+            out: self.out,
+            profiles: self.profiles,
+            dry_run: self.dry_run,
+            force: self.force,
+            jobs: self.jobs,
+            reflink: self.reflink,
+            options,
+            profile_dir: self.common.profile_dir,
+            progress: !json && std::io::stderr().is_terminal(),
+            archive: self.archive,
+        })
+    }
+}
+
+impl OptimizeCmd {
+    fn run(self) -> anyhow::Result<RunOutcome> {
+        let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
+        optimize::run(&optimize::OptimizeArgs {
+            home: self.home,
+            profile: self.profile,
+            dry_run: self.dry_run,
+            options,
+            profile_dir: self.common.profile_dir,
+        })
+    }
+}
+
+impl UpdateCmd {
+    fn run(self) -> anyhow::Result<RunOutcome> {
+        match self.update.settings(self.resume, self.common.json) {
+            Some(s) => update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref()),
+            None => Err(Refusal::new(
+                "update --no-update has nothing to do",
+                "drop --no-update; to only re-check a copy use apim-profiles verify",
+            )
+            .into()),
+        }
     }
 }

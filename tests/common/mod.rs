@@ -148,3 +148,4 @@ pub fn split_no_update(home: &Path, out: &Path) -> assert_cmd::Command {
     c.arg("split").arg(home).arg("--out").arg(out).arg("--no-update");
     c
 }
+pub mod refusals;

@@ -1,0 +1,110 @@
+//! `optimize`: the product's optimization in place on one home, safe to run
+//! again (the engine's `inplace` says how no moment loses a file). An
+//! interrupted run leaves a tree the next run's plan completes, because the
+//! plan is computed from what is there.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::engine::inplace::{apply_in_place, interrupted_before};
+use crate::engine::output::{lock_dir, Lock};
+use crate::model::home::{self, Home};
+use crate::model::plan::{self, Options, Plan};
+use crate::model::profile::{load_catalog, Profile};
+use crate::model::record::{self, record_for, Record};
+use crate::model::tree::Tree;
+use crate::outcome::{refuse, Status};
+use crate::report::{diff, ProfileReport, Report, RunOutcome};
+
+#[derive(Debug, Clone, Default)]
+pub struct OptimizeArgs {
+    pub home: PathBuf,
+    pub profile: String,
+    pub dry_run: bool,
+    pub options: Options,
+    pub profile_dir: Option<PathBuf>,
+}
+
+pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let (home, profile, previous) = check(args)?;
+    let _lock = if args.dry_run { None } else { Some(Lock::acquire(&lock_dir(&home.path, &profile.name))?) };
+    let opts = Options {
+        written_toml_sha256: previous.as_ref().and_then(|p| p.deployment_toml_sha256.clone()),
+        ..args.options.clone()
+    };
+    let resumed = interrupted_before(&home.path);
+    let plan = plan::compute(&profile, &Tree::scan(&home.path)?, &opts)?;
+    let mut report = Report {
+        command: "optimize".into(),
+        dry_run: args.dry_run,
+        home: Some(home.path.display().to_string()),
+        product: Some(home.product.clone()),
+        version: Some(home.version.clone()),
+        ..Default::default()
+    };
+    let mut r = if args.dry_run {
+        dry_run(&plan, &home)?
+    } else {
+        let (r, changed) = apply(&plan, &home, &profile, &opts, previous.as_ref())?;
+        report.changed = changed || previous.is_none();
+        r
+    };
+    if resumed {
+        r.notes.push("an earlier run was interrupted here; this run completes it".into());
+    }
+    r.entries_kept = plan.tree.entries.len();
+    r.duration_ms = started.elapsed().as_millis() as u64;
+    report.profiles.push(r);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(RunOutcome::of_report(report))
+}
+
+/// The home, the profile, and the record of an earlier run, which must be for
+/// the same profile.
+fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
+    let home = home::detect(&args.home)?;
+    home::check_not_running(&home.path)?;
+    let catalog = load_catalog(args.profile_dir.as_deref())?;
+    let profile = catalog.select(&home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
+    let previous = record::read(&home.path)?;
+    if let Some(prev) = &previous {
+        if prev.profile != profile.name {
+            return refuse(
+                format!("{} was optimized for {}, not {}", home.path.display(), prev.profile, profile.name),
+                "a home serves one profile: start from a fresh copy of the pack for another profile",
+            );
+        }
+    }
+    Ok((home, profile, previous))
+}
+
+fn dry_run(plan: &Plan, home: &Home) -> Result<ProfileReport> {
+    let status = if plan.changes_anything() { Status::WouldOptimize } else { Status::Current };
+    let mut r = ProfileReport::from_plan(plan, &home.path.display().to_string(), status);
+    r.diff = Some(diff::diff(plan)?);
+    r.settings = diff::settings_summary(plan)?;
+    Ok(r)
+}
+
+/// Carries the plan out and records it; returns the report and whether
+/// anything changed.
+fn apply(
+    plan: &Plan,
+    home: &Home,
+    profile: &Profile,
+    opts: &Options,
+    previous: Option<&Record>,
+) -> Result<(ProfileReport, bool)> {
+    let changed = apply_in_place(plan)?;
+    let rec = Record { update: previous.and_then(|p| p.update.clone()), ..record_for(profile, home, opts, None, plan) };
+    if previous != Some(&rec) {
+        record::write(&home.path, &rec)?;
+    }
+    let status = if changed { Status::Optimized } else { Status::Current };
+    let mut r = ProfileReport::from_plan(plan, &home.path.display().to_string(), status);
+    r.changed = changed;
+    Ok((r, changed))
+}

@@ -1,0 +1,379 @@
+//! `split`: one optimized copy of a home per profile. Everything that can be
+//! refused is checked before the first write; copies are built in staging and
+//! published with a rename, so a failure leaves no half-made copy behind.
+//! `run` reads as the steps: check, plan, stage, copy, update, publish, report.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::engine::archive;
+use crate::engine::copy::{self, CopyStats, Job, Reflink};
+use crate::engine::interrupted;
+use crate::engine::output::{self, Lock, Staging};
+use crate::model::home::{self, Home};
+use crate::model::plan::{self, Options, Plan};
+use crate::model::profile::{load_catalog, Profile};
+use crate::model::record::{self, record_for, Record};
+use crate::model::tree::{self, Tree};
+use crate::outcome::{refuse, Status};
+use crate::report::human::human_bytes;
+use crate::report::{diff, ProfileReport, Report, RunOutcome};
+use crate::update::{self, UpdateResult, UpdateStatus};
+use crate::{hooks, sys};
+
+/// Everything `split` takes from its command line.
+#[derive(Debug, Clone, Default)]
+pub struct SplitArgs {
+    pub home: PathBuf,
+    pub out: PathBuf,
+    pub profiles: Option<Vec<String>>,
+    pub dry_run: bool,
+    pub force: bool,
+    pub jobs: Option<usize>,
+    pub reflink: Reflink,
+    pub options: Options,
+    pub profile_dir: Option<PathBuf>,
+    /// None with `--no-update`.
+    pub update: Option<update::Settings>,
+    /// Show a progress bar (a terminal, not `--json`).
+    pub progress: bool,
+    /// Also write `<DIR>/<profile>/<home>.<ext>` of each finished copy.
+    pub archive: Option<archive::Format>,
+}
+
+/// What each selected profile's copy is before this run.
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Absent,
+    Current,
+    /// Made by this tool from other inputs; replaced only with `--force`.
+    Stale(String),
+}
+
+struct Target {
+    profile: Profile,
+    plan: Plan,
+    final_path: PathBuf,
+    record: Record,
+    state: State,
+}
+
+/// What the checks found: the home, the output, the profiles, the update step.
+struct Checked {
+    home: Home,
+    out: PathBuf,
+    profiles: Vec<Profile>,
+    /// Preflighted (except in a dry-run); None with `--no-update`.
+    update: Option<update::Settings>,
+}
+
+/// One copy being built: its target, staging and what the update made of it.
+struct Build<'a> {
+    target: &'a Target,
+    staging: Staging,
+    stats: CopyStats,
+    update: Option<(UpdateResult, Record)>,
+}
+
+pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let checked = check(args)?;
+    let targets = plan_targets(args, &checked)?;
+    let mut report = Report {
+        command: "split".into(),
+        dry_run: args.dry_run,
+        home: Some(checked.home.path.display().to_string()),
+        product: Some(checked.home.product.clone()),
+        version: Some(checked.home.version.clone()),
+        out: Some(checked.out.display().to_string()),
+        ..Default::default()
+    };
+    if args.dry_run {
+        report.profiles = dry_run(&targets)?;
+        return Ok(finish(report, started));
+    }
+    let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
+    check_space(&checked.home, &checked.out, &to_build, args.reflink)?;
+    let _lock = lock_output(&checked.out, !to_build.is_empty())?;
+    let mut builds = stage(&checked, to_build, &mut report)?;
+    copy_all(args, &mut builds)
+        .context("copying failed; no copy was published and the staging directories were removed")?;
+    if let Some(u) = &checked.update {
+        update_all(u, &args.options, &mut builds).context("the update step failed; no copy was published")?;
+    }
+    if interrupted() {
+        anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
+    }
+    for t in targets.iter().filter(|t| t.state == State::Current) {
+        report.profiles.push(report_current(args, t)?);
+    }
+    for b in builds {
+        report.profiles.push(publish(args, b)?);
+    }
+    report.profiles.sort_by_key(|p| targets.iter().position(|t| t.profile.name == p.profile));
+    Ok(finish(report, started))
+}
+
+fn finish(mut report: Report, started: Instant) -> RunOutcome {
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    RunOutcome::of_report(report)
+}
+
+/// Everything that can be refused before looking at the output's copies.
+fn check(args: &SplitArgs) -> Result<Checked> {
+    let home = home::detect(&args.home)?;
+    home::check_not_running(&home.path)?;
+    let catalog = load_catalog(args.profile_dir.as_deref())?;
+    let profiles = catalog.select(&home.version, args.profiles.as_deref())?;
+    let out = output::absolute(&args.out)?;
+    output::check_separate(&home.path, &out)?;
+    let mut update = args.update.clone();
+    if let Some(u) = update.as_mut() {
+        if !args.dry_run {
+            update::preflight(u, &home.path)?;
+        }
+    }
+    Ok(Checked { home, out, profiles, update })
+}
+
+/// The plan of each profile on the home, and what its copy is now. A stale
+/// copy is refused without `--force`.
+fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
+    let source = Tree::scan(&c.home.path)?;
+    let fingerprint = tree::fingerprint(&source);
+    let mut targets = Vec::new();
+    for profile in &c.profiles {
+        let plan = plan::compute(profile, &source, &args.options)?;
+        let final_path = output::copy_path(&c.out, &profile.name, &c.home.dir_name);
+        let record = record_for(profile, &c.home, &args.options, Some(fingerprint.clone()), &plan);
+        let state = state_of(&final_path, &record)?;
+        targets.push(Target { profile: profile.clone(), plan, final_path, record, state });
+    }
+    for t in &targets {
+        if let (State::Stale(why), false) = (&t.state, args.force) {
+            return refuse(
+                format!("{} exists and is stale: {why}", t.final_path.display()),
+                "pass --force to rebuild it (the old copy stays until the new one is complete)",
+            );
+        }
+    }
+    Ok(targets)
+}
+
+fn dry_run(targets: &[Target]) -> Result<Vec<ProfileReport>> {
+    let mut out = Vec::new();
+    for t in targets {
+        let status = match &t.state {
+            State::Absent => Status::WouldCreate,
+            State::Current => Status::Current,
+            State::Stale(_) => Status::WouldReplace,
+        };
+        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string(), status);
+        r.diff = Some(diff::diff(&t.plan)?);
+        r.settings = diff::settings_summary(&t.plan)?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The output's lock, taken when something will be written.
+fn lock_output(out: &Path, writing: bool) -> Result<Option<Lock>> {
+    if !writing {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    Ok(Some(Lock::acquire(out)?))
+}
+
+/// A staging place beside each copy to build, after removing what killed runs
+/// left there.
+fn stage<'a>(c: &Checked, to_build: Vec<&'a Target>, report: &mut Report) -> Result<Vec<Build<'a>>> {
+    let mut builds = Vec::new();
+    for target in to_build {
+        let parent = target.final_path.parent().expect("copy has a parent");
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        for stale in output::remove_stale_staging(&target.final_path, &c.home.dir_name)? {
+            report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
+        }
+        let staging = Staging::for_copy(&target.final_path);
+        builds.push(Build { target, staging, stats: CopyStats::default(), update: None });
+    }
+    Ok(builds)
+}
+
+/// Copies every plan's tree into its staging, in one parallel pass.
+fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
+    let jobs: Vec<Job<'_>> =
+        builds.iter().map(|b| Job { plan: &b.target.plan, dest: b.staging.path().to_path_buf() }).collect();
+    let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
+    let bar = args.progress.then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} copying {bytes}/{total_bytes} {wide_bar} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build()?;
+    let r = pool.install(|| copy::materialize(&jobs, args.reflink, bar.as_ref()));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for (b, s) in builds.iter_mut().zip(r?) {
+        b.stats = s;
+    }
+    Ok(())
+}
+
+/// The update in every staged copy. Update runs share ~/.wso2-updates: by
+/// default one at a time.
+fn update_all(u: &update::Settings, opts: &Options, builds: &mut [Build<'_>]) -> Result<()> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(u.jobs.max(1)).build()?;
+    pool.install(|| {
+        builds.par_iter_mut().try_for_each(|b| -> Result<()> {
+            let t = b.target;
+            let mut rec = t.record.clone();
+            let (res, _) = update::update_copy(u, b.staging.path(), &t.final_path, &t.profile, opts, &mut rec)?;
+            b.update = Some((res, rec));
+            Ok(())
+        })
+    })
+}
+
+/// A copy that is already what this run would make.
+fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
+    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string(), Status::Current);
+    if args.update.is_some() && record::read(&t.final_path)?.is_some_and(|rec| rec.update.is_none()) {
+        r.notes.push(format!(
+            "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
+            t.final_path.display()
+        ));
+    }
+    if let Some(f) = args.archive {
+        let path = archive::archive_path(&t.final_path, f);
+        if !path.exists() {
+            archive::write(&t.final_path, f)?;
+            r.changed = true;
+        }
+        r.archive = Some(path.display().to_string());
+    }
+    Ok(r)
+}
+
+/// Publishes a built copy (or keeps one whose update failed for inspection)
+/// and says what became of it.
+fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
+    let t = b.target;
+    let shown = t.final_path.display().to_string();
+    let built = if matches!(t.state, State::Stale(_)) { Status::Replaced } else { Status::Created };
+    let mut r = ProfileReport::from_plan(&t.plan, &shown, built);
+    r.add_copy(&b.stats);
+    r.changed = true;
+    let mut rec = t.record.clone();
+    if let Some((res, updated)) = b.update {
+        rec = updated;
+        r.update = Some(res.to_json());
+        r.notes.extend(res.notes.iter().cloned());
+        r.duration_ms = res.duration_ms;
+        if !res.keeps_copy() {
+            r.status = Status::Failed;
+            r.error = Some(res.message.clone());
+            let kept = update::failed_copy_path(&t.final_path);
+            b.staging.keep_at(&kept)?;
+            r.notes.push(format!(
+                "the copy whose update failed is kept for inspection at {} (logs in its updates/logs/)",
+                kept.display()
+            ));
+            return Ok(r);
+        }
+        if res.status == UpdateStatus::Conflicts {
+            r.status = Status::Conflicts;
+            r.error = Some(res.message.clone());
+        }
+        rec.update = Some(res.to_json());
+    }
+    record::write(b.staging.path(), &rec)?;
+    b.staging.publish(&t.final_path)?;
+    // A copy waiting for a person to resolve update conflicts is not finished:
+    // it gets no archive.
+    if let (Some(f), false) = (args.archive, r.status == Status::Conflicts) {
+        let (path, _) = archive::write(&t.final_path, f)?;
+        r.archive = Some(path.display().to_string());
+    }
+    Ok(r)
+}
+
+fn state_of(final_path: &Path, wanted: &Record) -> Result<State> {
+    if std::fs::symlink_metadata(final_path).is_err() {
+        return Ok(State::Absent);
+    }
+    match record::read(final_path) {
+        Ok(Some(have)) if have.same_inputs(wanted) => Ok(State::Current),
+        Ok(Some(have)) => {
+            let why = if have.profile != wanted.profile {
+                format!("it is a copy for profile {}", have.profile)
+            } else if have.source_fingerprint != wanted.source_fingerprint {
+                "the source home changed since it was made".to_string()
+            } else if have.options_sha256 != wanted.options_sha256 {
+                "it was made with other options".to_string()
+            } else if have.profile_sha256 != wanted.profile_sha256 {
+                "the profile definition changed".to_string()
+            } else {
+                format!("it was made by apim-profiles {}", have.tool_version)
+            };
+            Ok(State::Stale(why))
+        }
+        _ => refuse(
+            format!(
+                "{} already exists and was not made by apim-profiles (no {} record in it)",
+                final_path.display(),
+                record::RECORD_FILE
+            ),
+            "move it away or choose another --out; apim-profiles never replaces a directory it did not make",
+        ),
+    }
+}
+
+/// Refuses before writing when the copies will not fit. Clones cost no space,
+/// so where a probe clone works only metadata is counted.
+fn check_space(home: &Home, out: &Path, targets: &[&Target], reflink: Reflink) -> Result<()> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let need: u64 = targets.iter().map(|t| t.plan.tree.total_bytes() + 4096 * t.plan.tree.entries.len() as u64).sum();
+    let mut probe_dir = out.to_path_buf();
+    while !probe_dir.exists() {
+        if !probe_dir.pop() {
+            return Ok(());
+        }
+    }
+    let cloning = targets
+        .first()
+        .and_then(|t| t.plan.tree.entries.iter().find(|(_, e)| e.size() > 0).map(|(p, _)| home.path.join(p)))
+        .is_some_and(|f| copy::probe_reflink(&f, &probe_dir));
+    if reflink == Reflink::Always && !cloning {
+        return refuse(
+            format!("--reflink always: files of {} cannot be cloned into {}", home.path.display(), probe_dir.display()),
+            "cloning needs one file system with reflink support (XFS with reflink=1, Btrfs) for home and output; use --reflink auto to copy where it cannot",
+        );
+    }
+    let need = if cloning { targets.iter().map(|t| 4096 * t.plan.tree.entries.len() as u64).sum() } else { need };
+    let free = hooks::pretend_free_bytes().or_else(|| sys::free_bytes(&probe_dir));
+    if let Some(free) = free {
+        if free < need {
+            return refuse(
+                format!(
+                    "not enough disk space in {}: the copies need {}, {} is free",
+                    probe_dir.display(),
+                    human_bytes(need),
+                    human_bytes(free)
+                ),
+                "free some space, choose an --out on another file system, or split fewer --profiles at a time",
+            );
+        }
+    }
+    Ok(())
+}

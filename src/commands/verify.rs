@@ -1,0 +1,83 @@
+//! `verify`: does a copy still match its profile? The answer is the plan
+//! itself: a copy matches when optimizing it again would change nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::model::home::{self, Home};
+use crate::model::plan::{self, Options};
+use crate::model::profile::{load_catalog, Catalog, Profile};
+use crate::model::record::{self, Record};
+use crate::model::tree::Tree;
+use crate::outcome::{refuse, Status};
+use crate::report::{ProfileReport, Report, RunOutcome};
+
+/// A copy as found: its home, its profile, the options it was made with (from
+/// its record) and the record itself.
+pub struct Copy {
+    pub home: Home,
+    pub profile: Profile,
+    pub options: Options,
+    pub record: Option<Record>,
+}
+
+/// The profile and options a copy was made with: from its record, or, for a
+/// copy without one, from its place in the layout (`<DIR>/<profile>/<home>`).
+pub fn identify(copy: &Path, catalog: &Catalog) -> Result<Copy> {
+    let h = home::detect(copy)?;
+    let rec = record::read(&h.path)?;
+    let name = match &rec {
+        Some(r) => r.profile.clone(),
+        None => profile_from_layout(&h, catalog)?,
+    };
+    let profile = catalog.select(&h.version, Some(&[name]))?.remove(0);
+    let options = Options::of_copy(
+        rec.as_ref().is_some_and(|r| r.skip_config_optimization),
+        rec.as_ref().and_then(|r| r.deployment_toml_sha256.clone()),
+    );
+    Ok(Copy { home: h, profile, options, record: rec })
+}
+
+fn profile_from_layout(h: &Home, catalog: &Catalog) -> Result<String> {
+    let name = h
+        .path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| catalog.for_version(&h.version).any(|p| &p.name == n));
+    match name {
+        Some(n) => Ok(n),
+        None => refuse(
+            format!(
+                "{} has no {} record and is not inside a <profile>/ directory",
+                h.path.display(),
+                record::RECORD_FILE
+            ),
+            "verify copies made by apim-profiles split, or optimize the home first",
+        ),
+    }
+}
+
+pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let catalog = load_catalog(profile_dir)?;
+    let mut report = Report { command: "verify".into(), ..Default::default() };
+    for c in copies {
+        let t0 = Instant::now();
+        let copy = identify(c, &catalog)?;
+        let tree = Tree::scan(&copy.home.path)?;
+        let plan = plan::compute(&copy.profile, &tree, &copy.options)?;
+        let drift = plan.drift_lines();
+        let status = if drift.is_empty() { Status::Verified } else { Status::Drifted };
+        let mut r = ProfileReport::from_plan(&plan, &copy.home.path.display().to_string(), status);
+        r.drift = drift;
+        // What verify reports is the copy as it is, not what a fix would leave.
+        r.entries_kept = tree.entries.len();
+        r.duration_ms = t0.elapsed().as_millis() as u64;
+        report.profiles.push(r);
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(RunOutcome::of_report(report))
+}

@@ -1,0 +1,116 @@
+//! Carrying out a plan in place (`optimize`, and re-optimization after an
+//! update). Each replacement is made so that no moment loses a file: the new
+//! content is written to a temporary name, the original is hard-linked to its
+//! backup name (which fails rather than overwrite an existing backup), and the
+//! temporary is renamed over the original. An interrupted run leaves a tree the
+//! next run's plan completes, because the plan is computed from what is there.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::engine::copy::{self, Reflink};
+use crate::engine::{interrupted, output};
+use crate::hooks;
+use crate::model::plan::{Action, Plan};
+use crate::model::tree::{Entry, Origin};
+use crate::sys;
+
+/// The journal of an in-place run, at the home's root: the actions about to
+/// be made, written before the first one. A run that finds it knows the last
+/// one was interrupted; its own plan, computed from what is on disk, completes
+/// the work (removals are repeatable, and a replacement never loses the
+/// original: see `replace_file`).
+pub const JOURNAL: &str = ".apim-profiles-journal.json";
+
+/// Whether an earlier in-place run on this tree was interrupted.
+pub fn interrupted_before(root: &Path) -> bool {
+    root.join(JOURNAL).exists()
+}
+
+fn write_journal(plan: &Plan) -> Result<()> {
+    let lines: Vec<String> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { path, .. } => Some(format!("remove {}", path.display())),
+            Action::Backup { from, to, .. } => Some(format!("backup {} -> {}", from.display(), to.display())),
+            Action::Rewrite { path, .. } => Some(format!("rewrite {}", path.display())),
+            Action::Note { .. } => None,
+        })
+        .collect();
+    let doc = serde_json::json!({ "profile": plan.profile, "pid": std::process::id(), "actions": lines });
+    let p = plan.root.join(JOURNAL);
+    std::fs::write(&p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
+}
+
+/// Carries out a plan's actions on the tree it was computed on. Returns
+/// whether anything changed.
+pub fn apply_in_place(plan: &Plan) -> Result<bool> {
+    let root = &plan.root;
+    if !plan.changes_anything() {
+        let _ = std::fs::remove_file(root.join(JOURNAL));
+        return Ok(false);
+    }
+    write_journal(plan)?;
+    // The test suite's stand-in for a crash in the middle.
+    let fail_after = hooks::fail_after_actions();
+    let mut pending_backup: Option<(PathBuf, PathBuf)> = None;
+    let mut changed = false;
+    for (i, a) in plan.actions.iter().enumerate() {
+        if fail_after.is_some_and(|n| i >= n) {
+            bail!("fault injected after {i} actions (APIM_PROFILES_FAIL_AFTER_ACTIONS)");
+        }
+        if interrupted() {
+            bail!("interrupted after {i} actions; run the same command again to complete");
+        }
+        match a {
+            Action::Remove { path, .. } => {
+                output::remove_tree(&root.join(path))?;
+                changed = true;
+            }
+            Action::Backup { from, to, .. } => {
+                pending_backup = Some((from.clone(), to.clone()));
+            }
+            Action::Rewrite { path, after, .. } => {
+                let backup = pending_backup.take().filter(|(from, _)| from == path).map(|(_, to)| to);
+                replace_file(plan, path, after, backup.as_deref())?;
+                changed = true;
+            }
+            Action::Note { .. } => {}
+        }
+    }
+    if let Some((from, to)) = pending_backup {
+        bail!("internal: backup of {} to {} without a replacement", from.display(), to.display());
+    }
+    std::fs::remove_file(root.join(JOURNAL)).with_context(|| format!("removing {}", root.join(JOURNAL).display()))?;
+    Ok(changed)
+}
+
+/// Replaces `rel` with the content of `after`, keeping the old file at
+/// `backup` (never overwriting one).
+fn replace_file(plan: &Plan, rel: &Path, after: &Origin, backup: Option<&Path>) -> Result<()> {
+    let root = &plan.root;
+    let target = root.join(rel);
+    let entry = plan.tree.get(rel).context("internal: rewritten file is not in the plan")?;
+    let tmp = target.with_file_name(format!(
+        ".{}.apim-profiles-tmp-{}",
+        target.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    let e = Entry { origin: after.clone(), ..entry.clone() };
+    copy::write_file(root, &e, &tmp, Reflink::Auto, sys::is_root())?;
+    if let Some(b) = backup {
+        let b = root.join(b);
+        if let Err(err) = std::fs::hard_link(&target, &b) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err).with_context(|| {
+                format!("keeping {} as {} (an existing backup is never overwritten)", target.display(), b.display())
+            });
+        }
+    }
+    std::fs::rename(&tmp, &target).with_context(|| format!("replacing {}", target.display()))?;
+    Ok(())
+}

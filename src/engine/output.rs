@@ -1,0 +1,240 @@
+//! The output directory: where each copy goes, the lock that keeps two runs
+//! apart, staging beside the final place, and the one rename that publishes a
+//! finished copy. Nothing half-made is ever visible at `<DIR>/<P>/<home>`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::outcome::refuse;
+use crate::sys;
+
+pub const LOCK_FILE: &str = ".apim-profiles.lock";
+
+/// Where the copy of one profile lives: `<out>/<profile>/<home dir name>`.
+pub fn copy_path(out: &Path, profile: &str, home_dir_name: &str) -> PathBuf {
+    out.join(profile).join(home_dir_name)
+}
+
+/// The staging directory for a copy: beside it, on the same file system, so
+/// that publishing is one rename.
+pub fn staging_path(final_path: &Path) -> PathBuf {
+    let name = final_path.file_name().unwrap_or_default().to_string_lossy();
+    final_path.with_file_name(format!(".{name}.apim-profiles-staging-{}", std::process::id()))
+}
+
+fn is_staging_name(name: &str, home_dir_name: &str) -> bool {
+    name.starts_with(&format!(".{home_dir_name}.apim-profiles-staging-"))
+}
+
+/// The directory whose lock guards a copy or home changed in place: its
+/// `<DIR>` when it sits in the layout (`<DIR>/<profile>/<home>`), so that
+/// `update`, `optimize` and `split` into that `<DIR>` never overlap; else its
+/// parent.
+pub fn lock_dir(copy: &Path, profile: &str) -> PathBuf {
+    let parent = copy.parent().unwrap_or(copy);
+    if parent.file_name().is_some_and(|n| n == profile) {
+        parent.parent().unwrap_or(parent).to_path_buf()
+    } else {
+        parent.to_path_buf()
+    }
+}
+
+/// An absolute form of a path that may not exist yet: the nearest existing
+/// ancestor resolved (links included), the rest appended.
+pub fn absolute(p: &Path) -> Result<PathBuf> {
+    let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
+    let mut existing = p.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut out = std::fs::canonicalize(&existing).unwrap_or(existing);
+    for r in rest.into_iter().rev() {
+        if r == ".." {
+            out.pop();
+        } else if r != "." {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses an output that overlaps the source: writing inside the home would
+/// change it, and a home inside the output could be swept by a later run.
+pub fn check_separate(home: &Path, out: &Path) -> Result<()> {
+    if out.starts_with(home) {
+        return refuse(
+            format!("the output {} is inside the home {}", out.display(), home.display()),
+            "choose an output directory outside the home: the source is never modified",
+        );
+    }
+    if home.starts_with(out) {
+        return refuse(
+            format!("the home {} is inside the output {}", home.display(), out.display()),
+            "choose an output directory that does not contain the home, e.g. a sibling directory",
+        );
+    }
+    if out.exists() && !out.is_dir() {
+        return refuse(
+            format!("the output {} exists and is not a directory", out.display()),
+            "give a directory (it is created when missing)",
+        );
+    }
+    Ok(())
+}
+
+/// A lock on an output directory, released on drop. A lock left by a dead
+/// process is taken over.
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    pub fn acquire(out: &Path) -> Result<Lock> {
+        let path = out.join(LOCK_FILE);
+        let me = std::process::id();
+        for _ in 0..2 {
+            let tmp = out.join(format!("{LOCK_FILE}.{me}"));
+            std::fs::write(&tmp, format!("{me}\n")).with_context(|| format!("writing {}", tmp.display()))?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => return Ok(Lock { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<i32>().ok());
+                    match holder {
+                        Some(pid) if pid as u32 != me && sys::process_alive(pid) => {
+                            return refuse(
+                                format!("another apim-profiles run (pid {pid}) is writing into {}", out.display()),
+                                format!("wait for it to finish, or use another --out; the lock is {}", path.display()),
+                            );
+                        }
+                        _ => {
+                            // Stale: its holder is gone.
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+        refuse(format!("could not take the lock {}", path.display()), "another run keeps taking it; try again")
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A staging directory, removed when dropped unless it was published or kept:
+/// every way out of a run (an error, a panic, Ctrl-C) cleans up the same way.
+pub struct Staging {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Staging {
+    /// The staging place for the copy at `final_path` (not yet created).
+    pub fn for_copy(final_path: &Path) -> Staging {
+        Staging { path: staging_path(final_path), armed: true }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the staged copy the copy at `final_path` (see [`publish`]).
+    pub fn publish(mut self, final_path: &Path) -> Result<()> {
+        let r = publish(&self.path, final_path);
+        // After an exchange the old copy sits in staging: still ours to remove.
+        self.armed = r.is_err() || self.path.exists();
+        r
+    }
+
+    /// Moves the staged tree to `to` and stops guarding it.
+    pub fn keep_at(mut self, to: &Path) -> Result<()> {
+        std::fs::rename(&self.path, to).with_context(|| format!("keeping the failed copy at {}", to.display()))?;
+        self.armed = false;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = remove_tree(&self.path);
+        }
+    }
+}
+
+/// Removes staging directories that an interrupted or killed run left beside
+/// `final_path`. Only called while holding the output's lock, so no live run
+/// owns them.
+pub fn remove_stale_staging(final_path: &Path, home_dir_name: &str) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let Some(parent) = final_path.parent() else {
+        return Ok(removed);
+    };
+    let Ok(rd) = std::fs::read_dir(parent) else {
+        return Ok(removed);
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if is_staging_name(&name, home_dir_name) {
+            remove_tree(&e.path())?;
+            removed.push(e.path());
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes a tree, first making read-only directories writable (a copy keeps
+/// the modes of the pack, and some are read-only).
+pub fn remove_tree(p: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let md = match std::fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if !md.is_dir() {
+        return std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()));
+    }
+    if std::fs::remove_dir_all(p).is_ok() {
+        return Ok(());
+    }
+    for e in walkdir::WalkDir::new(p).follow_links(false).into_iter().flatten() {
+        if e.file_type().is_dir() {
+            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    std::fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display()))
+}
+
+/// Makes the staged copy the copy: a rename when the place is free, an atomic
+/// exchange when an older copy is there (`--force`), after which the older copy
+/// is removed. A failure before the exchange leaves the older copy intact.
+pub fn publish(staging: &Path, final_path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(final_path).is_ok() {
+        sys::exchange(staging, final_path)
+            .with_context(|| format!("swapping the new copy into {}", final_path.display()))?;
+        remove_tree(staging).with_context(|| format!("removing the replaced copy (now at {})", staging.display()))?;
+    } else {
+        std::fs::rename(staging, final_path).with_context(|| format!("publishing {}", final_path.display()))?;
+    }
+    if let Some(parent) = final_path.parent() {
+        if let Ok(d) = std::fs::File::open(parent) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! The plan: what one profile's optimization does to one tree, computed on the
+//! model of `tree.rs` without writing anything. `--dry-run` prints it, `split`
+//! copies its final tree, `optimize` replays its actions in place, and `verify`
+//! asks whether it would do anything at all. Every profile decision lives here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::model::config::{self, ConfigEdits};
+use crate::model::pattern::NamePattern;
+use crate::model::profile::{check_relative, Profile, Step};
+use crate::model::tree::{self, Entry, Kind, Origin, Tree};
+use crate::outcome::Refusal;
+
+/// Inputs that change what a profile's optimization produces.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The product script's `--skipConfigOptimization`.
+    pub skip_config_optimization: bool,
+    /// Settings carried into, set in or overlaid on the profile's deployment.toml.
+    pub config: ConfigEdits,
+    /// Hash of the deployment.toml this tool last wrote into the tree (from the
+    /// copy's record). A file with that hash may be rewritten; any other content
+    /// is a person's edit and is kept.
+    pub written_toml_sha256: Option<String>,
+    /// Whether `config` comes from this run's command line. When it does not
+    /// (`verify`, `update`), a deployment.toml the tool wrote earlier is right
+    /// as it is, whatever settings produced it.
+    pub config_from_cli: bool,
+}
+
+impl Options {
+    /// The options of a run that shapes copies from its command line (`split`,
+    /// `optimize`).
+    pub fn from_command_line(skip_config_optimization: bool, config: ConfigEdits) -> Options {
+        Options { skip_config_optimization, config, written_toml_sha256: None, config_from_cli: true }
+    }
+
+    /// The options of a run on an existing copy without settings of its own
+    /// (`verify`, `update`, re-optimization): the copy's record says what it
+    /// was made with and which deployment.toml the tool wrote.
+    pub fn of_copy(skip_config_optimization: bool, written_toml_sha256: Option<String>) -> Options {
+        Options {
+            skip_config_optimization,
+            config: ConfigEdits::default(),
+            written_toml_sha256,
+            config_from_cli: false,
+        }
+    }
+
+    /// These options for re-optimizing a copy after its update: the
+    /// deployment.toml the tool wrote (hash `written`) is right as it is.
+    pub fn after_update(&self, written: Option<String>) -> Options {
+        Options { written_toml_sha256: written, config_from_cli: false, ..self.clone() }
+    }
+}
+
+/// One thing the plan does, in the order the product's script does it.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// An entry (with everything below it) removed.
+    Remove { path: PathBuf, step: String, entries: usize, bytes: u64, dir: bool },
+    /// An entry renamed to keep the original (`mv target backup`).
+    Backup { from: PathBuf, to: PathBuf, step: String },
+    /// A file's content replaced; `before` and `after` say where each side's
+    /// bytes are, for the diff.
+    Rewrite { path: PathBuf, step: String, before: Origin, after: Origin },
+    /// Nothing done, for a reason the operator should hear.
+    Note { step: String, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub profile: String,
+    /// The tree the plan was computed on (the source home, or a copy).
+    pub root: PathBuf,
+    /// The tree after the optimization; origins point into `root`.
+    pub tree: Tree,
+    pub actions: Vec<Action>,
+    /// Entries in `root` before, for the summary.
+    pub entries_before: usize,
+    /// Hash of the deployment.toml the plan writes, recorded for later runs.
+    pub written_toml_sha256: Option<String>,
+}
+
+impl Plan {
+    /// Whether carrying out the plan changes anything (what `verify` asks).
+    pub fn changes_anything(&self) -> bool {
+        self.actions.iter().any(|a| !matches!(a, Action::Note { .. }))
+    }
+    pub fn removed(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| matches!(a, Action::Remove { .. }))
+    }
+    /// One line per way the tree differs from the profile (what `verify`
+    /// reports and re-optimization fixes).
+    pub fn drift_lines(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Remove { path, step, dir, .. } => Some(format!(
+                    "{}{} is present, but the profile removes it ({step})",
+                    path.display(),
+                    if *dir { "/" } else { "" }
+                )),
+                Action::Rewrite { path, step, .. } => Some(format!("{} is not the profile's ({step})", path.display())),
+                Action::Backup { .. } | Action::Note { .. } => None,
+            })
+            .collect()
+    }
+
+    pub fn notes(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Note { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Computes the plan of `profile` on `tree` (a scan of `tree.root`).
+/// Reads file contents where a decision needs them; writes nothing.
+pub fn compute(profile: &Profile, tree: &Tree, opts: &Options) -> Result<Plan> {
+    let mut p = Planner { root: tree.root.clone(), t: tree.clone(), actions: Vec::new(), written_toml: None };
+    for step in &profile.steps {
+        p.step(profile, step, opts)
+            .with_context(|| format!("planning `{}` of profile {}", step.label(), profile.name))?;
+    }
+    Ok(Plan {
+        profile: profile.name.clone(),
+        root: tree.root.clone(),
+        entries_before: tree.entries.len(),
+        tree: p.t,
+        actions: p.actions,
+        written_toml_sha256: p.written_toml,
+    })
+}
+
+struct Planner {
+    root: PathBuf,
+    t: Tree,
+    actions: Vec<Action>,
+    written_toml: Option<String>,
+}
+
+fn rel(s: &str) -> PathBuf {
+    check_relative(s).expect("profile paths are validated when parsed")
+}
+
+impl Planner {
+    fn step(&mut self, profile: &Profile, step: &Step, opts: &Options) -> Result<()> {
+        let label = step.label();
+        match step {
+            Step::Remove { paths, .. } => {
+                for path in paths {
+                    self.remove(&rel(path), &label);
+                }
+            }
+            Step::ReplaceTemplate { target, variant, backup } => {
+                self.replace_template(rel(target), rel(variant), rel(backup), label)?;
+            }
+            Step::ReplaceDeploymentToml { template, target, backup } => {
+                if opts.skip_config_optimization {
+                    self.actions.push(Action::Note {
+                        step: label,
+                        message: "deployment.toml kept as it is (--skip-config-optimization)".into(),
+                    });
+                    return Ok(());
+                }
+                self.replace_deployment_toml(profile, [rel(template), rel(target), rel(backup)], opts, label)?;
+            }
+            Step::ClearDir { dir, keep_files, .. } => {
+                let dir = rel(dir);
+                let keep = patterns(keep_files);
+                let doomed: Vec<PathBuf> = self
+                    .t
+                    .children(&dir)
+                    .filter(|(p, e)| e.is_dir() || !keep.iter().any(|k| k.matches(p.file_name().unwrap_or_default())))
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for d in doomed {
+                    self.remove(&d, &label);
+                }
+            }
+            Step::PruneWebapps { dir, keep } => {
+                let keep = patterns(keep);
+                self.remove_webapps(&rel(dir), |name| !keep.iter().any(|k| k.matches(name)), &label);
+            }
+            Step::RemoveWebapps { dir, names } => {
+                let names = patterns(names);
+                self.remove_webapps(&rel(dir), |name| names.iter().any(|k| k.matches(name)), &label);
+            }
+        }
+        Ok(())
+    }
+
+    /// `mv target backup; cp variant target`, completing or keeping what an
+    /// earlier run or an update left.
+    fn replace_template(&mut self, target: PathBuf, variant: PathBuf, backup: PathBuf, label: String) -> Result<()> {
+        if !self.is_file(&target) || !self.is_file(&variant) {
+            return Ok(());
+        }
+        if self.t.contains(&backup) {
+            let current = self.read(&target)?;
+            if current == self.read(&variant)? {
+                return Ok(()); // done before, and still right
+            }
+            if current == self.read(&backup)? {
+                // The backup already holds these bytes (an interrupted
+                // run, or an update that restored the default): replace.
+                let before = self.t.get(&target).expect("checked").origin.clone();
+                let v = self.t.get(&variant).cloned().expect("checked");
+                let after = fresh_copy(v);
+                self.actions.push(Action::Rewrite {
+                    path: target.clone(),
+                    step: label,
+                    before,
+                    after: after.origin.clone(),
+                });
+                self.t.insert(target, after);
+                return Ok(());
+            }
+            // The update changed the variant, or brought the default back.
+            // The first backup is the pristine one: keep it, and keep this
+            // version too under the next free name.
+            let extra = self.free_name(&backup);
+            self.backup(&target, &extra, &label);
+        } else {
+            self.backup(&target, &backup, &label);
+        }
+        let v = self.t.get(&variant).cloned().expect("checked");
+        self.put(&target, fresh_copy(v), &label);
+        Ok(())
+    }
+
+    /// The profile's deployment.toml in place of the home's, which is kept as
+    /// the backup; a person's later edit is kept.
+    fn replace_deployment_toml(
+        &mut self,
+        profile: &Profile,
+        [template, target, backup]: [PathBuf; 3],
+        opts: &Options,
+        label: String,
+    ) -> Result<()> {
+        if !self.is_file(&target) || !self.is_file(&template) {
+            return Ok(());
+        }
+        let tpl = self.t.get(&template).cloned().expect("checked");
+        let desired = match self.desired_toml(profile, &template, &target, &backup, opts)? {
+            Some((bytes, warnings)) => {
+                for w in warnings {
+                    self.actions.push(Action::Note { step: label.clone(), message: w });
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
+        let desired_bytes = match &desired {
+            Some(b) => b.as_ref().clone(),
+            None => self.read(&template)?,
+        };
+        self.written_toml = Some(tree::sha256_hex(&desired_bytes));
+        let new_entry = match desired {
+            Some(bytes) => Entry {
+                kind: Kind::File { size: bytes.len() as u64 },
+                meta: tpl.meta,
+                origin: Origin::Generated(bytes),
+            },
+            None => fresh_copy(tpl),
+        };
+        if self.t.contains(&backup) {
+            let current = self.read(&target)?;
+            if current == desired_bytes {
+                return Ok(());
+            }
+            let current_sha = tree::sha256_hex(&current);
+            let ours = opts.written_toml_sha256.as_deref() == Some(&current_sha);
+            if ours && !opts.config_from_cli {
+                self.written_toml = Some(current_sha);
+                return Ok(());
+            }
+            if current == self.read(&backup)? {
+                // Moved aside and restored (or an interrupted run): the
+                // backup holds these bytes, so nothing is lost by writing.
+                let before = self.t.get(&target).expect("checked").origin.clone();
+                self.t.insert(target.clone(), new_entry.clone());
+                self.actions.push(Action::Rewrite { path: target, step: label, before, after: new_entry.origin });
+                return Ok(());
+            }
+            if !ours {
+                self.actions.push(Action::Note {
+                    step: label,
+                    message: format!(
+                        "{} was edited since it was optimized (a backup exists and it differs from the profile's): kept as it is",
+                        target.display()
+                    ),
+                });
+                return Ok(());
+            }
+            // Ours, written with other options: rewrite, the backup stays.
+            let before = self.t.get(&target).expect("checked").origin.clone();
+            self.t.insert(target.clone(), new_entry.clone());
+            self.actions.push(Action::Rewrite { path: target, step: label, before, after: new_entry.origin });
+            return Ok(());
+        }
+        self.backup(&target, &backup, &label);
+        self.put(&target, new_entry, &label);
+        Ok(())
+    }
+
+    /// The deployment.toml the profile wants: the template itself (None), or
+    /// the template with the operator's settings applied.
+    fn desired_toml(
+        &self,
+        profile: &Profile,
+        template: &Path,
+        target: &Path,
+        backup: &Path,
+        opts: &Options,
+    ) -> Result<Option<EditedToml>> {
+        let tpl_bytes = self.read(template)?;
+        // A template that is not TOML would give a node that cannot start.
+        let tpl_text = String::from_utf8(tpl_bytes).map_err(|_| {
+            Refusal::new(
+                format!("{} is not UTF-8 text", self.root.join(template).display()),
+                "restore the profile's deployment template from the product pack",
+            )
+        })?;
+        config::check_toml(&tpl_text, &self.root.join(template))?;
+        if opts.config.is_empty() {
+            return Ok(None);
+        }
+        // The operator's own settings: the pristine file if it was moved aside.
+        let own = if self.t.contains(backup) { backup } else { target };
+        let own_text = String::from_utf8_lossy(&self.read(own)?).into_owned();
+        let out = config::apply(&tpl_text, &own_text, &profile.name, &opts.config, &profile.facts)
+            .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
+        Ok(Some((Arc::new(out.text.into_bytes()), out.warnings)))
+    }
+
+    fn is_file(&self, p: &Path) -> bool {
+        self.t.get(p).is_some_and(|e| !e.is_dir())
+    }
+
+    fn read(&self, p: &Path) -> Result<Vec<u8>> {
+        self.t.read(&self.root, p).with_context(|| format!("reading {}", self.root.join(p).display()))
+    }
+
+    fn remove(&mut self, path: &Path, step: &str) {
+        let Some(e) = self.t.get(path) else { return };
+        let dir = e.is_dir();
+        let (entries, bytes) = self.t.remove(path);
+        self.actions.push(Action::Remove { path: path.to_path_buf(), step: step.to_string(), entries, bytes, dir });
+    }
+
+    fn backup(&mut self, from: &Path, to: &Path, step: &str) {
+        self.t.rename_file(from, to);
+        self.actions.push(Action::Backup { from: from.to_path_buf(), to: to.to_path_buf(), step: step.to_string() });
+    }
+
+    /// Places new content at `path` (which the preceding backup freed).
+    fn put(&mut self, path: &Path, entry: Entry, step: &str) {
+        let before = self
+            .actions
+            .iter()
+            .rev()
+            .find_map(|a| match a {
+                Action::Backup { from, to, .. } if from == path => self.t.get(to).map(|e| e.origin.clone()),
+                _ => None,
+            })
+            .expect("put follows a backup");
+        let after = entry.origin.clone();
+        self.t.insert(path.to_path_buf(), entry);
+        self.actions.push(Action::Rewrite { path: path.to_path_buf(), step: step.to_string(), before, after });
+    }
+
+    fn free_name(&self, backup: &Path) -> PathBuf {
+        (1..)
+            .map(|n| {
+                let mut s = backup.as_os_str().to_owned();
+                s.push(format!(".{n}"));
+                PathBuf::from(s)
+            })
+            .find(|p| !self.t.contains(p))
+            .expect("some name is free")
+    }
+
+    /// The webapp rule: remove the chosen entries of `dir`, and for each the
+    /// directory named like it without `.war` (its exploded form).
+    fn remove_webapps(&mut self, dir: &Path, doomed: impl Fn(&std::ffi::OsStr) -> bool, step: &str) {
+        let names: Vec<std::ffi::OsString> =
+            self.t.children(dir).map(|(p, _)| p.file_name().unwrap_or_default().to_owned()).collect();
+        for name in names.into_iter().filter(|n| doomed(n)) {
+            self.remove(&dir.join(&name), step);
+            let bytes = name.as_encoded_bytes();
+            if let Some(stem) = bytes.strip_suffix(b".war") {
+                if !stem.is_empty() {
+                    let stem = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(stem);
+                    let exploded = dir.join(stem);
+                    if self.t.get(&exploded).is_some_and(Entry::is_dir) {
+                        self.remove(&exploded, step);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An edited deployment.toml and the warnings its settings raised.
+type EditedToml = (Arc<Vec<u8>>, Vec<String>);
+
+/// `cp` without `-p`: the variant's bytes and mode, a new modification time.
+fn fresh_copy(v: Entry) -> Entry {
+    let origin = match v.origin {
+        Origin::Source(p) | Origin::SourceFresh(p) => Origin::SourceFresh(p),
+        g @ Origin::Generated(_) => g,
+    };
+    Entry { origin, ..v }
+}
+
+fn patterns(pats: &[String]) -> Vec<NamePattern> {
+    pats.iter().map(|p| NamePattern::new(p).expect("patterns are validated when parsed")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_read_like_find_name() {
+        let p = NamePattern::new("am#sample#pizzashack#v*.war").unwrap();
+        assert!(p.matches("am#sample#pizzashack#v1.war".as_ref()));
+        assert!(!p.matches("am#sample#pizzashack#v1".as_ref()));
+        assert!(NamePattern::new("*").unwrap().matches(".hidden".as_ref()));
+    }
+}

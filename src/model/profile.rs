@@ -1,0 +1,404 @@
+//! Profile definitions: what the product's optimization does per profile, held
+//! as data in `profiles/<version>/*.toml` and embedded in the binary so that the
+//! tool runs from any directory. Nothing about a profile is decided in code.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::model::facts::{VersionFacts, FACTS_FILE};
+use crate::model::pattern::NamePattern;
+use crate::model::text::line_col;
+use crate::outcome::{refuse, Refusal};
+
+/// One operation of the product's optimization, in the vocabulary of the
+/// profile files (see the README's "Profile file format").
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Hash)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Step {
+    /// Delete each path that exists (recursively for a directory).
+    Remove {
+        #[serde(default)]
+        what: Option<String>,
+        paths: Vec<String>,
+    },
+    /// Rename `target` to `backup`, then copy `variant` to `target`; only when
+    /// both `target` and `variant` exist. `variant` stays.
+    ReplaceTemplate { target: String, variant: String, backup: String },
+    /// Move `deployment.toml` aside and copy the profile's template in its
+    /// place; skipped with `--skip-config-optimization`.
+    ReplaceDeploymentToml {
+        template: String,
+        #[serde(default = "default_toml")]
+        target: String,
+        #[serde(default = "default_toml_backup")]
+        backup: String,
+    },
+    /// Remove every sub-directory of `dir`, and every other entry except the
+    /// files named in `keep-files`.
+    ClearDir {
+        #[serde(default)]
+        what: Option<String>,
+        dir: String,
+        #[serde(rename = "keep-files", default)]
+        keep_files: Vec<String>,
+    },
+    /// Remove every entry of `dir` whose name matches none of `keep` (shell
+    /// patterns as `find -name` reads them), with its exploded directory.
+    PruneWebapps { dir: String, keep: Vec<String> },
+    /// Remove the entries of `dir` whose names match `names`, with their
+    /// exploded directories.
+    RemoveWebapps { dir: String, names: Vec<String> },
+}
+
+fn default_toml() -> String {
+    "repository/conf/deployment.toml".into()
+}
+fn default_toml_backup() -> String {
+    "repository/conf/deployment.toml.backup".into()
+}
+
+impl Step {
+    /// Every path the step names, for validation.
+    fn paths(&self) -> Vec<&str> {
+        match self {
+            Step::Remove { paths, .. } => paths.iter().map(String::as_str).collect(),
+            Step::ReplaceTemplate { target, variant, backup } => vec![target, variant, backup],
+            Step::ReplaceDeploymentToml { template, target, backup } => vec![template, target, backup],
+            Step::ClearDir { dir, .. } => vec![dir],
+            Step::PruneWebapps { dir, .. } | Step::RemoveWebapps { dir, .. } => vec![dir],
+        }
+    }
+
+    /// A short name for reports.
+    pub fn label(&self) -> String {
+        match self {
+            Step::Remove { what: Some(w), .. } => format!("remove {w}"),
+            Step::Remove { .. } => "remove".into(),
+            Step::ReplaceTemplate { target, .. } => {
+                format!("replace-template {}", file_name(target))
+            }
+            Step::ReplaceDeploymentToml { .. } => "replace-deployment-toml".into(),
+            Step::ClearDir { what: Some(w), .. } => format!("remove {w}"),
+            Step::ClearDir { dir, .. } => format!("clear-dir {dir}"),
+            Step::PruneWebapps { .. } => "prune-webapps".into(),
+            Step::RemoveWebapps { .. } => "remove-webapps".into(),
+        }
+    }
+}
+
+fn file_name(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+/// A profile of one product version.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub product: String,
+    pub version: String,
+    pub summary: String,
+    /// Whether `split` makes this profile when `--profiles` is not given.
+    #[serde(default = "yes")]
+    pub default: bool,
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+    /// The definition's text, for the copy's record: a change of definition
+    /// makes earlier copies stale.
+    #[serde(skip)]
+    pub source_text: String,
+    /// Where the definition came from (embedded, or a file of `--profile-dir`).
+    #[serde(skip)]
+    pub origin: String,
+    /// The facts of the profile's product version (`_version.toml` beside it).
+    #[serde(skip)]
+    pub facts: Arc<VersionFacts>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The definitions compiled into the binary, in the order `profiles` lists them.
+const EMBEDDED: &[(&str, &str)] = &[
+    ("4.2.0/control-plane.toml", include_str!("../../profiles/4.2.0/control-plane.toml")),
+    ("4.2.0/gateway-worker.toml", include_str!("../../profiles/4.2.0/gateway-worker.toml")),
+    ("4.2.0/traffic-manager.toml", include_str!("../../profiles/4.2.0/traffic-manager.toml")),
+    ("4.2.0/api-key-manager-deprecated.toml", include_str!("../../profiles/4.2.0/api-key-manager-deprecated.toml")),
+];
+
+/// The version facts compiled into the binary (`profiles/<version>/_version.toml`).
+const EMBEDDED_FACTS: &[(&str, &str)] = &[("4.2.0/_version.toml", include_str!("../../profiles/4.2.0/_version.toml"))];
+
+/// The set of profile definitions in use: the embedded ones, or those of a
+/// directory given with `--profile-dir` (same layout: `<version>/*.toml`).
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub profiles: Vec<Profile>,
+}
+
+/// The definitions in use: those of `--profile-dir`, else the embedded ones.
+pub fn load_catalog(profile_dir: Option<&Path>) -> Result<Catalog> {
+    match profile_dir {
+        Some(d) => Catalog::from_dir(d),
+        None => Catalog::embedded(),
+    }
+}
+
+fn embedded_facts() -> Result<Vec<VersionFacts>> {
+    EMBEDDED_FACTS
+        .iter()
+        .map(|(name, text)| VersionFacts::parse(text, &format!("<embedded>/profiles/{name}")))
+        .collect()
+}
+
+impl Catalog {
+    pub fn embedded() -> Result<Catalog> {
+        let mut profiles = Vec::new();
+        for (name, text) in EMBEDDED {
+            profiles.push(parse(text, &format!("<embedded>/profiles/{name}"))?);
+        }
+        Catalog::with_facts(profiles, embedded_facts()?)
+    }
+
+    /// Gives each profile the facts of its version: from `facts`, else the
+    /// embedded ones, else none (no typo warnings, an empty carry-common set).
+    fn with_facts(mut profiles: Vec<Profile>, mut facts: Vec<VersionFacts>) -> Result<Catalog> {
+        for f in embedded_facts()? {
+            if !facts.iter().any(|have| have.version == f.version) {
+                facts.push(f);
+            }
+        }
+        let facts: Vec<Arc<VersionFacts>> = facts.into_iter().map(Arc::new).collect();
+        for p in &mut profiles {
+            if let Some(f) = facts.iter().find(|f| f.version == p.version && f.product == p.product) {
+                p.facts = Arc::clone(f);
+            } else {
+                p.facts = Arc::new(VersionFacts {
+                    product: p.product.clone(),
+                    version: p.version.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(Catalog { profiles })
+    }
+
+    /// The facts of a version (empty when this catalog has none).
+    pub fn facts(&self, version: &str) -> VersionFacts {
+        self.for_version(version).next().map(|p| p.facts.as_ref().clone()).unwrap_or_default()
+    }
+
+    /// Reads `<dir>/<version>/*.toml`, in file-name order within a version.
+    pub fn from_dir(dir: &Path) -> Result<Catalog> {
+        let (mut files, mut facts_files) = (Vec::new(), Vec::new());
+        let rd = std::fs::read_dir(dir).with_context(|| format!("reading profile directory {}", dir.display()))?;
+        for version in rd {
+            let version = version?.path();
+            if !version.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&version)? {
+                let f = f?.path();
+                if f.file_name().is_some_and(|n| n == FACTS_FILE) {
+                    facts_files.push(f);
+                } else if f.extension().is_some_and(|e| e == "toml") {
+                    files.push(f);
+                }
+            }
+        }
+        files.sort();
+        if files.is_empty() {
+            return refuse(
+                format!("no profile definitions in {}", dir.display()),
+                "the directory must hold <version>/<profile>.toml files, as profiles/ in the source does",
+            );
+        }
+        let mut profiles = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+            profiles.push(parse(&text, &f.display().to_string())?);
+        }
+        let mut facts = Vec::new();
+        for f in facts_files {
+            let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+            facts.push(VersionFacts::parse(&text, &f.display().to_string())?);
+        }
+        Catalog::with_facts(profiles, facts)
+    }
+
+    pub fn versions(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.profiles.iter().map(|p| p.version.clone()).collect();
+        v.dedup();
+        v
+    }
+
+    pub fn for_version<'a>(&'a self, version: &'a str) -> impl Iterator<Item = &'a Profile> + 'a {
+        self.profiles.iter().filter(move |p| p.version == version)
+    }
+
+    /// Resolves the names a user asked for (or the defaults) for one version.
+    /// An unknown name is refused with the nearest known one.
+    pub fn select(&self, version: &str, names: Option<&[String]>) -> Result<Vec<Profile>> {
+        let known: Vec<&Profile> = self.for_version(version).collect();
+        if known.is_empty() {
+            return refuse(
+                format!("this build has no profiles for API-M {version}"),
+                format!("known versions: {}", self.versions().join(", ")),
+            );
+        }
+        let Some(names) = names else {
+            return Ok(known.into_iter().filter(|p| p.default).cloned().collect());
+        };
+        let mut out: Vec<Profile> = Vec::new();
+        for n in names {
+            let n = n.trim();
+            if n.is_empty() {
+                return refuse(
+                    "--profiles has an empty name",
+                    "give a comma-separated list, e.g. --profiles control-plane,gateway-worker",
+                );
+            }
+            match known.iter().find(|p| p.name == n) {
+                Some(p) if out.iter().any(|o| o.name == p.name) => {
+                    return refuse(format!("profile `{n}` is named twice"), "name each profile once");
+                }
+                Some(p) => out.push((*p).clone()),
+                None => {
+                    let nearest = known
+                        .iter()
+                        .map(|p| (strsim::levenshtein(n, &p.name), &p.name))
+                        .min()
+                        .map(|(_, name)| name.clone())
+                        .unwrap_or_default();
+                    let all: Vec<&str> = known.iter().map(|p| p.name.as_str()).collect();
+                    return refuse(
+                        format!("unknown profile `{n}` for API-M {version}"),
+                        format!("did you mean `{nearest}`? Known profiles: {}", all.join(", ")),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Parses and validates one definition. Invalid TOML is reported with file,
+/// line and column; a path that would leave the home is refused.
+pub fn parse(text: &str, origin: &str) -> Result<Profile> {
+    let mut p: Profile = match toml_edit::de::from_str(text) {
+        Ok(p) => p,
+        Err(e) => {
+            let at = e
+                .span()
+                .map(|s| {
+                    let (line, col) = line_col(text, s.start);
+                    format!(":{line}:{col}")
+                })
+                .unwrap_or_default();
+            let msg = e.message().lines().next().unwrap_or("invalid").to_string();
+            return Err(Refusal::new(
+                format!("profile definition {origin}{at} is not valid: {msg}"),
+                "fix the file (the README's \"Profile file format\" lists the fields), or drop --profile-dir",
+            )
+            .into());
+        }
+    };
+    for step in &p.steps {
+        for path in step.paths() {
+            check_relative(path).map_err(|why| {
+                Refusal::new(
+                    format!("profile definition {origin}: path `{path}` {why}"),
+                    "paths in a profile definition are relative to the home and stay inside it",
+                )
+            })?;
+        }
+        let patterns: &[String] = match step {
+            Step::PruneWebapps { keep, .. } => keep,
+            Step::RemoveWebapps { names, .. } => names,
+            Step::ClearDir { keep_files, .. } => keep_files,
+            _ => &[],
+        };
+        for pat in patterns {
+            if pat.contains('/') || pat == ".." || pat == "." {
+                return refuse(
+                    format!("profile definition {origin}: pattern `{pat}` is not a plain entry name"),
+                    "keep/names patterns match names directly inside the directory",
+                );
+            }
+            NamePattern::new(pat).map_err(|e| {
+                Refusal::new(
+                    format!("profile definition {origin}: pattern `{pat}`: {e}"),
+                    "use shell patterns as find -name reads them",
+                )
+            })?;
+        }
+    }
+    if p.name.is_empty() || p.name.contains('/') || p.name.starts_with('.') {
+        return refuse(
+            format!("profile definition {origin}: name `{}` is not usable as a directory name", p.name),
+            "use a plain name such as gateway-worker",
+        );
+    }
+    p.source_text = text.to_string();
+    p.origin = origin.to_string();
+    Ok(p)
+}
+
+/// Relative, no `..`, not empty: a profile may only touch its own home.
+pub fn check_relative(path: &str) -> std::result::Result<PathBuf, &'static str> {
+    if path.is_empty() {
+        return Err("is empty");
+    }
+    let p = Path::new(path);
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("leaves the home (`..`)"),
+            Component::RootDir | Component::Prefix(_) => return Err("is absolute"),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err("names the home itself");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_profiles_parse() {
+        let c = Catalog::embedded().unwrap();
+        let names: Vec<_> = c.for_version("4.2.0").map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["control-plane", "gateway-worker", "traffic-manager", "api-key-manager-deprecated"]);
+        let defaults: Vec<_> = c.select("4.2.0", None).unwrap().into_iter().map(|p| p.name).collect();
+        assert_eq!(defaults, ["control-plane", "gateway-worker", "traffic-manager"]);
+    }
+
+    #[test]
+    fn unknown_profile_suggests_nearest() {
+        let c = Catalog::embedded().unwrap();
+        let err = c.select("4.2.0", Some(&["gateway-workr".to_string()])).unwrap_err();
+        let r = err.downcast_ref::<Refusal>().unwrap();
+        assert!(r.what.contains("gateway-workr"));
+        assert!(r.hint.contains("`gateway-worker`"), "{}", r.hint);
+    }
+
+    #[test]
+    fn rejects_escaping_paths_and_bad_toml() {
+        let bad = "name='x'\nproduct='wso2am'\nversion='4.2.0'\nsummary='s'\n[[step]]\nop='remove'\npaths=['../etc']\n";
+        let e = parse(bad, "t.toml").unwrap_err().downcast::<Refusal>().unwrap();
+        assert!(e.what.contains("leaves the home"), "{}", e.what);
+        let abs = bad.replace("../etc", "/etc");
+        assert!(parse(&abs, "t.toml").unwrap_err().to_string().contains("absolute"));
+        let e = parse("name = \n", "t.toml").unwrap_err().downcast::<Refusal>().unwrap();
+        assert!(e.what.contains("t.toml:1:"), "{}", e.what);
+    }
+}

@@ -1,0 +1,96 @@
+//! The record a copy keeps of what produced it (`.apim-profiles.json` at its
+//! root): a re-run compares it with its own inputs to know whether the copy is
+//! current, `verify` and `update` read the profile and options from it. Values
+//! that could be secret are never written: options are kept as a hash.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::model::home::Home;
+use crate::model::plan::{Options, Plan};
+use crate::model::profile::Profile;
+use crate::model::tree;
+
+pub const RECORD_FILE: &str = ".apim-profiles.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub tool: String,
+    pub tool_version: String,
+    pub profile: String,
+    pub product: String,
+    pub version: String,
+    /// Hash of the profile definition's text.
+    pub profile_sha256: String,
+    /// Options that shape the copy, non-secret summary.
+    pub skip_config_optimization: bool,
+    /// Hash over every option that shapes the copy (settings included).
+    pub options_sha256: String,
+    /// The source home and its fingerprint (paths, sizes, modes, times).
+    pub source: Option<String>,
+    pub source_fingerprint: Option<String>,
+    /// Hash of the deployment.toml the tool wrote, to tell its own file from a
+    /// person's edit later.
+    pub deployment_toml_sha256: Option<String>,
+    /// Result of the last update run in this copy, if any.
+    #[serde(default)]
+    pub update: Option<serde_json::Value>,
+}
+
+impl Record {
+    /// The inputs that decide whether a copy is current.
+    pub fn same_inputs(&self, other: &Record) -> bool {
+        self.tool_version == other.tool_version
+            && self.profile == other.profile
+            && self.profile_sha256 == other.profile_sha256
+            && self.options_sha256 == other.options_sha256
+            && self.source_fingerprint == other.source_fingerprint
+    }
+}
+
+pub fn read(copy: &Path) -> Result<Option<Record>> {
+    let p = copy.join(RECORD_FILE);
+    match std::fs::read(&p) {
+        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("reading {}", p.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+    }
+}
+
+/// Writes the record atomically (temp file, rename).
+pub fn write(copy: &Path, r: &Record) -> Result<()> {
+    let p = copy.join(RECORD_FILE);
+    let mut text = serde_json::to_string_pretty(r)?;
+    text.push('\n');
+    let tmp = copy.join(format!("{RECORD_FILE}.tmp"));
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &p).with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
+}
+
+/// The record a copy made from these inputs carries.
+pub fn record_for(profile: &Profile, home: &Home, opts: &Options, fingerprint: Option<String>, plan: &Plan) -> Record {
+    Record {
+        tool: "apim-profiles".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        profile: profile.name.clone(),
+        product: home.product.clone(),
+        version: home.version.clone(),
+        profile_sha256: tree::sha256_hex(profile.source_text.as_bytes()),
+        skip_config_optimization: opts.skip_config_optimization,
+        options_sha256: options_hash(opts),
+        source: fingerprint.as_ref().map(|_| home.path.display().to_string()),
+        source_fingerprint: fingerprint,
+        deployment_toml_sha256: plan.written_toml_sha256.clone(),
+        update: None,
+    }
+}
+
+/// A hash of every option that shapes a copy. Settings may hold secrets, so
+/// only their hash is kept.
+pub fn options_hash(opts: &Options) -> String {
+    let text = format!("skip={};config={}", opts.skip_config_optimization, opts.config.canonical());
+    tree::sha256_hex(text.as_bytes())
+}

@@ -1,0 +1,165 @@
+//! How things end, as types: the status of one copy, the refusal of bad input,
+//! and the exit code a whole run asks for. Every status string of the JSON
+//! contract is spelled here and nowhere else; `main` turns an [`Exit`] into the
+//! process's exit code in one place.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The exit codes of the contract (`shared/reference/contract.md`, README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Exit {
+    /// 0: done, or nothing needed doing.
+    #[default]
+    Ok,
+    /// 4: `verify` found a copy that no longer matches its profile.
+    Drift,
+    /// 3: an update stopped on conflicts a person must resolve.
+    Conflicts,
+    /// 1: failed while working; what was completed is reported.
+    Failed,
+    /// 2: bad invocation or bad input, nothing written.
+    Refused,
+    /// 130: stopped by Ctrl-C (SIGINT).
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Refused => 2,
+            Exit::Conflicts => 3,
+            Exit::Drift => 4,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// What one copy (or home) is after a run, serialized as the JSON contract's
+/// `profiles[].status` strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Made by this run.
+    Created,
+    /// A stale copy rebuilt by this run (`--force`).
+    Replaced,
+    /// Already what this run would make; nothing done.
+    Current,
+    /// Made by this tool from other inputs (a re-run decides what to do).
+    Stale,
+    /// Published, but the update stopped on conflicts for a person.
+    Conflicts,
+    /// This copy's work failed; the report says why.
+    Failed,
+    /// Dry-run: a copy would be made.
+    WouldCreate,
+    /// Dry-run: a stale copy would be replaced.
+    WouldReplace,
+    /// `optimize` changed the home.
+    Optimized,
+    /// Dry-run of `optimize`: the home would change.
+    WouldOptimize,
+    /// `verify`: the copy matches its profile.
+    Verified,
+    /// `verify`: the copy differs from its profile.
+    Drifted,
+    /// `update`: the update ran and the copy was re-optimized.
+    Updated,
+}
+
+impl Status {
+    /// The exit code this status asks of the run, on its own.
+    pub fn exit(self) -> Exit {
+        match self {
+            Status::Failed => Exit::Failed,
+            Status::Conflicts => Exit::Conflicts,
+            Status::Drifted => Exit::Drift,
+            _ => Exit::Ok,
+        }
+    }
+
+    /// Whether this is `verify`'s answer.
+    pub fn is_verdict(self) -> bool {
+        matches!(self, Status::Verified | Status::Drifted)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = serde_json::to_value(self).map_err(|_| fmt::Error)?;
+        f.write_str(v.as_str().unwrap_or_default())
+    }
+}
+
+/// The exit code of a run whose copies ended in `statuses`: a failure before
+/// conflicts before drift.
+pub fn fold<I: IntoIterator<Item = Status>>(statuses: I) -> Exit {
+    statuses.into_iter().map(Status::exit).max().unwrap_or(Exit::Ok)
+}
+
+/// A bad invocation or bad input, found before anything was written (exit 2).
+/// `what` is one line of what is wrong, `hint` one line of what to do.
+#[derive(Debug)]
+pub struct Refusal {
+    pub what: String,
+    pub hint: String,
+}
+
+impl Refusal {
+    pub fn new(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        Refusal { what: what.into(), hint: hint.into() }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Shorthand for returning a refusal from a function returning `anyhow::Result`.
+pub fn refuse<T>(what: impl Into<String>, hint: impl Into<String>) -> anyhow::Result<T> {
+    Err(Refusal::new(what, hint).into())
+}
+
+/// The exit code of an error chain: a refusal anywhere in it is exit 2, any
+/// other error a failure while working.
+pub fn exit_of(err: &anyhow::Error) -> Exit {
+    if refusal_of(err).is_some() {
+        Exit::Refused
+    } else {
+        Exit::Failed
+    }
+}
+
+/// The refusal in an error chain, if any.
+pub fn refusal_of(err: &anyhow::Error) -> Option<&Refusal> {
+    err.chain().find_map(|c| c.downcast_ref::<Refusal>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_the_contract_strings() {
+        assert_eq!(Status::WouldCreate.to_string(), "would-create");
+        assert_eq!(Status::Drifted.to_string(), "drifted");
+        assert_eq!(serde_json::to_string(&Status::Current).unwrap(), "\"current\"");
+    }
+
+    #[test]
+    fn the_worst_status_decides_the_exit() {
+        assert_eq!(fold([Status::Created, Status::Conflicts, Status::Failed]), Exit::Failed);
+        assert_eq!(fold([Status::Verified, Status::Drifted]), Exit::Drift);
+        assert_eq!(fold([Status::Conflicts, Status::Current]), Exit::Conflicts);
+        assert_eq!(fold([]), Exit::Ok);
+        assert_eq!(Exit::Conflicts.code(), 3);
+    }
+}

@@ -1,0 +1,158 @@
+//! The text form of a run, for people: one block per profile, then errors as
+//! what failed, the cause chain and a hint.
+
+use std::io::Write;
+
+use crate::outcome::refusal_of;
+use crate::report::{ProfileInfo, ProfileReport, Report};
+
+/// `1.2 MB`, for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The text form of a profile's result, for people.
+pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("== {} ({}): {}\n", r.profile, r.status, r.path));
+    if dry_run {
+        if let Some(d) = &r.diff {
+            s.push_str(d);
+        }
+        if !r.settings.is_empty() {
+            s.push_str("deployment.toml settings, relative to the home's own:\n");
+            for l in &r.settings {
+                s.push_str(&format!("  {l}\n"));
+            }
+        }
+        if !r.removed.is_empty() {
+            s.push_str(&format!(
+                "removed ({} entries, {}):\n",
+                r.entries_removed,
+                human_bytes(r.removed.iter().map(|x| x.bytes).sum())
+            ));
+            let mut last_step = "";
+            for x in &r.removed {
+                if x.step != last_step {
+                    s.push_str(&format!("  [{}]\n", x.step));
+                    last_step = &x.step;
+                }
+                let slash = if x.dir { "/" } else { "" };
+                let more = if x.entries > 1 { format!("  ({} entries)", x.entries) } else { String::new() };
+                s.push_str(&format!("    - {}{slash}{more}\n", x.path));
+            }
+        }
+        for b in &r.backups {
+            s.push_str(&format!("backup: {} -> {}\n", b.from, b.to));
+        }
+    }
+    for n in &r.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    for d in &r.drift {
+        s.push_str(&format!("drift: {d}\n"));
+    }
+    if let Some(e) = &r.error {
+        s.push_str(&format!("error: {e}\n"));
+    }
+    if r.status.is_verdict() {
+        let verdict = if r.drift.is_empty() {
+            "matches its profile".to_string()
+        } else {
+            format!("{} differences from its profile", r.drift.len())
+        };
+        s.push_str(&format!("summary: {} entries, {verdict}\n", r.entries_kept));
+        return s;
+    }
+    let copied = if dry_run {
+        format!("{} to copy", human_bytes(r.bytes_to_copy))
+    } else if r.files_copied > 0 {
+        format!("{} files copied ({}; {} cloned)", r.files_copied, human_bytes(r.bytes_copied), r.files_cloned)
+    } else {
+        "nothing copied".to_string()
+    };
+    s.push_str(&format!(
+        "summary: {} entries kept, {} removed, {} rewritten, {} backups, {copied}\n",
+        r.entries_kept,
+        r.entries_removed,
+        r.rewritten.len(),
+        r.backups.len()
+    ));
+    s
+}
+
+/// A report as text on stdout (a closed pipe ends the printing quietly).
+pub fn print_report(r: &Report) {
+    let mut stdout = std::io::stdout().lock();
+    for p in &r.profiles {
+        let _ = write!(stdout, "{}", print_profile(p, r.dry_run));
+    }
+    if r.dry_run {
+        let _ = writeln!(stdout, "dry run: nothing was written");
+    }
+}
+
+pub fn print_profiles(list: &[ProfileInfo]) {
+    let mut stdout = std::io::stdout().lock();
+    for p in list {
+        let d = if p.default { " (default)" } else { "" };
+        let _ = writeln!(stdout, "{:<28} API-M {}  {}{d}", p.name, p.version, p.summary);
+    }
+}
+
+/// An error as the lines it is printed in.
+pub struct ErrorLines {
+    /// One line of what is wrong.
+    pub what: String,
+    /// Where it was found (`while ...`) or what caused it.
+    pub causes: Vec<String>,
+    pub hint: Option<String>,
+}
+
+impl ErrorLines {
+    /// A refusal is the one line of what is wrong, and the contexts around it
+    /// say where it was found; any other error is its chain.
+    pub fn of(err: &anyhow::Error) -> ErrorLines {
+        match refusal_of(err) {
+            Some(r) => ErrorLines {
+                what: r.what.clone(),
+                causes: err
+                    .chain()
+                    .filter(|c| c.downcast_ref::<crate::outcome::Refusal>().is_none())
+                    .map(|c| format!("while {c}"))
+                    .collect(),
+                hint: Some(r.hint.clone()),
+            },
+            None => ErrorLines {
+                what: err.to_string(),
+                causes: err.chain().skip(1).map(|c| c.to_string()).collect(),
+                hint: None,
+            },
+        }
+    }
+}
+
+pub fn print_error(e: &ErrorLines) {
+    eprintln!("error: {}", e.what);
+    for c in &e.causes {
+        if c.starts_with("while ") {
+            eprintln!("  {c}");
+        } else {
+            eprintln!("  caused by: {c}");
+        }
+    }
+    if let Some(h) = &e.hint {
+        eprintln!("hint: {h}");
+    }
+}

@@ -1,0 +1,30 @@
+//! The JSON form of a run, for playbooks: one document on stdout whatever the
+//! outcome (the schema is in the README).
+
+use std::io::Write;
+
+use crate::outcome::Exit;
+use crate::report::human::ErrorLines;
+use crate::report::{ProfileInfo, Report};
+
+pub fn print_report(r: &Report) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(r).unwrap_or_default());
+}
+
+pub fn print_profiles(list: &[ProfileInfo]) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", serde_json::json!({ "changed": false, "profiles": list }));
+}
+
+pub fn print_error(e: &ErrorLines, exit: Exit) {
+    let doc = serde_json::json!({
+        "changed": false,
+        "error": e.what,
+        "causes": e.causes,
+        "hint": e.hint,
+        "exit_code": exit.code(),
+    });
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+}

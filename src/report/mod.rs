@@ -1,0 +1,225 @@
+//! What a run reports: one JSON document for scripts (`--json`, `json`), the
+//! same facts as text for people (`human`), the dry-run's diff (`diff`), all
+//! masked (`mask`). The JSON schema is documented in the README. A command
+//! ends in a [`RunOutcome`]: what to print and the exit code it asks for.
+
+use serde::Serialize;
+
+use crate::engine::copy::CopyStats;
+use crate::model::plan::{Action, Plan};
+use crate::outcome::{fold, Exit, Status};
+
+pub mod diff;
+pub mod human;
+pub mod json;
+pub mod mask;
+
+#[derive(Debug, Serialize, Default)]
+pub struct Report {
+    pub command: String,
+    /// False when the run changed nothing on disk.
+    pub changed: bool,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+    pub profiles: Vec<ProfileReport>,
+    pub warnings: Vec<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct ProfileReport {
+    pub profile: String,
+    pub path: String,
+    pub status: Status,
+    pub changed: bool,
+    pub entries_kept: usize,
+    pub entries_removed: usize,
+    pub removed: Vec<Removed>,
+    pub rewritten: Vec<String>,
+    pub backups: Vec<BackupMade>,
+    pub notes: Vec<String>,
+    pub files_copied: u64,
+    pub bytes_copied: u64,
+    pub files_cloned: u64,
+    pub bytes_to_copy: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+    /// `--archive`: the archive of the copy, written or already there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// Dry-run: deployment.toml keys added (+), changed (~) and removed (-)
+    /// relative to the home's own file, secrets masked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
+    /// Unified diff of every file whose content changes, secrets masked (dry-run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct Removed {
+    pub path: String,
+    pub step: String,
+    pub dir: bool,
+    pub entries: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct BackupMade {
+    pub from: String,
+    pub to: String,
+}
+
+impl ProfileReport {
+    /// The plan's facts with a status; copy figures are added by the command.
+    pub fn from_plan(plan: &Plan, path: &str, status: Status) -> ProfileReport {
+        let mut r = ProfileReport {
+            profile: plan.profile.clone(),
+            path: path.to_string(),
+            status,
+            changed: false,
+            entries_kept: plan.tree.entries.len(),
+            entries_removed: 0,
+            removed: Vec::new(),
+            rewritten: Vec::new(),
+            backups: Vec::new(),
+            notes: Vec::new(),
+            files_copied: 0,
+            bytes_copied: 0,
+            files_cloned: 0,
+            bytes_to_copy: plan.tree.total_bytes(),
+            update: None,
+            drift: Vec::new(),
+            archive: None,
+            settings: Vec::new(),
+            diff: None,
+            error: None,
+            duration_ms: 0,
+        };
+        for a in &plan.actions {
+            match a {
+                Action::Remove { path, step, entries, bytes, dir } => {
+                    r.entries_removed += entries;
+                    r.removed.push(Removed {
+                        path: path.display().to_string(),
+                        step: step.clone(),
+                        dir: *dir,
+                        entries: *entries,
+                        bytes: *bytes,
+                    });
+                }
+                Action::Backup { from, to, .. } => {
+                    r.backups.push(BackupMade { from: from.display().to_string(), to: to.display().to_string() })
+                }
+                Action::Rewrite { path, .. } => r.rewritten.push(path.display().to_string()),
+                Action::Note { message, .. } => r.notes.push(message.clone()),
+            }
+        }
+        r
+    }
+
+    pub fn add_copy(&mut self, s: &CopyStats) {
+        self.files_copied += s.files;
+        self.bytes_copied += s.bytes;
+        self.files_cloned += s.cloned;
+    }
+}
+
+/// What `profiles` lists: the profiles and versions this build knows.
+#[derive(Debug, Serialize)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub default: bool,
+    pub steps: Vec<String>,
+    pub origin: String,
+}
+
+/// What a command prints.
+#[derive(Debug)]
+pub enum Output {
+    Report(Report),
+    Profiles(Vec<ProfileInfo>),
+}
+
+/// How a command that ran to its end ended: what it prints and the exit code
+/// it asks for. Errors (a refusal, a failure before the report) are the
+/// other way a command ends; `main` maps both to an exit code.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub output: Output,
+    pub exit: Exit,
+}
+
+impl RunOutcome {
+    /// A report's outcome: the worst status of its copies decides the exit
+    /// code; a non-zero one adds the advice of what to do next.
+    pub fn of_report(mut report: Report) -> RunOutcome {
+        report.changed = report.changed || report.profiles.iter().any(|p| p.changed);
+        let exit = fold(report.profiles.iter().map(|p| p.status));
+        if let Some(advice) = advice(exit) {
+            report.warnings.push(advice.into());
+        }
+        RunOutcome { output: Output::Report(report), exit }
+    }
+
+    pub fn profiles(list: Vec<ProfileInfo>) -> RunOutcome {
+        RunOutcome { output: Output::Profiles(list), exit: Exit::Ok }
+    }
+}
+
+/// The advice printed once for a run that ended with conflicts or failures.
+fn advice(exit: Exit) -> Option<&'static str> {
+    match exit {
+        Exit::Conflicts => Some("hint: resolve each conflict listed (save the resolved file beside it as <file>.final), then run: apim-profiles update --continue <copy>"),
+        Exit::Failed => Some("hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)"),
+        _ => None,
+    }
+}
+
+/// Prints an outcome: the report on stdout (JSON or text), warnings on stderr.
+pub fn emit(json: bool, outcome: &RunOutcome) {
+    match &outcome.output {
+        Output::Report(r) => {
+            if json {
+                json::print_report(r);
+            } else {
+                human::print_report(r);
+            }
+            for w in &r.warnings {
+                // A run that asks for attention ends with its advice, as given.
+                if outcome.exit != Exit::Ok {
+                    eprintln!("{w}");
+                } else if !json {
+                    eprintln!("warning: {w}");
+                }
+            }
+        }
+        Output::Profiles(list) if json => json::print_profiles(list),
+        Output::Profiles(list) => human::print_profiles(list),
+    }
+}
+
+/// Prints an error: what failed, the cause chain and the hint, on stderr, and
+/// with `--json` the same as one JSON document on stdout.
+pub fn emit_error(json: bool, err: &anyhow::Error, exit: Exit) {
+    let e = human::ErrorLines::of(err);
+    if json {
+        json::print_error(&e, exit);
+    }
+    human::print_error(&e);
+}

@@ -1,0 +1,265 @@
+//! The U2 update step: run WSO2's update tool inside a copy, understand its
+//! exit codes, then optimize the copy again (an update applies to every
+//! profile and can bring back what this one removed) and check the result.
+//! The tool is closed source; its interface is in shared/reference.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::model::plan::{Options, Plan};
+use crate::model::profile::Profile;
+use crate::model::record::Record;
+use crate::outcome::refuse;
+
+pub mod credentials;
+pub mod reoptimize;
+pub mod result;
+pub mod tool;
+
+pub use credentials::Credentials;
+pub use result::{UpdateResult, UpdateStatus};
+use tool::{Ended, Run};
+
+/// How many times the tool may update itself (exit 2) before we give up.
+const MAX_SELF_UPDATES: u32 = 3;
+
+/// The update step's settings, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub tool: Option<PathBuf>,
+    pub zip: Option<PathBuf>,
+    pub level: Option<String>,
+    pub credentials_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub jobs: usize,
+    pub resume: bool,
+    /// Stream the tool's (masked) output to stderr.
+    pub echo: bool,
+    /// Filled in by `preflight`.
+    pub ready: Option<Ready>,
+}
+
+/// What preflight resolved: which tool to run and with which credentials.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// A tool to place in each copy's bin/ (`--update-tool`), or None to use
+    /// the one the copy has.
+    pub place_tool: Option<PathBuf>,
+    /// The tool's file name inside bin/.
+    pub tool_name: String,
+    pub credentials: Option<Credentials>,
+}
+
+/// Everything the update step needs, checked before any copy is made.
+pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
+    let (place_tool, tool_name) = match &s.tool {
+        Some(t) => {
+            let md = std::fs::metadata(t).ok().filter(|m| m.is_file());
+            if md.is_none() {
+                return refuse(
+                    format!("--update-tool {} is not a file", t.display()),
+                    "give the path of wso2update_linux (or _darwin) from WSO2",
+                );
+            }
+            let name = t.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = if tool::is_tool_name(&name) { name } else { tool::tool_prefix().to_string() };
+            (Some(std::fs::canonicalize(t)?), name)
+        }
+        None => match tool::find_tool(home) {
+            Some(n) => (None, n),
+            None => {
+                return refuse(
+                    format!(
+                        "no update tool in {}/bin (looked for {}*) and no --update-tool given",
+                        home.display(),
+                        tool::tool_prefix()
+                    ),
+                    "pass --update-tool PATH to the WSO2 update tool, or --no-update to skip updating",
+                )
+            }
+        },
+    };
+    if let Some(z) = &s.zip {
+        if !z.is_file() {
+            return refuse(
+                format!("--update-zip {} is not a file", z.display()),
+                "give an update archive made with the tool's create-update",
+            );
+        }
+        s.zip = Some(std::fs::canonicalize(z)?);
+    }
+    if let Some(l) = &s.level {
+        let parts: Vec<&str> = l.split('.').collect();
+        let ok = (parts.len() == 1 || parts.len() == 4)
+            && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if !ok {
+            return refuse(
+                format!("--update-level {l} is not a level"),
+                "use a number such as 5, or a full level such as 4.2.0.5",
+            );
+        }
+    }
+    // An offline archive needs no account; everything else does.
+    // Asked once per run: a preflight of the next copy reuses what the first found.
+    let known = s.ready.as_ref().and_then(|r| r.credentials.clone());
+    let credentials = match (s.zip.is_some(), known) {
+        (true, _) => None,
+        (false, Some(c)) => Some(c),
+        (false, None) => Some(credentials::credentials(s.credentials_file.as_deref())?),
+    };
+    s.ready = Some(Ready { place_tool, tool_name, credentials });
+    Ok(())
+}
+
+/// The tool's command line for one copy (the password is in it: it is never
+/// printed; the tool's output is masked).
+fn tool_args(s: &Settings, ready: &Ready, backup_dir: &Path) -> Result<Vec<String>> {
+    let mut args: Vec<String> = Vec::new();
+    if let Some(z) = &s.zip {
+        args.push("apply-update".into());
+        args.push(z.display().to_string());
+    }
+    if let Some(c) = &ready.credentials {
+        args.extend(["--username".into(), c.username.clone(), "--password".into(), c.password.clone()]);
+    }
+    if s.zip.is_none() {
+        if let Some(l) = &s.level {
+            args.extend(["--level".into(), l.clone()]);
+        }
+        args.extend(["--backup".into(), backup_dir.display().to_string()]);
+        std::fs::create_dir_all(backup_dir).with_context(|| format!("creating {}", backup_dir.display()))?;
+    }
+    if s.resume {
+        args.push("--continue".into());
+    }
+    args.extend(["--template".into(), result::TEMPLATE.into()]);
+    Ok(args)
+}
+
+/// The tool in the copy's bin/: placed there from `--update-tool`, or the
+/// copy's own.
+fn place_tool(ready: &Ready, copy: &Path, shown: &Path) -> Result<PathBuf> {
+    let bin = copy.join("bin");
+    let tool = bin.join(&ready.tool_name);
+    if let Some(src) = &ready.place_tool {
+        std::fs::create_dir_all(&bin)?;
+        if !tool.exists() {
+            std::fs::copy(src, &tool).with_context(|| format!("placing the update tool in {}", bin.display()))?;
+        }
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755))?;
+    }
+    if !tool.is_file() {
+        return refuse(
+            format!("{} has no update tool {}", shown.display(), ready.tool_name),
+            "pass --update-tool PATH, or --no-update",
+        );
+    }
+    Ok(tool)
+}
+
+/// Runs the update in `copy` (the copy's own bin/ tool, cwd bin/), re-runs it
+/// after a self-update, then re-optimizes and verifies. `shown` is the path
+/// to name in messages (the final place of a staged copy). Returns the result
+/// and, when the copy was updated, the plan of the updated copy (which
+/// changes nothing when the copy matches its profile).
+pub fn update_copy(
+    s: &Settings,
+    copy: &Path,
+    shown: &Path,
+    profile: &Profile,
+    opts: &Options,
+    rec: &mut Record,
+) -> Result<(UpdateResult, Option<Plan>)> {
+    let started = Instant::now();
+    let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
+    let tool = place_tool(ready, copy, shown)?;
+    let backup_dir = shown.parent().unwrap_or(shown).join(".apim-profiles-update-backup");
+    let args = tool_args(s, ready, &backup_dir)?;
+    let secret = ready.credentials.as_ref().map(|c| c.password.clone());
+    let mut result = UpdateResult::new(shown.join("updates/logs").display().to_string());
+    loop {
+        result.runs += 1;
+        let run = tool::run_tool(&tool, &copy.join("bin"), &args, secret.as_deref(), s.timeout, s.echo, &profile.name)?;
+        if !read_run(&mut result, &run, s, shown) {
+            break;
+        }
+    }
+    let mut plan = None;
+    if result.status == UpdateStatus::Updated {
+        plan = Some(reoptimize::after_update(&mut result, copy, profile, opts, rec)?);
+    }
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    Ok((result, plan))
+}
+
+/// Reads one run of the tool into `result`; true when the tool asks to be
+/// run again (it updated itself).
+fn read_run(result: &mut UpdateResult, run: &Run, s: &Settings, shown: &Path) -> bool {
+    result::take_lists(result, &run.lines);
+    result.tool_exit_code = run.code;
+    let logs = result.logs.clone();
+    let last = run
+        .lines
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.contains("APIM-PROFILES-RESULT"))
+        .cloned()
+        .unwrap_or_default();
+    match (&run.ended, run.code) {
+        (Ended::TimedOut, _) => {
+            result.status = UpdateStatus::TimedOut;
+            result.message =
+                format!("the update tool ran longer than {} s and was stopped; see {logs}", s.timeout.as_secs());
+        }
+        (Ended::Interrupted, _) => {
+            result.status = UpdateStatus::Interrupted;
+            result.message = "interrupted: the update tool was stopped".into();
+        }
+        (_, Some(2)) if result.self_updates < MAX_SELF_UPDATES => {
+            // The tool replaced itself; WSO2 says to run the same command again.
+            result.self_updates += 1;
+            return true;
+        }
+        (_, Some(2)) => {
+            result.message = format!(
+                "the update tool updated itself {MAX_SELF_UPDATES} times in a row; run it by hand in {}/bin",
+                shown.display()
+            );
+        }
+        (_, Some(0)) => result.status = UpdateStatus::Updated,
+        (_, Some(3)) => {
+            result.status = UpdateStatus::Conflicts;
+            let listed = if result.conflicts.is_empty() {
+                "(the tool listed none)".to_string()
+            } else {
+                result.conflicts.join(", ")
+            };
+            result.message = format!("the update stopped on conflicts in {}: {listed}", shown.display());
+        }
+        (_, Some(4)) => {
+            result.status = UpdateStatus::Reverted;
+            result.message = format!("the update was reverted by the tool; see {logs}");
+        }
+        (_, code) => {
+            let code = code.map_or("a signal".to_string(), |c| format!("exit code {c}"));
+            result.message = format!("the update tool failed ({code}): {last}; see {logs}");
+        }
+    }
+    false
+}
+
+/// A free name beside the final place for a copy whose update failed, where
+/// its logs can be read; the final place stays free.
+pub fn failed_copy_path(final_path: &Path) -> PathBuf {
+    let name = final_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    (0..)
+        .map(|n| {
+            let suffix = if n == 0 { String::new() } else { format!(".{n}") };
+            final_path.with_file_name(format!("{name}.update-failed{suffix}"))
+        })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .expect("a free name")
+}

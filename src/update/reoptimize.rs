@@ -1,0 +1,54 @@
+//! After an update: optimize the copy again (an update applies to every
+//! profile and can bring back what this one removed), then check that the copy
+//! matches its profile.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::engine::inplace::apply_in_place;
+use crate::model::plan::{self, Options, Plan};
+use crate::model::profile::Profile;
+use crate::model::record::Record;
+use crate::model::tree::Tree;
+use crate::update::{UpdateResult, UpdateStatus};
+
+/// Re-optimization of an existing copy: the plan computed on the copy, with
+/// the options its record holds, carried out in place.
+pub fn reoptimize(copy: &Path, profile: &Profile, opts: &Options) -> Result<Plan> {
+    let tree = Tree::scan(copy)?;
+    let plan = plan::compute(profile, &tree, opts)?;
+    apply_in_place(&plan)?;
+    Ok(plan)
+}
+
+/// Re-optimizes an updated copy and checks it; a copy that still differs from
+/// its profile fails the update. Returns the plan of the copy as it is left.
+pub fn after_update(
+    result: &mut UpdateResult,
+    copy: &Path,
+    profile: &Profile,
+    opts: &Options,
+    rec: &mut Record,
+) -> Result<Plan> {
+    let o = opts.after_update(rec.deployment_toml_sha256.clone());
+    let plan = reoptimize(copy, profile, &o)?;
+    result.reoptimized = plan.drift_lines();
+    result.notes.extend(plan.notes());
+    if !result.reoptimized.is_empty() {
+        result.notes.push(format!("re-optimized after the update: {} entries fixed", result.reoptimized.len()));
+    }
+    let check = plan::compute(profile, &Tree::scan(copy)?, &o)?;
+    let left = check.drift_lines();
+    if !left.is_empty() {
+        result.status = UpdateStatus::Failed;
+        result.message = format!(
+            "after the update and re-optimization the copy still differs from its profile: {}",
+            left.join("; ")
+        );
+    }
+    if check.written_toml_sha256.is_some() {
+        rec.deployment_toml_sha256 = check.written_toml_sha256.clone();
+    }
+    Ok(check)
+}
