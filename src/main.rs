@@ -109,8 +109,10 @@ impl ConfigFlags {
 
 #[derive(Args)]
 struct SplitCmd {
-    /// The unzipped API-M home (never modified).
-    home: PathBuf,
+    /// The unzipped API-M home (never modified); from 4.5.0, the component
+    /// packs of one deployment (wso2am-acp, wso2am-universal-gw, wso2am-tm).
+    #[arg(required = true, num_args = 1.., value_name = "HOME")]
+    homes: Vec<PathBuf>,
     /// Where the copies go: DIR/<profile>/<home name>.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -265,7 +267,7 @@ impl SplitCmd {
         let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         split::run(&split::SplitArgs {
             update: self.update.settings(false, json),
-            home: self.home,
+            homes: self.homes,
             out: self.out,
             profiles: self.profiles,
             dry_run: self.dry_run,

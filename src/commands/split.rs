@@ -14,7 +14,7 @@ use crate::engine::interrupted;
 use crate::engine::output::{self, Lock, Staging};
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
-use crate::model::profile::{load_catalog, Profile};
+use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, record_for, Record};
 use crate::model::tree::{self, Tree};
 use crate::outcome::{refuse, Status};
@@ -26,7 +26,8 @@ use crate::{hooks, sys};
 /// Everything `split` takes from its command line.
 #[derive(Debug, Clone, Default)]
 pub struct SplitArgs {
-    pub home: PathBuf,
+    /// One home, or the component packs (4.5.0+) of one deployment.
+    pub homes: Vec<PathBuf>,
     pub out: PathBuf,
     pub profiles: Option<Vec<String>>,
     pub dry_run: bool,
@@ -53,20 +54,26 @@ enum State {
 }
 
 struct Target {
+    /// Index of the home (in `Checked::homes`) the copy is made from.
+    home: usize,
     profile: Profile,
     plan: Plan,
+    /// For a version updated before it is optimized (`update-first`): the
+    /// pack as shipped, which the copy starts as.
+    shipped: Option<Plan>,
     final_path: PathBuf,
     record: Record,
     state: State,
 }
 
-/// What the checks found: the home, the output, the profiles, the update step.
+/// What the checks found: the homes, the output, the profiles (each with the
+/// index of its home), the update step per home.
 struct Checked {
-    home: Home,
+    homes: Vec<Home>,
     out: PathBuf,
-    profiles: Vec<Profile>,
-    /// Preflighted (except in a dry-run); None with `--no-update`.
-    update: Option<update::Settings>,
+    profiles: Vec<(usize, Profile)>,
+    /// Per home, preflighted (except in a dry-run); None with `--no-update`.
+    update: Vec<Option<update::Settings>>,
 }
 
 /// One copy being built: its target, staging and what the update made of it.
@@ -81,12 +88,18 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let started = Instant::now();
     let checked = check(args)?;
     let targets = plan_targets(args, &checked)?;
+    let home = &checked.homes[0];
     let mut report = Report {
         command: "split".into(),
         dry_run: args.dry_run,
-        home: Some(checked.home.path.display().to_string()),
-        product: Some(checked.home.product.clone()),
-        version: Some(checked.home.version.clone()),
+        home: Some(home.path.display().to_string()),
+        homes: if checked.homes.len() > 1 {
+            checked.homes.iter().map(|h| h.path.display().to_string()).collect()
+        } else {
+            vec![]
+        },
+        product: Some(checked.homes.iter().map(|h| h.product.as_str()).collect::<Vec<_>>().join(",")),
+        version: Some(home.version.clone()),
         out: Some(checked.out.display().to_string()),
         ..Default::default()
     };
@@ -95,13 +108,14 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
         return Ok(finish(report, started));
     }
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
-    check_space(&checked.home, &checked.out, &to_build, args.reflink)?;
+    check_space(&checked.homes, &checked.out, &to_build, args.reflink)?;
     let _lock = lock_output(&checked.out, !to_build.is_empty())?;
     let mut builds = stage(&checked, to_build, &mut report)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
-    if let Some(u) = &checked.update {
-        update_all(u, &args.options, &mut builds).context("the update step failed; no copy was published")?;
+    if checked.update.iter().any(Option::is_some) {
+        update_all(&checked.update, &args.options, &mut builds)
+            .context("the update step failed; no copy was published")?;
     }
     if interrupted() {
         anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
@@ -123,33 +137,133 @@ fn finish(mut report: Report, started: Instant) -> RunOutcome {
 
 /// Everything that can be refused before looking at the output's copies.
 fn check(args: &SplitArgs) -> Result<Checked> {
-    let home = home::detect(&args.home)?;
-    home::check_not_running(&home.path)?;
     let catalog = load_catalog(args.profile_dir.as_deref())?;
-    let profiles = catalog.select(&home.version, args.profiles.as_deref())?;
+    let homes = detect_homes(&args.homes, &catalog)?;
+    let profiles = select(&catalog, &homes, args.profiles.as_deref())?;
     let out = output::absolute(&args.out)?;
-    output::check_separate(&home.path, &out)?;
-    let mut update = args.update.clone();
-    if let Some(u) = update.as_mut() {
-        if !args.dry_run {
-            update::preflight(u, &home.path)?;
-        }
+    for h in &homes {
+        output::check_separate(&h.path, &out)?;
     }
-    Ok(Checked { home, out, profiles, update })
+    let update = preflight_updates(args, &homes)?;
+    Ok(Checked { homes, out, profiles, update })
 }
 
-/// The plan of each profile on the home, and what its copy is now. A stale
+/// The homes of one run: one home, or component packs (4.5.0+) of one
+/// version, each pack once. Each is detected and checked not to be running.
+fn detect_homes(paths: &[PathBuf], catalog: &Catalog) -> Result<Vec<Home>> {
+    let mut homes: Vec<Home> = Vec::new();
+    for p in paths {
+        let h = home::detect(p, catalog)?;
+        home::check_not_running(&h.path)?;
+        if let Some(o) = homes.iter().find(|o| o.path == h.path || o.product == h.product) {
+            return refuse(
+                format!("{} and {} are both {} homes", o.path.display(), h.path.display(), h.product),
+                "give each pack once: split makes every profile of a pack from one home",
+            );
+        }
+        homes.push(h);
+    }
+    if homes.len() < 2 {
+        return Ok(homes);
+    }
+    if let Some(h) = homes.iter().find(|h| h.product == "wso2am") {
+        return refuse(
+            format!(
+                "{} is an all-in-one API-M home; several homes are for the component packs of 4.5.0 and later",
+                h.path.display()
+            ),
+            "split an all-in-one home on its own",
+        );
+    }
+    if let Some(h) = homes.iter().find(|h| h.version != homes[0].version) {
+        let first = &homes[0];
+        return refuse(
+            format!(
+                "{} is {} {}, but {} is {} {}",
+                h.path.display(),
+                h.product,
+                h.version,
+                first.path.display(),
+                first.product,
+                first.version
+            ),
+            "split the component packs of one version together",
+        );
+    }
+    Ok(homes)
+}
+
+/// The profiles to make, each with the index of its home: the named ones
+/// (each name belongs to one of the homes' packs), or every home's defaults.
+fn select(catalog: &Catalog, homes: &[Home], names: Option<&[String]>) -> Result<Vec<(usize, Profile)>> {
+    let Some(names) = names else {
+        let mut out = Vec::new();
+        for (i, h) in homes.iter().enumerate() {
+            out.extend(catalog.select(&h.product, &h.version, None)?.into_iter().map(|p| (i, p)));
+        }
+        return Ok(out);
+    };
+    if let [h] = homes {
+        return Ok(catalog.select(&h.product, &h.version, Some(names))?.into_iter().map(|p| (0, p)).collect());
+    }
+    let mut out: Vec<(usize, Profile)> = Vec::new();
+    for n in names {
+        let owner = homes.iter().position(|h| catalog.for_pack(&h.product, &h.version).any(|p| p.name == n.trim()));
+        let i = owner.unwrap_or(0);
+        let p = catalog.select(&homes[i].product, &homes[i].version, Some(std::slice::from_ref(n)))?.remove(0);
+        if out.iter().any(|(_, o)| o.name == p.name) {
+            return refuse(format!("profile `{}` is named twice", p.name), "name each profile once");
+        }
+        out.push((i, p));
+    }
+    Ok(out)
+}
+
+/// Update settings per home (the same flags; each pack runs its own update
+/// tool); credentials are asked once.
+fn preflight_updates(args: &SplitArgs, homes: &[Home]) -> Result<Vec<Option<update::Settings>>> {
+    let Some(base) = &args.update else {
+        return Ok(homes.iter().map(|_| None).collect());
+    };
+    if homes.len() > 1 && base.zip.is_some() {
+        return refuse(
+            "--update-zip with several homes",
+            "an update archive is made for one product: update each pack's copies with apim-profiles update --update-zip",
+        );
+    }
+    let mut out = Vec::new();
+    let mut ready = None;
+    for h in homes {
+        let mut u = base.clone();
+        u.ready = ready.clone();
+        if !args.dry_run {
+            update::preflight(&mut u, &h.path)?;
+            ready = u.ready.clone();
+        }
+        out.push(Some(u));
+    }
+    Ok(out)
+}
+
+/// The plan of each profile on its home, and what its copy is now. A stale
 /// copy is refused without `--force`.
 fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
-    let source = Tree::scan(&c.home.path)?;
-    let fingerprint = tree::fingerprint(&source);
     let mut targets = Vec::new();
-    for profile in &c.profiles {
-        let plan = plan::compute(profile, &source, &args.options)?;
-        let final_path = output::copy_path(&c.out, &profile.name, &c.home.dir_name);
-        let record = record_for(profile, &c.home, &args.options, Some(fingerprint.clone()), &plan);
-        let state = state_of(&final_path, &record)?;
-        targets.push(Target { profile: profile.clone(), plan, final_path, record, state });
+    for (i, home) in c.homes.iter().enumerate() {
+        let source = Tree::scan(&home.path)?;
+        let fingerprint = tree::fingerprint(&source);
+        for profile in c.profiles.iter().filter(|(h, _)| *h == i).map(|(_, p)| p) {
+            let plan = plan::compute(profile, &source, &args.options)?;
+            let shipped = if profile.facts.update_first && c.update[i].is_some() {
+                Some(plan::compute(&profile.as_shipped(), &source, &args.options)?)
+            } else {
+                None
+            };
+            let final_path = output::copy_path(&c.out, &profile.name, &home.dir_name);
+            let record = record_for(profile, home, &args.options, Some(fingerprint.clone()), &plan);
+            let state = state_of(&final_path, &record)?;
+            targets.push(Target { home: i, profile: profile.clone(), plan, shipped, final_path, record, state });
+        }
     }
     for t in &targets {
         if let (State::Stale(why), false) = (&t.state, args.force) {
@@ -194,7 +308,7 @@ fn stage<'a>(c: &Checked, to_build: Vec<&'a Target>, report: &mut Report) -> Res
     for target in to_build {
         let parent = target.final_path.parent().expect("copy has a parent");
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        for stale in output::remove_stale_staging(&target.final_path, &c.home.dir_name)? {
+        for stale in output::remove_stale_staging(&target.final_path, &c.homes[target.home].dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
         let staging = Staging::for_copy(&target.final_path);
@@ -205,8 +319,14 @@ fn stage<'a>(c: &Checked, to_build: Vec<&'a Target>, report: &mut Report) -> Res
 
 /// Copies every plan's tree into its staging, in one parallel pass.
 fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
-    let jobs: Vec<Job<'_>> =
-        builds.iter().map(|b| Job { plan: &b.target.plan, dest: b.staging.path().to_path_buf() }).collect();
+    // A version updated before it is optimized starts as the pack as shipped.
+    let jobs: Vec<Job<'_>> = builds
+        .iter()
+        .map(|b| Job {
+            plan: b.target.shipped.as_ref().unwrap_or(&b.target.plan),
+            dest: b.staging.path().to_path_buf(),
+        })
+        .collect();
     let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
     let bar = args.progress.then(|| {
         let b = indicatif::ProgressBar::new(total);
@@ -227,14 +347,16 @@ fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
     Ok(())
 }
 
-/// The update in every staged copy. Update runs share ~/.wso2-updates: by
-/// default one at a time.
-fn update_all(u: &update::Settings, opts: &Options, builds: &mut [Build<'_>]) -> Result<()> {
+/// The update in every staged copy, with its home's settings. Update runs
+/// share ~/.wso2-updates: by default one at a time.
+fn update_all(settings: &[Option<update::Settings>], opts: &Options, builds: &mut [Build<'_>]) -> Result<()> {
     use rayon::prelude::*;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(u.jobs.max(1)).build()?;
+    let jobs = settings.iter().flatten().map(|u| u.jobs).max().unwrap_or(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build()?;
     pool.install(|| {
         builds.par_iter_mut().try_for_each(|b| -> Result<()> {
             let t = b.target;
+            let Some(u) = &settings[t.home] else { return Ok(()) };
             let mut rec = t.record.clone();
             let (res, _) = update::update_copy(u, b.staging.path(), &t.final_path, &t.profile, opts, &mut rec)?;
             b.update = Some((res, rec));
@@ -339,10 +461,11 @@ fn state_of(final_path: &Path, wanted: &Record) -> Result<State> {
 
 /// Refuses before writing when the copies will not fit. Clones cost no space,
 /// so where a probe clone works only metadata is counted.
-fn check_space(home: &Home, out: &Path, targets: &[&Target], reflink: Reflink) -> Result<()> {
+fn check_space(homes: &[Home], out: &Path, targets: &[&Target], reflink: Reflink) -> Result<()> {
     if targets.is_empty() {
         return Ok(());
     }
+    let home = &homes[targets[0].home];
     let need: u64 = targets.iter().map(|t| t.plan.tree.total_bytes() + 4096 * t.plan.tree.entries.len() as u64).sum();
     let mut probe_dir = out.to_path_buf();
     while !probe_dir.exists() {

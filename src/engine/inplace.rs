@@ -36,7 +36,7 @@ fn write_journal(plan: &Plan) -> Result<()> {
             Action::Remove { path, .. } => Some(format!("remove {}", path.display())),
             Action::Backup { from, to, .. } => Some(format!("backup {} -> {}", from.display(), to.display())),
             Action::Rewrite { path, .. } => Some(format!("rewrite {}", path.display())),
-            Action::Note { .. } => None,
+            Action::Note { .. } | Action::Blocked { .. } => None,
         })
         .collect();
     let doc = serde_json::json!({ "profile": plan.profile, "pid": std::process::id(), "actions": lines });
@@ -78,7 +78,7 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
                 replace_file(plan, path, after, backup.as_deref())?;
                 changed = true;
             }
-            Action::Note { .. } => {}
+            Action::Note { .. } | Action::Blocked { .. } => {}
         }
     }
     if let Some((from, to)) = pending_backup {

@@ -22,6 +22,9 @@ pub struct Report {
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
+    /// Every home of a run over several component packs (empty for one home).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub homes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,7 +128,7 @@ impl ProfileReport {
                     r.backups.push(BackupMade { from: from.display().to_string(), to: to.display().to_string() })
                 }
                 Action::Rewrite { path, .. } => r.rewritten.push(path.display().to_string()),
-                Action::Note { message, .. } => r.notes.push(message.clone()),
+                Action::Note { message, .. } | Action::Blocked { message, .. } => r.notes.push(message.clone()),
             }
         }
         r
@@ -142,6 +145,8 @@ impl ProfileReport {
 #[derive(Debug, Serialize)]
 pub struct ProfileInfo {
     pub name: String,
+    /// The pack it is made from: `wso2am`, `wso2am-acp`, ...
+    pub product: String,
     pub version: String,
     pub summary: String,
     pub default: bool,

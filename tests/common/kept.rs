@@ -1,7 +1,10 @@
 /// Per version and profile: the webapps a fresh pack keeps, and the jaggery-app
 /// directories it keeps (None: the version has no jaggeryapps), from
 /// `profile-optimization-webapps.md`.
-pub const KEPT: &[(&str, &str, &[&str], Option<&[&str]>)] = &[
+/// (version, profile, webapps kept, jaggery-app directories kept).
+pub type Kept = (&'static str, &'static str, &'static [&'static str], Option<&'static [&'static str]>);
+
+pub const KEPT: &[Kept] = &[
     ("3.1.0", "api-key-manager", &["accountrecoveryendpoint", "api#identity#consent-mgt#v1.0.war", "api#identity#recovery#v0.9.war", "api#identity#user#v1.0.war", "authenticationendpoint", "client-registration#v0.16.war", "oauth2.war", "throttle#data#v1.war"], Some(&[])),
     ("3.1.0", "api-publisher", &["accountrecoveryendpoint", "api#am#admin#v0.16.war", "api#am#publisher#v0.16.war", "api#am#publisher.war", "api#identity#consent-mgt#v1.0.war", "authenticationendpoint", "client-registration#v0.16.war", "oauth2.war"], Some(&["admin", "publisher"])),
     ("3.1.0", "api-devportal", &["accountrecoveryendpoint", "api#am#admin#v0.16.war", "api#am#store#v0.16.war", "api#am#store.war", "api#identity#consent-mgt#v1.0.war", "api#identity#recovery#v0.9.war", "api#identity#user#v1.0.war", "authenticationendpoint", "client-registration#v0.16.war", "oauth2.war"], Some(&["devportal"])),
