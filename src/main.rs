@@ -13,7 +13,7 @@ use apim_profiles::engine::copy::Reflink;
 use apim_profiles::model::config::ConfigEdits;
 use apim_profiles::model::plan::Options;
 use apim_profiles::model::profile::load_catalog;
-use apim_profiles::outcome::{exit_of, Refusal};
+use apim_profiles::outcome::{exit_of, Exit};
 use apim_profiles::report::{self, RunOutcome};
 use apim_profiles::update;
 
@@ -48,11 +48,17 @@ struct Common {
     profile_dir: Option<PathBuf>,
 }
 
+/// `--no-update`: split only, contradicting every update option (named in
+/// the refusal).
+#[derive(Args)]
+struct NoUpdate {
+    /// Do not run the U2 update in the copies.
+    #[arg(long, conflicts_with_all = ["update_tool", "update_zip", "update_level", "credentials_file", "update_timeout", "update_jobs"])]
+    no_update: bool,
+}
+
 #[derive(Args)]
 struct UpdateFlags {
-    /// Do not run the U2 update in the copies.
-    #[arg(long, conflicts_with = "update_tool")]
-    no_update: bool,
     /// An update tool to place in each copy's bin/ when the home has none.
     #[arg(long, value_name = "PATH")]
     update_tool: Option<PathBuf>,
@@ -65,8 +71,8 @@ struct UpdateFlags {
     /// A file with `username=` and `password=` lines (mode 600).
     #[arg(long, value_name = "FILE")]
     credentials_file: Option<PathBuf>,
-    /// Seconds one update run may take before it is stopped.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    /// Seconds one update run may take before it is stopped (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     update_timeout: u64,
     /// How many update runs at once (they share ~/.wso2-updates).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -140,6 +146,8 @@ struct SplitCmd {
     #[command(flatten)]
     config: ConfigFlags,
     #[command(flatten)]
+    no_update: NoUpdate,
+    #[command(flatten)]
     update: UpdateFlags,
     #[command(flatten)]
     common: Common,
@@ -201,12 +209,9 @@ impl ConfigFlags {
 }
 
 impl UpdateFlags {
-    /// The update step's settings; None with `--no-update`.
-    fn settings(&self, resume: bool, json: bool) -> Option<update::Settings> {
-        if self.no_update {
-            return None;
-        }
-        Some(update::Settings {
+    /// The update step's settings.
+    fn settings(&self, resume: bool, json: bool) -> update::Settings {
+        update::Settings {
             tool: self.update_tool.clone(),
             zip: self.update_zip.clone(),
             level: self.update_level.clone(),
@@ -216,27 +221,33 @@ impl UpdateFlags {
             resume,
             echo: !json,
             ready: None,
-        })
+        }
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let _ = ctrlc::set_handler(apim_profiles::engine::interrupt);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return report::emit_parse_error(&e, wants_json()),
+    };
+    apim_profiles::engine::catch_signals();
     let json = cli.command.json();
     // The one place an outcome becomes an exit code.
-    let exit = match cli.command.run() {
-        Ok(outcome) => {
-            report::emit(json, &outcome);
-            outcome.exit
-        }
+    let (exit, printed) = match cli.command.run() {
+        Ok(outcome) => (outcome.exit, report::emit(json, &outcome)),
         Err(err) => {
             let exit = exit_of(&err);
-            report::emit_error(json, &err, exit);
-            exit
+            (exit, report::emit_error(json, &err, exit))
         }
     };
-    ExitCode::from(exit.code())
+    // A signal decides the code of a run it stopped.
+    let exit = apim_profiles::engine::stopped_by().map(Exit::of_signal).unwrap_or(exit);
+    ExitCode::from(report::after_printing(printed, exit).code())
+}
+
+/// Whether `--json` is on a command line that did not parse (before a `--`).
+fn wants_json() -> bool {
+    std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json")
 }
 
 impl Command {
@@ -266,7 +277,7 @@ impl SplitCmd {
         let json = self.common.json;
         let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         split::run(&split::SplitArgs {
-            update: self.update.settings(false, json),
+            update: (!self.no_update.no_update).then(|| self.update.settings(false, json)),
             homes: self.homes,
             out: self.out,
             profiles: self.profiles,
@@ -297,13 +308,7 @@ impl OptimizeCmd {
 
 impl UpdateCmd {
     fn run(self) -> anyhow::Result<RunOutcome> {
-        match self.update.settings(self.resume, self.common.json) {
-            Some(s) => update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref()),
-            None => Err(Refusal::new(
-                "update --no-update has nothing to do",
-                "drop --no-update; to only re-check a copy use apim-profiles verify",
-            )
-            .into()),
-        }
+        let s = self.update.settings(self.resume, self.common.json);
+        update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref())
     }
 }

@@ -23,6 +23,10 @@ pub enum Exit {
     Refused,
     /// 130: stopped by Ctrl-C (SIGINT).
     Interrupted,
+    /// 143: stopped by SIGTERM.
+    Terminated,
+    /// 129: stopped by SIGHUP (the terminal went away).
+    HungUp,
 }
 
 impl Exit {
@@ -34,6 +38,18 @@ impl Exit {
             Exit::Conflicts => 3,
             Exit::Drift => 4,
             Exit::Interrupted => 130,
+            Exit::Terminated => 143,
+            Exit::HungUp => 129,
+        }
+    }
+
+    /// A run stopped by a signal exits 128 + its number, as a shell reports
+    /// a process the signal killed.
+    pub fn of_signal(sig: i32) -> Exit {
+        match sig {
+            1 => Exit::HungUp,
+            15 => Exit::Terminated,
+            _ => Exit::Interrupted,
         }
     }
 }

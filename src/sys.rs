@@ -4,9 +4,10 @@
 //! Every other module asks here rather than calling the kernel itself.
 
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use rustix::fs::{RenameFlags, CWD};
+use rustix::fs::{FlockOperation, Mode, OFlags, RenameFlags, CWD};
 use rustix::process::{Pid, Signal};
 
 /// Clones `src`'s extents into `dst` (FICLONE): no bytes are copied, the
@@ -24,6 +25,11 @@ pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 /// Whether this process runs as root (and so can give copies their owners).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// Whether this process may read `path` (its effective ids, ACLs included).
+pub fn can_read(path: &Path) -> bool {
+    rustix::fs::accessat(CWD, path, rustix::fs::Access::READ_OK, rustix::fs::AtFlags::EACCESS).is_ok()
 }
 
 /// Free bytes for an unprivileged writer on the file system holding `dir`.
@@ -58,5 +64,31 @@ fn signal_group(pgid: u32, sig: Signal) {
     if let Some(pid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) {
         // The group may be gone already; there is nothing to do then.
         let _ = rustix::process::kill_process_group(pid, sig);
+    }
+}
+
+/// Opens (creating, mode 600) a lock file for reading and writing, never
+/// through a symbolic link.
+pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(0o600))?;
+    Ok(File::from(fd))
+}
+
+/// Takes an exclusive flock without waiting: false when another process
+/// holds it.
+pub fn try_lock(file: &File) -> std::io::Result<bool> {
+    match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether an open file is the one at `path` now (same device and inode).
+pub fn same_file(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }

@@ -207,14 +207,22 @@ fn a_second_split_into_the_same_output_is_refused_and_a_stale_lock_taken_over() 
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    // A live holder: this test process.
+    // A live holder: this test process, holding the lock's flock as a run does.
     let me = std::process::id();
     std::fs::write(out.join(".apim-profiles.lock"), format!("{me}\n")).unwrap();
+    let held = std::fs::File::open(out.join(".apim-profiles.lock")).unwrap();
+    assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&held), libc::LOCK_EX) }, 0);
     split_no_update(&home, &out)
         .assert()
         .code(2)
         .stderr(predicate::str::contains(format!("pid {me}")).and(predicate::str::contains("hint:")));
     assert!(finals(&out).is_empty());
+    drop(held);
+    // A file naming a live pid that holds no flock (a killed run's pid reused)
+    // is not a lock.
+    split_json(&home, &out, &["--profiles", "gateway-worker"]);
+    assert!(!out.join(".apim-profiles.lock").exists());
+    std::fs::remove_dir_all(out.join("gateway-worker")).unwrap();
     // A dead holder: the lock is stale and taken over.
     let mut dead = Command::new("true").spawn().unwrap();
     let dead_pid = dead.id();

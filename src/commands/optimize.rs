@@ -69,6 +69,7 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
     let home = home::detect(&args.home, &catalog)?;
     home::check_not_running(&home.path)?;
     let profile = catalog.select(&home.product, &home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
+    args.options.config.check_in_run(&[profile.name.as_str()], "--profile")?;
     let previous = record::read(&home.path)?;
     if let Some(prev) = &previous {
         if prev.profile != profile.name {

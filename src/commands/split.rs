@@ -10,8 +10,9 @@ use anyhow::{Context, Result};
 
 use crate::engine::archive;
 use crate::engine::copy::{self, CopyStats, Job, Reflink};
+use crate::engine::fidelity;
 use crate::engine::interrupted;
-use crate::engine::output::{self, Lock, Staging};
+use crate::engine::output::{self, CreatedDirs, Lock, Staging};
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Catalog, Profile};
@@ -109,8 +110,11 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     }
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
     check_space(&checked.homes, &checked.out, &to_build, args.reflink)?;
-    let _lock = lock_output(&checked.out, !to_build.is_empty())?;
-    let mut builds = stage(&checked, to_build, &mut report)?;
+    // Dropped last: whatever ends the run, the directories it made on the way
+    // to the output go again if nothing was put in them.
+    let mut created = CreatedDirs::default();
+    let _lock = lock_output(&checked.out, !to_build.is_empty(), &mut created)?;
+    let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
     if checked.update.iter().any(Option::is_some) {
@@ -140,6 +144,8 @@ fn check(args: &SplitArgs) -> Result<Checked> {
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let homes = detect_homes(&args.homes, &catalog)?;
     let profiles = select(&catalog, &homes, args.profiles.as_deref())?;
+    let names: Vec<&str> = profiles.iter().map(|(_, p)| p.name.as_str()).collect();
+    args.options.config.check_in_run(&names, "--profiles")?;
     let out = output::absolute(&args.out)?;
     for h in &homes {
         output::check_separate(&h.path, &out)?;
@@ -293,21 +299,26 @@ fn dry_run(targets: &[Target]) -> Result<Vec<ProfileReport>> {
 }
 
 /// The output's lock, taken when something will be written.
-fn lock_output(out: &Path, writing: bool) -> Result<Option<Lock>> {
+fn lock_output(out: &Path, writing: bool, created: &mut CreatedDirs) -> Result<Option<Lock>> {
     if !writing {
         return Ok(None);
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    created.create_all(out)?;
     Ok(Some(Lock::acquire(out)?))
 }
 
 /// A staging place beside each copy to build, after removing what killed runs
 /// left there.
-fn stage<'a>(c: &Checked, to_build: Vec<&'a Target>, report: &mut Report) -> Result<Vec<Build<'a>>> {
+fn stage<'a>(
+    c: &Checked,
+    to_build: Vec<&'a Target>,
+    report: &mut Report,
+    created: &mut CreatedDirs,
+) -> Result<Vec<Build<'a>>> {
     let mut builds = Vec::new();
     for target in to_build {
         let parent = target.final_path.parent().expect("copy has a parent");
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        created.create_all(parent)?;
         for stale in output::remove_stale_staging(&target.final_path, &c.homes[target.home].dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
@@ -418,6 +429,7 @@ fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
         rec.update = Some(res.to_json());
     }
     record::write(b.staging.path(), &rec)?;
+    fidelity::finish_root(&t.plan.root, b.staging.path())?;
     b.staging.publish(&t.final_path)?;
     // A copy waiting for a person to resolve update conflicts is not finished:
     // it gets no archive.

@@ -66,7 +66,7 @@ pub fn write(copy: &Path, format: Format) -> Result<(PathBuf, u64)> {
         return Err(e.context(format!("writing {}", dest.display())));
     }
     std::fs::rename(&tmp, &dest).with_context(|| format!("publishing {}", dest.display()))?;
-    let size = std::fs::metadata(&dest)?.len();
+    let size = std::fs::metadata(&dest).with_context(|| format!("reading {}", dest.display()))?.len();
     Ok((dest, size))
 }
 
@@ -95,19 +95,20 @@ fn write_zip(copy: &Path, top: &Path, tmp: &Path) -> Result<()> {
     z.add_directory(format!("{}/", name(top)), SimpleFileOptions::default())?;
     for e in entries(copy)? {
         let rel = top.join(e.path().strip_prefix(copy).expect("below copy"));
-        let md = std::fs::symlink_metadata(e.path())?;
+        let md = std::fs::symlink_metadata(e.path()).with_context(|| format!("reading {}", e.path().display()))?;
         let opts = SimpleFileOptions::default()
             .unix_permissions(md.permissions().mode() & 0o7777)
             .compression_method(zip::CompressionMethod::Deflated)
             .large_file(md.len() >= 0xFFFF_FFFF);
         if md.file_type().is_symlink() {
-            let target = std::fs::read_link(e.path())?;
+            let target =
+                std::fs::read_link(e.path()).with_context(|| format!("reading link {}", e.path().display()))?;
             z.add_symlink(name(&rel), name(&target), opts)?;
         } else if md.is_dir() {
             z.add_directory(format!("{}/", name(&rel)), opts)?;
         } else {
             z.start_file(name(&rel), opts)?;
-            let mut src = File::open(e.path())?;
+            let mut src = File::open(e.path()).with_context(|| format!("opening {}", e.path().display()))?;
             std::io::copy(&mut src, &mut z)?;
         }
     }

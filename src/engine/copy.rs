@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
-use crate::engine::interrupted;
+use crate::engine::{fidelity, interrupted};
 use crate::model::plan::Plan;
 use crate::model::tree::{Entry, Kind, Origin};
 use crate::{hooks, sys};
@@ -61,10 +61,21 @@ pub fn materialize(
             }
         }
     }
+    // Second names of hard-linked files are linked after the pass, to the
+    // copy of their first name.
+    let links: Vec<_> = jobs.iter().map(|j| fidelity::link_followers(&j.plan.tree)).collect();
     let work: Vec<(usize, &PathBuf, &Entry)> = jobs
         .iter()
         .enumerate()
-        .flat_map(|(i, j)| j.plan.tree.entries.iter().filter(|(_, e)| !e.is_dir()).map(move |(r, e)| (i, r, e)))
+        .flat_map(|(i, j)| {
+            let links = &links[i];
+            j.plan
+                .tree
+                .entries
+                .iter()
+                .filter(move |(r, e)| !e.is_dir() && !links.contains_key(*r))
+                .map(move |(r, e)| (i, r, e))
+        })
         .collect();
     let fail_after = hooks::fail_after_files();
     let done = AtomicU64::new(0);
@@ -115,23 +126,31 @@ pub fn materialize(
         o.cloned += s.cloned;
         o.symlinks += s.symlinks;
     }
+    for (i, job) in jobs.iter().enumerate() {
+        out[i].files += fidelity::make_links(&job.dest, &links[i])?;
+    }
     // Directory modes and times last, deepest first: writing into a directory
     // moves its time, and a read-only directory could not be filled.
     for (i, job) in jobs.iter().enumerate() {
         for (rel, e) in job.plan.tree.entries.iter().rev().filter(|(_, e)| e.is_dir()) {
-            finish_dir(&job.dest.join(rel), e, root_user)?;
+            finish_dir(&job.plan.root, &job.dest.join(rel), e, root_user)?;
             out[i].dirs += 1;
         }
     }
     Ok(out)
 }
 
-fn finish_dir(d: &Path, e: &Entry, root_user: bool) -> Result<()> {
+fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool) -> Result<()> {
     if root_user {
         let _ = std::os::unix::fs::chown(d, Some(e.meta.uid), Some(e.meta.gid));
     }
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(e.meta.mode))
         .with_context(|| format!("setting the mode of {}", d.display()))?;
+    if let Origin::Source(p) = &e.origin {
+        let src = source_root.join(p);
+        fidelity::copy_xattrs_path(&src, d)
+            .with_context(|| format!("copying the extended attributes of {} to {}", src.display(), d.display()))?;
+    }
     let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
     filetime::set_file_times(d, t, t).with_context(|| format!("setting the times of {}", d.display()))?;
     Ok(())
@@ -145,18 +164,18 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
         .mode(0o600)
         .open(dst)
         .with_context(|| format!("creating {}", dst.display()))?;
-    let (cloned, keep_time) = match &e.origin {
+    let (cloned, keep_time, src) = match &e.origin {
         Origin::Generated(bytes) => {
             use std::io::Write;
             (&out).write_all(bytes).with_context(|| format!("writing {}", dst.display()))?;
-            (false, false)
+            (false, false, None)
         }
         Origin::Source(p) | Origin::SourceFresh(p) => {
             let src_path = source_root.join(p);
             let src = File::open(&src_path).with_context(|| format!("opening {}", src_path.display()))?;
             let cloned = copy_contents(&src, &out, reflink)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
-            (cloned, matches!(e.origin, Origin::Source(_)))
+            (cloned, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))
         }
     };
     if root_user {
@@ -164,6 +183,13 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
     }
     out.set_permissions(std::fs::Permissions::from_mode(e.meta.mode))
         .with_context(|| format!("setting the mode of {}", dst.display()))?;
+    // After owner and mode: a chown clears file capabilities, and an ACL's
+    // mask must have the last word on the group bits. A plain `cp` (the
+    // product script's fresh copies) keeps no attributes.
+    if let (Some((src, src_path)), Origin::Source(_)) = (&src, &e.origin) {
+        fidelity::copy_xattrs_fd(src, &out)
+            .with_context(|| format!("copying the extended attributes of {}", src_path.display()))?;
+    }
     if keep_time {
         let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
         filetime::set_file_handle_times(&out, Some(t), Some(t))
@@ -183,6 +209,11 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
             }
             Err(_) => {}
         }
+    }
+    let md = src.metadata()?;
+    if fidelity::has_holes(&md) {
+        fidelity::copy_sparse(src, dst, md.len())?;
+        return Ok(false);
     }
     let mut s = src;
     let mut d = dst;

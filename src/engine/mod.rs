@@ -3,22 +3,43 @@
 //! carrying out a plan in place (`inplace`) and archives (`archive`). It
 //! imports the model and nothing above it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod archive;
 pub mod copy;
+pub mod fidelity;
 pub mod inplace;
 pub mod output;
 
-/// Set by the Ctrl-C/SIGTERM handler; long loops check it between files.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The signal that asked the run to stop (0: none). Set by the handlers that
+/// [`catch_signals`] installs; long loops check it between files.
+static SIGNAL: AtomicUsize = AtomicUsize::new(0);
 
-/// Called from the signal handler: stop at the next file.
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run at the next file instead
+/// of killing it, so that staging is removed; which one came decides the exit
+/// code (128 + its number, as a shell reports a process it killed).
+pub fn catch_signals() {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        // A handler that cannot be installed leaves the default: the run
+        // dies at once, and the next run removes its staging.
+        let _ = signal_hook::flag::register_usize(sig, &SIGNAL, sig as usize);
+    }
+}
+
+/// Asks the run to stop as if Ctrl-C was pressed.
 pub fn interrupt() {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    SIGNAL.store(signal_hook::consts::SIGINT as usize, Ordering::SeqCst);
 }
 
 /// Whether the run was asked to stop.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    SIGNAL.load(Ordering::SeqCst) != 0
+}
+
+/// The signal that asked the run to stop, if one did.
+pub fn stopped_by() -> Option<i32> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        n => i32::try_from(n).ok(),
+    }
 }

@@ -2,6 +2,8 @@
 //! apart, staging beside the final place, and the one rename that publishes a
 //! finished copy. Nothing half-made is ever visible at `<DIR>/<P>/<home>`.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -47,6 +49,17 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     let mut existing = p.clone();
     let mut rest = Vec::new();
     while !existing.exists() {
+        if std::fs::symlink_metadata(&existing).is_ok_and(|m| m.file_type().is_symlink()) {
+            let target = std::fs::read_link(&existing).unwrap_or_default();
+            return refuse(
+                format!(
+                    "{} is a link to {}, which does not exist",
+                    existing.display(),
+                    target.display()
+                ),
+                "give the real output directory, or create the link's target first: links are never followed to create directories",
+            );
+        }
         match (existing.parent(), existing.file_name()) {
             (Some(parent), Some(name)) => {
                 rest.push(name.to_owned());
@@ -90,40 +103,75 @@ pub fn check_separate(home: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A lock on an output directory, released on drop. A lock left by a dead
-/// process is taken over.
+/// The directories a run creates on the way to its output. When the run ends,
+/// however it ends, each one that is still empty is removed again, deepest
+/// first; a directory that was there before the run is never touched.
+#[derive(Default)]
+pub struct CreatedDirs {
+    dirs: Vec<PathBuf>,
+}
+
+impl CreatedDirs {
+    /// `create_dir_all`, remembering which directories it made.
+    pub fn create_all(&mut self, dir: &Path) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at.filter(|d| std::fs::symlink_metadata(d).is_err()) {
+            missing.push(d.to_path_buf());
+            at = d.parent();
+        }
+        for d in missing.into_iter().rev() {
+            match std::fs::create_dir(&d) {
+                Ok(()) => self.dirs.push(d),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).with_context(|| format!("creating {}", d.display())),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        for d in self.dirs.iter().rev() {
+            // Fails, as it should, on a directory that holds something.
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// A lock on an output directory: an exclusive `flock` on
+/// `<DIR>/.apim-profiles.lock`, which the kernel releases when the holder's
+/// process ends however it ends, so a lock is never stale. The holder's pid is
+/// written inside, only to name it in the refusal of a second run.
 pub struct Lock {
     path: PathBuf,
+    /// Holds the flock while open.
+    _file: File,
 }
 
 impl Lock {
     pub fn acquire(out: &Path) -> Result<Lock> {
         let path = out.join(LOCK_FILE);
-        let me = std::process::id();
-        for _ in 0..2 {
-            let tmp = out.join(format!("{LOCK_FILE}.{me}"));
-            std::fs::write(&tmp, format!("{me}\n")).with_context(|| format!("writing {}", tmp.display()))?;
-            let linked = std::fs::hard_link(&tmp, &path);
-            let _ = std::fs::remove_file(&tmp);
-            match linked {
-                Ok(()) => return Ok(Lock { path }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<i32>().ok());
-                    match holder {
-                        Some(pid) if pid as u32 != me && sys::process_alive(pid) => {
-                            return refuse(
-                                format!("another apim-profiles run (pid {pid}) is writing into {}", out.display()),
-                                format!("wait for it to finish, or use another --out; the lock is {}", path.display()),
-                            );
-                        }
-                        _ => {
-                            // Stale: its holder is gone.
-                            let _ = std::fs::remove_file(&path);
-                        }
-                    }
-                }
-                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        for _ in 0..3 {
+            let file = sys::open_lock_file(&path).with_context(|| format!("opening the lock {}", path.display()))?;
+            if !sys::try_lock(&file).with_context(|| format!("locking {}", path.display()))? {
+                let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
+                let who = holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+                return refuse(
+                    format!("another apim-profiles run{who} is writing into {}", out.display()),
+                    format!("wait for it to finish, or use another --out; the lock is {}", path.display()),
+                );
             }
+            // A run that just finished removes its lock file: the file locked
+            // must still be the one at `path`, else take the new one.
+            if !sys::same_file(&file, &path) {
+                continue;
+            }
+            file.set_len(0)
+                .and_then(|()| (&file).write_all(format!("{}\n", std::process::id()).as_bytes()))
+                .with_context(|| format!("writing {}", path.display()))?;
+            return Ok(Lock { path, _file: file });
         }
         refuse(format!("could not take the lock {}", path.display()), "another run keeps taking it; try again")
     }
@@ -131,6 +179,7 @@ impl Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        // Removed while still locked; the flock goes with the file handle.
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -204,7 +253,7 @@ pub fn remove_tree(p: &Path) -> Result<()> {
     let md = match std::fs::symlink_metadata(p) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
     };
     if !md.is_dir() {
         return std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()));

@@ -99,6 +99,30 @@ impl ConfigEdits {
         Ok(SetEdit { profile, key, value: value.trim().to_string(), arg: arg.to_string() })
     }
 
+    /// Refuses a setting for a profile that is not in this run: it would be
+    /// silently dropped. `flag` is how the run names its profiles.
+    pub fn check_in_run(&self, run: &[&str], flag: &str) -> Result<()> {
+        let named = self
+            .sets
+            .iter()
+            .filter_map(|s| s.profile.as_ref().map(|p| (p, format!("--set {}", shown_arg(&s.arg)))))
+            .chain(
+                self.overlays
+                    .iter()
+                    .filter_map(|o| o.profile.as_ref().map(|p| (p, format!("--overlay {p}={}", o.path.display())))),
+            );
+        for (p, given) in named {
+            if !run.contains(&p.as_str()) {
+                return Err(Refusal::new(
+                    format!("{given} is for profile `{p}`, which is not in this run ({flag} {})", run.join(",")),
+                    format!("add {p} to {flag}, or drop the setting"),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     /// `[PROFILE=]FILE.toml`, read and checked now.
     pub fn parse_overlay(arg: &str, profiles: &[&str]) -> Result<Overlay> {
         let (profile, file) = match arg.split_once('=') {
@@ -143,6 +167,13 @@ fn parse_value(value: &str, arg: &str) -> Result<toml_edit::Value> {
             "strings need quotes, e.g. --set 'apim.key_manager.service_url=\"https://km:9443/services/\"'",
         )
     })?;
+    if doc.len() != 1 {
+        return Err(Refusal::new(
+            format!("--set {}: trailing content after the value", shown_arg(arg)),
+            "give one key and one value per --set (repeat --set for more), with nothing after the value",
+        )
+        .into());
+    }
     match doc.get("v").and_then(Item::as_value) {
         Some(v) => Ok(v.clone()),
         None => Err(Refusal::new(

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use quick_xml::events::Event;
 
 use crate::model::facts::Products;
@@ -49,7 +49,7 @@ pub fn detect(path: &Path, catalog: &Catalog) -> Result<Home> {
             "give the path of an unzipped API-M home, not the zip or a file in it",
         );
     }
-    let path = std::fs::canonicalize(path)?;
+    let path = std::fs::canonicalize(path).with_context(|| format!("resolving {shown}"))?;
     let (product, version) = agreed_identity(&path, &Products::embedded())?;
     check_version(&path, &product, &version, catalog)?;
     let dir_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "wso2am".into());

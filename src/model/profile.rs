@@ -225,14 +225,23 @@ impl Catalog {
     /// Reads `<dir>/<version>/*.toml`, in file-name order within a version.
     pub fn from_dir(dir: &Path) -> Result<Catalog> {
         let (mut files, mut facts_files) = (Vec::new(), Vec::new());
-        let rd = std::fs::read_dir(dir).with_context(|| format!("reading profile directory {}", dir.display()))?;
+        let rd = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                return refuse(
+                    format!("--profile-dir {}: {}", dir.display(), unreadable_dir(&e)),
+                    "give a directory holding <version>/<profile>.toml files, as profiles/ in the source does",
+                )
+            }
+        };
         for version in rd {
-            let version = version?.path();
+            let version = version.with_context(|| format!("reading profile directory {}", dir.display()))?.path();
             if !version.is_dir() {
                 continue;
             }
-            for f in std::fs::read_dir(&version)? {
-                let f = f?.path();
+            let listing = std::fs::read_dir(&version).with_context(|| format!("reading {}", version.display()))?;
+            for f in listing {
+                let f = f.with_context(|| format!("reading {}", version.display()))?.path();
                 if f.file_name().is_some_and(|n| n == FACTS_FILE) {
                     facts_files.push(f);
                 } else if f.extension().is_some_and(|e| e == "toml") {
@@ -403,6 +412,16 @@ pub fn check_relative(path: &str) -> std::result::Result<PathBuf, &'static str> 
         return Err("names the home itself");
     }
     Ok(out)
+}
+
+/// Why a directory could not be listed, in words.
+fn unreadable_dir(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such directory".into(),
+        std::io::ErrorKind::NotADirectory => "not a directory".into(),
+        std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied)".into(),
+        _ => format!("cannot be read ({e})"),
+    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,20 @@ pub fn is_own_entry(rel: &Path) -> bool {
     }
 }
 
+/// Refuses a file this user cannot read: found while planning, before
+/// anything is written, instead of half-way through a copy. Only a file that
+/// others may not read costs the extra check.
+fn check_readable(full: &Path, md: &std::fs::Metadata) -> Result<()> {
+    if md.mode() & 0o004 != 0 || crate::sys::can_read(full) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        format!("{} cannot be read by this user (mode {:o})", full.display(), md.mode() & 0o7777),
+        "run as a user who can read the whole home (the owner of the pack, or root)",
+    )
+    .into())
+}
+
 impl Tree {
     /// Walks `root` once. Symlinks are recorded, never followed; a loop or a
     /// link out of the tree is therefore copied as the link it is.
@@ -111,10 +125,14 @@ impl Tree {
                 let md = std::fs::symlink_metadata(&full).with_context(|| format!("reading {}", full.display()))?;
                 let ft = md.file_type();
                 let kind = if ft.is_symlink() {
-                    Kind::Symlink { target: std::fs::read_link(&full)? }
+                    Kind::Symlink {
+                        target: std::fs::read_link(&full)
+                            .with_context(|| format!("reading link {}", full.display()))?,
+                    }
                 } else if ft.is_dir() {
                     Kind::Dir
                 } else if ft.is_file() {
+                    check_readable(&full, &md)?;
                     Kind::File { size: md.len() }
                 } else {
                     return Err(Refusal::new(

@@ -2,7 +2,7 @@
 //! changes, old content against new, secrets masked line by line before the
 //! diff is made so that no hunk can show a password.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::model::config::semantic_diff;
 use crate::model::plan::{Action, Plan};
@@ -12,7 +12,10 @@ use crate::report::mask::mask_text;
 fn read_origin(plan: &Plan, o: &Origin) -> Result<Vec<u8>> {
     Ok(match o {
         Origin::Generated(b) => b.as_ref().clone(),
-        Origin::Source(p) | Origin::SourceFresh(p) => std::fs::read(plan.root.join(p))?,
+        Origin::Source(p) | Origin::SourceFresh(p) => {
+            let path = plan.root.join(p);
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?
+        }
     })
 }
 

@@ -1,6 +1,7 @@
 //! The text form of a run, for people: one block per profile, then errors as
 //! what failed, the cause chain and a hint.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use crate::outcome::refusal_of;
@@ -22,10 +23,28 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// A name or message as people read it: control characters written as Rust
+/// escapes (`\n`, `\u{1b}`), so that a file name can neither break a report
+/// line nor drive the terminal. JSON keeps names as they are.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The text form of a profile's result, for people.
 pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
     let mut s = String::new();
-    s.push_str(&format!("== {} ({}): {}\n", r.profile, r.status, r.path));
+    s.push_str(&format!("== {} ({}): {}\n", r.profile, r.status, escape(&r.path)));
     if dry_run {
         if let Some(d) = &r.diff {
             s.push_str(d);
@@ -50,21 +69,21 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
                 }
                 let slash = if x.dir { "/" } else { "" };
                 let more = if x.entries > 1 { format!("  ({} entries)", x.entries) } else { String::new() };
-                s.push_str(&format!("    - {}{slash}{more}\n", x.path));
+                s.push_str(&format!("    - {}{slash}{more}\n", escape(&x.path)));
             }
         }
         for b in &r.backups {
-            s.push_str(&format!("backup: {} -> {}\n", b.from, b.to));
+            s.push_str(&format!("backup: {} -> {}\n", escape(&b.from), escape(&b.to)));
         }
     }
     for n in &r.notes {
-        s.push_str(&format!("note: {n}\n"));
+        s.push_str(&format!("note: {}\n", escape(n)));
     }
     for d in &r.drift {
-        s.push_str(&format!("drift: {d}\n"));
+        s.push_str(&format!("drift: {}\n", escape(d)));
     }
     if let Some(e) = &r.error {
-        s.push_str(&format!("error: {e}\n"));
+        s.push_str(&format!("error: {}\n", escape(e)));
     }
     if r.status.is_verdict() {
         let verdict = if r.drift.is_empty() {
@@ -92,24 +111,26 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
     s
 }
 
-/// A report as text on stdout (a closed pipe ends the printing quietly).
-pub fn print_report(r: &Report) {
+/// A report as text on stdout; the caller decides what a write error means.
+pub fn print_report(r: &Report) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     for p in &r.profiles {
-        let _ = write!(stdout, "{}", print_profile(p, r.dry_run));
+        write!(stdout, "{}", print_profile(p, r.dry_run))?;
     }
     if r.dry_run {
-        let _ = writeln!(stdout, "dry run: nothing was written");
+        writeln!(stdout, "dry run: nothing was written")?;
     }
+    stdout.flush()
 }
 
-pub fn print_profiles(list: &[ProfileInfo]) {
+pub fn print_profiles(list: &[ProfileInfo]) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     for p in list {
         let d = if p.default { " (default)" } else { "" };
         let pack = format!("{} {}", crate::model::facts::label(&p.product), p.version);
-        let _ = writeln!(stdout, "{:<28} {pack:<24} {}{d}", p.name, p.summary);
+        writeln!(stdout, "{:<28} {pack:<24} {}{d}", p.name, p.summary)?;
     }
+    stdout.flush()
 }
 
 /// An error as the lines it is printed in.
@@ -144,16 +165,19 @@ impl ErrorLines {
     }
 }
 
+/// An error on stderr. Nothing is left to tell about a stderr that cannot be
+/// written, so its errors are ignored (never a panic).
 pub fn print_error(e: &ErrorLines) {
-    eprintln!("error: {}", e.what);
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {}", escape(&e.what));
     for c in &e.causes {
         if c.starts_with("while ") {
-            eprintln!("  {c}");
+            let _ = writeln!(err, "  {}", escape(c));
         } else {
-            eprintln!("  caused by: {c}");
+            let _ = writeln!(err, "  caused by: {}", escape(c));
         }
     }
     if let Some(h) = &e.hint {
-        eprintln!("hint: {h}");
+        let _ = writeln!(err, "hint: {}", escape(h));
     }
 }

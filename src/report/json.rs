@@ -7,17 +7,22 @@ use crate::outcome::Exit;
 use crate::report::human::ErrorLines;
 use crate::report::{ProfileInfo, Report};
 
-pub fn print_report(r: &Report) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(r).unwrap_or_default());
+pub fn print_report(r: &Report) -> std::io::Result<()> {
+    print(&serde_json::to_string_pretty(r).unwrap_or_default())
 }
 
-pub fn print_profiles(list: &[ProfileInfo]) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", serde_json::json!({ "changed": false, "profiles": list }));
+pub fn print_profiles(list: &[ProfileInfo]) -> std::io::Result<()> {
+    print(&serde_json::json!({ "changed": false, "profiles": list }).to_string())
 }
 
-pub fn print_error(e: &ErrorLines, exit: Exit) {
+/// One document on stdout, flushed: a report that did not arrive is an error.
+fn print(doc: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{doc}")?;
+    stdout.flush()
+}
+
+pub fn print_error(e: &ErrorLines, exit: Exit) -> std::io::Result<()> {
     let doc = serde_json::json!({
         "changed": false,
         "error": e.what,
@@ -25,6 +30,5 @@ pub fn print_error(e: &ErrorLines, exit: Exit) {
         "hint": e.hint,
         "exit_code": exit.code(),
     });
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    print(&serde_json::to_string_pretty(&doc).unwrap_or_default())
 }

@@ -3,6 +3,8 @@
 //! masked (`mask`). The JSON schema is documented in the README. A command
 //! ends in a [`RunOutcome`]: what to print and the exit code it asks for.
 
+use std::io::Write;
+
 use serde::Serialize;
 
 use crate::engine::copy::CopyStats;
@@ -74,6 +76,10 @@ pub struct ProfileReport {
 #[derive(Debug, Serialize, Clone)]
 pub struct Removed {
     pub path: String,
+    /// The exact bytes of a path that is not UTF-8 (`path` then shows U+FFFD
+    /// for each bad byte), as lowercase hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
     pub step: String,
     pub dir: bool,
     pub entries: usize,
@@ -118,6 +124,7 @@ impl ProfileReport {
                     r.entries_removed += entries;
                     r.removed.push(Removed {
                         path: path.display().to_string(),
+                        path_hex: hex_if_not_utf8(path),
                         step: step.clone(),
                         dir: *dir,
                         entries: *entries,
@@ -139,6 +146,21 @@ impl ProfileReport {
         self.bytes_copied += s.bytes;
         self.files_cloned += s.cloned;
     }
+}
+
+/// The bytes of a path that is not valid UTF-8, in lowercase hex: the JSON's
+/// lossless spelling of such a name (README, JSON output).
+pub fn hex_if_not_utf8(p: &std::path::Path) -> Option<String> {
+    use std::fmt::Write;
+    use std::os::unix::ffi::OsStrExt;
+    if p.to_str().is_some() {
+        return None;
+    }
+    let mut out = String::new();
+    for b in p.as_os_str().as_bytes() {
+        let _ = write!(out, "{b:02x}");
+    }
+    Some(out)
 }
 
 /// What `profiles` lists: the profiles and versions this build knows.
@@ -197,22 +219,21 @@ fn advice(exit: Exit) -> Option<&'static str> {
 }
 
 /// Prints an outcome: the report on stdout (JSON or text), warnings on stderr.
-pub fn emit(json: bool, outcome: &RunOutcome) {
+/// The result is whether the report reached stdout ([`after_printing`]).
+pub fn emit(json: bool, outcome: &RunOutcome) -> std::io::Result<()> {
     match &outcome.output {
         Output::Report(r) => {
-            if json {
-                json::print_report(r);
-            } else {
-                human::print_report(r);
-            }
+            let printed = if json { json::print_report(r) } else { human::print_report(r) };
+            let mut err = std::io::stderr().lock();
             for w in &r.warnings {
                 // A run that asks for attention ends with its advice, as given.
                 if outcome.exit != Exit::Ok {
-                    eprintln!("{w}");
+                    let _ = writeln!(err, "{}", human::escape(w));
                 } else if !json {
-                    eprintln!("warning: {w}");
+                    let _ = writeln!(err, "warning: {}", human::escape(w));
                 }
             }
+            printed
         }
         Output::Profiles(list) if json => json::print_profiles(list),
         Output::Profiles(list) => human::print_profiles(list),
@@ -221,10 +242,45 @@ pub fn emit(json: bool, outcome: &RunOutcome) {
 
 /// Prints an error: what failed, the cause chain and the hint, on stderr, and
 /// with `--json` the same as one JSON document on stdout.
-pub fn emit_error(json: bool, err: &anyhow::Error, exit: Exit) {
+pub fn emit_error(json: bool, err: &anyhow::Error, exit: Exit) -> std::io::Result<()> {
     let e = human::ErrorLines::of(err);
-    if json {
-        json::print_error(&e, exit);
-    }
+    let printed = if json { json::print_error(&e, exit) } else { Ok(()) };
     human::print_error(&e);
+    printed
+}
+
+/// A command line that did not parse: clap's own message on stderr, and with
+/// `--json` the refusal as the JSON document every outcome prints. Help and
+/// version requests are printed as they are.
+pub fn emit_parse_error(e: &clap::Error, json: bool) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    let asked = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    if json && !asked {
+        let text = e.render().to_string();
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let what = lines.next().unwrap_or("the command line does not parse");
+        let lines = human::ErrorLines {
+            what: what.strip_prefix("error: ").unwrap_or(what).to_string(),
+            causes: Vec::new(),
+            hint: Some(lines.collect::<Vec<_>>().join(" ")),
+        };
+        let printed = json::print_error(&lines, Exit::Refused);
+        return std::process::ExitCode::from(after_printing(printed, Exit::Refused).code());
+    }
+    std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// The exit code once the report was printed: a closed pipe on stdout ends
+/// the run quietly with the code it had (as `rg ... | head` does); any other
+/// write error means the report was lost, which is a failure (exit 1).
+pub fn after_printing(printed: std::io::Result<()>, exit: Exit) -> Exit {
+    match printed {
+        Ok(()) => exit,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot write the report to stdout: {e}");
+            exit.max(Exit::Failed)
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::outcome::refuse;
 
@@ -22,30 +22,46 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The text of `--credentials-file`, or a refusal saying what is wrong with
+/// it: missing or unreadable, a directory, open to others, not UTF-8. Its
+/// content never appears in a message.
+fn read_file(f: &Path) -> Result<String> {
+    let hint = "give a file with username= and password= lines, mode 600, readable by this user";
+    let md = match std::fs::metadata(f) {
+        Ok(m) => m,
+        Err(e) => return refuse(format!("--credentials-file {} cannot be read ({e})", f.display()), hint),
+    };
+    if md.is_dir() {
+        return refuse(format!("--credentials-file {} is a directory", f.display()), hint);
+    }
+    if md.permissions().mode() & 0o077 != 0 {
+        return refuse(
+            format!(
+                "--credentials-file {} is readable by others (mode {:o})",
+                f.display(),
+                md.permissions().mode() & 0o777
+            ),
+            format!("restrict it first: chmod 600 {}", f.display()),
+        );
+    }
+    let bytes = match std::fs::read(f) {
+        Ok(b) => b,
+        Err(e) => return refuse(format!("--credentials-file {} cannot be read ({e})", f.display()), hint),
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(_) => refuse(
+            format!("--credentials-file {} is not UTF-8 text", f.display()),
+            "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), with username= and password= lines",
+        ),
+    }
+}
+
 /// From `--credentials-file`, else `WSO2_USERNAME`/`WSO2_PASSWORD`, else a
 /// prompt on the terminal; refused when none of these can be had.
 pub fn credentials(file: Option<&Path>) -> Result<Credentials> {
     if let Some(f) = file {
-        let md = match std::fs::metadata(f) {
-            Ok(m) => m,
-            Err(_) => {
-                return refuse(
-                    format!("--credentials-file {} cannot be read", f.display()),
-                    "give a file with username= and password= lines",
-                )
-            }
-        };
-        if md.permissions().mode() & 0o077 != 0 {
-            return refuse(
-                format!(
-                    "--credentials-file {} is readable by others (mode {:o})",
-                    f.display(),
-                    md.permissions().mode() & 0o777
-                ),
-                format!("restrict it first: chmod 600 {}", f.display()),
-            );
-        }
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let text = read_file(f)?;
         let (mut user, mut pass) = (None, None);
         for line in text.lines() {
             let Some((k, v)) = line.split_once('=') else {

@@ -66,7 +66,7 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
             }
             let name = t.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let name = if tool::is_tool_name(&name) { name } else { tool::tool_prefix().to_string() };
-            (Some(std::fs::canonicalize(t)?), name)
+            (Some(std::fs::canonicalize(t).with_context(|| format!("resolving {}", t.display()))?), name)
         }
         None => match tool::find_tool(home) {
             Some(n) => (None, n),
@@ -89,7 +89,7 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
                 "give an update archive made with the tool's create-update",
             );
         }
-        s.zip = Some(std::fs::canonicalize(z)?);
+        s.zip = Some(std::fs::canonicalize(z).with_context(|| format!("resolving {}", z.display()))?);
     }
     if let Some(l) = &s.level {
         let parts: Vec<&str> = l.split('.').collect();
@@ -145,11 +145,12 @@ fn place_tool(ready: &Ready, copy: &Path, shown: &Path) -> Result<PathBuf> {
     let bin = copy.join("bin");
     let tool = bin.join(&ready.tool_name);
     if let Some(src) = &ready.place_tool {
-        std::fs::create_dir_all(&bin)?;
+        std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
         if !tool.exists() {
             std::fs::copy(src, &tool).with_context(|| format!("placing the update tool in {}", bin.display()))?;
         }
-        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making {} executable", tool.display()))?;
     }
     if !tool.is_file() {
         return refuse(
