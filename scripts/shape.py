@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Architecture checks for src/: functions longer than a limit, and import
 circles between modules (from `use crate::...` and `crate::x::` paths).
-Usage: scripts/shape.py [--max-lines 80]   (exit 1 when a check fails)"""
+Usage: scripts/shape.py [--max-lines 80] [--top N] [--arrows]   (exit 1 when a check fails)"""
 import os, re, sys
 from collections import defaultdict
 
@@ -55,6 +55,7 @@ for d, _, fs in os.walk(ROOT):
 mods = {module_of(f) for f in files}
 
 long_fns = []
+all_fns = []
 edges = defaultdict(set)
 for f in sorted(files):
     raw = open(f).read()
@@ -88,6 +89,7 @@ for f in sorted(files):
             i += 1
         end = text.count("\n", 0, i) + 1
         n = end - start + 1
+        all_fns.append((n, os.path.relpath(f, ROOT), m.group(1)))
         if n > MAX:
             long_fns.append((n, os.path.relpath(f, ROOT), m.group(1)))
 
@@ -123,6 +125,9 @@ for c in sccs:
     print("import circle: " + " <-> ".join(c))
 for a, b in tcirc:
     print(f"folder circle: {a} <-> {b}")
+if "--top" in sys.argv:
+    for n, f, name in sorted(all_fns, reverse=True)[: int(sys.argv[sys.argv.index("--top") + 1])]:
+        print(f"{n:4} lines  {f} {name}")
 if "--arrows" in sys.argv:
     for a in sorted(tedges):
         print(f"{a} -> {', '.join(sorted(tedges[a]))}")

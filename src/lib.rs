@@ -13,6 +13,8 @@
 //! Each command has one entry point in [`commands`] and ends in a
 //! [`report::RunOutcome`] (or an error); `main` maps either to the exit code.
 
+#![forbid(unsafe_code)]
+
 pub mod commands;
 pub mod engine;
 pub mod hooks;

@@ -1,6 +1,8 @@
 //! The command line: parse, call the library, map the outcome to the
 //! contract's exit codes. Nothing about profiles is decided here.
 
+#![forbid(unsafe_code)]
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -567,3 +567,19 @@ fn json_keeps_names_that_are_not_utf8_losslessly() {
     split_json(&home, &out, &["--profiles", "gateway-worker"]);
     assert!(!out.join("gateway-worker/wso2am-4.2.0").join(&exact).exists());
 }
+
+#[test]
+fn a_home_whose_name_is_not_utf8_keeps_it_and_json_reports_it_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = OsStr::from_bytes(b"wso2am-4.2.0-\xff");
+    let home = tmp.path().join(name);
+    assert!(Command::new("cp").arg("-a").arg(fixture()).arg(&home).status().unwrap().success());
+    let out = tmp.path().join("out");
+    let v = split_json(&home, &out, &["--profiles", "gateway-worker"]);
+    let copy = out.join("gateway-worker").join(name);
+    assert!(copy.join("bin/version.txt").is_file(), "the copy keeps the home's own name");
+    let p = &v["profiles"][0];
+    let hex = p["path_hex"].as_str().unwrap_or_else(|| panic!("no path_hex: {p}"));
+    assert_eq!(from_hex(hex), copy.as_os_str().as_bytes());
+    bin().arg("verify").arg(&copy).assert().success();
+}

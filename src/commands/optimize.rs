@@ -84,7 +84,7 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
 
 fn dry_run(plan: &Plan, home: &Home) -> Result<ProfileReport> {
     let status = if plan.changes_anything() { Status::WouldOptimize } else { Status::Current };
-    let mut r = ProfileReport::from_plan(plan, &home.path.display().to_string(), status);
+    let mut r = ProfileReport::from_plan(plan, &home.path, status);
     r.diff = Some(diff::diff(plan)?);
     r.settings = diff::settings_summary(plan)?;
     Ok(r)
@@ -105,7 +105,7 @@ fn apply(
         record::write(&home.path, &rec)?;
     }
     let status = if changed { Status::Optimized } else { Status::Current };
-    let mut r = ProfileReport::from_plan(plan, &home.path.display().to_string(), status);
+    let mut r = ProfileReport::from_plan(plan, &home.path, status);
     r.changed = changed;
     Ok((r, changed))
 }

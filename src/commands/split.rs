@@ -290,7 +290,7 @@ fn dry_run(targets: &[Target]) -> Result<Vec<ProfileReport>> {
             State::Current => Status::Current,
             State::Stale(_) => Status::WouldReplace,
         };
-        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string(), status);
+        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, status);
         r.diff = Some(diff::diff(&t.plan)?);
         r.settings = diff::settings_summary(&t.plan)?;
         out.push(r);
@@ -378,7 +378,7 @@ fn update_all(settings: &[Option<update::Settings>], opts: &Options, builds: &mu
 
 /// A copy that is already what this run would make.
 fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
-    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path.display().to_string(), Status::Current);
+    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Current);
     if args.update.is_some() && record::read(&t.final_path)?.is_some_and(|rec| rec.update.is_none()) {
         r.notes.push(format!(
             "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
@@ -400,9 +400,8 @@ fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 /// and says what became of it.
 fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     let t = b.target;
-    let shown = t.final_path.display().to_string();
     let built = if matches!(t.state, State::Stale(_)) { Status::Replaced } else { Status::Created };
-    let mut r = ProfileReport::from_plan(&t.plan, &shown, built);
+    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, built);
     r.add_copy(&b.stats);
     r.changed = true;
     let mut rec = t.record.clone();

@@ -62,7 +62,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
         Some(p) => p,
         None => plan::compute(&profile, &Tree::scan(&h.path)?, &opts)?,
     };
-    let mut r = ProfileReport::from_plan(&plan, &h.path.display().to_string(), res.copy_status());
+    let mut r = ProfileReport::from_plan(&plan, &h.path, res.copy_status());
     if res.status != UpdateStatus::Updated {
         r.error = Some(res.message.clone());
     }

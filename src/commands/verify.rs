@@ -71,7 +71,7 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome>
         let plan = plan::compute(&copy.profile, &tree, &copy.options)?;
         let drift = plan.drift_lines();
         let status = if drift.is_empty() { Status::Verified } else { Status::Drifted };
-        let mut r = ProfileReport::from_plan(&plan, &copy.home.path.display().to_string(), status);
+        let mut r = ProfileReport::from_plan(&plan, &copy.home.path, status);
         r.drift = drift;
         // What verify reports is the copy as it is, not what a fix would leave.
         r.entries_kept = tree.entries.len();

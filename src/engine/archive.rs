@@ -52,11 +52,7 @@ fn entries(copy: &Path) -> Result<Vec<walkdir::DirEntry>> {
 pub fn write(copy: &Path, format: Format) -> Result<(PathBuf, u64)> {
     let dest = archive_path(copy, format);
     let top = PathBuf::from(copy.file_name().context("copy has a name")?);
-    let tmp = dest.with_file_name(format!(
-        ".{}.apim-profiles-tmp-{}",
-        dest.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = crate::engine::output::sibling_temp(&dest, "tmp");
     let result = match format {
         Format::TarGz => write_tar_gz(copy, &top, &tmp),
         Format::Zip => write_zip(copy, &top, &tmp),

@@ -43,15 +43,8 @@ pub struct Job<'a> {
     pub dest: PathBuf,
 }
 
-/// Writes every job's tree. Files of all jobs share one rayon pass so that two
-/// cores stay busy whatever the spread of file sizes across profiles.
-pub fn materialize(
-    jobs: &[Job<'_>],
-    reflink: Reflink,
-    progress: Option<&indicatif::ProgressBar>,
-) -> Result<Vec<CopyStats>> {
-    let root_user = sys::is_root();
-    // Directories first, in order (parents before children), writable for now.
+/// Directories first, in order (parents before children), writable for now.
+fn make_dirs(jobs: &[Job<'_>]) -> Result<()> {
     for job in jobs {
         std::fs::create_dir(&job.dest).with_context(|| format!("creating {}", job.dest.display()))?;
         for (rel, e) in &job.plan.tree.entries {
@@ -61,6 +54,43 @@ pub fn materialize(
             }
         }
     }
+    Ok(())
+}
+
+/// Copies one file or link of a job's tree to its place in the job's `dest`.
+fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user: bool) -> Result<CopyStats> {
+    let dst = job.dest.join(rel);
+    let mut s = CopyStats::default();
+    match &e.kind {
+        Kind::Symlink { target } => {
+            std::os::unix::fs::symlink(target, &dst).with_context(|| format!("creating link {}", dst.display()))?;
+            if root_user {
+                let _ = std::os::unix::fs::lchown(&dst, Some(e.meta.uid), Some(e.meta.gid));
+            }
+            let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
+            let _ = filetime::set_symlink_file_times(&dst, t, t);
+            s.symlinks = 1;
+        }
+        Kind::File { .. } => {
+            let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user)?;
+            s.files = 1;
+            s.bytes = e.size();
+            s.cloned = cloned as u64;
+        }
+        Kind::Dir => unreachable!("directories are made by make_dirs"),
+    }
+    Ok(s)
+}
+
+/// Writes every job's tree. Files of all jobs share one rayon pass so that two
+/// cores stay busy whatever the spread of file sizes across profiles.
+pub fn materialize(
+    jobs: &[Job<'_>],
+    reflink: Reflink,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Vec<CopyStats>> {
+    let root_user = sys::is_root();
+    make_dirs(jobs)?;
     // Second names of hard-linked files are linked after the pass, to the
     // copy of their first name.
     let links: Vec<_> = jobs.iter().map(|j| fidelity::link_followers(&j.plan.tree)).collect();
@@ -90,30 +120,9 @@ pub fn materialize(
                     bail!("fault injected after {n} files (APIM_PROFILES_FAIL_AFTER_FILES)");
                 }
             }
-            let job = &jobs[*i];
-            let dst = job.dest.join(rel);
-            let mut s = CopyStats::default();
-            match &e.kind {
-                Kind::Symlink { target } => {
-                    std::os::unix::fs::symlink(target, &dst)
-                        .with_context(|| format!("creating link {}", dst.display()))?;
-                    if root_user {
-                        let _ = std::os::unix::fs::lchown(&dst, Some(e.meta.uid), Some(e.meta.gid));
-                    }
-                    let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
-                    let _ = filetime::set_symlink_file_times(&dst, t, t);
-                    s.symlinks = 1;
-                }
-                Kind::File { .. } => {
-                    let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user)?;
-                    s.files = 1;
-                    s.bytes = e.size();
-                    s.cloned = cloned as u64;
-                    if let Some(p) = progress {
-                        p.inc(e.size());
-                    }
-                }
-                Kind::Dir => unreachable!(),
+            let s = copy_entry(&jobs[*i], rel, e, reflink, root_user)?;
+            if let Some(p) = progress {
+                p.inc(s.bytes);
             }
             Ok((*i, s))
         })

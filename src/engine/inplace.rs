@@ -94,11 +94,7 @@ fn replace_file(plan: &Plan, rel: &Path, after: &Origin, backup: Option<&Path>) 
     let root = &plan.root;
     let target = root.join(rel);
     let entry = plan.tree.get(rel).context("internal: rewritten file is not in the plan")?;
-    let tmp = target.with_file_name(format!(
-        ".{}.apim-profiles-tmp-{}",
-        target.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = output::sibling_temp(&target, "tmp");
     let _ = std::fs::remove_file(&tmp);
     let e = Entry { origin: after.clone(), ..entry.clone() };
     copy::write_file(root, &e, &tmp, Reflink::Auto, sys::is_root())?;

@@ -14,19 +14,25 @@ use crate::sys;
 pub const LOCK_FILE: &str = ".apim-profiles.lock";
 
 /// Where the copy of one profile lives: `<out>/<profile>/<home dir name>`.
-pub fn copy_path(out: &Path, profile: &str, home_dir_name: &str) -> PathBuf {
+pub fn copy_path(out: &Path, profile: &str, home_dir_name: &std::ffi::OsStr) -> PathBuf {
     out.join(profile).join(home_dir_name)
 }
 
-/// The staging directory for a copy: beside it, on the same file system, so
-/// that publishing is one rename.
-pub fn staging_path(final_path: &Path) -> PathBuf {
-    let name = final_path.file_name().unwrap_or_default().to_string_lossy();
-    final_path.with_file_name(format!(".{name}.apim-profiles-staging-{}", std::process::id()))
+/// The one naming of the tool's temporary entries: `.<name>.apim-profiles-<kind>-<pid>`
+/// beside `path`, on the same file system, so that finishing is one rename.
+/// Hidden, and recognisable as the tool's by a later run.
+pub fn sibling_temp(path: &Path, kind: &str) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.apim-profiles-{kind}-{}", std::process::id()))
 }
 
-fn is_staging_name(name: &str, home_dir_name: &str) -> bool {
-    name.starts_with(&format!(".{home_dir_name}.apim-profiles-staging-"))
+/// The staging directory for a copy: beside it, so that publishing is one rename.
+pub fn staging_path(final_path: &Path) -> PathBuf {
+    sibling_temp(final_path, "staging")
+}
+
+fn is_staging_name(name: &str, home_dir_name: &std::ffi::OsStr) -> bool {
+    name.starts_with(&format!(".{}.apim-profiles-staging-", home_dir_name.to_string_lossy()))
 }
 
 /// The directory whose lock guards a copy or home changed in place: its
@@ -228,7 +234,7 @@ impl Drop for Staging {
 /// Removes staging directories that an interrupted or killed run left beside
 /// `final_path`. Only called while holding the output's lock, so no live run
 /// owns them.
-pub fn remove_stale_staging(final_path: &Path, home_dir_name: &str) -> Result<Vec<PathBuf>> {
+pub fn remove_stale_staging(final_path: &Path, home_dir_name: &std::ffi::OsStr) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     let Some(parent) = final_path.parent() else {
         return Ok(removed);

@@ -18,7 +18,7 @@ pub struct Home {
     /// Absolute, canonical path.
     pub path: PathBuf,
     /// The home's own directory name (`wso2am-4.2.0`), kept for every copy.
-    pub dir_name: String,
+    pub dir_name: std::ffi::OsString,
     /// The pack, as `updates/product.txt` names it: `wso2am`, `wso2am-acp`, ...
     pub product: String,
     /// `4.2.0`
@@ -52,7 +52,7 @@ pub fn detect(path: &Path, catalog: &Catalog) -> Result<Home> {
     let path = std::fs::canonicalize(path).with_context(|| format!("resolving {shown}"))?;
     let (product, version) = agreed_identity(&path, &Products::embedded())?;
     check_version(&path, &product, &version, catalog)?;
-    let dir_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "wso2am".into());
+    let dir_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "wso2am".into());
     Ok(Home { path, dir_name, product, version })
 }
 

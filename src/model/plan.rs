@@ -494,6 +494,84 @@ fn patterns(pats: &[String]) -> Vec<NamePattern> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::profile::parse;
+
+    /// A tree of `files` (path, content) in a temporary directory.
+    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Tree) {
+        let dir = tempfile::tempdir().unwrap();
+        for (p, text) in files {
+            let full = dir.path().join(p);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        }
+        let t = Tree::scan(dir.path()).unwrap();
+        (dir, t)
+    }
+
+    fn profile(steps: &str) -> Profile {
+        let text = format!("name = \"p\"\nproduct = \"wso2am\"\nversion = \"4.2.0\"\nsummary = \"s\"\n{steps}");
+        parse(&text, "test.toml").unwrap()
+    }
+
+    fn names(plan: &Plan) -> Vec<String> {
+        plan.tree.entries.keys().map(|p| p.display().to_string()).collect()
+    }
+
+    #[test]
+    fn remove_takes_what_exists_and_notes_nothing_for_what_does_not() {
+        let (_d, t) = tree(&[("a/x.txt", "x"), ("b.txt", "b")]);
+        let p = profile("[[step]]\nop = \"remove\"\npaths = [\"a\", \"missing\"]\n");
+        let plan = compute(&p, &t, &Options::default()).unwrap();
+        assert_eq!(names(&plan), ["b.txt"]);
+        assert!(matches!(&plan.actions[..], [Action::Remove { entries: 2, dir: true, .. }]), "{:?}", plan.actions);
+    }
+
+    #[test]
+    fn replace_template_backs_up_once_and_is_current_after() {
+        let step =
+            "[[step]]\nop = \"replace-template\"\ntarget = \"t.j2\"\nvariant = \"t_GW.j2\"\nbackup = \"t.j2.backup\"\n";
+        let (d, t) = tree(&[("t.j2", "default"), ("t_GW.j2", "gateway")]);
+        let plan = compute(&profile(step), &t, &Options::default()).unwrap();
+        assert_eq!(names(&plan), ["t.j2", "t.j2.backup", "t_GW.j2"]);
+        assert_eq!(plan.tree.read(d.path(), Path::new("t.j2")).unwrap(), b"gateway");
+        assert_eq!(plan.tree.read(d.path(), Path::new("t.j2.backup")).unwrap(), b"default");
+        // Done before: nothing to do.
+        let (_d2, done) = tree(&[("t.j2", "gateway"), ("t_GW.j2", "gateway"), ("t.j2.backup", "default")]);
+        assert!(!compute(&profile(step), &done, &Options::default()).unwrap().changes_anything());
+        // An update changed the variant: the first backup stays, the replaced version is kept too.
+        let (_d3, upd) = tree(&[("t.j2", "gateway"), ("t_GW.j2", "gateway v2"), ("t.j2.backup", "default")]);
+        let plan = compute(&profile(step), &upd, &Options::default()).unwrap();
+        assert!(plan.tree.contains(Path::new("t.j2.backup.1")), "{:?}", names(&plan));
+    }
+
+    #[test]
+    fn clear_dir_keeps_only_the_named_files() {
+        let (_d, t) = tree(&[("s/synapse.xml", "x"), ("s/api/a.xml", "a"), ("s/other.xml", "o")]);
+        let p = profile("[[step]]\nop = \"clear-dir\"\ndir = \"s\"\nkeep-files = [\"synapse.xml\"]\n");
+        assert_eq!(names(&compute(&p, &t, &Options::default()).unwrap()), ["s", "s/synapse.xml"]);
+    }
+
+    #[test]
+    fn webapps_go_with_their_exploded_directories() {
+        let (_d, t) = tree(&[("w/keep.war", "k"), ("w/drop.war", "d"), ("w/drop/index.html", "i"), ("w/other", "o")]);
+        let p = profile("[[step]]\nop = \"prune-webapps\"\ndir = \"w\"\nkeep = [\"keep.war\"]\n");
+        let plan = compute(&p, &t, &Options::default()).unwrap();
+        assert_eq!(names(&plan), ["w", "w/keep.war"]);
+        let p = profile("[[step]]\nop = \"remove-webapps\"\ndir = \"w\"\nnames = [\"drop.war\"]\n");
+        assert_eq!(names(&compute(&p, &t, &Options::default()).unwrap()), ["w", "w/keep.war", "w/other"]);
+    }
+
+    #[test]
+    fn skip_config_optimization_keeps_deployment_toml_with_a_note() {
+        let (_d, t) = tree(&[("repository/conf/deployment.toml", "[server]\n"), ("tpl.toml", "[server]\nx = 1\n")]);
+        let p = profile("[[step]]\nop = \"replace-deployment-toml\"\ntemplate = \"tpl.toml\"\n");
+        let opts = Options::from_command_line(true, ConfigEdits::default());
+        let plan = compute(&p, &t, &opts).unwrap();
+        assert!(!plan.changes_anything());
+        assert_eq!(plan.notes(), ["deployment.toml kept as it is (--skip-config-optimization)"]);
+        let plan = compute(&p, &t, &Options::default()).unwrap();
+        assert_eq!(plan.drift_lines().len(), 1, "{:?}", plan.drift_lines());
+    }
 
     #[test]
     fn patterns_read_like_find_name() {

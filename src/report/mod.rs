@@ -42,6 +42,9 @@ pub struct Report {
 pub struct ProfileReport {
     pub profile: String,
     pub path: String,
+    /// The exact bytes of a path that is not UTF-8, as lowercase hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
     pub status: Status,
     pub changed: bool,
     pub entries_kept: usize,
@@ -94,10 +97,11 @@ pub struct BackupMade {
 
 impl ProfileReport {
     /// The plan's facts with a status; copy figures are added by the command.
-    pub fn from_plan(plan: &Plan, path: &str, status: Status) -> ProfileReport {
+    pub fn from_plan(plan: &Plan, path: &std::path::Path, status: Status) -> ProfileReport {
         let mut r = ProfileReport {
             profile: plan.profile.clone(),
-            path: path.to_string(),
+            path: path.display().to_string(),
+            path_hex: hex_if_not_utf8(path),
             status,
             changed: false,
             entries_kept: plan.tree.entries.len(),
