@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# The playbook test: ansible-core from PyPI in a virtual environment, then
-# ansible/split.yml against the committed fixture three times:
-#   check mode (--check --diff) writes nothing and reports a change to come,
-#   the first run reports changed, the second reports no change and moves no
-#   file time under the output.
+# The Ansible test (run by .ci/run). Real ansible-core from PyPI in a virtual environment, the
+# collection built with ansible-galaxy and installed from its tarball, then:
+#   1. ansible-test sanity (validate-modules) on the installed collection;
+#   2. ansible/split.yml on localhost: check mode writes nothing, first run changed, second not;
+#   3. the distribute role over a four-node inventory (control plane, two gateways, traffic
+#      manager) reached over real SSH: an sshd this script starts as root on a high port, bound
+#      to 127.0.0.2-127.0.0.5 only, with host and user keys made in a private temp directory.
+#      Where sshd cannot run (not root, no sshd), the nodes use ansible_connection=local.
+#      Cases: check mode writes nothing; first run changes each host and each node's copy
+#      verifies as its profile; second run changed=0; a pending update conflict fails twice,
+#      then succeeds after continue; state verify fails on a planted webapp; bad binary;
+#      unknown apim_profile; contradictory options; the password never in any output (-vvv).
+# Environment: APIM_BIN (the binary; default target/release), ANSIBLE_VENV (reuse a venv),
+# APIM_TEST_NO_SSH=1 (force the local fallback), APIM_TEST_SKIP_SANITY=1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 bin=${APIM_BIN:-$root/target/release/apim-profiles}
 if [ ! -x "$bin" ]; then (cd "$root" && cargo build --release --locked); fi
+double=$root/fixtures/update-tool/wso2update_linux
 
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
@@ -17,38 +27,58 @@ if [ ! -x "$venv/bin/ansible-playbook" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "ansible-core>=2.15,<2.18"
 fi
+py=$venv/bin/python
+fail() { echo "FAIL: $*" >&2; exit 1; }
+passed=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
 
+export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_LOCAL_TEMP=$work/ans-local ANSIBLE_REMOTE_TEMP=$work/ans-remote
+export ANSIBLE_CONFIG=$here/ansible.cfg ANSIBLE_SSH_CONTROL_PATH_DIR=$work/cp ANSIBLE_HOST_KEY_CHECKING=True
+export ANSIBLE_COLLECTIONS_PATH=$work/collections ANSIBLE_PYTHON_INTERPRETER=$py
+unset WSO2_USERNAME WSO2_PASSWORD APIM_DOUBLE_SCENARIO
+
+# --- the collection: build, install from the tarball ----------------------------------------
+(cd "$work" && "$venv/bin/ansible-galaxy" collection build "$here" >/dev/null)
+tarball=$(ls "$work"/apim_profiles-fleet-*.tar.gz)
+"$venv/bin/ansible-galaxy" collection install -p "$work/collections" "$tarball" >/dev/null
+coll=$work/collections/ansible_collections/apim_profiles/fleet
+[ -f "$coll/plugins/modules/apim_profiles.py" ] || fail "the installed collection has no module"
+[ ! -e "$coll/test.sh" ] || fail "the collection tarball carries test files"
+ok "collection built and installed from $(basename "$tarball")"
+
+if [ "${APIM_TEST_SKIP_SANITY:-}" != 1 ]; then
+  "$root/../shared/tools/ansible-test-offline" "$py" >/dev/null 2>&1 || true
+  (cd "$coll" && "$venv/bin/ansible-test" sanity --test validate-modules --venv --python "$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+    > "$work/sanity.log" 2>&1) || { cat "$work/sanity.log"; fail "ansible-test sanity (validate-modules) failed"; }
+  ok "ansible-test sanity --test validate-modules"
+fi
+
+# --- split.yml on localhost ---------------------------------------------------------------------
 cp -a "$root/fixtures/wso2am-4.2.0" "$work/wso2am-4.2.0"
+home=$work/wso2am-4.2.0
 out=$work/out
-export ANSIBLE_NOCOLOR=1 ANSIBLE_LOCAL_TEMP=$work/ans-local ANSIBLE_REMOTE_TEMP=$work/ans-remote
-export ANSIBLE_CONFIG=$here/ansible.cfg
-unset WSO2_USERNAME WSO2_PASSWORD
-play() {
+split_play() {
   (cd "$here" && "$venv/bin/ansible-playbook" -i localhost, split.yml \
-    -e "ansible_python_interpreter=$venv/bin/python" \
-    -e "apim_bin=$bin" -e "apim_home=$work/wso2am-4.2.0" -e "apim_out=$out" \
+    -e "apim_bin=$bin" -e "apim_home=$home" -e "apim_out=$out" \
     -e '{"apim_profiles": ["control-plane", "gateway-worker", "traffic-manager"], "apim_update": false}' "$@")
 }
-recap() { grep -E '^localhost +:' "$1"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-play --check --diff > "$work/check.log" 2>&1 || { cat "$work/check.log"; fail "check mode run failed"; }
+recap() { grep -E "^$1 +:" "$2"; }
+split_play --check --diff > "$work/check.log" 2>&1 || { cat "$work/check.log"; fail "split.yml check mode failed"; }
 [ ! -e "$out" ] || fail "check mode wrote $out"
-recap "$work/check.log" | grep -q 'changed=1' || { cat "$work/check.log"; fail "check mode did not report a change to come"; }
-grep -q -- '--- a/repository/conf/deployment.toml' "$work/check.log" || fail "check mode showed no diff"
+recap localhost "$work/check.log" | grep -q 'changed=1' || { cat "$work/check.log"; fail "check mode reported no change to come"; }
+grep -q -- '--- gateway-worker before: .*/repository/conf/deployment.toml' "$work/check.log" || { cat "$work/check.log"; fail "check mode showed no labelled diff"; }
 ! grep -q 'Fixture-Admin-Pw1' "$work/check.log" || fail "a secret was printed in check mode"
-
-play > "$work/first.log" 2>&1 || { cat "$work/first.log"; fail "first run failed"; }
-recap "$work/first.log" | grep -q 'changed=1' || { cat "$work/first.log"; fail "first run did not report changed"; }
-[ -d "$out/gateway-worker/wso2am-4.2.0" ] || fail "no gateway-worker copy"
+split_play --diff > "$work/first.log" 2>&1 || { cat "$work/first.log"; fail "split.yml first run failed"; }
+recap localhost "$work/first.log" | grep -q 'changed=1' || { cat "$work/first.log"; fail "first run did not report changed"; }
+grep -q -- '+++ gateway-worker after: .*/gateway-worker/wso2am-4.2.0/repository/conf/deployment.toml' "$work/first.log" || { cat "$work/first.log"; fail "the real run showed no labelled diff"; }
 find "$out" -printf '%p %T@\n' | sort > "$work/times1"
-
-play > "$work/second.log" 2>&1 || { cat "$work/second.log"; fail "second run failed"; }
-recap "$work/second.log" | grep -q 'changed=0' || { cat "$work/second.log"; fail "second run reported a change"; }
+split_play > "$work/second.log" 2>&1 || { cat "$work/second.log"; fail "split.yml second run failed"; }
+recap localhost "$work/second.log" | grep -q 'changed=0' || { cat "$work/second.log"; fail "second run reported a change"; }
 find "$out" -printf '%p %T@\n' | sort > "$work/times2"
-cmp -s "$work/times1" "$work/times2" || { diff "$work/times1" "$work/times2" | head; fail "the second run moved file times"; }
+cmp -s "$work/times1" "$work/times2" || fail "the second run moved file times"
+ok "split.yml: check $(recap localhost "$work/check.log" | grep -o 'changed=[0-9]*'), first $(recap localhost "$work/first.log" | grep -o 'changed=[0-9]*'), second $(recap localhost "$work/second.log" | grep -o 'changed=[0-9]*')"
 
-echo "check mode:  $(recap "$work/check.log")"
-echo "first run:   $(recap "$work/first.log")"
-echo "second run:  $(recap "$work/second.log")"
-echo "ansible: 3 passed, 0 failed"
+# --- the fleet: sshd on 127.0.0.2-127.0.0.5 ----------------------------------------------------
+"$here/tests/fleet/run.sh" "$work" "$venv" "$bin" "$home" "$double"
+passed=$((passed + $(cat "$work/fleet-passed")))
+echo "ansible: $passed passed, 0 failed"

@@ -7,8 +7,12 @@
 //! down only:
 //!
 //! ```text
-//! main ─▶ commands ─▶ update ─▶ report ─▶ engine ─▶ model ─▶ outcome, sys, hooks
+//! main ─▶ commands ─▶ update ─▶ report ─▶ engine ─▶ model ─▶ outcome, sys, hooks, safe_fs
 //! ```
+//!
+//! `safe_fs` is the one place that opens files for a root process in
+//! directories others can write: the tool's own files (the model's record,
+//! the engine's journal, lock and temporaries) and the home's files it reads.
 //!
 //! Each command has one entry point in [`commands`] and ends in a
 //! [`report::RunOutcome`] (or an error); `main` maps either to the exit code.
@@ -21,5 +25,6 @@ pub mod hooks;
 pub mod model;
 pub mod outcome;
 pub mod report;
+pub mod safe_fs;
 pub mod sys;
 pub mod update;

@@ -228,12 +228,21 @@ impl UpdateFlags {
 }
 
 fn main() -> ExitCode {
+    // The launcher of the update tool (a session and a controlling terminal
+    // for it, then exec): not a command of its own.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == update::process::LAUNCH_ARG) {
+        let e = update::process::launch(&argv[2..]);
+        eprintln!("error: starting the update tool: {e}");
+        return ExitCode::from(127);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return report::emit_parse_error(&e, wants_json()),
     };
     apim_profiles::engine::catch_signals();
     let json = cli.command.json();
+    stop_at_once_before_writing(json);
     // The one place an outcome becomes an exit code.
     let (exit, printed) = match cli.command.run() {
         Ok(outcome) => (outcome.exit, report::emit(json, &outcome)),
@@ -250,6 +259,23 @@ fn main() -> ExitCode {
 /// Whether `--json` is on a command line that did not parse (before a `--`).
 fn wants_json() -> bool {
     std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// Before anything is written (checks, planning, a whole dry-run) a signal
+/// ends the run at once, whatever it is reading: nothing needs cleaning up.
+/// A run that writes stops at the next file and cleans up instead.
+fn stop_at_once_before_writing(json: bool) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let Some(sig) = apim_profiles::engine::stopped_by() else { continue };
+        if apim_profiles::engine::writing() {
+            return;
+        }
+        let exit = Exit::of_signal(sig);
+        let err = anyhow::anyhow!("interrupted; nothing was written");
+        let _ = report::emit_error(json, &err, exit);
+        std::process::exit(exit.code().into());
+    });
 }
 
 impl Command {
@@ -277,6 +303,8 @@ impl Command {
 impl SplitCmd {
     fn run(self) -> anyhow::Result<RunOutcome> {
         let json = self.common.json;
+        split::check_jobs("--jobs", self.jobs)?;
+        split::check_jobs("--update-jobs", Some(self.update.update_jobs))?;
         let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         split::run(&split::SplitArgs {
             update: (!self.no_update.no_update).then(|| self.update.settings(false, json)),
@@ -310,6 +338,7 @@ impl OptimizeCmd {
 
 impl UpdateCmd {
     fn run(self) -> anyhow::Result<RunOutcome> {
+        split::check_jobs("--update-jobs", Some(self.update.update_jobs))?;
         let s = self.update.settings(self.resume, self.common.json);
         update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref())
     }

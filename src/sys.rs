@@ -22,6 +22,11 @@ pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(Into::into)
 }
 
+/// Renames `a` to `b` only if nothing is at `b` (renameat2 RENAME_NOREPLACE).
+pub fn rename_noreplace(a: &Path, b: &Path) -> std::io::Result<()> {
+    rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::NOREPLACE).map_err(Into::into)
+}
+
 /// Whether this process runs as root (and so can give copies their owners).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()

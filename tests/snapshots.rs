@@ -29,6 +29,8 @@ fn redacted(tmp: &Path, f: impl FnOnce()) {
     s.add_filter(r#""files_cloned": \d+"#, r#""files_cloned": "[n]""#);
     s.add_filter(r"; \d+ cloned\)", "; [n] cloned)");
     s.add_filter(r"\bpid \d+", "pid [PID]");
+    // Masked secrets carry a tag keyed per run (so a changed one shows as changed).
+    s.add_filter(r"\*{8}~[0-9a-f]{6}", "********~[tag]");
     s.add_filter(r"\bprocess \d+", "process [PID]");
     s.add_filter(r"staging-\d+", "staging-[PID]");
     s.bind(f);

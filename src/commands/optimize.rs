@@ -35,7 +35,7 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
         written_toml_sha256: previous.as_ref().and_then(|p| p.deployment_toml_sha256.clone()),
         ..args.options.clone()
     };
-    let resumed = interrupted_before(&home.path);
+    let resumed = interrupted_before(&home.path)?;
     let plan = plan::compute(&profile, &Tree::scan(&home.path)?, &opts)?;
     let mut report = Report {
         command: "optimize".into(),

@@ -65,6 +65,35 @@ struct Target {
     final_path: PathBuf,
     record: Record,
     state: State,
+    /// (device, inode) of the copy found at the final place before the run:
+    /// publishing exchanges with that directory only.
+    seen: Option<(u64, u64)>,
+    /// Absolute links into the home, relative in the copy.
+    relinked: Vec<PathBuf>,
+}
+
+impl Target {
+    fn report(&self, status: Status) -> ProfileReport {
+        let mut r = ProfileReport::from_plan(&self.plan, &self.final_path, status);
+        r.links_rewritten = self.relinked.iter().map(|p| p.display().to_string()).collect();
+        r
+    }
+}
+
+/// The most threads `--jobs` and `--update-jobs` may ask for: more only
+/// costs memory and start-up time, and a huge number fails half-way with
+/// EAGAIN after directories were made.
+pub const MAX_JOBS: usize = 256;
+
+/// Refuses thread counts above [`MAX_JOBS`] before anything is done.
+pub fn check_jobs(flag: &str, n: Option<usize>) -> Result<()> {
+    match n {
+        Some(n) if n > MAX_JOBS => refuse(
+            format!("{flag} {n} is more than {MAX_JOBS}"),
+            format!("use at most {MAX_JOBS} (the default, one per core, is usually best)"),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// What the checks found: the homes, the output, the profiles (each with the
@@ -110,6 +139,9 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     }
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
     check_space(&checked.homes, &checked.out, &to_build, args.reflink)?;
+    for t in &to_build {
+        crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
+    }
     // Dropped last: whatever ends the run, the directories it made on the way
     // to the output go again if nothing was put in them.
     let mut created = CreatedDirs::default();
@@ -148,7 +180,7 @@ fn check(args: &SplitArgs) -> Result<Checked> {
     args.options.config.check_in_run(&names, "--profiles")?;
     let out = output::absolute(&args.out)?;
     for h in &homes {
-        output::check_separate(&h.path, &out)?;
+        output::check_separate(&h.path, &out, &sys_dir_id(&h.path))?;
     }
     let update = preflight_updates(args, &homes)?;
     Ok(Checked { homes, out, profiles, update })
@@ -257,18 +289,25 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     let mut targets = Vec::new();
     for (i, home) in c.homes.iter().enumerate() {
         let source = Tree::scan(&home.path)?;
+        // The output may not be an alias of any directory of the home either.
+        output::check_separate(&home.path, &c.out, &source.dir_ids())?;
         let fingerprint = tree::fingerprint(&source);
         for profile in c.profiles.iter().filter(|(h, _)| *h == i).map(|(_, p)| p) {
-            let plan = plan::compute(profile, &source, &args.options)?;
+            let mut plan = plan::compute(profile, &source, &args.options)?;
+            let relinked = plan.tree.relativize_links_into(&home.path);
             let shipped = if profile.facts.update_first && c.update[i].is_some() {
-                Some(plan::compute(&profile.as_shipped(), &source, &args.options)?)
+                let mut p = plan::compute(&profile.as_shipped(), &source, &args.options)?;
+                p.tree.relativize_links_into(&home.path);
+                Some(p)
             } else {
                 None
             };
             let final_path = output::copy_path(&c.out, &profile.name, &home.dir_name);
             let record = record_for(profile, home, &args.options, Some(fingerprint.clone()), &plan);
             let state = state_of(&final_path, &record)?;
-            targets.push(Target { home: i, profile: profile.clone(), plan, shipped, final_path, record, state });
+            let seen = crate::safe_fs::dev_ino_nofollow(&final_path);
+            let (profile, home) = (profile.clone(), i);
+            targets.push(Target { home, profile, plan, shipped, final_path, record, state, seen, relinked });
         }
     }
     for t in &targets {
@@ -290,7 +329,7 @@ fn dry_run(targets: &[Target]) -> Result<Vec<ProfileReport>> {
             State::Current => Status::Current,
             State::Stale(_) => Status::WouldReplace,
         };
-        let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, status);
+        let mut r = t.report(status);
         r.diff = Some(diff::diff(&t.plan)?);
         r.settings = diff::settings_summary(&t.plan)?;
         out.push(r);
@@ -303,6 +342,7 @@ fn lock_output(out: &Path, writing: bool, created: &mut CreatedDirs) -> Result<O
     if !writing {
         return Ok(None);
     }
+    crate::engine::start_writing();
     created.create_all(out)?;
     Ok(Some(Lock::acquire(out)?))
 }
@@ -378,7 +418,7 @@ fn update_all(settings: &[Option<update::Settings>], opts: &Options, builds: &mu
 
 /// A copy that is already what this run would make.
 fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
-    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, Status::Current);
+    let mut r = t.report(Status::Current);
     if args.update.is_some() && record::read(&t.final_path)?.is_some_and(|rec| rec.update.is_none()) {
         r.notes.push(format!(
             "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
@@ -401,20 +441,19 @@ fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     let t = b.target;
     let built = if matches!(t.state, State::Stale(_)) { Status::Replaced } else { Status::Created };
-    let mut r = ProfileReport::from_plan(&t.plan, &t.final_path, built);
+    let mut r = t.report(built);
     r.add_copy(&b.stats);
     r.changed = true;
     let mut rec = t.record.clone();
     if let Some((res, updated)) = b.update {
         rec = updated;
-        r.update = Some(res.to_json());
+        r.update = Some(res.clone());
         r.notes.extend(res.notes.iter().cloned());
         r.duration_ms = res.duration_ms;
         if !res.keeps_copy() {
             r.status = Status::Failed;
             r.error = Some(res.message.clone());
-            let kept = update::failed_copy_path(&t.final_path);
-            b.staging.keep_at(&kept)?;
+            let kept = b.staging.keep_aside(&t.final_path, "update-failed")?;
             r.notes.push(format!(
                 "the copy whose update failed is kept for inspection at {} (logs in its updates/logs/)",
                 kept.display()
@@ -429,7 +468,14 @@ fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     }
     record::write(b.staging.path(), &rec)?;
     fidelity::finish_root(&t.plan.root, b.staging.path())?;
-    b.staging.publish(&t.final_path)?;
+    if let Err(e) = b.staging.publish(&t.final_path, t.seen) {
+        // Someone put or swapped a directory at the final place meanwhile: it
+        // is left alone, and this profile fails.
+        let Some(taken) = e.downcast_ref::<output::PlaceTaken>() else { return Err(e) };
+        r.status = Status::Failed;
+        r.error = Some(taken.to_string());
+        return Ok(r);
+    }
     // A copy waiting for a person to resolve update conflicts is not finished:
     // it gets no archive.
     if let (Some(f), false) = (args.archive, r.status == Status::Conflicts) {
@@ -468,6 +514,12 @@ fn state_of(final_path: &Path, wanted: &Record) -> Result<State> {
             "move it away or choose another --out; apim-profiles never replaces a directory it did not make",
         ),
     }
+}
+
+/// The (device, inode) of the home itself, for the first overlap check
+/// (before the scan knows every directory of the home).
+fn sys_dir_id(home: &Path) -> std::collections::HashSet<(u64, u64)> {
+    crate::safe_fs::dev_ino(home).into_iter().collect()
 }
 
 /// Refuses before writing when the copies will not fit. Clones cost no space,

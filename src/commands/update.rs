@@ -21,6 +21,7 @@ use crate::update::{self, Settings, UpdateStatus};
 pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) -> Result<RunOutcome> {
     let started = Instant::now();
     let work = check(copies, settings, profile_dir)?;
+    crate::engine::start_writing();
     let mut report = Report { command: "update".into(), ..Default::default() };
     for (copy, s) in work {
         report.profiles.push(update_one(copy, &s)?);
@@ -38,6 +39,7 @@ fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) ->
     for c in copies {
         let copy = identify(c, &catalog)?;
         home::check_not_running(&copy.home.path)?;
+        crate::update::process::refuse_if_running(copy.home.path.parent().unwrap_or(&copy.home.path))?;
         let mut s = settings.clone();
         s.ready = last_ready.clone();
         update::preflight(&mut s, &copy.home.path)?;
@@ -68,7 +70,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
     }
     r.notes.extend(res.notes.iter().cloned());
     r.changed = res.runs > 0;
-    r.update = Some(res.to_json());
+    r.update = Some(res.clone());
     r.duration_ms = res.duration_ms;
     rec.update = Some(res.to_json());
     record::write(&h.path, &rec)?;

@@ -181,7 +181,8 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
         }
         Origin::Source(p) | Origin::SourceFresh(p) => {
             let src_path = source_root.join(p);
-            let src = File::open(&src_path).with_context(|| format!("opening {}", src_path.display()))?;
+            // Never through a link that leaves the home, never a FIFO.
+            let src = crate::safe_fs::open_source(source_root, p)?;
             let cloned = copy_contents(&src, &out, reflink)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
             (cloned, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))

@@ -23,12 +23,14 @@ use crate::sys;
 /// original: see `replace_file`).
 pub const JOURNAL: &str = ".apim-profiles-journal.json";
 
-/// Whether an earlier in-place run on this tree was interrupted.
-pub fn interrupted_before(root: &Path) -> bool {
-    root.join(JOURNAL).exists()
+/// Whether an earlier in-place run on this tree was interrupted. A journal
+/// that is a link or a special file was not written by this tool: refused.
+pub fn interrupted_before(root: &Path) -> Result<bool> {
+    Ok(crate::safe_fs::open_own(&root.join(JOURNAL))?.is_some())
 }
 
 fn write_journal(plan: &Plan) -> Result<()> {
+    interrupted_before(&plan.root)?;
     let lines: Vec<String> = plan
         .actions
         .iter()
@@ -40,14 +42,13 @@ fn write_journal(plan: &Plan) -> Result<()> {
         })
         .collect();
     let doc = serde_json::json!({ "profile": plan.profile, "pid": std::process::id(), "actions": lines });
-    let p = plan.root.join(JOURNAL);
-    std::fs::write(&p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
-    Ok(())
+    crate::safe_fs::write_atomic(&plan.root, JOURNAL, serde_json::to_string_pretty(&doc)?.as_bytes(), 0o600)
 }
 
 /// Carries out a plan's actions on the tree it was computed on. Returns
 /// whether anything changed.
 pub fn apply_in_place(plan: &Plan) -> Result<bool> {
+    crate::engine::start_writing();
     let root = &plan.root;
     if !plan.changes_anything() {
         let _ = std::fs::remove_file(root.join(JOURNAL));
@@ -94,8 +95,12 @@ fn replace_file(plan: &Plan, rel: &Path, after: &Origin, backup: Option<&Path>) 
     let root = &plan.root;
     let target = root.join(rel);
     let entry = plan.tree.get(rel).context("internal: rewritten file is not in the plan")?;
-    let tmp = output::sibling_temp(&target, "tmp");
-    let _ = std::fs::remove_file(&tmp);
+    // An unguessable name, created with O_EXCL (create_new): nothing planted
+    // there can be written through.
+    let tmp = target.with_file_name(crate::safe_fs::unguessable(&format!(
+        ".{}.apim-profiles-tmp-",
+        target.file_name().unwrap_or_default().to_string_lossy()
+    )));
     let e = Entry { origin: after.clone(), ..entry.clone() };
     copy::write_file(root, &e, &tmp, Reflink::Auto, sys::is_root())?;
     if let Some(b) = backup {

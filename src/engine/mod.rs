@@ -3,7 +3,7 @@
 //! carrying out a plan in place (`inplace`) and archives (`archive`). It
 //! imports the model and nothing above it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 pub mod archive;
 pub mod copy;
@@ -29,6 +29,21 @@ pub fn catch_signals() {
 /// Asks the run to stop as if Ctrl-C was pressed.
 pub fn interrupt() {
     SIGNAL.store(signal_hook::consts::SIGINT as usize, Ordering::SeqCst);
+}
+
+/// Set once a command starts writing. Before that (checks, planning, a whole
+/// dry-run) Ctrl-C ends the process at once with exit 130: nothing needs
+/// cleaning up, and a long read-only phase must not ignore the operator.
+static WRITING: AtomicBool = AtomicBool::new(false);
+
+/// Called before a command's first write.
+pub fn start_writing() {
+    WRITING.store(true, Ordering::SeqCst);
+}
+
+/// Whether the command has started writing (see [`start_writing`]).
+pub fn writing() -> bool {
+    WRITING.load(Ordering::SeqCst)
 }
 
 /// Whether the run was asked to stop.

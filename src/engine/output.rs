@@ -2,12 +2,14 @@
 //! apart, staging beside the final place, and the one rename that publishes a
 //! finished copy. Nothing half-made is ever visible at `<DIR>/<P>/<home>`.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::model::paths::Overlap;
 use crate::outcome::refuse;
 use crate::sys;
 
@@ -48,57 +50,50 @@ pub fn lock_dir(copy: &Path, profile: &str) -> PathBuf {
     }
 }
 
-/// An absolute form of a path that may not exist yet: the nearest existing
-/// ancestor resolved (links included), the rest appended.
+/// The absolute path the kernel will use for `p`, which may not exist yet:
+/// existing components resolved (links followed), the missing rest with `.`
+/// and `..` applied as `mkdir -p` will apply them.
 pub fn absolute(p: &Path) -> Result<PathBuf> {
-    let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
-    let mut existing = p.clone();
-    let mut rest = Vec::new();
+    // A link on the way to a directory still to be made is never followed
+    // to create it.
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
+    let mut existing = abs.as_path();
     while !existing.exists() {
-        if std::fs::symlink_metadata(&existing).is_ok_and(|m| m.file_type().is_symlink()) {
-            let target = std::fs::read_link(&existing).unwrap_or_default();
+        if std::fs::symlink_metadata(existing).is_ok_and(|m| m.file_type().is_symlink()) {
+            let target = std::fs::read_link(existing).unwrap_or_default();
             return refuse(
-                format!(
-                    "{} is a link to {}, which does not exist",
-                    existing.display(),
-                    target.display()
-                ),
+                format!("{} is a link to {}, which does not exist", existing.display(), target.display()),
                 "give the real output directory, or create the link's target first: links are never followed to create directories",
             );
         }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                existing = parent.to_path_buf();
-            }
-            _ => break,
+        match existing.parent() {
+            Some(parent) => existing = parent,
+            None => break,
         }
     }
-    let mut out = std::fs::canonicalize(&existing).unwrap_or(existing);
-    for r in rest.into_iter().rev() {
-        if r == ".." {
-            out.pop();
-        } else if r != "." {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    crate::model::paths::resolve(&abs)
 }
 
-/// Refuses an output that overlaps the source: writing inside the home would
+/// Refuses an output that overlaps the source by any route: by resolved path,
+/// or by device and inode of the output's existing ancestors (a bind mount of
+/// the home, or of a directory in it, is the home). `home_dirs` holds the
+/// (device, inode) of the home's directories. Writing inside the home would
 /// change it, and a home inside the output could be swept by a later run.
-pub fn check_separate(home: &Path, out: &Path) -> Result<()> {
-    if out.starts_with(home) {
-        return refuse(
-            format!("the output {} is inside the home {}", out.display(), home.display()),
-            "choose an output directory outside the home: the source is never modified",
-        );
-    }
-    if home.starts_with(out) {
-        return refuse(
-            format!("the home {} is inside the output {}", home.display(), out.display()),
-            "choose an output directory that does not contain the home, e.g. a sibling directory",
-        );
+pub fn check_separate(home: &Path, out: &Path, home_dirs: &HashSet<(u64, u64)>) -> Result<()> {
+    match crate::model::paths::overlap(home, out, home_dirs) {
+        Overlap::Inside => {
+            return refuse(
+                format!("the output {} is inside the home {}", out.display(), home.display()),
+                "choose an output directory outside the home: the source is never modified",
+            )
+        }
+        Overlap::Contains => {
+            return refuse(
+                format!("the home {} is inside the output {}", home.display(), out.display()),
+                "choose an output directory that does not contain the home, e.g. a sibling directory",
+            )
+        }
+        Overlap::None => {}
     }
     if out.exists() && !out.is_dir() {
         return refuse(
@@ -160,9 +155,21 @@ impl Lock {
     pub fn acquire(out: &Path) -> Result<Lock> {
         let path = out.join(LOCK_FILE);
         for _ in 0..3 {
-            let file = sys::open_lock_file(&path).with_context(|| format!("opening the lock {}", path.display()))?;
+            let file = match sys::open_lock_file(&path) {
+                Ok(f) => f,
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                    // A link planted at the lock's name (never one of ours): it
+                    // is removed, not followed, and the lock made anew.
+                    std::fs::remove_file(&path).with_context(|| format!("removing the link {}", path.display()))?;
+                    continue;
+                }
+                Err(e) => return Err(e).with_context(|| format!("opening the lock {}", path.display())),
+            };
             if !sys::try_lock(&file).with_context(|| format!("locking {}", path.display()))? {
-                let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
+                let holder = crate::safe_fs::read_own(&path)
+                    .ok()
+                    .flatten()
+                    .and_then(|t| String::from_utf8_lossy(&t).trim().parse::<u32>().ok());
                 let who = holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
                 return refuse(
                     format!("another apim-profiles run{who} is writing into {}", out.display()),
@@ -208,18 +215,29 @@ impl Staging {
     }
 
     /// Makes the staged copy the copy at `final_path` (see [`publish`]).
-    pub fn publish(mut self, final_path: &Path) -> Result<()> {
-        let r = publish(&self.path, final_path);
+    pub fn publish(mut self, final_path: &Path, expected: Option<(u64, u64)>) -> Result<()> {
+        let r = publish(&self.path, final_path, expected);
+        if let Err(e) = &r {
+            if let Some(PlaceTaken(why)) = e.downcast_ref::<PlaceTaken>() {
+                // Keep the finished copy beside the place (a long update is
+                // not thrown away); what is at the place stays untouched.
+                let why = why.clone();
+                let kept = keep_aside(&self.path, final_path, "not-published")?;
+                self.armed = false;
+                return Err(PlaceTaken(format!("{why}; the new copy is kept at {}", kept.display())).into());
+            }
+        }
         // After an exchange the old copy sits in staging: still ours to remove.
         self.armed = r.is_err() || self.path.exists();
         r
     }
 
-    /// Moves the staged tree to `to` and stops guarding it.
-    pub fn keep_at(mut self, to: &Path) -> Result<()> {
-        std::fs::rename(&self.path, to).with_context(|| format!("keeping the failed copy at {}", to.display()))?;
+    /// Moves the staged tree to a free name beside `final_path`
+    /// (`<name>.<suffix>`, `.1`, ...) and stops guarding it.
+    pub fn keep_aside(mut self, final_path: &Path, suffix: &str) -> Result<PathBuf> {
+        let kept = keep_aside(&self.path, final_path, suffix)?;
         self.armed = false;
-        Ok(())
+        Ok(kept)
     }
 }
 
@@ -275,16 +293,66 @@ pub fn remove_tree(p: &Path) -> Result<()> {
     std::fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display()))
 }
 
-/// Makes the staged copy the copy: a rename when the place is free, an atomic
-/// exchange when an older copy is there (`--force`), after which the older copy
-/// is removed. A failure before the exchange leaves the older copy intact.
-pub fn publish(staging: &Path, final_path: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(final_path).is_ok() {
-        sys::exchange(staging, final_path)
-            .with_context(|| format!("swapping the new copy into {}", final_path.display()))?;
-        remove_tree(staging).with_context(|| format!("removing the replaced copy (now at {})", staging.display()))?;
-    } else {
-        std::fs::rename(staging, final_path).with_context(|| format!("publishing {}", final_path.display()))?;
+/// Why a finished copy could not be put at its final place: what is there is
+/// not what the run decided on before it started (someone put a directory
+/// there, or swapped the old copy for another one).
+#[derive(Debug)]
+pub struct PlaceTaken(pub String);
+
+impl std::fmt::Display for PlaceTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PlaceTaken {}
+
+fn exists_error(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::EXIST.raw_os_error() || code == rustix::io::Errno::NOTEMPTY.raw_os_error())
+}
+
+/// Makes the staged copy the copy, deciding again at that moment, atomically:
+/// `expected` is the (device, inode) of the copy the run found there before it
+/// started, or None when the place was free.
+///
+/// - free: `renameat2(RENAME_NOREPLACE)`, which fails if anything appeared;
+/// - an older copy (`--force`): only if the same directory is still there, an
+///   atomic `RENAME_EXCHANGE`, checked again after the exchange (and undone
+///   if another directory was swapped in meanwhile); then the older copy is
+///   removed. A failure before the exchange leaves the older copy intact.
+pub fn publish(staging: &Path, final_path: &Path, expected: Option<(u64, u64)>) -> Result<()> {
+    let taken = |what: &str| -> anyhow::Error {
+        PlaceTaken(format!(
+            "{} {what} during the run; it was left alone and the new copy was not published",
+            final_path.display()
+        ))
+        .into()
+    };
+    match expected {
+        None => match sys::rename_noreplace(staging, final_path) {
+            Ok(()) => {}
+            Err(e) if exists_error(&e) => return Err(taken("appeared")),
+            Err(e) => return Err(e).with_context(|| format!("publishing {}", final_path.display())),
+        },
+        Some(id) => {
+            let is_it = |p: &Path| {
+                std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+                    && crate::safe_fs::dev_ino_nofollow(p) == Some(id)
+            };
+            if !is_it(final_path) {
+                return Err(taken("was replaced by another directory (or removed)"));
+            }
+            sys::exchange(staging, final_path)
+                .with_context(|| format!("swapping the new copy into {}", final_path.display()))?;
+            if !is_it(staging) {
+                // Swapped in between the check and the exchange: undo.
+                sys::exchange(staging, final_path)
+                    .with_context(|| format!("undoing the swap at {}", final_path.display()))?;
+                return Err(taken("was replaced by another directory"));
+            }
+            remove_tree(staging)
+                .with_context(|| format!("removing the replaced copy (now at {})", staging.display()))?;
+        }
     }
     if let Some(parent) = final_path.parent() {
         if let Ok(d) = std::fs::File::open(parent) {
@@ -292,4 +360,20 @@ pub fn publish(staging: &Path, final_path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Moves `from` to a free name beside `final_path` (`<name>.<suffix>`, then
+/// `.1`, `.2`...), never over anything that is there.
+pub fn keep_aside(from: &Path, final_path: &Path, suffix: &str) -> Result<PathBuf> {
+    let name = final_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    for n in 0..1000 {
+        let extra = if n == 0 { String::new() } else { format!(".{n}") };
+        let kept = final_path.with_file_name(format!("{name}.{suffix}{extra}"));
+        match sys::rename_noreplace(from, &kept) {
+            Ok(()) => return Ok(kept),
+            Err(e) if exists_error(&e) => continue,
+            Err(e) => return Err(e).with_context(|| format!("keeping {} at {}", from.display(), kept.display())),
+        }
+    }
+    anyhow::bail!("no free name beside {} to keep {}", final_path.display(), from.display())
 }

@@ -130,9 +130,11 @@ impl ConfigEdits {
             _ => (None, arg),
         };
         let path = PathBuf::from(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        // A FIFO or device is refused before a read could block.
+        let bytes = crate::safe_fs::read_regular(&path, "--overlay")?;
+        let text = String::from_utf8(bytes).map_err(|_| {
             Refusal::new(
-                format!("--overlay {}: cannot read it ({e})", path.display()),
+                format!("--overlay {}: not UTF-8 text", path.display()),
                 "give a TOML file, optionally prefixed with PROFILE=",
             )
         })?;
@@ -141,11 +143,12 @@ impl ConfigEdits {
     }
 }
 
-/// The argument with its value hidden when the key names a secret.
+/// The argument as an error shows it: the key only. A value that was refused
+/// is never echoed, whatever the key: it may be a secret under any name.
 fn shown_arg(arg: &str) -> String {
     match arg.split_once('=') {
-        Some((k, _)) if is_secret_key(k.rsplit(':').next().unwrap_or(k)) => format!("{k}={MASK}"),
-        _ => arg.to_string(),
+        Some((k, _)) => format!("{k}=<value not shown>"),
+        None => arg.to_string(),
     }
 }
 
@@ -381,8 +384,11 @@ fn flatten(text: &str) -> BTreeMap<String, String> {
                 }
             }
             Item::Value(v) => {
-                let shown =
-                    if is_secret_key(prefix) { format!("\"{MASK}\"") } else { v.clone().decorated("", "").to_string() };
+                let shown = if is_secret_key(prefix) {
+                    format!("\"{MASK}\"")
+                } else {
+                    crate::model::secret::mask_urls(&v.clone().decorated("", "").to_string())
+                };
                 out.insert(prefix.to_string(), shown);
             }
             Item::None => {}
@@ -404,7 +410,7 @@ pub fn semantic_diff(old: &str, new: &str) -> Vec<String> {
         match a.get(k) {
             None => out.push(format!("+ {k} = {v}")),
             Some(o) if o != v => out.push(format!("~ {k}: {o} -> {v}")),
-            Some(o) if o == v && is_secret_key(k) && raw(old, k) != raw(new, k) => {
+            Some(o) if o == v && o.contains(MASK) && raw(old, k) != raw(new, k) => {
                 out.push(format!("~ {k}: {MASK} -> {MASK} (changed)"))
             }
             _ => {}

@@ -139,7 +139,7 @@ fn kernel_versions(home: &Path) -> Vec<String> {
 /// What each identity file says: (file, product id, version).
 fn identity_files(path: &Path, products: &Products) -> Vec<(String, String, String)> {
     let mut found: Vec<(String, String, String)> = Vec::new();
-    if let Some(text) = read_small(&path.join(PRODUCT_TXT)) {
+    if let Some(text) = read_small(path, PRODUCT_TXT) {
         let t = text.trim();
         // `wso2am-acp-4.6.0`: a known product id, dash, version.
         let (prod, ver) = match products.parse_product_line(t) {
@@ -152,12 +152,12 @@ fn identity_files(path: &Path, products: &Products) -> Vec<(String, String, Stri
         found.push((PRODUCT_TXT.into(), prod, ver));
     }
     let id_of = |name: String| products.by_name(&name).map_or(name, |p| p.id.clone());
-    if let Some(text) = read_small(&path.join(CARBON_XML)) {
+    if let Some(text) = read_small(path, CARBON_XML) {
         if let Some((name, ver)) = carbon_identity(&text) {
             found.push((CARBON_XML.into(), id_of(name), ver));
         }
     }
-    if let Some(text) = read_small(&path.join(VERSION_TXT)) {
+    if let Some(text) = read_small(path, VERSION_TXT) {
         let t = text.lines().next().unwrap_or("").trim().to_string();
         // `WSO2 API Manager v4.2.0`
         let (name, ver) = match t.rsplit_once(" v") {
@@ -172,8 +172,7 @@ fn identity_files(path: &Path, products: &Products) -> Vec<(String, String, Stri
 /// Refuses a home a server is running from: copying it would copy half-written
 /// H2 databases. A pid file naming a dead process is only stale and is ignored.
 pub fn check_not_running(home: &Path) -> Result<()> {
-    let pid_file = home.join("wso2carbon.pid");
-    let Some(text) = read_small(&pid_file) else {
+    let Some(text) = read_small(home, "wso2carbon.pid") else {
         return Ok(());
     };
     let Ok(pid) = text.trim().parse::<i32>() else {
@@ -188,12 +187,18 @@ pub fn check_not_running(home: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_small(p: &Path) -> Option<String> {
-    let meta = std::fs::metadata(p).ok()?;
-    if !meta.is_file() || meta.len() > 4 << 20 {
+/// A small identity file of the home: only a regular file, only through
+/// links that stay inside the home (a link to `/etc/shadow` is not read, so
+/// its lines cannot show in a refusal).
+fn read_small(home: &Path, rel: &str) -> Option<String> {
+    let resolved = crate::safe_fs::resolve_inside(home, Path::new(rel)).ok()?;
+    let f = crate::safe_fs::open_regular(&resolved, "file").ok()?;
+    if f.metadata().ok()?.len() > 4 << 20 {
         return None;
     }
-    std::fs::read_to_string(p).ok()
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut &f, &mut s).ok()?;
+    Some(s)
 }
 
 /// `<Server><Name>..</Name><Version>..</Version>` from carbon.xml, read with a

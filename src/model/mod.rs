@@ -8,6 +8,7 @@
 pub mod config;
 pub mod facts;
 pub mod home;
+pub mod paths;
 pub mod pattern;
 pub mod plan;
 pub mod profile;
@@ -15,3 +16,4 @@ pub mod record;
 pub mod secret;
 pub mod text;
 pub mod tree;
+pub mod update_result;

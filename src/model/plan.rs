@@ -231,8 +231,10 @@ impl Planner {
             return Ok(());
         }
         if !self.is_file(&variant) {
+            self.links_stay_inside(&[&target])?;
             return self.check_consumed(&target, &variant, &backup, consume, label);
         }
+        self.links_stay_inside(&[&target, &variant])?;
         let placed = |v: Entry| if consume { v } else { fresh_copy(v) };
         if self.t.contains(&backup) {
             let current = self.read(&target)?;
@@ -314,6 +316,7 @@ impl Planner {
         if !self.is_file(&target) || !self.is_file(&template) {
             return Ok(());
         }
+        self.links_stay_inside(&[&target, &template])?;
         let tpl = self.t.get(&template).cloned().expect("checked");
         let desired = match self.desired_toml(profile, &template, &target, &backup, opts)? {
             Some((bytes, warnings)) => {
@@ -405,6 +408,20 @@ impl Planner {
         let out = config::apply(&tpl_text, &own_text, &profile.name, &opts.config, &profile.facts)
             .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
         Ok(Some((Arc::new(out.text.into_bytes()), out.warnings)))
+    }
+
+    /// A deployment.toml or template that is a link is used only when it
+    /// resolves inside the home: one to `/etc/shadow` is refused, never read.
+    fn links_stay_inside(&self, paths: &[&Path]) -> Result<()> {
+        for p in paths {
+            if let Some(Entry {
+                kind: Kind::Symlink { .. }, origin: Origin::Source(o) | Origin::SourceFresh(o), ..
+            }) = self.t.get(p)
+            {
+                crate::safe_fs::resolve_inside(&self.root, o)?;
+            }
+        }
+        Ok(())
     }
 
     fn is_file(&self, p: &Path) -> bool {

@@ -52,22 +52,20 @@ impl Record {
 
 pub fn read(copy: &Path) -> Result<Option<Record>> {
     let p = copy.join(RECORD_FILE);
-    match std::fs::read(&p) {
-        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("reading {}", p.display()))?)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+    // Never through a link: a record is a file this tool wrote.
+    match crate::safe_fs::read_own(&p)? {
+        Some(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("reading {}", p.display()))?)),
+        None => Ok(None),
     }
 }
 
-/// Writes the record atomically (temp file, rename).
+/// Writes the record atomically: a new file under an unguessable name
+/// (`O_EXCL`), renamed over the record, so a link planted at any name is
+/// replaced, never written through.
 pub fn write(copy: &Path, r: &Record) -> Result<()> {
-    let p = copy.join(RECORD_FILE);
     let mut text = serde_json::to_string_pretty(r)?;
     text.push('\n');
-    let tmp = copy.join(format!("{RECORD_FILE}.tmp"));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &p).with_context(|| format!("writing {}", p.display()))?;
-    Ok(())
+    crate::safe_fs::write_atomic(copy, RECORD_FILE, text.as_bytes(), 0o644)
 }
 
 /// The record a copy made from these inputs carries.

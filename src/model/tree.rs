@@ -198,17 +198,47 @@ impl Tree {
         self.entries.insert(rel, e);
     }
 
+    /// Rewrites, for a copy of this tree, each absolute link that leads into
+    /// `home` (this tree's root) to the relative link to the same place: in
+    /// the copy it then leads into the copy, so nothing written through it
+    /// (by the update tool, say) reaches the home. Returns the links changed.
+    pub fn relativize_links_into(&mut self, home: &Path) -> Vec<PathBuf> {
+        let mut changed = Vec::new();
+        for (rel, e) in self.entries.iter_mut() {
+            let Kind::Symlink { target } = &e.kind else { continue };
+            if !target.is_absolute() {
+                continue;
+            }
+            let Ok(resolved) = crate::model::paths::resolve(target) else { continue };
+            let Ok(inside) = resolved.strip_prefix(home) else { continue };
+            let parent = rel.parent().unwrap_or(Path::new(""));
+            e.kind = Kind::Symlink { target: crate::model::paths::relative(parent, inside) };
+            changed.push(rel.clone());
+        }
+        changed
+    }
+
+    /// (device, inode) of every directory of the tree, its root included.
+    pub fn dir_ids(&self) -> std::collections::HashSet<(u64, u64)> {
+        let mut ids: std::collections::HashSet<(u64, u64)> =
+            self.entries.values().filter(|e| e.is_dir()).map(|e| (e.meta.dev, e.meta.ino)).collect();
+        ids.extend(crate::safe_fs::dev_ino(&self.root));
+        ids
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.entries.values().map(Entry::size).sum()
     }
 
     /// Reads the bytes an entry of this tree stands for: its origin in
     /// `source`, or the generated content.
-    pub fn read(&self, source_root: &Path, rel: &Path) -> std::io::Result<Vec<u8>> {
+    /// A file of the source is read only through links that stay inside it,
+    /// and only when it is a regular file (never a FIFO that would block).
+    pub fn read(&self, source_root: &Path, rel: &Path) -> Result<Vec<u8>> {
         match self.entries.get(rel).map(|e| &e.origin) {
             Some(Origin::Generated(b)) => Ok(b.as_ref().clone()),
-            Some(Origin::Source(p)) | Some(Origin::SourceFresh(p)) => std::fs::read(source_root.join(p)),
-            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not in plan")),
+            Some(Origin::Source(p)) | Some(Origin::SourceFresh(p)) => crate::safe_fs::read_inside(source_root, p),
+            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not in plan").into()),
         }
     }
 }

@@ -2,20 +2,17 @@
 //! changes, old content against new, secrets masked line by line before the
 //! diff is made so that no hunk can show a password.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::model::config::semantic_diff;
 use crate::model::plan::{Action, Plan};
 use crate::model::tree::Origin;
-use crate::report::mask::mask_text;
+use crate::report::mask::mask_text_tagged;
 
 fn read_origin(plan: &Plan, o: &Origin) -> Result<Vec<u8>> {
     Ok(match o {
         Origin::Generated(b) => b.as_ref().clone(),
-        Origin::Source(p) | Origin::SourceFresh(p) => {
-            let path = plan.root.join(p);
-            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?
-        }
+        Origin::Source(p) | Origin::SourceFresh(p) => crate::safe_fs::read_inside(&plan.root, p)?,
     })
 }
 
@@ -31,7 +28,8 @@ pub fn diff(plan: &Plan) -> Result<String> {
         let name = path.display().to_string();
         match (std::str::from_utf8(&old), std::str::from_utf8(&new)) {
             (Ok(o), Ok(n)) => {
-                let (o, n) = (mask_text(o), mask_text(n));
+                // Tagged masks: a secret that changed still shows as a changed line.
+                let (o, n) = (mask_text_tagged(o), mask_text_tagged(n));
                 let d = similar::TextDiff::from_lines(&o, &n);
                 let text =
                     d.unified_diff().context_radius(3).header(&format!("a/{name}"), &format!("b/{name}")).to_string();

@@ -76,6 +76,9 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
             s.push_str(&format!("backup: {} -> {}\n", escape(&b.from), escape(&b.to)));
         }
     }
+    for l in &r.links_rewritten {
+        s.push_str(&format!("link made relative (it pointed into the home): {l}\n"));
+    }
     for n in &r.notes {
         s.push_str(&format!("note: {}\n", escape(n)));
     }

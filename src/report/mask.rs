@@ -1,103 +1,193 @@
-//! Secret masking for everything the tool prints. Dry-runs end up in CI logs and
-//! Ansible output, so a value under a secret-looking key is never shown, in
-//! TOML (`password = "x"`, inline tables) or XML (`<Password>x</Password>`).
+//! Masking of everything the tool prints (dry-run diffs, the settings
+//! summary, errors, JSON, the update tool's output), by the policy of
+//! `model::secret`: `[secrets]` values, secret-named keys, URL passwords, all
+//! TOML string forms, XML elements.
+//!
+//! Masked values can carry a tag (a hash of the value under a key drawn at
+//! random for each run, never printed), so that a diff still shows a secret
+//! that changed without any way to recover or test-guess it.
 
-pub use crate::model::secret::{is_secret_key, MASK};
+use std::sync::OnceLock;
 
-/// Masks secret values in one line of TOML or XML text. Lines without secrets
-/// are returned unchanged.
-pub fn mask_line(line: &str) -> String {
-    let line = mask_toml_assignments(line);
-    mask_xml_elements(&line)
+use sha2::{Digest, Sha256};
+
+pub use crate::model::secret::{is_secret_key, mask_urls, MASK};
+
+fn run_key() -> &'static [u8; 32] {
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+            use std::io::Read;
+            let _ = f.read_exact(&mut k);
+        }
+        k
+    })
 }
 
-/// Masks every line of a text, keeping line endings.
-pub fn mask_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for piece in text.split_inclusive('\n') {
-        let (body, nl) = match piece.strip_suffix('\n') {
-            Some(b) => (b, "\n"),
-            None => (piece, ""),
-        };
-        out.push_str(&mask_line(body));
-        out.push_str(nl);
+/// The mask for one value: plain, or tagged by a keyed hash of the value.
+fn mask_for(value: &str, tagged: bool) -> String {
+    if !tagged || value.is_empty() {
+        return MASK.to_string();
     }
-    out
+    let mut h = Sha256::new();
+    h.update(run_key());
+    h.update(value.as_bytes());
+    let d = h.finalize();
+    format!("{MASK}~{:02x}{:02x}{:02x}", d[0], d[1], d[2])
+}
+
+/// Masks the secrets of a TOML or XML text, or of a program's output,
+/// keeping line endings. Tagged masks differ when the values differ.
+pub struct Masker {
+    tagged: bool,
+    table: String,
+    /// Inside a multi-line string: its closing delimiter, and whether its
+    /// value is secret.
+    multiline: Option<(&'static str, bool)>,
+}
+
+impl Masker {
+    pub fn new(tagged: bool) -> Masker {
+        Masker { tagged, table: String::new(), multiline: None }
+    }
+
+    pub fn text(&mut self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for piece in text.split_inclusive('\n') {
+            let (body, nl) = match piece.strip_suffix('\n') {
+                Some(b) => (b, "\n"),
+                None => (piece, ""),
+            };
+            out.push_str(&self.line(body));
+            out.push_str(nl);
+        }
+        out
+    }
+
+    pub fn line(&mut self, line: &str) -> String {
+        if let Some((delim, secret)) = self.multiline {
+            let (body, rest) = match line.find(delim) {
+                Some(p) => {
+                    self.multiline = None;
+                    (&line[..p], &line[p..])
+                }
+                None => (line, ""),
+            };
+            let body = if secret && !body.trim().is_empty() { mask_for(body, self.tagged) } else { mask_urls(body) };
+            return format!("{body}{rest}");
+        }
+        let t = line.trim();
+        if t.starts_with('[') && !t.contains('=') {
+            self.table = t.trim_matches(|c| c == '[' || c == ']' || c == ' ').replace(['"', '\'', ' '], "");
+            return line.to_string();
+        }
+        let line = self.assignments(line);
+        let line = mask_urls(&line);
+        mask_xml_elements(&line, self.tagged)
+    }
+
+    fn in_secrets_table(&self) -> bool {
+        self.table == "secrets" || self.table.starts_with("secrets.")
+    }
+
+    /// `key = value` pairs, at the start of a line or inside an inline table.
+    /// Commented-out settings are masked too: `#password = "..."` is often a
+    /// real value someone disabled.
+    fn assignments(&mut self, line: &str) -> String {
+        if !line.contains('=') {
+            return line.to_string();
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let mut out = String::with_capacity(line.len());
+        let mut i = 0;
+        while i < chars.len() {
+            let start = i;
+            let key: String;
+            if chars[i] == '"' || chars[i] == '\'' {
+                let q = chars[i];
+                let mut j = i + 1;
+                while j < chars.len() && chars[j] != q {
+                    j += 1;
+                }
+                if j >= chars.len() {
+                    out.extend(&chars[i..]);
+                    break;
+                }
+                key = chars[i + 1..j].iter().collect();
+                i = j + 1;
+            } else if is_key_char(chars[i]) {
+                let mut j = i;
+                while j < chars.len() && is_key_char(chars[j]) {
+                    j += 1;
+                }
+                key = chars[i..j].iter().collect();
+                i = j;
+            } else {
+                out.push(chars[i]);
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            let is_assign = j < chars.len() && chars[j] == '=' && chars.get(j + 1) != Some(&'=');
+            if !is_assign {
+                out.extend(&chars[start..i]);
+                continue;
+            }
+            let secret = is_secret_key(&key) || self.in_secrets_table();
+            let mut k = j + 1;
+            while k < chars.len() && chars[k].is_whitespace() {
+                k += 1;
+            }
+            out.extend(&chars[start..k]);
+            // A multi-line string that does not close on this line.
+            let rest: String = chars[k..].iter().collect();
+            for delim in ["\"\"\"", "'''"] {
+                if rest.starts_with(delim) && !rest[3..].contains(delim) {
+                    self.multiline = Some((delim, secret));
+                    let body = &rest[3..];
+                    out.push_str(delim);
+                    if secret && !body.trim().is_empty() {
+                        out.push_str(&mask_for(body, self.tagged));
+                    } else {
+                        out.push_str(body);
+                    }
+                    return out;
+                }
+            }
+            let end = value_end(&chars, k);
+            if !secret {
+                out.extend(&chars[k..end]);
+                i = end;
+                continue;
+            }
+            let value: String = chars[k..end].iter().collect();
+            let q = chars.get(k).copied().filter(|c| *c == '"' || *c == '\'');
+            match q {
+                Some(q) => {
+                    let triple = value.starts_with(&format!("{q}{q}{q}"));
+                    let d = if triple { format!("{q}{q}{q}") } else { q.to_string() };
+                    let inner = value.trim_start_matches(q).trim_end_matches(q);
+                    out.push_str(&format!("{d}{}{d}", mask_for(inner, self.tagged)));
+                }
+                None if end > k => out.push_str(&mask_for(&value, self.tagged)),
+                None => {}
+            }
+            i = end;
+        }
+        out
+    }
 }
 
 fn is_key_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'
 }
 
-/// `key = value` pairs, at the start of a line or inside an inline table.
-fn mask_toml_assignments(line: &str) -> String {
-    // Commented-out settings are masked too: `#password = "..."` is often a
-    // real value someone disabled.
-    if !line.contains('=') {
-        return line.to_string();
-    }
-    let chars: Vec<char> = line.chars().collect();
-    let mut out = String::with_capacity(line.len());
-    let mut i = 0;
-    while i < chars.len() {
-        // A key: bare, or quoted.
-        let start = i;
-        let key: String;
-        if chars[i] == '"' || chars[i] == '\'' {
-            let q = chars[i];
-            let mut j = i + 1;
-            while j < chars.len() && chars[j] != q {
-                j += 1;
-            }
-            if j >= chars.len() {
-                out.extend(&chars[i..]);
-                break;
-            }
-            key = chars[i + 1..j].iter().collect();
-            i = j + 1;
-        } else if is_key_char(chars[i]) {
-            let mut j = i;
-            while j < chars.len() && is_key_char(chars[j]) {
-                j += 1;
-            }
-            key = chars[i..j].iter().collect();
-            i = j;
-        } else {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        while j < chars.len() && chars[j].is_whitespace() {
-            j += 1;
-        }
-        let is_assign = j < chars.len() && chars[j] == '=' && chars.get(j + 1) != Some(&'=');
-        if !(is_assign && is_secret_key(&key)) {
-            out.extend(&chars[start..i]);
-            continue;
-        }
-        // Keep `key = ` as written, replace the value.
-        let mut k = j + 1;
-        while k < chars.len() && chars[k].is_whitespace() {
-            k += 1;
-        }
-        out.extend(&chars[start..k]);
-        let end = value_end(&chars, k);
-        let quoted = k < chars.len() && (chars[k] == '"' || chars[k] == '\'');
-        if quoted {
-            out.push(chars[k]);
-            out.push_str(MASK);
-            out.push(chars[k]);
-        } else if end > k {
-            out.push_str(MASK);
-        }
-        i = end;
-    }
-    out
-}
-
-/// Where a TOML value starting at `k` ends: after its closing quote, or before
-/// the `,`, `}` or `#` that follows a bare value.
+/// Where a TOML value starting at `k` ends: after its closing quote(s), or
+/// before the `,`, `}` or `#` that follows a bare value.
 fn value_end(chars: &[char], k: usize) -> usize {
     if k >= chars.len() {
         return k;
@@ -106,7 +196,13 @@ fn value_end(chars: &[char], k: usize) -> usize {
     if c == '"' || c == '\'' {
         let triple = chars.len() >= k + 3 && chars[k + 1] == c && chars[k + 2] == c;
         if triple {
-            // A multi-line string: mask the rest of the line.
+            let mut j = k + 3;
+            while j + 2 < chars.len() {
+                if chars[j] == c && chars[j + 1] == c && chars[j + 2] == c {
+                    return j + 3;
+                }
+                j += 1;
+            }
             return chars.len();
         }
         let mut j = k + 1;
@@ -126,7 +222,6 @@ fn value_end(chars: &[char], k: usize) -> usize {
     while j < chars.len() && !matches!(chars[j], ',' | '}' | '#') {
         j += 1;
     }
-    // Keep the spaces before a comma or brace.
     while j > k && chars[j - 1].is_whitespace() {
         j -= 1;
     }
@@ -134,7 +229,7 @@ fn value_end(chars: &[char], k: usize) -> usize {
 }
 
 /// `<Password>value</Password>` and `<parameter name="password">value</parameter>`.
-fn mask_xml_elements(line: &str) -> String {
+fn mask_xml_elements(line: &str, tagged: bool) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(open) = rest.find('<') {
@@ -142,14 +237,18 @@ fn mask_xml_elements(line: &str) -> String {
         let Some(close) = after.find('>') else { break };
         let tag = &after[..close];
         let name = tag.split_whitespace().next().unwrap_or("");
-        let secret = !name.starts_with('/') && !tag.ends_with('/') && (is_secret_key(name) || attr_names_secret(tag));
+        let secret = !name.starts_with('/')
+            && !name.starts_with('!')
+            && !name.starts_with('?')
+            && !tag.ends_with('/')
+            && (is_secret_key(name) || attr_names_secret(tag));
         let body_start = open + 1 + close + 1;
         if secret {
             let end_tag = format!("</{}", name);
             if let Some(end) = rest[body_start..].find(&end_tag) {
                 if end > 0 {
                     out.push_str(&rest[..body_start]);
-                    out.push_str(MASK);
+                    out.push_str(&mask_for(&rest[body_start..body_start + end], tagged));
                     rest = &rest[body_start + end..];
                     continue;
                 }
@@ -175,41 +274,54 @@ fn attr_names_secret(tag: &str) -> bool {
     false
 }
 
+/// Masks one line that stands alone (a tool's output, an error).
+pub fn mask_line(line: &str) -> String {
+    Masker::new(false).line(line)
+}
+
+/// Masks a whole text (a file's content).
+pub fn mask_text(text: &str) -> String {
+    Masker::new(false).text(text)
+}
+
+/// Masks a whole text with tags, for a diff: a changed secret still differs.
+pub fn mask_text_tagged(text: &str) -> String {
+    Masker::new(true).text(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn masks_toml_values() {
-        assert_eq!(mask_line(r#"password = "admin""#), r#"password = "********""#);
+    fn masks_every_form() {
+        let text = "[secrets]\nsome_alias = 'plain'\n[db]\nurl = \"jdbc:mysql://h/x?user=u&password=UrlPw&ssl=1\"\n\
+                    replica = \"jdbc:postgresql://u:InfoPw@h:5432/x\"\npool = { url = \"mysql://a:InlinePw@h\", max = 5 }\n\
+                    password = \"\"\"\nMultiPw\n\"\"\"\ntoken = '''\nMultiTok\n'''\nnote = \"\"\"\nkept text\n\"\"\"\n\
+                    keystorePass = \"ksp\"\n<parameter name=\"keystorePass\">xmlpw</parameter>\n";
+        let m = mask_text(text);
+        for s in ["plain", "UrlPw", "InfoPw", "InlinePw", "MultiPw", "MultiTok", "ksp", "xmlpw"] {
+            assert!(!m.contains(s), "{s} shown:\n{m}");
+        }
+        assert!(m.contains("kept text") && m.contains("user=u") && m.contains("max = 5"), "{m}");
+        assert_eq!(m.lines().count(), text.lines().count());
+    }
+
+    #[test]
+    fn tags_tell_changed_secrets_apart() {
+        let a = mask_text_tagged("password = \"one\"\n");
+        let b = mask_text_tagged("password = \"two\"\n");
+        let a2 = mask_text_tagged("password = \"one\"\n");
+        assert_ne!(a, b);
+        assert_eq!(a, a2);
+        assert!(!a.contains("one") && a.contains(MASK));
+    }
+
+    #[test]
+    fn keeps_plain_lines() {
+        assert_eq!(mask_line(r#"username = "admin""#), r#"username = "admin""#);
+        assert_eq!(mask_line("<Name>x</Name>"), "<Name>x</Name>");
         assert_eq!(mask_line(r#"  key_password = 'wso2carbon' # c"#), r#"  key_password = '********' # c"#);
         assert_eq!(mask_line("client_secret=abc"), "client_secret=********");
-        assert_eq!(
-            mask_line(r#"tls = { file_name = "a.jks", password = "p", alias = "x" }"#),
-            r#"tls = { file_name = "a.jks", password = "********", alias = "x" }"#
-        );
-        assert_eq!(mask_line(r#"username = "admin""#), r#"username = "admin""#);
-        assert_eq!(mask_line("#password = \"x\""), "#password = \"********\"");
-        assert_eq!(mask_line(r#"+password = "a\"b""#), r#"+password = "********""#);
-    }
-
-    #[test]
-    fn masks_xml_values() {
-        assert_eq!(mask_line("<Password>admin</Password>"), "<Password>********</Password>");
-        assert_eq!(
-            mask_line(r#"<parameter name="keystorePassword">wso2</parameter>"#),
-            r#"<parameter name="keystorePassword">********</parameter>"#
-        );
-        assert_eq!(mask_line("<Name>x</Name>"), "<Name>x</Name>");
-    }
-
-    #[test]
-    fn secret_keys() {
-        for k in ["password", "key_password", "secret", "client_secret", "DB.Password", "token", "access_token"] {
-            assert!(is_secret_key(k), "{k}");
-        }
-        for k in ["username", "tokens_url", "file_name", "alias"] {
-            assert!(!is_secret_key(k), "{k}");
-        }
     }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::engine::copy::CopyStats;
 use crate::model::plan::{Action, Plan};
+use crate::model::update_result::UpdateResult;
 use crate::outcome::{fold, Exit, Status};
 
 pub mod diff;
@@ -58,9 +59,13 @@ pub struct ProfileReport {
     pub files_cloned: u64,
     pub bytes_to_copy: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub update: Option<serde_json::Value>,
+    pub update: Option<UpdateResult>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// Absolute links into the home, made relative in the copy so that they
+    /// lead into the copy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links_rewritten: Vec<String>,
     /// `--archive`: the archive of the copy, written or already there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
@@ -116,6 +121,7 @@ impl ProfileReport {
             bytes_to_copy: plan.tree.total_bytes(),
             update: None,
             drift: Vec::new(),
+            links_rewritten: Vec::new(),
             archive: None,
             settings: Vec::new(),
             diff: None,

@@ -44,10 +44,8 @@ fn read_file(f: &Path) -> Result<String> {
             format!("restrict it first: chmod 600 {}", f.display()),
         );
     }
-    let bytes = match std::fs::read(f) {
-        Ok(b) => b,
-        Err(e) => return refuse(format!("--credentials-file {} cannot be read ({e})", f.display()), hint),
-    };
+    // Refused when not a regular file: a FIFO would block the read.
+    let bytes = crate::safe_fs::read_regular(f, "--credentials-file")?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(text),
         Err(_) => refuse(

@@ -15,6 +15,7 @@ use crate::model::record::Record;
 use crate::outcome::refuse;
 
 pub mod credentials;
+pub mod process;
 pub mod reoptimize;
 pub mod result;
 pub mod tool;
@@ -114,17 +115,16 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The tool's command line for one copy (the password is in it: it is never
-/// printed; the tool's output is masked).
-fn tool_args(s: &Settings, ready: &Ready, backup_dir: &Path) -> Result<Vec<String>> {
+/// The tool's command line for one copy. No credentials: the tool asks for
+/// them at its prompt, on a pseudo-terminal (see `process`), so they never
+/// show in its argv.
+fn tool_args(s: &Settings, backup_dir: &Path) -> Result<Vec<String>> {
     let mut args: Vec<String> = Vec::new();
     if let Some(z) = &s.zip {
         args.push("apply-update".into());
         args.push(z.display().to_string());
     }
-    if let Some(c) = &ready.credentials {
-        args.extend(["--username".into(), c.username.clone(), "--password".into(), c.password.clone()]);
-    }
+
     if s.zip.is_none() {
         if let Some(l) = &s.level {
             args.extend(["--level".into(), l.clone()]);
@@ -178,12 +178,13 @@ pub fn update_copy(
     let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
     let tool = place_tool(ready, copy, shown)?;
     let backup_dir = shown.parent().unwrap_or(shown).join(".apim-profiles-update-backup");
-    let args = tool_args(s, ready, &backup_dir)?;
-    let secret = ready.credentials.as_ref().map(|c| c.password.clone());
+    let args = tool_args(s, &backup_dir)?;
+    let marker_dir = shown.parent().unwrap_or(shown);
     let mut result = UpdateResult::new(shown.join("updates/logs").display().to_string());
     loop {
         result.runs += 1;
-        let run = tool::run_tool(&tool, &copy.join("bin"), &args, secret.as_deref(), s.timeout, s.echo, &profile.name)?;
+        let run =
+            tool::run_tool(&tool, &copy.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, &profile.name)?;
         if !read_run(&mut result, &run, s, shown) {
             break;
         }

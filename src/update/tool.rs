@@ -1,18 +1,15 @@
-//! The update tool as a process: which file it is, and running it in its own
-//! process group with a timeout, its output read line by line and masked.
+//! The update tool: which file it is, and one run of it (the process itself is
+//! `process`: pseudo-terminal for the credentials, output as bytes, the group
+//! stopped at every end).
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::engine::interrupted;
 use crate::report::mask::{mask_line, MASK};
-use crate::sys;
+use crate::update::process;
+use crate::update::{Credentials, Settings};
 
 /// The names the tool goes by on this OS: `wso2update_linux`, or with a CPU
 /// suffix in newer builds (`wso2update_linux_arm64`).
@@ -49,12 +46,7 @@ pub fn find_tool(home: &Path) -> Option<String> {
         .cloned()
 }
 
-#[derive(Debug, PartialEq)]
-pub enum Ended {
-    Exited,
-    TimedOut,
-    Interrupted,
-}
+pub use crate::update::process::Ended;
 
 pub struct Run {
     pub code: Option<i32>,
@@ -62,99 +54,43 @@ pub struct Run {
     pub lines: Vec<String>,
 }
 
-/// Runs the tool in its own process group, so that a timeout or Ctrl-C stops
-/// it and everything it started. Its output is read line by line, the
-/// password replaced wherever it shows.
+/// Runs the tool once (see [`crate::update::process`]): credentials typed at
+/// its prompt, output read as bytes with the password and other secrets
+/// masked, its whole group stopped at the end.
 pub fn run_tool(
     tool: &Path,
     cwd: &Path,
     args: &[String],
-    secret: Option<&str>,
-    timeout: Duration,
-    echo: bool,
+    credentials: Option<&Credentials>,
+    marker_dir: &Path,
+    s: &Settings,
     label: &str,
 ) -> Result<Run> {
-    let mut child = Command::new(tool)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("starting {}", tool.display()))?;
-    let pgid = child.id();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let mut readers = Vec::new();
-    let streams: Vec<Box<dyn std::io::Read + Send>> =
-        vec![Box::new(child.stdout.take().expect("piped")), Box::new(child.stderr.take().expect("piped"))];
-    for stream in streams {
-        let lines = Arc::clone(&lines);
-        let secret = secret.map(str::to_string);
-        let label = label.to_string();
-        readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let line = match &secret {
-                    Some(s) if !s.is_empty() => line.replace(s.as_str(), MASK),
-                    _ => line,
-                };
-                let line = mask_line(&line);
-                if echo && !line.starts_with("APIM-PROFILES-RESULT") {
-                    eprintln!("[{label}] {line}");
-                }
-                lines.lock().expect("not poisoned").push(line);
-            }
-        }));
-    }
-    let started = Instant::now();
-    let mut ended = Ended::Exited;
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break Some(st);
-        }
-        let stop = if interrupted() {
-            Some(Ended::Interrupted)
-        } else if started.elapsed() >= timeout {
-            Some(Ended::TimedOut)
-        } else {
-            None
+    let secret = credentials.map(|c| c.password.clone()).filter(|p| !p.is_empty());
+    let clean = move |l: &str| {
+        let l = match &secret {
+            Some(p) => l.replace(p.as_str(), MASK),
+            None => l.to_string(),
         };
-        if let Some(why) = stop {
-            ended = why;
-            kill_group(pgid, &mut child);
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        mask_line(&l)
     };
-    // The group is gone (or exited); its pipes close and the readers end.
-    if status.is_some() {
-        // A child of the tool may still hold the pipes; do not wait for it forever.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+    let echo = s.echo;
+    let on_line = |l: &str| {
+        if echo && !l.starts_with("APIM-PROFILES-RESULT") {
+            eprintln!("[{label}] {l}");
         }
-        if readers.iter().any(|r| !r.is_finished()) {
-            kill_group(pgid, &mut child);
-        }
-    }
-    for r in readers {
-        let _ = r.join();
-    }
-    let lines = std::mem::take(&mut *lines.lock().expect("not poisoned"));
-    Ok(Run { code: status.and_then(|s| s.code()), ended, lines })
-}
-
-fn kill_group(pgid: u32, child: &mut std::process::Child) {
-    sys::terminate_group(pgid);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    sys::kill_group(pgid);
-    let _ = child.wait();
+    };
+    let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    let spec = process::Spec {
+        tool,
+        cwd,
+        args: &args,
+        answers: credentials.map(|c| process::Answers { username: &c.username, password: &c.password }),
+        marker_dir,
+        timeout: s.timeout,
+    };
+    let o = process::run(spec, &interrupted, &clean, &on_line)?;
+    Ok(Run { code: o.code, ended: o.ended, lines: o.lines })
 }
 
 #[cfg(test)]

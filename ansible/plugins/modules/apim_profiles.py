@@ -1,0 +1,929 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, apim-profiles developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: apim_profiles
+short_description: Split, update and verify optimized per-profile copies of a WSO2 API Manager home
+version_added: "1.0.0"
+description:
+  - Runs the C(apim-profiles) command line tool on the managed host and returns its JSON report.
+  - C(state=split) makes one optimized copy of O(home) per profile under O(out) (C(<out>/<profile>/<home name>)),
+    optionally running the WSO2 U2 update in each copy. Idempotent - copies made from the same inputs are left
+    alone and the task reports C(changed=false).
+  - C(state=update) runs the U2 update (and re-optimization) in existing O(copies); with O(continue=true) it
+    resumes an update that stopped on conflicts after a person saved each resolved file as C(<file>.final).
+  - C(state=verify) checks that O(copies) still match their profiles and fails with the drift lines when not.
+  - C(state=profiles) lists the profiles the tool knows (read-only).
+  - An update that stopped on conflicts fails the task on every run (split, update or a check-mode run)
+    until it is continued; the message names each conflicting file, where to save its resolution and the
+    task to run.
+  - The WSO2 account password is never put on a command line or in an environment variable by this module -
+    it reaches C(apim-profiles) in a mode 0600 file in a private temporary directory, removed when the
+    module ends.
+  - Values of O(set) are handed over in the same kind of private file, never on a command line.
+author:
+  - apim-profiles developers (@apim-profiles)
+requirements:
+  - the C(apim-profiles) binary on the managed host (see O(binary))
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: C(split) runs with C(--dry-run) and writes nothing; C(verify) and C(profiles) only read;
+      C(update) is not run (the update tool cannot preview) and the task reports the copies it would update.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: For C(split), per profile, the labelled before (source home) and after (copy) of every file
+      whose content changes, with secret values masked, and the entries the profile removes. Shown in check
+      mode and in a real run.
+options:
+  state:
+    description: What to do.
+    type: str
+    choices: [split, update, verify, profiles]
+    default: split
+  binary:
+    description:
+      - The apim-profiles executable on the managed host, a path or a name looked up on E(PATH).
+    type: path
+    default: apim-profiles
+  home:
+    description:
+      - The unzipped API-M home to split (never modified). Required for O(state=split).
+    type: path
+  out:
+    description:
+      - Where the copies go, as C(<out>/<profile>/<home name>). Required for O(state=split).
+    type: path
+  copies:
+    description:
+      - The copies to update or verify (paths made by a split, C(<out>/<profile>/<home name>)).
+      - Required for O(state=update) and O(state=verify); refused with O(state=split).
+    type: list
+    elements: path
+  profiles:
+    description:
+      - Profiles to make (C(--profiles)). The tool's default is control-plane, gateway-worker, traffic-manager;
+        C(api-key-manager-deprecated) is available by name.
+    type: list
+    elements: str
+  update:
+    description:
+      - With O(state=split), run the U2 update in each copy, then optimize it again and verify it.
+      - When false the split runs with C(--no-update), and the update options are refused.
+    type: bool
+    default: false
+  continue:
+    description:
+      - With O(state=update), resume after conflicts were resolved (C(update --continue)).
+    type: bool
+    default: false
+  credentials:
+    description:
+      - The WSO2 account for the update. Handed to the tool in a mode 0600 file (C(--credentials-file)) in a
+        private temporary directory that is removed afterwards; never on a command line.
+      - Without it the tool reads E(WSO2_USERNAME)/E(WSO2_PASSWORD) from its environment, if set.
+    type: dict
+    suboptions:
+      username:
+        description: The WSO2 account (email).
+        type: str
+        required: true
+      password:
+        description: Its password. Never logged.
+        type: str
+        required: true
+  update_tool:
+    description: An update tool to place in each copy's C(bin/) when the home has none (C(--update-tool)).
+    type: path
+  update_zip:
+    description: Apply this update archive instead of downloading (C(--update-zip)); needs no account.
+    type: path
+  update_level:
+    description: Update to this level (for example C(4.2.0.5)) instead of the latest (C(--update-level)).
+    type: str
+  update_timeout:
+    description: Seconds one update run may take before it is stopped (C(--update-timeout), tool default 3600).
+    type: int
+  update_jobs:
+    description: How many update runs at once (C(--update-jobs), tool default 1; they share C(~/.wso2-updates)).
+    type: int
+  jobs:
+    description: Threads for copying (C(--jobs), tool default one per core).
+    type: int
+  reflink:
+    description: Clone file extents instead of copying bytes (C(--reflink)).
+    type: str
+    choices: [auto, always, never]
+  profile_dir:
+    description: Use profile definitions from C(<profile_dir>/<version>/*.toml) instead of the built-in ones.
+    type: path
+  archive:
+    description: Also write a pack-shaped archive of each copy, C(<out>/<profile>/<home name>.zip) or C(.tar.gz).
+    type: str
+    choices: [zip, tar.gz]
+  force:
+    description: Replace copies that are stale (made from other inputs).
+    type: bool
+    default: false
+  skip_config_optimization:
+    description: Keep the home's own C(deployment.toml) (the product's C(--skipConfigOptimization)).
+    type: bool
+    default: false
+  carry:
+    description:
+      - Tables or dotted keys (C(super_admin), C(keystore.tls), C(database.shared_db)) taken from the home's own
+        C(deployment.toml) into every profile's (C(--carry)).
+    type: list
+    elements: str
+  carry_common:
+    description:
+      - Carry the settings every profile shares with the home (C(--carry-common)) - super_admin, user_store,
+        database.shared_db, keystore.tls, truststore, where the home sets them.
+    type: bool
+    default: false
+  set:
+    description:
+      - Keys to set in C(deployment.toml), per profile. Each key of this dictionary is a profile name, or C(all)
+        for every profile; its value is a dictionary of dotted keys to values.
+      - Values are YAML values written as TOML (a string as a TOML string, a number, a boolean, a list, a
+        dictionary as an inline table). Applied after O(carry) and O(overlay), as the tool's C(--set).
+      - Handed to the tool in a private file, so a secret set here never shows on a command line.
+    type: dict
+  overlay:
+    description:
+      - TOML files merged key by key into C(deployment.toml) (C(--overlay)), per profile. Each key is a profile
+        name, or C(all) for every profile; its value is a path or a list of paths on the managed host.
+    type: dict
+notes:
+  - Exit codes of the tool map to results - 0 ok, 1 failed, 2 refused (the tool's message and hint), 3 conflicts
+    (failed, with what to do), 4 drift (failed, with the drift lines).
+  - Options that make no sense together (for example O(continue) without O(state=update), or an update option
+    with O(update=false)) are refused before the tool runs.
+'''
+
+EXAMPLES = r'''
+- name: Split the pack into the three distributed profiles, updated
+  apim_profiles.fleet.apim_profiles:
+    home: /opt/wso2am-4.2.0
+    out: /opt/nodes
+    profiles: [control-plane, gateway-worker, traffic-manager]
+    update: true
+    credentials:
+      username: "{{ wso2_username }}"
+      password: "{{ wso2_password }}"
+    carry_common: true
+    set:
+      gateway-worker:
+        apim.key_manager.service_url: "https://cp.example.com:9443/services/"
+      all:
+        server.offset: 0
+    overlay:
+      traffic-manager: /etc/apim/tm-hosts.toml
+
+- name: Resume the update after the conflicts were resolved (each saved as <file>.final)
+  apim_profiles.fleet.apim_profiles:
+    state: update
+    continue: true
+    copies:
+      - /opt/nodes/gateway-worker/wso2am-4.2.0
+    credentials:
+      username: "{{ wso2_username }}"
+      password: "{{ wso2_password }}"
+
+- name: Check that the copies still match their profiles
+  apim_profiles.fleet.apim_profiles:
+    state: verify
+    copies: "{{ ['control-plane', 'gateway-worker'] | map('regex_replace', '^(.*)$', '/opt/nodes/\\1/wso2am-4.2.0') | list }}"
+'''
+
+RETURN = r'''
+changed:
+  description: Whether the run changed anything on disk (in check mode - whether a real run would).
+  type: bool
+  returned: always
+cmd:
+  description: The command that ran (temporary file paths included, no secret).
+  type: list
+  elements: str
+  returned: when the tool ran
+rc:
+  description: The tool's exit code.
+  type: int
+  returned: when the tool ran
+profiles:
+  description: One entry per profile or copy, as the tool reports it.
+  type: list
+  elements: dict
+  returned: always
+  contains:
+    profile:
+      description: The profile name.
+      type: str
+      sample: gateway-worker
+    path:
+      description: The copy.
+      type: str
+      sample: /opt/nodes/gateway-worker/wso2am-4.2.0
+    status:
+      description:
+        - C(created), C(replaced), C(current), C(conflicts), C(failed); check mode C(would-create), C(would-replace);
+          update C(updated); verify C(verified), C(drifted).
+      type: str
+    changed:
+      description: Whether this copy changed.
+      type: bool
+    entries_kept:
+      description: Entries of the copy.
+      type: int
+    entries_removed:
+      description: Entries the profile removes (a directory counts with everything below it).
+      type: int
+    removed:
+      description: Each removed entry and the step that removed it.
+      type: list
+      elements: dict
+      contains:
+        path:
+          description: Relative to the copy.
+          type: str
+        step:
+          description: The profile step.
+          type: str
+        dir:
+          description: Whether it is a directory.
+          type: bool
+        entries:
+          description: Entries it counts.
+          type: int
+        bytes:
+          description: Bytes it held.
+          type: int
+    rewritten:
+      description: Files whose content the profile replaces.
+      type: list
+      elements: str
+    backups:
+      description: Backups made of the replaced files.
+      type: list
+      elements: dict
+      contains:
+        from:
+          description: The replaced file.
+          type: str
+        to:
+          description: Its backup.
+          type: str
+    notes:
+      description: Things the operator should hear.
+      type: list
+      elements: str
+    settings:
+      description: Check mode - the keys of deployment.toml added, changed and removed (secret values masked).
+      type: list
+      elements: str
+    diff:
+      description: Check mode - unified diff of every changed file, secret values masked.
+      type: str
+    files_copied:
+      description: Files copied.
+      type: int
+    bytes_copied:
+      description: Bytes copied.
+      type: int
+    files_cloned:
+      description: Files cloned (reflink).
+      type: int
+    bytes_to_copy:
+      description: Bytes the copy needs.
+      type: int
+    archive:
+      description: The archive written with O(archive).
+      type: str
+    drift:
+      description: Verify - one line per difference from the profile.
+      type: list
+      elements: str
+    error:
+      description: What failed for this profile.
+      type: str
+    update:
+      description: The update step.
+      type: dict
+      contains:
+        status:
+          description: C(updated), C(conflicts), C(failed), C(reverted), C(timed-out), C(interrupted).
+          type: str
+        tool_exit_code:
+          description: The update tool's exit code.
+          type: int
+        runs:
+          description: Runs of the tool.
+          type: int
+        self_updates:
+          description: Times the tool updated itself.
+          type: int
+        added:
+          description: Files the update added.
+          type: list
+          elements: str
+        modified:
+          description: Files the update modified.
+          type: list
+          elements: str
+        removed:
+          description: Files the update removed.
+          type: list
+          elements: str
+        conflicts:
+          description: Files in conflict.
+          type: list
+          elements: str
+        reoptimized:
+          description: What re-optimization fixed.
+          type: list
+          elements: str
+        logs:
+          description: Where the tool's logs are.
+          type: str
+        message:
+          description: The tool's message.
+          type: str
+        duration_ms:
+          description: Time taken.
+          type: int
+    duration_ms:
+      description: Time taken for this profile.
+      type: int
+pending_conflicts:
+  description: Copies whose update waits on conflicts, each with the files to resolve.
+  type: list
+  elements: dict
+  returned: when an update waits on conflicts
+  contains:
+    copy:
+      description: The copy.
+      type: str
+    files:
+      description: The conflicting files, relative to the copy.
+      type: list
+      elements: str
+drift:
+  description: "Verify - one line per difference, C(<copy>: <difference>)."
+  type: list
+  elements: str
+  returned: when O(state=verify)
+known_profiles:
+  description: O(state=profiles) - the profile names this build knows (all versions).
+  type: list
+  elements: str
+  returned: when O(state=profiles)
+report:
+  description: The whole JSON document the tool printed.
+  type: dict
+  returned: when the tool printed one
+  contains:
+    command:
+      description: The tool's command.
+      type: str
+    changed:
+      description: The tool's changed.
+      type: bool
+    dry_run:
+      description: Whether it was a dry run.
+      type: bool
+    home:
+      description: The home (split).
+      type: str
+    product:
+      description: The product (C(wso2am)).
+      type: str
+    version:
+      description: The product version.
+      type: str
+    out:
+      description: The output directory (split).
+      type: str
+    profiles:
+      description: As RV(profiles).
+      type: list
+      elements: dict
+    warnings:
+      description: The tool's warnings.
+      type: list
+      elements: str
+    duration_ms:
+      description: Time taken.
+      type: int
+'''
+
+import json
+import os
+import re
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.six import string_types
+
+UPDATE_OPTIONS = ('update_tool', 'update_zip', 'update_level', 'update_timeout', 'update_jobs', 'credentials')
+SPLIT_ONLY = ('home', 'out', 'profiles', 'carry', 'set', 'overlay', 'archive', 'jobs', 'reflink')
+SPLIT_ONLY_FLAGS = ('force', 'skip_config_optimization', 'carry_common', 'update')
+CLI_FLAG = {
+    'home': 'HOME', 'out': '--out', 'profiles': '--profiles', 'carry': '--carry', 'set': '--set',
+    'overlay': '--overlay', 'archive': '--archive', 'jobs': '--jobs', 'reflink': '--reflink',
+    'force': '--force', 'skip_config_optimization': '--skip-config-optimization',
+    'carry_common': '--carry-common', 'update': '--no-update', 'continue': '--continue',
+    'copies': 'COPY', 'update_tool': '--update-tool', 'update_zip': '--update-zip',
+    'update_level': '--update-level', 'update_timeout': '--update-timeout', 'update_jobs': '--update-jobs',
+    'credentials': '--credentials-file',
+}
+BARE_KEY = re.compile(r'^[A-Za-z0-9_-]+$')
+
+
+def refuse(module, what, hint):
+    """The tool's way of refusing: what is wrong, then what to do."""
+    module.fail_json(msg='%s\nhint: %s' % (what, hint), rc=2)
+
+
+def is_set(params, name):
+    value = params.get(name)
+    return value not in (None, False, [], {}, '')
+
+
+def check_combinations(module, params):
+    """Options that make no sense together, refused in the tool's words."""
+    state = params['state']
+    if state == 'split':
+        for name in ('home', 'out'):
+            if not params.get(name):
+                refuse(module, 'the argument %s is required for state: split' % name,
+                       'give home (the unzipped API-M home) and out (where the copies go)')
+        if params.get('copies'):
+            refuse(module, "the argument 'copies' (COPY) cannot be used with 'state: split'",
+                   'split makes the copies from home into out; use copies with state: update or verify')
+        if params['continue']:
+            refuse(module, "the argument 'continue' (--continue) cannot be used with 'state: split'",
+                   'resume an update that stopped on conflicts with state: update, continue: true')
+        if not params['update']:
+            for name in UPDATE_OPTIONS:
+                if is_set(params, name):
+                    refuse(module, "the argument 'update: false' (--no-update) cannot be used with '%s' (%s)"
+                           % (name, CLI_FLAG[name]), 'set update: true to run the update, or drop %s' % name)
+        return
+    if state in ('update', 'verify') and not params.get('copies'):
+        refuse(module, 'the argument copies is required for state: %s' % state,
+               'give the copies made by a split: <out>/<profile>/<home name>')
+    if state != 'update' and params['continue']:
+        refuse(module, "the argument 'continue' (--continue) cannot be used with 'state: %s'" % state,
+               'resume an update that stopped on conflicts with state: update, continue: true')
+    others = SPLIT_ONLY + SPLIT_ONLY_FLAGS
+    if state in ('verify', 'profiles'):
+        others += UPDATE_OPTIONS
+    if state == 'profiles':
+        others += ('copies',)
+    for name in others:
+        if is_set(params, name):
+            refuse(module, "the argument '%s' (%s) cannot be used with 'state: %s'" % (name, CLI_FLAG[name], state),
+                   'drop %s; it belongs to %s' % (name, 'state: split' if name in SPLIT_ONLY + SPLIT_ONLY_FLAGS
+                                                  else 'state: split or update'))
+
+
+def find_binary(module, binary):
+    if os.sep not in binary:
+        found = module.get_bin_path(binary)
+        if not found:
+            module.fail_json(msg='the apim-profiles binary %s was not found on PATH of this host\nhint: install '
+                             'apim-profiles here (cargo install --path ., or the release archive), or set binary: '
+                             'to its full path' % binary, rc=2)
+        return found
+    if not os.path.exists(binary):
+        module.fail_json(msg='the apim-profiles binary %s does not exist on this host\nhint: install apim-profiles '
+                         'there, or set binary: to the path of the executable' % binary, rc=2)
+    if os.path.isdir(binary) or not os.access(binary, os.X_OK):
+        module.fail_json(msg='the apim-profiles binary %s is not an executable file\nhint: make it executable '
+                         '(chmod 755 %s), or set binary: to the apim-profiles executable' % (binary, binary), rc=2)
+    return binary
+
+
+def toml_string(s):
+    out = ['"']
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == '\\':
+            out.append('\\\\')
+        elif ch == '\n':
+            out.append('\\n')
+        elif ch == '\t':
+            out.append('\\t')
+        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
+            out.append('\\u%04x' % ord(ch))
+        else:
+            out.append(ch)
+    out.append('"')
+    return ''.join(out)
+
+
+def toml_key(key):
+    return '.'.join(part if BARE_KEY.match(part) else toml_string(part) for part in key.split('.'))
+
+
+def toml_value(value, where):
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, string_types):
+        return toml_string(value)
+    if isinstance(value, (list, tuple)):
+        return '[' + ', '.join(toml_value(v, where) for v in value) + ']'
+    if isinstance(value, dict):
+        return '{' + ', '.join('%s = %s' % (toml_key(str(k)), toml_value(v, where)) for k, v in value.items()) + '}'
+    raise ValueError('set %s: a %s value cannot be written as TOML' % (where, type(value).__name__))
+
+
+class Private(object):
+    """A private temporary directory (mode 0700) for files that carry secrets or settings."""
+
+    def __init__(self, module):
+        self.module = module
+        self.path = None
+        self.files = {}
+
+    def file(self, name, text):
+        if name in self.files:
+            return self.files[name]
+        if self.path is None:
+            self.path = tempfile.mkdtemp(prefix='apim-profiles-', dir=self.module.tmpdir)
+            os.chmod(self.path, 0o700)
+        path = os.path.join(self.path, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+        self.files[name] = path
+        return path
+
+    def remove(self):
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = None
+            self.files = {}
+
+
+def per_profile(module, params, name):
+    value = params.get(name) or {}
+    for profile in value:
+        if not isinstance(profile, string_types) or not profile:
+            refuse(module, '%s: %r is not a profile name' % (name, profile),
+                   'use a profile name (gateway-worker) or all as each key of %s' % name)
+    return value
+
+
+def settings_args(module, params, private):
+    args = []
+    for item in params.get('carry') or []:
+        args += ['--carry', item]
+    if params['carry_common']:
+        args.append('--carry-common')
+    for profile, files in per_profile(module, params, 'overlay').items():
+        for f in [files] if isinstance(files, string_types) else files or []:
+            f = os.path.expanduser(str(f))
+            args += ['--overlay', f if profile == 'all' else '%s=%s' % (profile, f)]
+    # Sets go last as overlay files (the tool applies overlays in order, so they still win over
+    # the user's overlays, as --set does); their values never reach a command line.
+    for profile, keys in per_profile(module, params, 'set').items():
+        if not isinstance(keys, dict):
+            refuse(module, 'set: %s: expected a dictionary of dotted keys to values' % profile,
+                   'write set: {%s: {apim.key_manager.service_url: "https://..."}}' % profile)
+        lines = []
+        for key, value in keys.items():
+            key = str(key)
+            if not key or any(not part for part in key.split('.')):
+                refuse(module, 'set: %s: `%s` is not a dotted key' % (profile, key),
+                       'write keys as in deployment.toml: table.key or table.sub.key')
+            try:
+                lines.append('%s = %s' % (toml_key(key), toml_value(value, '%s.%s' % (profile, key))))
+            except ValueError as e:
+                refuse(module, str(e), 'give a string, number, boolean, list or dictionary')
+        path = private.file('set-%s.toml' % re.sub(r'[^A-Za-z0-9_-]', '_', profile), '\n'.join(lines) + '\n')
+        args += ['--overlay', path if profile == 'all' else '%s=%s' % (profile, path)]
+    return args
+
+
+def update_args(params, private):
+    args = []
+    if params.get('update_tool'):
+        args += ['--update-tool', params['update_tool']]
+    if params.get('update_zip'):
+        args += ['--update-zip', params['update_zip']]
+    if params.get('update_level'):
+        args += ['--update-level', params['update_level']]
+    if params.get('update_timeout') is not None:
+        args += ['--update-timeout', str(params['update_timeout'])]
+    if params.get('update_jobs') is not None:
+        args += ['--update-jobs', str(params['update_jobs'])]
+    creds = params.get('credentials')
+    if creds:
+        args += ['--credentials-file', private.file('credentials', 'username=%s\npassword=%s\n'
+                                                    % (creds['username'], creds['password']))]
+    return args
+
+
+def check_credentials(module, params):
+    creds = params.get('credentials')
+    if not creds:
+        return
+    for name in ('username', 'password'):
+        value = creds.get(name) or ''
+        if not value or '\n' in value or '\r' in value or value != value.strip() or value.startswith('"') \
+                or value.endswith('"'):
+            refuse(module, 'credentials: the %s is empty, spans lines, or starts or ends with a space or a quote'
+                   % name, 'give the WSO2 account and password as one line each, without surrounding spaces')
+
+
+def split_command(module, params, private, dry_run):
+    cmd = [params['binary'], 'split', params['home'], '--out', params['out'], '--json']
+    if params.get('profiles'):
+        cmd += ['--profiles', ','.join(params['profiles'])]
+    if params['skip_config_optimization']:
+        cmd.append('--skip-config-optimization')
+    if params['force']:
+        cmd.append('--force')
+    if params.get('archive'):
+        cmd += ['--archive', params['archive']]
+    if params.get('jobs') is not None:
+        cmd += ['--jobs', str(params['jobs'])]
+    if params.get('reflink'):
+        cmd += ['--reflink', params['reflink']]
+    cmd += settings_args(module, params, private)
+    cmd += update_args(params, private) if params['update'] else ['--no-update']
+    if dry_run:
+        cmd.append('--dry-run')
+    return cmd
+
+
+def common_args(params):
+    return ['--profile-dir', params['profile_dir']] if params.get('profile_dir') else []
+
+
+def run(module, cmd):
+    rc, stdout, stderr = module.run_command(cmd)
+    try:
+        report = json.loads(stdout)
+    except ValueError:
+        report = None
+    if not isinstance(report, dict):
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        msg = '\n'.join(lines[:3]) or 'apim-profiles printed no JSON (exit %d)' % rc
+        module.fail_json(msg=msg, rc=rc, cmd=cmd, stderr=stderr[-4000:])
+    return rc, report, stderr
+
+
+def refusal_message(report, stderr):
+    if 'error' in report:
+        msg = report['error']
+        for cause in report.get('causes') or []:
+            msg += '\ncaused by: %s' % cause
+        if report.get('hint'):
+            msg += '\nhint: %s' % report['hint']
+        return msg
+    return stderr.strip()[-2000:]
+
+
+def record_conflicts(path):
+    """The conflicts a copy's record says its last update stopped on (not continued since)."""
+    try:
+        with open(os.path.join(path, '.apim-profiles.json')) as f:
+            record = json.load(f)
+    except (IOError, OSError, ValueError):
+        return []
+    update = record.get('update') or {}
+    if update.get('status') == 'conflicts':
+        return list(update.get('conflicts') or [])
+    return []
+
+
+def pending_conflicts(profiles):
+    pending = []
+    for p in profiles:
+        path = p.get('path')
+        files = []
+        if p.get('status') == 'conflicts':
+            files = list((p.get('update') or {}).get('conflicts') or [])
+        elif path and p.get('status') not in ('would-create', 'would-replace', 'failed'):
+            files = record_conflicts(path)
+        if path and (files or p.get('status') == 'conflicts'):
+            pending.append(dict(copy=path, files=files))
+    return pending
+
+
+def conflict_message(pending):
+    lines = ['the update stopped on conflicts that a person must resolve (it stays failed until continued):']
+    for p in pending:
+        lines.append('  %s:' % p['copy'])
+        for f in p['files'] or ['(see the update log in updates/logs)']:
+            lines.append('    %s  -> save the resolved file as %s.final' % (f, os.path.join(p['copy'], f)))
+    lines.append('then run this task (with the same credentials):')
+    lines.append('  apim_profiles.fleet.apim_profiles:')
+    lines.append('    state: update')
+    lines.append('    continue: true')
+    lines.append('    copies: [%s]' % ', '.join(p['copy'] for p in pending))
+    return '\n'.join(lines)
+
+
+def labelled_diff(profile, home):
+    """The tool's unified diff, each file's headers labelled before (home) and after (copy)."""
+    copy = profile.get('path', '')
+    name = profile.get('profile', '')
+    out = []
+    for line in (profile.get('diff') or '').splitlines():
+        if line.startswith('--- a/'):
+            rel = line[len('--- a/'):]
+            line = '--- %s before: %s' % (name, os.path.join(home, rel) if home else rel)
+        elif line.startswith('+++ b/'):
+            rel = line[len('+++ b/'):]
+            line = '+++ %s after: %s' % (name, os.path.join(copy, rel))
+        out.append(line)
+    removed = profile.get('removed') or []
+    if removed:
+        out.append('%s: removed (%d entries):' % (name, profile.get('entries_removed', len(removed))))
+        for r in removed:
+            out.append('  - %s%s' % (r['path'], '/' if r.get('dir') else ''))
+    text = '\n'.join(out)
+    return {
+        'before_header': '%s before: %s' % (name, home),
+        'after_header': '%s after: %s' % (name, copy),
+        'prepared': text + '\n' if text else '',
+    }
+
+
+def do_split(module, params, private):
+    base = common_args(params)
+    dry_cmd = split_command(module, params, private, True) + base
+    preview = None
+    if module._diff or module.check_mode:
+        rc, preview, stderr = run(module, dry_cmd)
+        if rc != 0:
+            module.fail_json(msg=refusal_message(preview, stderr), rc=rc, cmd=dry_cmd, report=preview)
+    result = dict(changed=False)
+    if module.check_mode:
+        report, rc, cmd = preview, 0, dry_cmd
+        profiles = report.get('profiles') or []
+        result['changed'] = any(p.get('status') in ('would-create', 'would-replace') for p in profiles)
+    else:
+        cmd = split_command(module, params, private, False) + base
+        rc, report, stderr = run(module, cmd)
+        profiles = report.get('profiles') or []
+        result['changed'] = bool(report.get('changed'))
+        if rc not in (0, 3):
+            failed = [p for p in profiles if p.get('status') == 'failed']
+            msg = '; '.join('%s: %s' % (p['profile'], p.get('error', 'failed')) for p in failed)
+            module.fail_json(msg=msg or refusal_message(report, stderr), rc=rc, cmd=cmd, report=report,
+                             profiles=profiles, changed=result['changed'])
+    result.update(cmd=cmd, rc=rc, report=report, profiles=profiles)
+    if module._diff and preview is not None:
+        changing = [p for p in preview.get('profiles') or [] if p.get('status') in ('would-create', 'would-replace')]
+        if result['changed'] or module.check_mode:
+            result['diff'] = [labelled_diff(p, params['home']) for p in changing]
+    pending = pending_conflicts(profiles)
+    if pending:
+        result['pending_conflicts'] = pending
+        module.fail_json(msg=conflict_message(pending), **result)
+    return result
+
+
+def do_update(module, params, private):
+    copies = params['copies']
+    if module.check_mode:
+        pending = [dict(copy=c, files=record_conflicts(c)) for c in copies]
+        pending = [p for p in pending if p['files']]
+        unresolved = [p for p in pending
+                      if any(not os.path.exists(os.path.join(p['copy'], f + '.final')) for f in p['files'])]
+        if params['continue']:
+            if unresolved:
+                module.fail_json(msg=conflict_message(unresolved), pending_conflicts=unresolved, changed=False)
+            if not pending:
+                return dict(changed=False, profiles=[dict(path=c, status='current') for c in copies],
+                            msg='no update waits on conflicts in these copies: nothing to continue')
+            copies = [p['copy'] for p in pending]
+        elif pending:
+            module.fail_json(msg=conflict_message(pending), pending_conflicts=pending, changed=False)
+        return dict(changed=True, profiles=[dict(path=c, status='would-update') for c in copies],
+                    msg='check mode: the update tool cannot preview; a real run would update %d copies' % len(copies))
+    if params['continue']:
+        # Only copies whose update waits on conflicts have something to continue.
+        copies = [c for c in copies
+                  if record_conflicts(c) or not os.path.exists(os.path.join(c, '.apim-profiles.json'))]
+        if not copies:
+            return dict(changed=False, profiles=[dict(path=c, status='current') for c in params['copies']],
+                        msg='no update waits on conflicts in these copies: nothing to continue')
+    cmd = [params['binary'], 'update'] + list(copies) + ['--json']
+    if params['continue']:
+        cmd.append('--continue')
+    cmd += update_args(params, private) + common_args(params)
+    rc, report, stderr = run(module, cmd)
+    profiles = report.get('profiles') or []
+    result = dict(changed=bool(report.get('changed')), cmd=cmd, rc=rc, report=report, profiles=profiles)
+    if rc not in (0, 3):
+        failed = [p for p in profiles if p.get('status') == 'failed']
+        msg = '; '.join('%s: %s' % (p.get('path'), p.get('error', 'failed')) for p in failed)
+        module.fail_json(msg=msg or refusal_message(report, stderr), **result)
+    pending = pending_conflicts(profiles)
+    if pending:
+        result['pending_conflicts'] = pending
+        module.fail_json(msg=conflict_message(pending), **result)
+    return result
+
+
+def do_verify(module, params):
+    cmd = [params['binary'], 'verify'] + list(params['copies']) + ['--json'] + common_args(params)
+    rc, report, stderr = run(module, cmd)
+    profiles = report.get('profiles') or []
+    drift = ['%s: %s' % (p.get('path'), line) for p in profiles for line in p.get('drift') or []]
+    result = dict(changed=False, cmd=cmd, rc=rc, report=report, profiles=profiles, drift=drift)
+    if rc == 4 or drift:
+        module.fail_json(msg='%d of %d copies no longer match their profiles:\n%s'
+                         % (len(set(p.get('path') for p in profiles if p.get('drift'))), len(profiles),
+                            '\n'.join(drift)), **result)
+    if rc != 0:
+        module.fail_json(msg=refusal_message(report, stderr), **result)
+    return result
+
+
+def do_profiles(module, params):
+    cmd = [params['binary'], 'profiles', '--json'] + common_args(params)
+    rc, report, stderr = run(module, cmd)
+    if rc != 0:
+        module.fail_json(msg=refusal_message(report, stderr), rc=rc, cmd=cmd, report=report)
+    profiles = report.get('profiles') or []
+    names = []
+    for p in profiles:
+        if p.get('name') not in names:
+            names.append(p.get('name'))
+    return dict(changed=False, cmd=cmd, rc=rc, report=report, profiles=profiles, known_profiles=names)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type='str', default='split', choices=['split', 'update', 'verify', 'profiles']),
+            binary=dict(type='path', default='apim-profiles'),
+            home=dict(type='path'),
+            out=dict(type='path'),
+            copies=dict(type='list', elements='path'),
+            profiles=dict(type='list', elements='str'),
+            update=dict(type='bool', default=False),
+            credentials=dict(type='dict', options=dict(
+                username=dict(type='str', required=True),
+                password=dict(type='str', required=True, no_log=True),
+            )),
+            update_tool=dict(type='path'),
+            update_zip=dict(type='path'),
+            update_level=dict(type='str'),
+            update_timeout=dict(type='int'),
+            update_jobs=dict(type='int'),
+            jobs=dict(type='int'),
+            reflink=dict(type='str', choices=['auto', 'always', 'never']),
+            profile_dir=dict(type='path'),
+            archive=dict(type='str', choices=['zip', 'tar.gz']),
+            force=dict(type='bool', default=False),
+            skip_config_optimization=dict(type='bool', default=False),
+            carry=dict(type='list', elements='str'),
+            carry_common=dict(type='bool', default=False),
+            set=dict(type='dict'),
+            overlay=dict(type='dict'),
+            **{'continue': dict(type='bool', default=False)}
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    check_combinations(module, params)
+    check_credentials(module, params)
+    params['binary'] = find_binary(module, params['binary'])
+    private = Private(module)
+    try:
+        if params['state'] == 'split':
+            result = do_split(module, params, private)
+        elif params['state'] == 'update':
+            result = do_update(module, params, private)
+        elif params['state'] == 'verify':
+            result = do_verify(module, params)
+        else:
+            result = do_profiles(module, params)
+    finally:
+        private.remove()
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

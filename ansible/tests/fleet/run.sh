@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# The multi-node test of the distribute role (called by ansible/test.sh, which installed the
+# collection into $ANSIBLE_COLLECTIONS_PATH).
+# usage: run.sh WORK VENV BIN HOME UPDATE_TOOL_DOUBLE
+# Writes the number of passed cases to WORK/fleet-passed and the recap lines to WORK/recaps.
+set -euo pipefail
+work=$1 venv=$2 bin=$3 home=$4 double=$5
+here=$(cd "$(dirname "$0")" && pwd)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+passed=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; echo "$passed" > "$work/fleet-passed"; }
+password=Fleet-Secret-Pw-7q
+
+. "$here/lib.sh"
+
+fleet=$work/fleet
+nodes=$fleet/nodes
+mkdir -p "$fleet"
+inventory "$fleet/hosts"
+# The pack as operators download it: the zip of the home.
+(cd "$(dirname "$home")" && zip -qry "$fleet/wso2am-4.2.0.zip" "$(basename "$home")")
+play() { # LOG [args...]
+  local log=$1; shift
+  "$venv/bin/ansible-playbook" -i "$fleet/hosts" "$here/fleet.yml" \
+    -e "apim_profiles_binary=$bin" -e "apim_profiles_work=$fleet/work" "$@" > "$log" 2>&1
+}
+recaps() { grep -E '^(cp1|gw1|gw2|tm1) +:' "$1"; }
+every_host() { # LOG PATTERN: each of the four hosts' recap matches
+  for h in "${hosts[@]}"; do grep -E "^$h +:" "$1" | grep -qE "$2" || return 1; done
+}
+snapshot() { (find "$fleet/work" "$nodes" -printf '%p %y %s %T@\n' 2>/dev/null || true) | sort; }
+
+# 1. check mode writes nothing (the zip is the home: nothing unzipped, split, archived or sent)
+play "$fleet/check.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" --check --diff \
+  || { cat "$fleet/check.log"; fail "check mode run failed"; }
+[ ! -e "$fleet/work" ] && [ ! -e "$nodes" ] || fail "check mode wrote $(ls -d "$fleet/work" "$nodes" 2>/dev/null)"
+every_host "$fleet/check.log" 'changed=[1-9]' || { cat "$fleet/check.log"; fail "check mode did not report a change to come on every host"; }
+ok "check mode before the first run: a change to come on every host, nothing written ($transport)"
+
+# 2. first run: each host changed, each node's copy verifies as its profile, handler ran once
+start=$(date +%s.%N)
+play "$fleet/first.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" || { cat "$fleet/first.log"; fail "first run failed"; }
+end=$(date +%s.%N)
+every_host "$fleet/first.log" 'changed=[1-9].* failed=0' || { cat "$fleet/first.log"; fail "first run did not change every host"; }
+for h in "${hosts[@]}"; do
+  c=$nodes/$h/wso2am-4.2.0
+  "$bin" verify "$c" --json > "$fleet/verify-$h.json" || { cat "$fleet/verify-$h.json"; fail "$h's copy does not verify"; }
+  "$venv/bin/python" - "$fleet/verify-$h.json" "${prof[$h]}" <<'PY' || fail "$h's copy is not its profile's"
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d['profiles'][0]
+assert p['profile'] == sys.argv[2] and p['status'] == 'verified', p
+PY
+  [ "$(cat "$nodes/$h/restarts.log")" = restarted ] || fail "the handler did not run once on $h"
+done
+[ -n "$(ls "$nodes/cp1/wso2am-4.2.0/repository/deployment/server/webapps/" | grep -F 'publisher')" ] || fail "the control plane lost its publisher"
+[ -z "$(ls "$nodes/gw1/wso2am-4.2.0/repository/deployment/server/webapps/" | grep -F 'publisher')" ] || fail "a gateway kept the publisher"
+"$venv/bin/python" -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$start" "$end" > "$fleet/first-seconds"
+ok "first run: every host changed, every node's copy verifies as its profile, one restart each ($(cat "$fleet/first-seconds")s)"
+
+# 3. second run: changed=0 everywhere, nothing moved, no restart
+snapshot > "$fleet/snap1"
+play "$fleet/second.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" || { cat "$fleet/second.log"; fail "second run failed"; }
+every_host "$fleet/second.log" 'changed=0 .*failed=0' || { cat "$fleet/second.log"; fail "second run reported a change"; }
+snapshot > "$fleet/snap2"
+cmp -s "$fleet/snap1" "$fleet/snap2" || { diff "$fleet/snap1" "$fleet/snap2" | head; fail "the second run moved something"; }
+ok "second run: changed=0 on every host, nothing moved, no restart"
+
+# 4. check mode after a change on one node writes nothing and names that node only
+echo tampered > "$nodes/gw2/wso2am-4.2.0/README.txt"
+snapshot > "$fleet/snap3"
+play "$fleet/check2.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" --check --diff || { cat "$fleet/check2.log"; fail "check mode run failed"; }
+snapshot > "$fleet/snap4"
+cmp -s "$fleet/snap3" "$fleet/snap4" || { diff "$fleet/snap3" "$fleet/snap4" | head; fail "check mode wrote something"; }
+grep -E '^gw2 +:' "$fleet/check2.log" | grep -q 'changed=[1-9]' || { cat "$fleet/check2.log"; fail "check mode missed the changed node"; }
+for h in cp1 gw1 tm1; do grep -E "^$h +:" "$fleet/check2.log" | grep -q 'changed=0' || fail "check mode changed $h"; done
+play "$fleet/repair.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" || { cat "$fleet/repair.log"; fail "repair run failed"; }
+grep -E '^gw2 +:' "$fleet/repair.log" | grep -q 'changed=[1-9]' || fail "the edited node was not put right"
+[ "$(wc -l < "$nodes/gw2/restarts.log")" = 2 ] && [ "$(wc -l < "$nodes/gw1/restarts.log")" = 1 ] || fail "restarts: only the repaired node restarts"
+ok "check mode names only the edited node and writes nothing; the next run puts it right and restarts it alone"
+
+# 5. unknown apim_profile: fails with the known names before anything is split
+inventory "$fleet/hosts-bad" gw2=gateway-workr
+"$venv/bin/ansible-playbook" -i "$fleet/hosts-bad" "$here/fleet.yml" -e "apim_profiles_binary=$bin" \
+  -e "apim_profiles_work=$fleet/work-bad" -e "apim_profiles_home=$home" > "$fleet/bad-profile.log" 2>&1 \
+  && fail "an unknown apim_profile was accepted"
+grep -q 'gw2: apim_profile `gateway-workr` is not a profile apim-profiles knows. Known profiles: control-plane, gateway-worker, traffic-manager' "$fleet/bad-profile.log" \
+  || { cat "$fleet/bad-profile.log"; fail "no message naming the known profiles"; }
+[ ! -e "$fleet/work-bad" ] || fail "something was split for an inventory with an unknown profile"
+ok "unknown apim_profile: fails with the known names, nothing split"
+
+# 6. bad binary
+play "$fleet/bad-binary.log" -e "apim_profiles_home=$home" -e "apim_profiles_binary=$fleet/no/apim-profiles" \
+  && fail "a missing binary was accepted"
+grep -q "the apim-profiles binary $fleet/no/apim-profiles does not exist" "$fleet/bad-binary.log" || { cat "$fleet/bad-binary.log"; fail "no message naming the missing binary"; }
+chmod 644 "$fleet/wso2am-4.2.0.zip"
+play "$fleet/bad-binary2.log" -e "apim_profiles_home=$home" -e "apim_profiles_binary=$fleet/wso2am-4.2.0.zip" \
+  && fail "a non-executable binary was accepted"
+grep -q "is not an executable file" "$fleet/bad-binary2.log" || { cat "$fleet/bad-binary2.log"; fail "no message for a non-executable binary"; }
+ok "bad binary: missing and non-executable, each with the path and what to do"
+
+# 7. contradictory options, refused by the module in the tool's words
+mod() { # LOG JSON-ARGS
+  local log=$1 args=$2
+  "$venv/bin/ansible-playbook" -i localhost, "$here/module.yml" -e "{\"module_args\": $args}" > "$log" 2>&1
+}
+mod "$fleet/contra1.log" "{\"binary\": \"$bin\", \"home\": \"$home\", \"out\": \"$fleet/x\", \"update_tool\": \"$double\"}" && fail "update_tool without update was accepted"
+grep -q "the argument 'update: false' (--no-update) cannot be used with 'update_tool' (--update-tool)" "$fleet/contra1.log" || { cat "$fleet/contra1.log"; fail "no refusal of update_tool without update"; }
+mod "$fleet/contra2.log" "{\"binary\": \"$bin\", \"state\": \"verify\", \"continue\": true, \"copies\": [\"$nodes/gw1/wso2am-4.2.0\"]}" && fail "continue with verify was accepted"
+grep -q "the argument 'continue' (--continue) cannot be used with 'state: verify'" "$fleet/contra2.log" || { cat "$fleet/contra2.log"; fail "no refusal of continue with verify"; }
+mod "$fleet/contra3.log" "{\"binary\": \"$bin\", \"home\": \"$home\", \"out\": \"$fleet/x\", \"copies\": [\"$fleet/y\"]}" && fail "copies with split was accepted"
+grep -q "the argument 'copies' (COPY) cannot be used with 'state: split'" "$fleet/contra3.log" || { cat "$fleet/contra3.log"; fail "no refusal of copies with split"; }
+mod "$fleet/contra4.log" "{\"binary\": \"$bin\", \"home\": \"$home\", \"out\": \"$fleet/x\", \"update\": true, \"update_tool\": \"$double\", \"reflink\": \"always\", \"profiles\": [\"gateway-workr\"]}" && fail "an unknown profile was accepted"
+grep -q 'unknown profile `gateway-workr`' "$fleet/contra4.log" || { cat "$fleet/contra4.log"; fail "the tool's refusal was not passed on"; }
+[ ! -e "$fleet/x" ] || fail "a refused task wrote $fleet/x"
+ok "contradictory options refused in the tool's words, nothing written"
+
+# 8. state verify fails on a planted webapp, with the drift line
+touch "$nodes/gw1/wso2am-4.2.0/repository/deployment/server/webapps/api#am#publisher.war"
+mod "$fleet/verify.log" "{\"binary\": \"$bin\", \"state\": \"verify\", \"copies\": [\"$nodes/cp1/wso2am-4.2.0\", \"$nodes/gw1/wso2am-4.2.0\"]}" \
+  && fail "verify passed with a planted webapp"
+grep -q "1 of 2 copies no longer match their profiles" "$fleet/verify.log" && \
+  grep -q "$nodes/gw1/wso2am-4.2.0: repository/deployment/server/webapps/api#am#publisher.war is present, but the profile removes it" "$fleet/verify.log" \
+  || { cat "$fleet/verify.log"; fail "verify did not fail with the drift line"; }
+ok "state verify fails on a planted webapp with its drift line"
+
+# 9. a pending update conflict fails every run until continued; the password is never shown
+cfl=$work/conflict
+mkdir -p "$cfl"
+inventory "$cfl/hosts"
+sed -i "s|$nodes|$cfl/nodes|g" "$cfl/hosts"
+creds="{\"apim_profiles_update\": true, \"apim_profiles_update_tool\": \"$double\", \"apim_profiles_credentials\": {\"username\": \"ops@example.com\", \"password\": \"$password\"}}"
+cplay() { # LOG [args]
+  local log=$1; shift
+  APIM_DOUBLE_SCENARIO=conflicts APIM_DOUBLE_EXPECT_PASSWORD=$password \
+    "$venv/bin/ansible-playbook" -vvv -i "$cfl/hosts" "$here/fleet.yml" -e "apim_profiles_binary=$bin" \
+    -e "apim_profiles_work=$cfl/work" -e "apim_profiles_home=$home" -e "$creds" "$@" > "$log" 2>&1
+}
+for run in 1 2; do
+  cplay "$cfl/run$run.log" && fail "run $run over a pending conflict succeeded"
+  grep -q 'the update stopped on conflicts that a person must resolve' "$cfl/run$run.log" \
+    && grep -q 'repository/conf/deployment.toml  -> save the resolved file as .*/copies/gateway-worker/wso2am-4.2.0/repository/conf/deployment.toml.final' "$cfl/run$run.log" \
+    && grep -q 'continue: true' "$cfl/run$run.log" \
+    || { tail -50 "$cfl/run$run.log"; fail "run $run did not explain the conflict"; }
+  grep -E '^cp1 +:' "$cfl/run$run.log" | grep -q 'failed=1' || { grep -E '^(cp1|gw1|gw2|tm1) ' "$cfl/run$run.log"; fail "run $run did not fail"; }
+  [ ! -e "$cfl/nodes" ] || fail "a copy waiting on conflicts was sent to a node"
+done
+for p in control-plane gateway-worker traffic-manager; do
+  c=$cfl/work/copies/$p/wso2am-4.2.0
+  cp "$c/repository/conf/deployment.toml" "$c/repository/conf/deployment.toml.final"
+  a=$c/repository/resources/conf/templates/repository/conf/axis2/axis2.xml.j2
+  cp "$a" "$a.final"
+done
+cplay "$cfl/continue.log" -e apim_profiles_continue=true || { tail -60 "$cfl/continue.log"; fail "the run with continue failed"; }
+every_host "$cfl/continue.log" 'changed=[1-9].* failed=0' || { grep -E '^(cp1|gw1|gw2|tm1) ' "$cfl/continue.log"; fail "continue did not roll out"; }
+for h in "${hosts[@]}"; do "$bin" verify "$cfl/nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's updated copy does not verify"; done
+cplay "$cfl/after.log" -e apim_profiles_continue=true || { tail -40 "$cfl/after.log"; fail "the run after continue failed"; }
+every_host "$cfl/after.log" 'changed=0 .*failed=0' || { grep -E '^(cp1|gw1|gw2|tm1) ' "$cfl/after.log"; fail "the run after continue changed something"; }
+ok "pending conflict: failed twice, succeeded after continue, then changed=0"
+
+if grep -l -- "$password" "$cfl"/*.log "$fleet"/*.log; then fail "the password appears in the output above"; fi
+if grep -rl -- "$password" "$cfl/work" "$cfl/nodes" 2>/dev/null; then fail "the password was written into a file above"; fi
+grep -q 'ops@example.com' "$cfl/run1.log" || fail "the -vvv log shows no module arguments (the grep would prove nothing)"
+ok "the password is in no -vvv output and no file"
+
+for log in "$fleet/check.log" "$fleet/first.log" "$fleet/second.log"; do
+  echo "== $(basename "$log" .log)"; recaps "$log"
+done > "$work/recaps"
+cat "$work/recaps"
+echo "$passed" > "$work/fleet-passed"

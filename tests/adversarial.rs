@@ -1,0 +1,998 @@
+//! Adversarial tests (issue 13): each attack a hostile local user or a careless
+//! operator tried, done through the real binary on real files. Every test
+//! checks the exit code, that nothing outside the output changed (a digest of
+//! HOME and of a victim file outside it, before and after), and that no secret
+//! shows in any byte of stdout, stderr, JSON, records or any process's argv.
+//!
+//! Attacks that need a second account plant their links as `nobody` (through
+//! `setpriv`); they need root and are skipped, with the reason printed, when
+//! the suite does not run as root.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use sha2::{Digest, Sha256};
+
+const PASSWORD: &str = "Adv3rsarial-U2-Pa55word!";
+const VICTIM_TEXT: &str = "root:$6$VictimShadowHash$abcdefghijkl:19000:0:99999:7:::\n";
+
+fn exe() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("apim-profiles")
+}
+
+fn double() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A temporary world: a home, a victim file outside it that only root may
+/// read, and an output path. Directories are traversable by others, as on a
+/// real host, so that an unprivileged account can reach what it may write.
+struct World {
+    tmp: tempfile::TempDir,
+    home: PathBuf,
+    victim: PathBuf,
+    out: PathBuf,
+    calls: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let home = home_in(tmp.path());
+        let victim = tmp.path().join("victim-shadow");
+        std::fs::write(&victim, VICTIM_TEXT).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = tmp.path().join("out");
+        let calls = tmp.path().join("calls.log");
+        World { home, victim, out, calls, tmp }
+    }
+    fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+    fn snapshot(&self) -> Snapshot {
+        Snapshot { home: digest(&self.home), home_times: mtimes(&self.home), victim: sha(&read(&self.victim)) }
+    }
+    fn assert_untouched(&self, before: &Snapshot) {
+        assert_eq!(sha(&read(&self.victim)), before.victim, "the victim file outside HOME was changed");
+        let after = digest(&self.home);
+        for (k, v) in &before.home {
+            assert_eq!(after.get(k), Some(v), "HOME entry {k} changed");
+        }
+        for k in after.keys() {
+            assert!(before.home.contains_key(k), "HOME gained {k}");
+        }
+        assert_eq!(mtimes(&self.home), before.home_times, "something in HOME was touched");
+    }
+    fn calls(&self) -> String {
+        std::fs::read_to_string(&self.calls).unwrap_or_default()
+    }
+}
+
+struct Snapshot {
+    home: std::collections::BTreeMap<String, Item>,
+    home_times: std::collections::BTreeMap<String, (i64, i64)>,
+    victim: String,
+}
+
+fn sha(b: &[u8]) -> String {
+    hex(&Sha256::digest(b))
+}
+
+/// No secret in any byte of these outputs.
+fn assert_no_secret(what: &str, bytes: &[u8], secrets: &[&str]) {
+    for s in secrets {
+        let found = bytes.windows(s.len()).any(|w| w == s.as_bytes());
+        assert!(!found, "secret {s:?} in {what}:\n{}", String::from_utf8_lossy(bytes));
+    }
+}
+
+fn assert_output_clean(o: &Output, secrets: &[&str]) {
+    assert_no_secret("stdout", &o.stdout, secrets);
+    assert_no_secret("stderr", &o.stderr, secrets);
+}
+
+/// No secret in any file below `dir` (records, journals, logs, copies' own files).
+fn assert_no_secret_under(dir: &Path, secrets: &[&str]) {
+    if !dir.exists() {
+        return;
+    }
+    for e in walkdir::WalkDir::new(dir).follow_links(false) {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            assert_no_secret(&e.path().display().to_string(), &read(e.path()), secrets);
+        }
+    }
+}
+
+fn code(o: &Output) -> Option<i32> {
+    o.status.code()
+}
+
+fn text(o: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not one JSON document ({e}): {}", text(o)))
+}
+
+/// Runs a shell command as `nobody`, the hostile local account.
+fn as_nobody(script: &str) {
+    let st = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script])
+        .status()
+        .unwrap();
+    assert!(st.success(), "as nobody: {script}");
+}
+
+/// Whether attacks by a second account can run here; prints why not.
+fn can_attack_as_nobody(test: &str) -> bool {
+    if !is_root() {
+        eprintln!("skipped {test}: needs root to act as the unprivileged account `nobody` (setpriv)");
+        return false;
+    }
+    true
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn collect(mut child: Child) -> Output {
+    use std::io::Read;
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut s) = child.stdout.take() {
+        s.read_to_end(&mut stdout).unwrap();
+    }
+    if let Some(mut s) = child.stderr.take() {
+        s.read_to_end(&mut stderr).unwrap();
+    }
+    let status = child.wait().unwrap();
+    Output { status, stdout, stderr }
+}
+
+/// Every process whose command line or environment holds `needle`, as
+/// (pid, "cmdline"/"environ"). Root reads every process's environment.
+fn processes_holding(needle: &str, skip_pid: Option<u32>) -> Vec<(u32, &'static str, String)> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if Some(pid) == skip_pid || pid == std::process::id() {
+            continue;
+        }
+        for what in ["cmdline", "environ"] {
+            if let Ok(b) = std::fs::read(e.path().join(what)) {
+                if b.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                    found.push((pid, what, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Processes whose command line mentions `marker` (a test's temporary dir).
+fn processes_mentioning(marker: &str) -> Vec<(u32, String)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Ok(b) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&b).replace('\0', " ");
+            let argv0 = cmd.split(' ').next().unwrap_or_default();
+            if cmd.contains(marker) && !argv0.ends_with("/apim-profiles") {
+                v.push((pid, cmd));
+            }
+        }
+    }
+    v
+}
+
+fn kill_mentioning(marker: &str) {
+    for (pid, _) in processes_mentioning(marker) {
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn password_sha() -> String {
+    sha(PASSWORD.as_bytes())
+}
+
+/// A mode-600 credentials file outside HOME.
+fn credentials_file(w: &World) -> PathBuf {
+    let f = w.root().join("wso2-credentials");
+    std::fs::write(&f, format!("username=ops@example.com\npassword={PASSWORD}\n")).unwrap();
+    chmod(&f, 0o600);
+    f
+}
+
+/// `split` with the update double, credentials from a mode-600 file.
+fn split_with_update(w: &World, extra: &[&str]) -> Command {
+    let mut c = Command::new(exe());
+    c.arg("split")
+        .arg(&w.home)
+        .arg("--out")
+        .arg(&w.out)
+        .arg("--update-tool")
+        .arg(double())
+        .arg("--credentials-file")
+        .arg(credentials_file(w))
+        .arg("--json")
+        .args(extra)
+        .env_remove("WSO2_USERNAME")
+        .env_remove("WSO2_PASSWORD")
+        .env("APIM_DOUBLE_EXPECT_PASSWORD_SHA256", password_sha())
+        .env("APIM_DOUBLE_CALLS", &w.calls)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn split_plain(w: &World, out: &Path, extra: &[&str]) -> Output {
+    bin().arg("split").arg(&w.home).arg("--out").arg(out).args(["--no-update", "--json"]).args(extra).output().unwrap()
+}
+
+// --- 1. output into HOME by any route -------------------------------------------
+
+#[test]
+fn an_output_through_a_missing_dir_and_dotdot_never_reaches_home() {
+    let w = World::new();
+    let before = w.snapshot();
+    let r = w.root().display().to_string();
+    let forms = [
+        format!("{r}/no-such-dir/../wso2am-4.2.0/nodes"),
+        format!("{r}/no-such-dir/deeper/../../wso2am-4.2.0/nodes"),
+        format!("{r}/no-such-dir/../wso2am-4.2.0"),
+        format!("{r}/no-such-dir/../wso2am-4.2.0/./repository/../nodes"),
+    ];
+    for out in &forms {
+        for dry in [false, true] {
+            let extra: &[&str] = if dry { &["--dry-run"] } else { &[] };
+            let o = split_plain(&w, Path::new(out), extra);
+            assert_eq!(code(&o), Some(2), "--out {out}: {}", text(&o));
+            let v = json(&o);
+            assert_eq!(v["exit_code"], 2);
+            assert!(v["error"].as_str().unwrap().contains("inside"), "{v}");
+            assert!(v["hint"].as_str().is_some());
+            w.assert_untouched(&before);
+            assert!(!w.root().join("no-such-dir").exists(), "--out {out} created a directory");
+        }
+    }
+    // The same, relative to the working directory.
+    let o = bin()
+        .current_dir(w.root())
+        .args(["split", "wso2am-4.2.0", "--out", "no-such-dir/../wso2am-4.2.0/nodes", "--no-update", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    w.assert_untouched(&before);
+    assert!(!w.root().join("no-such-dir").exists());
+    // And HOME inside the output by a route through a missing directory.
+    let o = split_plain(&w, &w.root().join("x/../"), &[]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    w.assert_untouched(&before);
+}
+
+/// Unmounts a bind mount when the test ends, however it ends.
+struct Mount(PathBuf);
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_bind_mount_alias_of_home_is_recognised() {
+    if !is_root() {
+        eprintln!("skipped a_bind_mount_alias_of_home_is_recognised: mount --bind needs root");
+        return;
+    }
+    let w = World::new();
+    let alias = w.root().join("alias");
+    std::fs::create_dir(&alias).unwrap();
+    let st = Command::new("mount").arg("--bind").arg(&w.home).arg(&alias).status().unwrap();
+    if !st.success() {
+        eprintln!("skipped a_bind_mount_alias_of_home_is_recognised: mount --bind is not permitted here");
+        return;
+    }
+    let _m = Mount(alias.clone());
+    // An alias of HOME's parent too: the output's existing ancestors count.
+    let parent_alias = w.root().join("parent-alias");
+    std::fs::create_dir(&parent_alias).unwrap();
+    assert!(Command::new("mount").arg("--bind").arg(w.root()).arg(&parent_alias).status().unwrap().success());
+    let _m2 = Mount(parent_alias.clone());
+    let before = w.snapshot();
+    for out in [alias.join("nodes"), alias.clone(), alias.join("repository/conf"), parent_alias.join("wso2am-4.2.0/x")]
+    {
+        let o = split_plain(&w, &out, &[]);
+        assert_eq!(code(&o), Some(2), "--out {}: {}", out.display(), text(&o));
+        assert!(json(&o)["error"].as_str().unwrap().contains("inside"), "{}", text(&o));
+        w.assert_untouched(&before);
+    }
+    // HOME given through the alias, output inside the real HOME.
+    let o = bin()
+        .arg("split")
+        .arg(&alias)
+        .arg("--out")
+        .arg(w.home.join("nodes"))
+        .args(["--no-update", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    w.assert_untouched(&before);
+}
+
+// --- 2. the update password never on a command line ------------------------------
+
+#[test]
+fn the_update_password_is_in_no_argv_and_no_environment_of_the_tool() {
+    let w = World::new();
+    let before = w.snapshot();
+    let child = split_with_update(&w, &["--profiles", "gateway-worker"]).env("APIM_DOUBLE_SLEEP", "3").spawn().unwrap();
+    let apim_pid = child.id();
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    // While the double sleeps: every process's argv and environment.
+    let mut looked = 0;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(1500) {
+        let holding = processes_holding(PASSWORD, None);
+        assert!(holding.is_empty(), "the password is readable in /proc: {holding:?}");
+        looked += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(looked > 3);
+    // An unprivileged account reads every command line: nothing there either.
+    if is_root() {
+        let o = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", "cat /proc/[0-9]*/cmdline"])
+            .output()
+            .unwrap();
+        assert_no_secret("command lines read by nobody", &o.stdout, &[PASSWORD]);
+    }
+    let o = collect(child);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let v = json(&o);
+    assert_eq!(v["profiles"][0]["update"]["status"], "updated", "{v}");
+    // The tool was asked at its own prompt: no --password among its arguments.
+    let calls = w.calls();
+    assert!(!calls.contains("--password") && !calls.contains("--username"), "{calls}");
+    assert!(calls.contains("user=ops@example.com password=present tty=yes prompted=yes"), "{calls}");
+    assert_output_clean(&o, &[PASSWORD]);
+    assert_no_secret_under(&w.out, &[PASSWORD]);
+    w.assert_untouched(&before);
+    let _ = apim_pid;
+}
+
+#[test]
+fn credentials_from_the_environment_do_not_reach_the_tools_environment() {
+    let w = World::new();
+    // Its own password, so that a test running beside it cannot be mistaken for it.
+    let password = "Env-Only-U2-Passw0rd";
+    let mut c = split_with_update(&w, &["--profiles", "traffic-manager"]);
+    c.env("APIM_DOUBLE_SLEEP", "2")
+        .env("WSO2_USERNAME", "ops@example.com")
+        .env("WSO2_PASSWORD", password)
+        .env("APIM_DOUBLE_EXPECT_PASSWORD_SHA256", sha(password.as_bytes()));
+    // No credentials file this time: the environment is the source.
+    let args: Vec<_> = c.get_args().map(|a| a.to_owned()).collect();
+    let mut c2 = Command::new(exe());
+    let mut skip = false;
+    for a in &args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a == "--credentials-file" {
+            skip = true;
+            continue;
+        }
+        c2.arg(a);
+    }
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => c2.env(k, v),
+            None => c2.env_remove(k),
+        };
+    }
+    let child = c2.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let apim = child.id();
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    // Only apim-profiles itself (given the variable by the operator) holds it.
+    let holding = processes_holding(password, Some(apim));
+    assert!(holding.is_empty(), "the password is readable in /proc: {holding:?}");
+    let o = collect(child);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert!(w.calls().contains("password=present"));
+    assert_output_clean(&o, &[password]);
+    assert_no_secret_under(&w.out, &[password]);
+}
+
+// --- 3. links planted at the tool's own file names --------------------------------
+
+#[test]
+fn a_link_planted_at_the_records_temporary_name_is_not_followed() {
+    if !can_attack_as_nobody("a_link_planted_at_the_records_temporary_name_is_not_followed") {
+        return;
+    }
+    let w = World::new();
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let copy = w.out.join("gateway-worker/wso2am-4.2.0");
+    // The output is writable by other accounts (a shared staging area).
+    for d in [&w.out, &w.out.join("gateway-worker"), &copy] {
+        chmod(d, 0o777);
+    }
+    as_nobody(&format!("ln -s {} {}/.apim-profiles.json.tmp", w.victim.display(), copy.display()));
+    let before = w.snapshot();
+    let o = Command::new(exe())
+        .arg("update")
+        .arg(&copy)
+        .arg("--json")
+        .arg("--update-tool")
+        .arg(double())
+        .arg("--credentials-file")
+        .arg(credentials_file(&w))
+        .env("APIM_DOUBLE_EXPECT_PASSWORD_SHA256", password_sha())
+        .env("APIM_DOUBLE_CALLS", &w.calls)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    w.assert_untouched(&before);
+    assert_output_clean(&o, &[PASSWORD, "VictimShadowHash"]);
+    assert_no_secret_under(&w.out, &[PASSWORD, "VictimShadowHash"]);
+    // The record is a real file the tool wrote.
+    let md = std::fs::symlink_metadata(copy.join(".apim-profiles.json")).unwrap();
+    assert!(md.file_type().is_file());
+}
+
+#[test]
+fn a_link_planted_at_the_journal_is_refused_not_followed() {
+    if !can_attack_as_nobody("a_link_planted_at_the_journal_is_refused_not_followed") {
+        return;
+    }
+    let w = World::new();
+    chmod(&w.home, 0o777);
+    as_nobody(&format!("ln -s {} {}/.apim-profiles-journal.json", w.victim.display(), w.home.display()));
+    let victim = sha(&read(&w.victim));
+    let o = bin().arg("optimize").arg(&w.home).args(["--profile", "gateway-worker", "--json"]).output().unwrap();
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("journal"), "{}", text(&o));
+    assert_eq!(sha(&read(&w.victim)), victim, "the journal link's target was written");
+    assert_output_clean(&o, &["VictimShadowHash"]);
+}
+
+#[test]
+fn links_planted_at_predictable_temporary_names_are_not_followed() {
+    if !can_attack_as_nobody("links_planted_at_predictable_temporary_names_are_not_followed") {
+        return;
+    }
+    let w = World::new();
+    std::fs::create_dir(&w.out).unwrap();
+    chmod(&w.out, 0o777);
+    // In-place optimize: a writable conf directory.
+    let conf = w.home.join("repository/conf");
+    chmod(&conf, 0o777);
+    // The next few thousand pids: what an attacker guesses for `<name>.<pid>`.
+    // Planted without a process per link (each would use up a pid), then
+    // handed to `nobody` in one call, as if that account had made them.
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").unwrap().trim().parse().unwrap();
+    let mut planted = Vec::new();
+    for p in last + 1..last + 3000 {
+        for l in [
+            w.out.join(format!(".apim-profiles.lock.{p}")),
+            conf.join(format!(".deployment.toml.apim-profiles-tmp-{p}")),
+        ] {
+            std::os::unix::fs::symlink(&w.victim, &l).unwrap();
+            planted.push(l);
+        }
+    }
+    assert!(Command::new("chown").arg("-h").arg("nobody").args(&planted).status().unwrap().success());
+    // The lock itself, too.
+    as_nobody(&format!("ln -s {} {}/.apim-profiles.lock", w.victim.display(), w.out.display()));
+    let victim = sha(&read(&w.victim));
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(sha(&read(&w.victim)), victim, "a lock link's target was written");
+    let o = bin().arg("optimize").arg(&w.home).args(["--profile", "gateway-worker", "--json"]).output().unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(sha(&read(&w.victim)), victim, "a temporary file link's target was written");
+    assert_eq!(std::fs::read_to_string(&w.victim).unwrap(), VICTIM_TEXT);
+}
+
+// --- 4. a directory appearing at the final place during a run ----------------------
+
+#[test]
+fn a_directory_appearing_at_the_final_place_during_a_run_is_left_alone() {
+    let w = World::new();
+    let before = w.snapshot();
+    let child = split_with_update(&w, &["--profiles", "gateway-worker"]).env("APIM_DOUBLE_SLEEP", "2").spawn().unwrap();
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    let place = w.out.join("gateway-worker/wso2am-4.2.0");
+    std::fs::create_dir(&place).unwrap();
+    std::fs::write(place.join("someone-elses.txt"), "not yours\n").unwrap();
+    let o = collect(child);
+    assert_eq!(code(&o), Some(1), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(place.join("someone-elses.txt")).unwrap(), "not yours\n");
+    assert_eq!(names_in(&place), ["someone-elses.txt"], "the directory that appeared was replaced");
+    let v = json(&o);
+    assert!(v["profiles"][0]["error"].as_str().unwrap().contains("appeared"), "{v}");
+    w.assert_untouched(&before);
+    assert_output_clean(&o, &[PASSWORD]);
+}
+
+#[test]
+fn force_exchanges_only_with_the_copy_that_was_there() {
+    let w = World::new();
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let place = w.out.join("gateway-worker/wso2am-4.2.0");
+    // A stale copy (other options), rebuilt with --force while someone swaps
+    // another directory in at its place.
+    let child = split_with_update(&w, &["--profiles", "gateway-worker", "--force", "--skip-config-optimization"])
+        .env("APIM_DOUBLE_SLEEP", "2")
+        .spawn()
+        .unwrap();
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    std::fs::rename(&place, w.out.join("gateway-worker/moved-away")).unwrap();
+    std::fs::create_dir(&place).unwrap();
+    std::fs::write(place.join("someone-elses.txt"), "not yours\n").unwrap();
+    let o = collect(child);
+    assert_eq!(code(&o), Some(1), "{}", text(&o));
+    assert_eq!(names_in(&place), ["someone-elses.txt"], "a directory the record did not name was exchanged");
+}
+
+// --- 5. deployment.toml or a template linked outside HOME -------------------------
+
+#[test]
+fn a_deployment_toml_linked_outside_home_is_refused_and_never_printed() {
+    let w = World::new();
+    let toml = w.home.join(TOML);
+    std::fs::remove_file(&toml).unwrap();
+    std::os::unix::fs::symlink(&w.victim, &toml).unwrap();
+    let before = w.snapshot();
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let o = split_plain(&w, &w.out, extra);
+        assert_eq!(code(&o), Some(2), "{}", text(&o));
+        let v = json(&o);
+        assert!(v["error"].as_str().unwrap().contains("outside"), "{v}");
+        assert_output_clean(&o, &["VictimShadowHash", "root:"]);
+        assert!(!w.out.exists());
+    }
+    let o = bin().arg("optimize").arg(&w.home).args(["--profile", "gateway-worker", "--dry-run"]).output().unwrap();
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert_output_clean(&o, &["VictimShadowHash"]);
+    // Relative, escaping by `..`.
+    std::fs::remove_file(&toml).unwrap();
+    std::os::unix::fs::symlink("../../../victim-shadow", &toml).unwrap();
+    let o = split_plain(&w, &w.out, &["--dry-run"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert_output_clean(&o, &["VictimShadowHash"]);
+    w.assert_untouched(&w.snapshot());
+    let _ = before;
+}
+
+#[test]
+fn a_template_linked_outside_home_is_refused_one_inside_is_read() {
+    let w = World::new();
+    let tpl = w.home.join(DTPL).join("gateway-worker.toml");
+    let inside = w.home.join("repository/resources/conf/gw-template-kept-here.toml");
+    std::fs::rename(&tpl, &inside).unwrap();
+    // A link that stays inside HOME is fine.
+    std::os::unix::fs::symlink("../gw-template-kept-here.toml", &tpl).unwrap();
+    let o = split_plain(&w, &w.out, &["--dry-run", "--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    // One that leaves it is not read.
+    std::fs::remove_file(&tpl).unwrap();
+    std::os::unix::fs::symlink(&w.victim, &tpl).unwrap();
+    let before = w.snapshot();
+    let o = split_plain(&w, &w.out, &["--dry-run", "--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert_output_clean(&o, &["VictimShadowHash"]);
+    w.assert_untouched(&before);
+}
+
+// --- 6. masking as a policy ---------------------------------------------------------
+
+const SECRETS: &[&str] = &[
+    "UrlParamPw1",
+    "UrlUserinfoPw2",
+    "SecretsCipherText3",
+    "SecretsPlain4",
+    "ApiKeyValue5",
+    "AccessKeyValue6",
+    "SecretKeyValue7",
+    "KeystorePassValue8",
+    "MultiLinePw9",
+    "MultiLineTok10",
+    "LiteralSecret11",
+    "InlineUrlPw12",
+    "CamelSecretKey13",
+    "ApiTokenValue14",
+    "CredentialValue15",
+    "NewApiKey21",
+];
+
+fn secret_toml() -> String {
+    let base = std::fs::read_to_string(fixture().join(TOML)).unwrap();
+    format!(
+        r#"{base}
+[database.apim_extra]
+url = "jdbc:mysql://db.example.internal:3306/apim?user=apim&password=UrlParamPw1&useSSL=true"
+replica = "jdbc:postgresql://apim:UrlUserinfoPw2@db.example.internal:5432/apim"
+pool = {{ url = "jdbc:mysql://apim:InlineUrlPw12@db/x", max = 5 }}
+
+[secrets]
+admin_password = "SecretsCipherText3"
+some_alias = 'SecretsPlain4'
+
+[apim.keys]
+api_key = "ApiKeyValue5"
+access_key = "AccessKeyValue6"
+secret_key = "SecretKeyValue7"
+keystorePass = "KeystorePassValue8"
+secretKey = "CamelSecretKey13"
+api-token = "ApiTokenValue14"
+aws_credential = "CredentialValue15"
+note = """
+not a secret, just text
+"""
+password = """
+MultiLinePw9
+"""
+token = '''
+MultiLineTok10
+'''
+client_secret = 'LiteralSecret11'
+"#
+    )
+}
+
+#[test]
+fn every_secret_form_is_masked_in_text_json_summary_and_errors() {
+    let w = World::new();
+    std::fs::write(w.home.join(TOML), secret_toml()).unwrap();
+    let carry =
+        ["--carry", "database.apim_extra,secrets,apim.keys,super_admin", "--set", "apim.keys.api_key=\"NewApiKey21\""];
+    let before = w.snapshot();
+    let mut outputs = Vec::new();
+    for json_flag in [true, false] {
+        let mut c = bin();
+        c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--no-update", "--dry-run"]).args(carry);
+        if json_flag {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        assert_eq!(code(&o), Some(0), "{}", text(&o));
+        outputs.push(o);
+    }
+    let o = bin()
+        .arg("optimize")
+        .arg(&w.home)
+        .args(["--profile", "traffic-manager", "--dry-run", "--json"])
+        .args(carry)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    outputs.push(o);
+    for o in &outputs {
+        assert_output_clean(o, SECRETS);
+    }
+    // The summary lists the carried keys, values masked.
+    let v = json(&outputs[0]);
+    let settings = v["profiles"][0]["settings"].to_string();
+    assert!(settings.contains("apim.keys.api_key: ******** -> ******** (changed)"), "{settings}");
+    // Refused --set values are not echoed, whatever the key.
+    for set in [
+        "database.apim_extra.url=jdbc:mysql://apim:UrlUserinfoPw2@db/x",
+        "apim.keys.api_key=ApiKeyValue5",
+        "apim.keys.access_key=\"AccessKeyValue6\" junk",
+        "secrets.some_alias=SecretsPlain4",
+        "gateway-worker:apim.keys.keystorePass=KeystorePassValue8",
+    ] {
+        let o = bin()
+            .arg("split")
+            .arg(&w.home)
+            .arg("--out")
+            .arg(&w.out)
+            .args(["--no-update", "--dry-run", "--json", "--set", set])
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), Some(2), "--set {set}: {}", text(&o));
+        assert_output_clean(&o, SECRETS);
+    }
+    w.assert_untouched(&before);
+    assert!(!w.out.exists());
+}
+
+#[test]
+fn a_changed_secret_still_shows_as_changed() {
+    let w = World::new();
+    let o = bin()
+        .arg("optimize")
+        .arg(&w.home)
+        .args(["--profile", "gateway-worker", "--dry-run", "--json", "--carry", "super_admin"])
+        .args(["--set", "super_admin.password=\"Changed-Admin-Pw20\""])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_output_clean(&o, &["Changed-Admin-Pw20", "Fixture-Admin-Pw1"]);
+    let v = json(&o);
+    let p = &v["profiles"][0];
+    let diff = p["diff"].as_str().unwrap_or_default();
+    let minus = diff.lines().any(|l| l.starts_with("-password"));
+    let plus = diff.lines().any(|l| l.starts_with("+password"));
+    assert!(minus && plus, "the diff hides the changed password:\n{diff}");
+    let settings = p["settings"].to_string();
+    assert!(settings.contains("super_admin.password") && settings.contains("(changed)"), "{settings}");
+}
+
+// --- 7. absolute links inside HOME pointing into HOME ------------------------------
+
+#[test]
+fn absolute_links_into_home_are_made_relative_in_the_copy_and_reported() {
+    let w = World::new();
+    let abs_file = w.home.join("bin/abs-version.txt");
+    let abs_dir = w.home.join("repository/abs-conf");
+    let outside = w.home.join("bin/outside-link");
+    std::os::unix::fs::symlink(w.home.join("bin/version.txt"), &abs_file).unwrap();
+    std::os::unix::fs::symlink(w.home.join("repository/conf"), &abs_dir).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", &outside).unwrap();
+    let before = w.snapshot();
+    let o = split_plain(&w, &w.out, &[]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let v = json(&o);
+    for p in v["profiles"].as_array().unwrap() {
+        let copy = PathBuf::from(p["path"].as_str().unwrap());
+        let copy_c = std::fs::canonicalize(&copy).unwrap();
+        for (link, rel) in [(&abs_file, "bin/abs-version.txt"), (&abs_dir, "repository/abs-conf")] {
+            let _ = link;
+            let l = copy.join(rel);
+            let target = std::fs::read_link(&l).unwrap();
+            assert!(target.is_relative(), "{} still points to {}", l.display(), target.display());
+            let resolved = std::fs::canonicalize(&l).unwrap();
+            assert!(resolved.starts_with(&copy_c), "{} resolves to {}", l.display(), resolved.display());
+            let listed = p["links_rewritten"].to_string();
+            assert!(listed.contains(rel), "{rel} not reported: {listed}");
+        }
+        // A link out of HOME is copied as it is (a faithful copy).
+        assert_eq!(std::fs::read_link(copy.join("bin/outside-link")).unwrap(), PathBuf::from("/etc/hostname"));
+        // The copy with its relative links is what the profile asks for.
+        let o = bin().arg("verify").arg(&copy).output().unwrap();
+        assert_eq!(code(&o), Some(0), "{}", text(&o));
+        // Writing through the copy's links changes only the copy.
+        std::fs::write(copy.join("bin/abs-version.txt"), "changed in the copy\n").unwrap();
+        std::fs::write(copy.join("repository/abs-conf/new-in-copy.xml"), "x").unwrap();
+    }
+    w.assert_untouched(&before);
+}
+
+// --- 8. the update tool's output and its processes ----------------------------------
+
+#[test]
+fn output_that_is_not_utf8_does_not_fail_a_good_update() {
+    let w = World::new();
+    let o = split_with_update(&w, &["--profiles", "gateway-worker"])
+        .env("APIM_DOUBLE_NOISE", "binary")
+        .spawn()
+        .map(collect)
+        .unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let v = json(&o);
+    assert_eq!(v["profiles"][0]["update"]["status"], "updated", "{v}");
+    assert_eq!(v["profiles"][0]["update"]["tool_exit_code"], 0);
+}
+
+#[test]
+fn a_detached_child_holding_the_pipes_does_not_hold_the_run_past_the_timeout() {
+    let w = World::new();
+    let marker = w.root().display().to_string();
+    let t = Instant::now();
+    let mut child = split_with_update(&w, &["--profiles", "gateway-worker", "--update-timeout", "4"])
+        .env("APIM_DOUBLE_SCENARIO", "detach")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let st = wait_timeout(&mut child, Duration::from_secs(30));
+    let left = processes_mentioning(&marker);
+    kill_mentioning(&marker);
+    let _ = child.kill();
+    let st = st.expect("the run waited for a detached child past --update-timeout");
+    assert!(t.elapsed() < Duration::from_secs(30));
+    assert!(st.code().is_some(), "{st:?}");
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+#[test]
+fn after_sigkill_no_orphan_update_survives_and_a_rerun_refuses_meanwhile() {
+    let w = World::new();
+    let marker = w.root().display().to_string();
+    let mut child = split_with_update(&w, &["--profiles", "gateway-worker"])
+        .env("APIM_DOUBLE_SCENARIO", "hang")
+        .env("APIM_DOUBLE_IGNORE_TERM", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    // At once: the previous run's update is still dying (its processes ignore
+    // SIGTERM and get SIGKILL after a grace period); a re-run must not start a
+    // second update beside it.
+    let o = split_with_update(&w, &["--profiles", "gateway-worker"]).output().unwrap();
+    assert_eq!(code(&o), Some(2), "a re-run started beside a running update: {}", text(&o));
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(err.contains("still running"), "{err}");
+    let pgid: i32 = err.rsplit("process group ").next().unwrap().trim_end_matches(')').parse().unwrap();
+    // Soon nothing of it is left, and a re-run goes ahead.
+    let t = Instant::now();
+    let o = loop {
+        let o = split_with_update(&w, &["--profiles", "gateway-worker"]).output().unwrap();
+        if code(&o) != Some(2) || t.elapsed() > Duration::from_secs(20) {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let left: Vec<_> = group_members(pgid);
+    kill_mentioning(&marker);
+    assert!(left.is_empty(), "processes of the killed run's update: {left:?}");
+}
+
+/// Pids whose process group is `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let f: Vec<&str> = stat.rsplit_once(')').map(|x| x.1).unwrap_or("").split_whitespace().collect();
+        if f.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) {
+            v.push(pid);
+        }
+    }
+    v
+}
+
+// --- 9. signals and bounds -----------------------------------------------------------
+
+/// Runs a command that may block; Ctrl-C after `patience`. Returns the exit
+/// status, or fails when even SIGINT does not end it.
+fn run_with_ctrl_c(mut c: Command, patience: Duration) -> (Option<i32>, bool) {
+    let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    if let Some(st) = wait_timeout(&mut child, patience) {
+        return (st.code(), false);
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let st = wait_timeout(&mut child, Duration::from_secs(5));
+    if st.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("SIGINT was ignored while the run blocked");
+    }
+    (st.unwrap().code(), true)
+}
+
+#[test]
+fn special_files_are_refused_before_a_read_can_block() {
+    let w = World::new();
+    let fifo = w.root().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // A template linked to a FIFO inside HOME.
+    let in_home_fifo = w.home.join("repository/resources/conf/fifo.toml");
+    assert!(Command::new("mkfifo").arg(&in_home_fifo).status().unwrap().success());
+    let tpl = w.home.join(DTPL).join("gateway-worker.toml");
+    std::fs::remove_file(&tpl).unwrap();
+    std::os::unix::fs::symlink("../fifo.toml", &tpl).unwrap();
+    let mut c = Command::new(exe());
+    c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--no-update", "--dry-run"]);
+    assert_eq!(run_with_ctrl_c(c, Duration::from_secs(5)), (Some(2), false));
+    std::fs::remove_file(&tpl).unwrap();
+    std::fs::remove_file(&in_home_fifo).unwrap();
+    std::fs::write(&tpl, read(fixture().join(DTPL).join("gateway-worker.toml"))).unwrap();
+    // An overlay that is a FIFO.
+    let mut c = Command::new(exe());
+    c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--no-update", "--dry-run", "--overlay"]).arg(&fifo);
+    assert_eq!(run_with_ctrl_c(c, Duration::from_secs(5)), (Some(2), false));
+    // A credentials file that is a FIFO.
+    chmod(&fifo, 0o600);
+    let mut c = Command::new(exe());
+    c.arg("split")
+        .arg(&w.home)
+        .arg("--out")
+        .arg(&w.out)
+        .arg("--update-tool")
+        .arg(double())
+        .arg("--credentials-file")
+        .arg(&fifo)
+        .env_remove("WSO2_PASSWORD")
+        .env_remove("WSO2_USERNAME");
+    assert_eq!(run_with_ctrl_c(c, Duration::from_secs(5)), (Some(2), false));
+    assert!(!w.out.exists());
+}
+
+#[test]
+fn a_dry_run_stops_on_ctrl_c() {
+    let w = World::new();
+    // A large deployment.toml makes the dry-run long enough to interrupt.
+    let mut big = std::fs::read_to_string(w.home.join(TOML)).unwrap();
+    for i in 0..60_000 {
+        big.push_str(&format!("[custom.t{i}]\nkey_{i} = \"value {i}\"\nlist = [1, 2, 3]\n"));
+    }
+    std::fs::write(w.home.join(TOML), big).unwrap();
+    let mut c = Command::new(exe());
+    c.arg("split")
+        .arg(&w.home)
+        .arg("--out")
+        .arg(&w.out)
+        .args(["--no-update", "--dry-run", "--profiles", "control-plane,gateway-worker,traffic-manager"])
+        .args(["--carry", "super_admin"]);
+    let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let running = child.try_wait().unwrap().is_none();
+    if !running {
+        eprintln!("skipped the Ctrl-C check: the dry-run finished in under 300 ms on this machine");
+        return;
+    }
+    let t = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let st = wait_timeout(&mut child, Duration::from_secs(5)).expect("the dry-run ignored Ctrl-C");
+    assert!(t.elapsed() < Duration::from_secs(2), "Ctrl-C took {:?}", t.elapsed());
+    assert_eq!(st.code(), Some(130));
+    assert!(!w.out.exists());
+}
+
+#[test]
+fn jobs_are_bounded() {
+    let w = World::new();
+    for (flag, n) in [("--jobs", "257"), ("--jobs", "100000"), ("--update-jobs", "1000")] {
+        let t = Instant::now();
+        let o = if flag == "--jobs" {
+            split_plain(&w, &w.out, &[flag, n])
+        } else {
+            let copy = w.out.join("gateway-worker/wso2am-4.2.0");
+            bin().arg("update").arg(&copy).args([flag, n, "--json"]).output().unwrap()
+        };
+        assert_eq!(code(&o), Some(2), "{flag} {n}: {}", text(&o));
+        let v = json(&o);
+        assert!(v["hint"].as_str().unwrap().contains("256"), "{v}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(!w.out.exists(), "{flag} {n} wrote before refusing");
+    }
+    let o = split_plain(&w, &w.out, &["--jobs", "256", "--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let md = std::fs::metadata(&w.out).unwrap();
+    assert!(md.dev() > 0);
+}
