@@ -34,7 +34,7 @@ ok() { passed=$((passed + 1)); echo "ok: $*"; }
 
 export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_LOCAL_TEMP=$work/ans-local ANSIBLE_REMOTE_TEMP=$work/ans-remote
 export ANSIBLE_CONFIG=$here/ansible.cfg ANSIBLE_SSH_CONTROL_PATH_DIR=$work/cp ANSIBLE_HOST_KEY_CHECKING=True
-export ANSIBLE_COLLECTIONS_PATH=$work/collections ANSIBLE_PYTHON_INTERPRETER=$py
+export ANSIBLE_COLLECTIONS_PATH=$work/collections ANSIBLE_PYTHON_INTERPRETER=$py ANSIBLE_PIPELINING=True
 unset WSO2_USERNAME WSO2_PASSWORD APIM_DOUBLE_SCENARIO
 
 # --- the collection: build, install from the tarball ----------------------------------------

@@ -223,6 +223,7 @@ impl UpdateFlags {
             resume,
             echo: !json,
             ready: None,
+            preview: false,
         }
     }
 }

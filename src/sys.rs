@@ -72,6 +72,30 @@ fn signal_group(pgid: u32, sig: Signal) {
     }
 }
 
+/// Opens a file for reading, never through a link (O_NOFOLLOW), and without
+/// blocking on a fifo put in its place.
+pub fn open_read_nofollow(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    std::fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(p)
+}
+
+/// Opens (creating with mode 600) a file to append to, never through a link.
+pub fn open_append_nofollow(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(p)
+}
+
+/// Whether this process may create entries in the directory `dir`.
+pub fn can_create_in(dir: &Path) -> bool {
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).is_ok()
+}
+
 /// Opens (creating, mode 600) a lock file for reading and writing, never
 /// through a symbolic link.
 pub fn open_lock_file(path: &Path) -> std::io::Result<File> {

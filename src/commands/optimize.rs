@@ -37,6 +37,7 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     };
     let resumed = interrupted_before(&home.path)?;
     let plan = plan::compute(&profile, &Tree::scan(&home.path)?, &opts)?;
+    plan::check_met(&plan)?;
     let mut report = Report {
         command: "optimize".into(),
         dry_run: args.dry_run,
@@ -70,7 +71,7 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
     home::check_not_running(&home.path)?;
     let profile = catalog.select(&home.product, &home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
     args.options.config.check_in_run(&[profile.name.as_str()], "--profile")?;
-    let previous = record::read(&home.path)?;
+    let previous = crate::commands::verify::checked_record(&home, &catalog)?;
     if let Some(prev) = &previous {
         if prev.profile != profile.name {
             return refuse(
@@ -100,8 +101,17 @@ fn apply(
     previous: Option<&Record>,
 ) -> Result<(ProfileReport, bool)> {
     let changed = apply_in_place(plan)?;
-    let rec = Record { update: previous.and_then(|p| p.update.clone()), ..record_for(profile, home, opts, None, plan) };
-    if previous != Some(&rec) {
+    let mut rec = record_for(profile, home, opts, None, plan);
+    if let Some(prev) = previous {
+        // A split copy stays the copy of its source: what optimize did is the
+        // tool's own work, recorded in the new fingerprint.
+        rec.update = prev.update.clone();
+        rec.source = prev.source.clone();
+        rec.source_fingerprint = prev.source_fingerprint.clone();
+        rec.source_entries = prev.source_entries.clone();
+    }
+    crate::model::standing::stamp(&home.path, &mut rec)?;
+    if previous.map(Record::unsealed) != Some(rec.clone()) {
         record::write(&home.path, &rec)?;
     }
     let status = if changed { Status::Optimized } else { Status::Current };

@@ -13,10 +13,12 @@ use crate::engine::copy::{self, CopyStats, Job, Reflink};
 use crate::engine::fidelity;
 use crate::engine::interrupted;
 use crate::engine::output::{self, CreatedDirs, Lock, Staging};
+use crate::model::fingerprint::{self, Fingerprint};
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, record_for, Record};
+use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
 use crate::outcome::{refuse, Status};
 use crate::report::human::human_bytes;
@@ -45,15 +47,6 @@ pub struct SplitArgs {
     pub archive: Option<archive::Format>,
 }
 
-/// What each selected profile's copy is before this run.
-#[derive(Debug, Clone, PartialEq)]
-enum State {
-    Absent,
-    Current,
-    /// Made by this tool from other inputs; replaced only with `--force`.
-    Stale(String),
-}
-
 struct Target {
     /// Index of the home (in `Checked::homes`) the copy is made from.
     home: usize,
@@ -64,7 +57,10 @@ struct Target {
     shipped: Option<Plan>,
     final_path: PathBuf,
     record: Record,
-    state: State,
+    /// What the copy already there is (see `model::standing`).
+    state: CopyState,
+    /// That copy's record, when it has one.
+    have: Option<Record>,
     /// (device, inode) of the copy found at the final place before the run:
     /// publishing exchanges with that directory only.
     seen: Option<(u64, u64)>,
@@ -73,6 +69,16 @@ struct Target {
 }
 
 impl Target {
+    /// Whether this run (re)builds the copy: an absent one always; a stale,
+    /// drifted or conflicted one only with `--force`.
+    fn builds(&self, force: bool) -> bool {
+        match self.state {
+            CopyState::Absent => true,
+            CopyState::Current => false,
+            CopyState::Stale { .. } | CopyState::Drifted { .. } | CopyState::Conflicts { .. } => force,
+        }
+    }
+
     fn report(&self, status: Status) -> ProfileReport {
         let mut r = ProfileReport::from_plan(&self.plan, &self.final_path, status);
         r.links_rewritten = self.relinked.iter().map(|p| p.display().to_string()).collect();
@@ -133,14 +139,19 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
         out: Some(checked.out.display().to_string()),
         ..Default::default()
     };
-    if args.dry_run {
-        report.profiles = dry_run(&targets)?;
-        return Ok(finish(report, started));
+    let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
+    if checked.update.iter().any(Option::is_some) {
+        for t in &to_build {
+            update::check_backup_dir(&update::backup_dir(&t.final_path))?;
+        }
     }
-    let to_build: Vec<&Target> = targets.iter().filter(|t| t.state != State::Current).collect();
-    check_space(&checked.homes, &checked.out, &to_build, args.reflink)?;
+    check_space(&checked.homes, &checked.out, &to_build, args.reflink, args.dry_run)?;
     for t in &to_build {
         crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
+    }
+    if args.dry_run {
+        report.profiles = dry_run(args, &targets, checked.update.iter().flatten().next())?;
+        return Ok(finish(report, started));
     }
     // Dropped last: whatever ends the run, the directories it made on the way
     // to the output go again if nothing was put in them.
@@ -156,8 +167,8 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     if interrupted() {
         anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
     }
-    for t in targets.iter().filter(|t| t.state == State::Current) {
-        report.profiles.push(report_current(args, t)?);
+    for t in targets.iter().filter(|t| !t.builds(args.force)) {
+        report.profiles.push(report_standing(args, t)?);
     }
     for b in builds {
         report.profiles.push(publish(args, b)?);
@@ -171,6 +182,23 @@ fn finish(mut report: Report, started: Instant) -> RunOutcome {
     RunOutcome::of_report(report)
 }
 
+/// For a version updated before it is optimized (`update-first`): the
+/// plan of the pack as shipped, which the copy starts as.
+fn shipped_plan(
+    profile: &Profile,
+    source: &Tree,
+    updating: bool,
+    args: &SplitArgs,
+    home: &Home,
+) -> Result<Option<Plan>> {
+    if !(profile.facts.update_first && updating) {
+        return Ok(None);
+    }
+    let mut p = plan::compute(&profile.as_shipped(), source, &args.options)?;
+    p.tree.relativize_links_into(&home.path);
+    Ok(Some(p))
+}
+
 /// Everything that can be refused before looking at the output's copies.
 fn check(args: &SplitArgs) -> Result<Checked> {
     let catalog = load_catalog(args.profile_dir.as_deref())?;
@@ -178,6 +206,9 @@ fn check(args: &SplitArgs) -> Result<Checked> {
     let profiles = select(&catalog, &homes, args.profiles.as_deref())?;
     let names: Vec<&str> = profiles.iter().map(|(_, p)| p.name.as_str()).collect();
     args.options.config.check_in_run(&names, "--profiles")?;
+    for h in &homes {
+        standing::check_not_a_copy(&h.path, &catalog, &h.version)?;
+    }
     let out = output::absolute(&args.out)?;
     for h in &homes {
         output::check_separate(&h.path, &out, &sys_dir_id(&h.path))?;
@@ -274,10 +305,9 @@ fn preflight_updates(args: &SplitArgs, homes: &[Home]) -> Result<Vec<Option<upda
     for h in homes {
         let mut u = base.clone();
         u.ready = ready.clone();
-        if !args.dry_run {
-            update::preflight(&mut u, &h.path)?;
-            ready = u.ready.clone();
-        }
+        u.preview = args.dry_run;
+        update::preflight(&mut u, &h.path)?;
+        ready = u.ready.clone();
         out.push(Some(u));
     }
     Ok(out)
@@ -292,49 +322,68 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
         // The output may not be an alias of any directory of the home either.
         output::check_separate(&home.path, &c.out, &source.dir_ids())?;
         let fingerprint = tree::fingerprint(&source);
+        let source_entries = Fingerprint::of_tree(&source);
         for profile in c.profiles.iter().filter(|(h, _)| *h == i).map(|(_, p)| p) {
             let mut plan = plan::compute(profile, &source, &args.options)?;
+            plan::check_met(&plan)?;
             let relinked = plan.tree.relativize_links_into(&home.path);
-            let shipped = if profile.facts.update_first && c.update[i].is_some() {
-                let mut p = plan::compute(&profile.as_shipped(), &source, &args.options)?;
-                p.tree.relativize_links_into(&home.path);
-                Some(p)
-            } else {
-                None
-            };
+            let shipped = shipped_plan(profile, &source, c.update[i].is_some(), args, home)?;
             let final_path = output::copy_path(&c.out, &profile.name, &home.dir_name);
-            let record = record_for(profile, home, &args.options, Some(fingerprint.clone()), &plan);
-            let state = state_of(&final_path, &record)?;
+            let mut record = record_for(profile, home, &args.options, Some(fingerprint.clone()), &plan);
+            record.source_entries = Some(source_entries.clone());
+            let (state, have) = standing::examine(&final_path, &profile.name, &record)?;
             let seen = crate::safe_fs::dev_ino_nofollow(&final_path);
             let (profile, home) = (profile.clone(), i);
-            targets.push(Target { home, profile, plan, shipped, final_path, record, state, seen, relinked });
+            targets.push(Target { home, profile, plan, shipped, final_path, record, state, have, seen, relinked });
         }
     }
-    for t in &targets {
-        if let (State::Stale(why), false) = (&t.state, args.force) {
+    for t in targets.iter().filter(|_| !args.force && !args.dry_run) {
+        if let CopyState::Stale { reason } = &t.state {
             return refuse(
-                format!("{} exists and is stale: {why}", t.final_path.display()),
-                "pass --force to rebuild it (the old copy stays until the new one is complete)",
+                format!("{} exists and is stale: {reason}", t.final_path.display()),
+                "pass --force to rebuild it (the old copy stays until the new one is complete), or --dry-run to preview the replacement",
             );
         }
     }
     Ok(targets)
 }
 
-fn dry_run(targets: &[Target]) -> Result<Vec<ProfileReport>> {
+fn dry_run(args: &SplitArgs, targets: &[Target], u: Option<&update::Settings>) -> Result<Vec<ProfileReport>> {
     let mut out = Vec::new();
     for t in targets {
-        let status = match &t.state {
-            State::Absent => Status::WouldCreate,
-            State::Current => Status::Current,
-            State::Stale(_) => Status::WouldReplace,
+        let (status, reason) = match &t.state {
+            CopyState::Absent => (Status::WouldCreate, None),
+            CopyState::Current => (Status::Current, None),
+            CopyState::Conflicts { .. } if !args.force => (Status::Conflicts, why_not_current(&t.state)),
+            state => (Status::WouldReplace, why_not_current(state)),
         };
         let mut r = t.report(status);
+        r.reason = reason;
+        if let (Some(u), false) = (u, matches!(status, Status::Current | Status::Conflicts)) {
+            r.notes.extend(u.ready.as_ref().map(|ready| ready.describe(u)));
+        }
         r.diff = Some(diff::diff(&t.plan)?);
         r.settings = diff::settings_summary(&t.plan)?;
         out.push(r);
     }
     Ok(out)
+}
+
+/// Why a copy that is there is not current, in one line.
+fn why_not_current(state: &CopyState) -> Option<String> {
+    match state {
+        CopyState::Stale { reason } => Some(format!("stale: {reason}")),
+        CopyState::Drifted { differences } => Some(format!(
+            "drifted: {} differences from what apim-profiles left ({})",
+            differences.len(),
+            fingerprint::summarize(differences, 3).join("; ")
+        )),
+        CopyState::Conflicts { files } => Some(format!(
+            "the last update stopped on conflicts and was not continued: {}",
+            if files.is_empty() { "(the tool listed none)".to_string() } else { files.join(", ") }
+        )),
+        CopyState::Absent | CopyState::Current => None,
+    }
 }
 
 /// The output's lock, taken when something will be written.
@@ -416,10 +465,31 @@ fn update_all(settings: &[Option<update::Settings>], opts: &Options, builds: &mu
     })
 }
 
-/// A copy that is already what this run would make.
-fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
+/// A copy this run leaves as it is: current, drifted (without `--force`:
+/// nothing touched, the differences listed) or waiting on conflicts.
+fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
+    let shown = t.final_path.display().to_string();
+    match &t.state {
+        CopyState::Drifted { differences } => {
+            let mut r = t.report(Status::Drifted);
+            r.drift = standing::drift_lines(differences);
+            r.drift_total = Some(differences.len());
+            r.reason = why_not_current(&t.state);
+            r.notes.push(format!(
+                "{shown} changed since apim-profiles made it; nothing was touched. To rebuild it from the source run the same command with --force"
+            ));
+            return Ok(r);
+        }
+        CopyState::Conflicts { .. } => {
+            let mut r = t.report(Status::Conflicts);
+            r.update = t.have.as_ref().and_then(|h| h.update.clone()).and_then(|u| serde_json::from_value(u).ok());
+            r.error = why_not_current(&t.state);
+            return Ok(r);
+        }
+        _ => {}
+    }
     let mut r = t.report(Status::Current);
-    if args.update.is_some() && record::read(&t.final_path)?.is_some_and(|rec| rec.update.is_none()) {
+    if args.update.is_some() && t.have.as_ref().is_some_and(|rec| rec.update.is_none()) {
         r.notes.push(format!(
             "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
             t.final_path.display()
@@ -440,32 +510,27 @@ fn report_current(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 /// and says what became of it.
 fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     let t = b.target;
-    let built = if matches!(t.state, State::Stale(_)) { Status::Replaced } else { Status::Created };
+    let built = if matches!(t.state, CopyState::Absent) { Status::Created } else { Status::Replaced };
     let mut r = t.report(built);
     r.add_copy(&b.stats);
     r.changed = true;
     let mut rec = t.record.clone();
-    if let Some((res, updated)) = b.update {
+    if let Some((mut res, updated)) = b.update {
         rec = updated;
-        r.update = Some(res.clone());
-        r.notes.extend(res.notes.iter().cloned());
         r.duration_ms = res.duration_ms;
         if !res.keeps_copy() {
-            r.status = Status::Failed;
-            r.error = Some(res.message.clone());
-            let kept = b.staging.keep_aside(&t.final_path, "update-failed")?;
-            r.notes.push(format!(
-                "the copy whose update failed is kept for inspection at {} (logs in its updates/logs/)",
-                kept.display()
-            ));
-            return Ok(r);
+            return keep_failed(r, res, rec, b.staging, t);
         }
+        update::result::relocate(&mut res, b.staging.path(), &t.final_path);
+        r.update = Some(res.clone());
+        r.notes.extend(res.notes.iter().cloned());
         if res.status == UpdateStatus::Conflicts {
             r.status = Status::Conflicts;
             r.error = Some(res.message.clone());
         }
         rec.update = Some(res.to_json());
     }
+    standing::stamp(b.staging.path(), &mut rec)?;
     record::write(b.staging.path(), &rec)?;
     fidelity::finish_root(&t.plan.root, b.staging.path())?;
     if let Err(e) = b.staging.publish(&t.final_path, t.seen) {
@@ -485,35 +550,33 @@ fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     Ok(r)
 }
 
-fn state_of(final_path: &Path, wanted: &Record) -> Result<State> {
-    if std::fs::symlink_metadata(final_path).is_err() {
-        return Ok(State::Absent);
-    }
-    match record::read(final_path) {
-        Ok(Some(have)) if have.same_inputs(wanted) => Ok(State::Current),
-        Ok(Some(have)) => {
-            let why = if have.profile != wanted.profile {
-                format!("it is a copy for profile {}", have.profile)
-            } else if have.source_fingerprint != wanted.source_fingerprint {
-                "the source home changed since it was made".to_string()
-            } else if have.options_sha256 != wanted.options_sha256 {
-                "it was made with other options".to_string()
-            } else if have.profile_sha256 != wanted.profile_sha256 {
-                "the profile definition changed".to_string()
-            } else {
-                format!("it was made by apim-profiles {}", have.tool_version)
-            };
-            Ok(State::Stale(why))
-        }
-        _ => refuse(
-            format!(
-                "{} already exists and was not made by apim-profiles (no {} record in it)",
-                final_path.display(),
-                record::RECORD_FILE
-            ),
-            "move it away or choose another --out; apim-profiles never replaces a directory it did not make",
-        ),
-    }
+/// Keeps a copy whose update failed beside the final place (one per
+/// profile), with its record and logs; every path the report names exists.
+fn keep_failed(
+    mut r: ProfileReport,
+    mut res: UpdateResult,
+    mut rec: Record,
+    staging: Staging,
+    t: &Target,
+) -> Result<ProfileReport> {
+    rec.update = Some(res.to_json());
+    record::write(staging.path(), &rec)?;
+    let staged = staging.path().to_path_buf();
+    let (kept, note) = update::keep_failed(staging, &t.final_path, &t.profile.name)?;
+    update::result::relocate(&mut res, &staged, &kept);
+    r.status = Status::Failed;
+    r.path = kept.display().to_string();
+    r.path_hex = crate::report::hex_if_not_utf8(&kept);
+    r.error = Some(res.message.clone());
+    r.notes.extend(res.notes.iter().cloned());
+    r.notes.extend(note);
+    r.notes.push(format!(
+        "the copy whose update failed is kept for inspection at {} (logs: {})",
+        kept.display(),
+        res.logs
+    ));
+    r.update = Some(res);
+    Ok(r)
 }
 
 /// The (device, inode) of the home itself, for the first overlap check
@@ -524,7 +587,7 @@ fn sys_dir_id(home: &Path) -> std::collections::HashSet<(u64, u64)> {
 
 /// Refuses before writing when the copies will not fit. Clones cost no space,
 /// so where a probe clone works only metadata is counted.
-fn check_space(homes: &[Home], out: &Path, targets: &[&Target], reflink: Reflink) -> Result<()> {
+fn check_space(homes: &[Home], out: &Path, targets: &[&Target], reflink: Reflink, dry_run: bool) -> Result<()> {
     if targets.is_empty() {
         return Ok(());
     }
@@ -536,17 +599,21 @@ fn check_space(homes: &[Home], out: &Path, targets: &[&Target], reflink: Reflink
             return Ok(());
         }
     }
-    let cloning = targets
-        .first()
-        .and_then(|t| t.plan.tree.entries.iter().find(|(_, e)| e.size() > 0).map(|(p, _)| home.path.join(p)))
-        .is_some_and(|f| copy::probe_reflink(&f, &probe_dir));
-    if reflink == Reflink::Always && !cloning {
+    // A dry-run writes nothing, not even a probe clone: it refuses only what
+    // no clone could make fit (the metadata alone).
+    let cloning = !dry_run
+        && targets
+            .first()
+            .and_then(|t| t.plan.tree.entries.iter().find(|(_, e)| e.size() > 0).map(|(p, _)| home.path.join(p)))
+            .is_some_and(|f| copy::probe_reflink(&f, &probe_dir));
+    if reflink == Reflink::Always && !cloning && !dry_run {
         return refuse(
             format!("--reflink always: files of {} cannot be cloned into {}", home.path.display(), probe_dir.display()),
             "cloning needs one file system with reflink support (XFS with reflink=1, Btrfs) for home and output; use --reflink auto to copy where it cannot",
         );
     }
-    let need = if cloning { targets.iter().map(|t| 4096 * t.plan.tree.entries.len() as u64).sum() } else { need };
+    let need =
+        if cloning || dry_run { targets.iter().map(|t| 4096 * t.plan.tree.entries.len() as u64).sum() } else { need };
     let free = hooks::pretend_free_bytes().or_else(|| sys::free_bytes(&probe_dir));
     if let Some(free) = free {
         if free < need {

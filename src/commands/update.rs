@@ -14,7 +14,9 @@ use crate::model::home;
 use crate::model::plan;
 use crate::model::profile::load_catalog;
 use crate::model::record::{self, record_for};
+use crate::model::standing::{self, CopyState};
 use crate::model::tree::Tree;
+use crate::outcome::Status;
 use crate::report::{ProfileReport, Report, RunOutcome};
 use crate::update::{self, Settings, UpdateStatus};
 
@@ -24,7 +26,11 @@ pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) 
     crate::engine::start_writing();
     let mut report = Report { command: "update".into(), ..Default::default() };
     for (copy, s) in work {
-        report.profiles.push(update_one(copy, &s)?);
+        let r = match held_back(&copy, settings.resume)? {
+            Some(r) => r,
+            None => update_one(copy, &s)?,
+        };
+        report.profiles.push(r);
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(RunOutcome::of_report(report))
@@ -43,6 +49,7 @@ fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) ->
         let mut s = settings.clone();
         s.ready = last_ready.clone();
         update::preflight(&mut s, &copy.home.path)?;
+        update::check_backup_dir(&update::backup_dir(&copy.home.path))?;
         last_ready = s.ready.clone();
         work.push((copy, s));
     }
@@ -73,6 +80,39 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
     r.update = Some(res.clone());
     r.duration_ms = res.duration_ms;
     rec.update = Some(res.to_json());
+    standing::stamp(&h.path, &mut rec)?;
     record::write(&h.path, &rec)?;
     Ok(r)
+}
+
+/// The report of a copy the update must not touch: one waiting on conflicts
+/// (without `--continue`), or one changed since the tool left it. The same
+/// rules as a re-run of `split`.
+fn held_back(copy: &Copy, resume: bool) -> Result<Option<ProfileReport>> {
+    let Some(rec) = &copy.record else {
+        return Ok(None);
+    };
+    let path = copy.home.path.display().to_string();
+    let held = match standing::standing(&copy.home.path, rec)? {
+        CopyState::Conflicts { files } if !resume => {
+            let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
+            let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Conflicts);
+            r.update = rec.update.clone().and_then(|u| serde_json::from_value(u).ok());
+            r.error = Some(format!(
+                "the last update of {path} stopped on conflicts and was not continued: {}",
+                files.join(", ")
+            ));
+            r
+        }
+        CopyState::Drifted { differences } => {
+            let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
+            let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Drifted);
+            r.drift = standing::drift_lines(&differences);
+            r.drift_total = Some(differences.len());
+            r.notes.push(format!("{path} changed since apim-profiles left it; the update did not run"));
+            r
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(held))
 }

@@ -6,10 +6,12 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::model::fingerprint::{self, Fingerprint};
 use crate::model::home::{self, Home};
-use crate::model::plan::{self, Options};
+use crate::model::plan::{self, Action, Options, Plan};
 use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, Record};
+use crate::model::standing;
 use crate::model::tree::Tree;
 use crate::outcome::{refuse, Status};
 use crate::report::{ProfileReport, Report, RunOutcome};
@@ -27,7 +29,7 @@ pub struct Copy {
 /// copy without one, from its place in the layout (`<DIR>/<profile>/<home>`).
 pub fn identify(copy: &Path, catalog: &Catalog) -> Result<Copy> {
     let h = home::detect(copy, catalog)?;
-    let rec = record::read(&h.path)?;
+    let rec = checked_record(&h, catalog)?;
     let name = match &rec {
         Some(r) => r.profile.clone(),
         None => profile_from_layout(&h, catalog)?,
@@ -38,6 +40,17 @@ pub fn identify(copy: &Path, catalog: &Catalog) -> Result<Copy> {
         rec.as_ref().and_then(|r| r.deployment_toml_sha256.clone()),
     );
     Ok(Copy { home: h, profile, options, record: rec })
+}
+
+/// The copy's record when it has one, refused when it is not as the tool
+/// wrote it (see `model::standing`).
+pub fn checked_record(h: &Home, catalog: &Catalog) -> Result<Option<Record>> {
+    if std::fs::symlink_metadata(h.path.join(record::RECORD_FILE)).is_err() {
+        return Ok(None);
+    }
+    let names = catalog.for_version(&h.version).map(|p| p.name.as_str());
+    let layout = standing::layout_profile(&h.path, names);
+    Ok(Some(standing::read_checked(&h.path, layout.as_deref())?))
 }
 
 fn profile_from_layout(h: &Home, catalog: &Catalog) -> Result<String> {
@@ -69,10 +82,11 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome>
         let copy = identify(c, &catalog)?;
         let tree = Tree::scan(&copy.home.path)?;
         let plan = plan::compute(&copy.profile, &tree, &copy.options)?;
-        let drift = plan.drift_lines();
-        let status = if drift.is_empty() { Status::Verified } else { Status::Drifted };
+        let all = all_differences(&plan, &tree, copy.record.as_ref());
+        let status = if all.is_empty() { Status::Verified } else { Status::Drifted };
         let mut r = ProfileReport::from_plan(&plan, &copy.home.path, status);
-        r.drift = drift;
+        r.drift = all.iter().take(standing::DRIFT_SHOWN).cloned().collect();
+        r.drift_total = (all.len() > r.drift.len()).then_some(all.len());
         // What verify reports is the copy as it is, not what a fix would leave.
         r.entries_kept = tree.entries.len();
         r.duration_ms = t0.elapsed().as_millis() as u64;
@@ -80,4 +94,28 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome>
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(RunOutcome::of_report(report))
+}
+
+/// How a copy differs from its profile, then from what the tool left (its
+/// record's fingerprint: edited and deleted files too), each path once.
+fn all_differences(plan: &Plan, tree: &Tree, rec: Option<&Record>) -> Vec<String> {
+    let mut lines = plan.drift_lines();
+    let Some(recorded) = rec.and_then(|r| r.copy_fingerprint.as_ref()) else {
+        return lines;
+    };
+    let named: Vec<String> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { path, .. } | Action::Rewrite { path, .. } => Some(path.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    for d in fingerprint::compare(recorded, &Fingerprint::of_tree(tree)) {
+        let p = d.path();
+        if !named.iter().any(|n| p == n || p.starts_with(&format!("{n}/"))) {
+            lines.push(d.to_string());
+        }
+    }
+    lines
 }

@@ -183,7 +183,7 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
             let src_path = source_root.join(p);
             // Never through a link that leaves the home, never a FIFO.
             let src = crate::safe_fs::open_source(source_root, p)?;
-            let cloned = copy_contents(&src, &out, reflink)
+            let cloned = copy_contents(&src, &out, reflink, e.meta.sparse)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
             (cloned, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))
         }
@@ -209,8 +209,9 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
 }
 
 /// Clone, else in-kernel copy (`std::io::copy` between files uses
-/// copy_file_range, falling back to read/write itself).
-fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
+/// copy_file_range, falling back to read/write itself); a file the scan found
+/// sparse is copied range by range so that its holes stay holes.
+fn copy_contents(src: &File, dst: &File, reflink: Reflink, sparse: bool) -> Result<bool> {
     if reflink != Reflink::Never {
         match sys::clone_file(dst, src) {
             Ok(()) => return Ok(true),
@@ -220,9 +221,8 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink) -> Result<bool> {
             Err(_) => {}
         }
     }
-    let md = src.metadata()?;
-    if fidelity::has_holes(&md) {
-        fidelity::copy_sparse(src, dst, md.len())?;
+    if sparse {
+        fidelity::copy_sparse(src, dst, src.metadata()?.len())?;
         return Ok(false);
     }
     let mut s = src;

@@ -16,11 +16,6 @@ use rustix::io::Errno;
 
 use crate::model::tree::{Kind, Origin, Tree};
 
-/// Whether a file has holes: fewer blocks allocated than its length needs.
-pub fn has_holes(md: &std::fs::Metadata) -> bool {
-    md.blocks().saturating_mul(512) < md.len()
-}
-
 /// Copies `len` bytes from `src` into the empty `dst`, data ranges only: the
 /// ranges are found with SEEK_DATA/SEEK_HOLE, each one copied in the kernel
 /// (copy_file_range, else pread/pwrite), and the length set last so that a

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod facts;
+pub mod fingerprint;
 pub mod home;
 pub mod paths;
 pub mod pattern;
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod profile;
 pub mod record;
 pub mod secret;
+pub mod standing;
 pub mod text;
 pub mod tree;
 pub mod update_result;

@@ -73,6 +73,10 @@ pub enum Action {
     /// would be wrong (a consumed template variant): `verify` reports it as
     /// drift, the other commands as a note.
     Blocked { path: PathBuf, step: String, message: String },
+    /// The step cannot do what the profile asks on this tree (its directory
+    /// is a link, its template is missing): `split` and `optimize` refuse,
+    /// `verify` reports it as a difference.
+    Unmet { step: String, message: String },
 }
 
 #[derive(Debug, Clone)]
@@ -92,7 +96,7 @@ pub struct Plan {
 impl Plan {
     /// Whether carrying out the plan changes anything (what `verify` asks).
     pub fn changes_anything(&self) -> bool {
-        self.actions.iter().any(|a| !matches!(a, Action::Note { .. } | Action::Blocked { .. }))
+        self.actions.iter().any(|a| !matches!(a, Action::Note { .. } | Action::Blocked { .. } | Action::Unmet { .. }))
     }
     pub fn removed(&self) -> impl Iterator<Item = &Action> {
         self.actions.iter().filter(|a| matches!(a, Action::Remove { .. }))
@@ -110,6 +114,7 @@ impl Plan {
                 )),
                 Action::Rewrite { path, step, .. } => Some(format!("{} is not the profile's ({step})", path.display())),
                 Action::Blocked { message, step, .. } => Some(format!("{message} ({step})")),
+                Action::Unmet { step, message } => Some(format!("{message} ({step})")),
                 Action::Backup { .. } | Action::Note { .. } => None,
             })
             .collect()
@@ -124,6 +129,20 @@ impl Plan {
             })
             .collect()
     }
+}
+
+/// Refuses a plan with a step that cannot do what its profile asks.
+pub fn check_met(plan: &Plan) -> Result<()> {
+    for a in &plan.actions {
+        if let Action::Unmet { step, message } = a {
+            return Err(Refusal::new(
+                format!("profile {}, step {step}: {message}", plan.profile),
+                "give a home as the product pack lays it out (real directories, every deployment template), or fix the profile definition",
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Computes the plan of `profile` on `tree` (a scan of `tree.root`).
@@ -177,6 +196,8 @@ impl Planner {
                 }
                 self.replace_deployment_toml(profile, [rel(template), rel(target), rel(backup)], opts, label)?;
             }
+            Step::ClearDir { dir, .. } | Step::PruneWebapps { dir, .. } | Step::RemoveWebapps { dir, .. }
+                if !self.real_dir(&rel(dir), &label) => {}
             Step::ClearDir { dir, keep_files, .. } => {
                 let dir = rel(dir);
                 let keep = patterns(keep_files);
@@ -313,8 +334,12 @@ impl Planner {
         opts: &Options,
         label: String,
     ) -> Result<()> {
-        if !self.is_file(&target) || !self.is_file(&template) {
-            return Ok(());
+        for (p, what) in [(&template, "the profile's deployment template"), (&target, "the file it replaces")] {
+            if !self.is_file(p) {
+                let message = format!("{what} {} is not in the home (or is not a file)", p.display());
+                self.actions.push(Action::Unmet { step: label, message });
+                return Ok(());
+            }
         }
         self.links_stay_inside(&[&target, &template])?;
         let tpl = self.t.get(&template).cloned().expect("checked");
@@ -408,6 +433,28 @@ impl Planner {
         let out = config::apply(&tpl_text, &own_text, &profile.name, &opts.config, &profile.facts)
             .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
         Ok(Some((Arc::new(out.text.into_bytes()), out.warnings)))
+    }
+
+    /// Whether `dir` is a directory the step can work in. A link (the step
+    /// would work through it) or a file is unmet; an absent directory has
+    /// nothing to remove, and the report says so.
+    fn real_dir(&mut self, dir: &Path, step: &str) -> bool {
+        let message = match self.t.get(dir).map(|e| &e.kind) {
+            Some(Kind::Dir) => return true,
+            Some(Kind::Symlink { target }) => format!(
+                "{} is a link (to {}), not a directory: nothing is removed through it",
+                dir.display(),
+                target.display()
+            ),
+            Some(Kind::File { .. }) => format!("{} is a file, not a directory", dir.display()),
+            None => {
+                let message = format!("{} is not in the home: nothing to remove there", dir.display());
+                self.actions.push(Action::Note { step: step.to_string(), message });
+                return false;
+            }
+        };
+        self.actions.push(Action::Unmet { step: step.to_string(), message });
+        false
     }
 
     /// A deployment.toml or template that is a link is used only when it

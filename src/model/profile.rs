@@ -275,6 +275,11 @@ impl Catalog {
         v
     }
 
+    /// The profiles of every pack of one version.
+    pub fn for_version<'a>(&'a self, version: &'a str) -> impl Iterator<Item = &'a Profile> + 'a {
+        self.profiles.iter().filter(move |p| p.version == version)
+    }
+
     /// The profiles of one pack (`wso2am`, `wso2am-acp`, ...) of one version.
     pub fn for_pack<'a>(&'a self, product: &'a str, version: &'a str) -> impl Iterator<Item = &'a Profile> + 'a {
         self.profiles.iter().filter(move |p| p.version == version && p.product == product)

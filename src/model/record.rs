@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::model::fingerprint::Fingerprint;
 use crate::model::home::Home;
 use crate::model::plan::{Options, Plan};
 use crate::model::profile::Profile;
@@ -37,6 +38,15 @@ pub struct Record {
     /// Result of the last update run in this copy, if any.
     #[serde(default)]
     pub update: Option<serde_json::Value>,
+    /// The source's entries (metadata only), to name what changed in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_entries: Option<Fingerprint>,
+    /// The copy as the tool left it (metadata only), to see what changed in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_fingerprint: Option<Fingerprint>,
+    /// A hash of everything above: a record edited by hand no longer matches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
 }
 
 impl Record {
@@ -47,6 +57,27 @@ impl Record {
             && self.profile_sha256 == other.profile_sha256
             && self.options_sha256 == other.options_sha256
             && self.source_fingerprint == other.source_fingerprint
+    }
+
+    /// The seal of this record's content (the seal itself left out).
+    fn compute_seal(&self) -> String {
+        let unsealed = Record { seal: None, ..self.clone() };
+        tree::sha256_hex(&serde_json::to_vec(&unsealed).unwrap_or_default())
+    }
+
+    /// Whether the record is as the tool wrote it. A record without a seal
+    /// is from an earlier version: it holds no copy fingerprint, and such a
+    /// copy is never current.
+    pub fn seal_holds(&self) -> bool {
+        match &self.seal {
+            Some(s) => *s == self.compute_seal(),
+            None => self.copy_fingerprint.is_none(),
+        }
+    }
+
+    /// The record without its seal, to compare content.
+    pub fn unsealed(&self) -> Record {
+        Record { seal: None, ..self.clone() }
     }
 }
 
@@ -63,7 +94,8 @@ pub fn read(copy: &Path) -> Result<Option<Record>> {
 /// (`O_EXCL`), renamed over the record, so a link planted at any name is
 /// replaced, never written through.
 pub fn write(copy: &Path, r: &Record) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(r)?;
+    let sealed = Record { seal: Some(r.compute_seal()), ..r.clone() };
+    let mut text = serde_json::to_string_pretty(&sealed)?;
     text.push('\n');
     crate::safe_fs::write_atomic(copy, RECORD_FILE, text.as_bytes(), 0o644)
 }
@@ -83,6 +115,9 @@ pub fn record_for(profile: &Profile, home: &Home, opts: &Options, fingerprint: O
         source_fingerprint: fingerprint,
         deployment_toml_sha256: plan.written_toml_sha256.clone(),
         update: None,
+        source_entries: None,
+        copy_fingerprint: None,
+        seal: None,
     }
 }
 

@@ -29,6 +29,9 @@ pub struct Meta {
     pub gid: u32,
     pub dev: u64,
     pub ino: u64,
+    /// Fewer blocks allocated than the length needs: the file has holes,
+    /// which a byte copy must keep.
+    pub sparse: bool,
 }
 
 /// Where a planned entry's content comes from.
@@ -149,6 +152,7 @@ impl Tree {
                     gid: md.gid(),
                     dev: md.dev(),
                     ino: md.ino(),
+                    sparse: ft.is_file() && md.blocks().saturating_mul(512) < md.len(),
                 };
                 Ok((rel.clone(), Entry { kind, meta, origin: Origin::Source(rel) }))
             })

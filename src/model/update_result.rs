@@ -1,12 +1,12 @@
 //! What an update did to one copy, as data: the report shows it, the copy's
 //! record keeps it. Running the tool and reading its output is `crate::update`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::outcome::Status;
 
 /// How one copy's update ended.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateStatus {
     Updated,
@@ -20,7 +20,7 @@ pub enum UpdateStatus {
 /// What one copy's update came to (`profiles[].update` in the JSON report,
 /// and `update` in the copy's record). The fields are in alphabetical order
 /// because that is the order the JSON contract has always listed them in.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpdateResult {
     pub added: Vec<String>,
     pub conflicts: Vec<String>,
@@ -29,7 +29,7 @@ pub struct UpdateResult {
     pub message: String,
     pub modified: Vec<String>,
     /// For the report's notes, not part of the result's JSON.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub notes: Vec<String>,
     pub removed: Vec<String>,
     /// What re-optimization did after the update (entries removed again...).

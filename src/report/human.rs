@@ -82,8 +82,14 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
     for n in &r.notes {
         s.push_str(&format!("note: {}\n", escape(n)));
     }
+    if let Some(why) = &r.reason {
+        s.push_str(&format!("reason: {why}\n"));
+    }
     for d in &r.drift {
         s.push_str(&format!("drift: {}\n", escape(d)));
+    }
+    if let Some(more) = r.drift_total.map(|t| t.saturating_sub(r.drift.len())).filter(|m| *m > 0) {
+        s.push_str(&format!("drift: and {more} more differences\n"));
     }
     if let Some(e) = &r.error {
         s.push_str(&format!("error: {}\n", escape(e)));
@@ -92,7 +98,7 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
         let verdict = if r.drift.is_empty() {
             "matches its profile".to_string()
         } else {
-            format!("{} differences from its profile", r.drift.len())
+            format!("{} differences from its profile", r.drift_total.unwrap_or(r.drift.len()))
         };
         s.push_str(&format!("summary: {} entries, {verdict}\n", r.entries_kept));
         return s;

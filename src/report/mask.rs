@@ -103,31 +103,21 @@ impl Masker {
         let mut i = 0;
         while i < chars.len() {
             let start = i;
-            let key: String;
-            if chars[i] == '"' || chars[i] == '\'' {
-                let q = chars[i];
-                let mut j = i + 1;
-                while j < chars.len() && chars[j] != q {
-                    j += 1;
+            let key = match key_at(&chars, i) {
+                KeyAt::Key(key, next) => {
+                    i = next;
+                    key
                 }
-                if j >= chars.len() {
+                KeyAt::NotAKey => {
+                    out.push(chars[i]);
+                    i += 1;
+                    continue;
+                }
+                KeyAt::Unclosed => {
                     out.extend(&chars[i..]);
                     break;
                 }
-                key = chars[i + 1..j].iter().collect();
-                i = j + 1;
-            } else if is_key_char(chars[i]) {
-                let mut j = i;
-                while j < chars.len() && is_key_char(chars[j]) {
-                    j += 1;
-                }
-                key = chars[i..j].iter().collect();
-                i = j;
-            } else {
-                out.push(chars[i]);
-                i += 1;
-                continue;
-            }
+            };
             let mut j = i;
             while j < chars.len() && chars[j].is_whitespace() {
                 j += 1;
@@ -179,6 +169,36 @@ impl Masker {
             i = end;
         }
         out
+    }
+}
+
+/// What starts at a position of a line: a key (bare or quoted) and the
+/// position after it, no key, or a quote that does not close.
+enum KeyAt {
+    Key(String, usize),
+    NotAKey,
+    Unclosed,
+}
+
+fn key_at(chars: &[char], i: usize) -> KeyAt {
+    if chars[i] == '"' || chars[i] == '\'' {
+        let q = chars[i];
+        let mut j = i + 1;
+        while j < chars.len() && chars[j] != q {
+            j += 1;
+        }
+        if j >= chars.len() {
+            return KeyAt::Unclosed;
+        }
+        KeyAt::Key(chars[i + 1..j].iter().collect(), j + 1)
+    } else if is_key_char(chars[i]) {
+        let mut j = i;
+        while j < chars.len() && is_key_char(chars[j]) {
+            j += 1;
+        }
+        KeyAt::Key(chars[i..j].iter().collect(), j)
+    } else {
+        KeyAt::NotAKey
     }
 }
 

@@ -62,6 +62,13 @@ pub struct ProfileReport {
     pub update: Option<UpdateResult>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// How many differences there are in all (`drift` lists the first 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_total: Option<usize>,
+    /// `would-replace`, `drifted`, `conflicts` of a copy already there: why
+    /// it is not current.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Absolute links into the home, made relative in the copy so that they
     /// lead into the copy.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -121,6 +128,8 @@ impl ProfileReport {
             bytes_to_copy: plan.tree.total_bytes(),
             update: None,
             drift: Vec::new(),
+            drift_total: None,
+            reason: None,
             links_rewritten: Vec::new(),
             archive: None,
             settings: Vec::new(),
@@ -145,7 +154,9 @@ impl ProfileReport {
                     r.backups.push(BackupMade { from: from.display().to_string(), to: to.display().to_string() })
                 }
                 Action::Rewrite { path, .. } => r.rewritten.push(path.display().to_string()),
-                Action::Note { message, .. } | Action::Blocked { message, .. } => r.notes.push(message.clone()),
+                Action::Note { message, .. } | Action::Blocked { message, .. } | Action::Unmet { message, .. } => {
+                    r.notes.push(message.clone())
+                }
             }
         }
         r
@@ -208,9 +219,8 @@ impl RunOutcome {
     pub fn of_report(mut report: Report) -> RunOutcome {
         report.changed = report.changed || report.profiles.iter().any(|p| p.changed);
         let exit = fold(report.profiles.iter().map(|p| p.status));
-        if let Some(advice) = advice(exit) {
-            report.warnings.push(advice.into());
-        }
+        let advice = advice(exit, &report);
+        report.warnings.extend(advice);
         RunOutcome { output: Output::Report(report), exit }
     }
 
@@ -219,12 +229,17 @@ impl RunOutcome {
     }
 }
 
-/// The advice printed once for a run that ended with conflicts or failures.
-fn advice(exit: Exit) -> Option<&'static str> {
+/// The advice printed for a run that ended with conflicts, failures or
+/// drift: for conflicts, how to resume each copy that waits on them.
+fn advice(exit: Exit, report: &Report) -> Vec<String> {
+    let waiting = report.profiles.iter().filter(|p| p.status == Status::Conflicts);
     match exit {
-        Exit::Conflicts => Some("hint: resolve each conflict listed (save the resolved file beside it as <file>.final), then run: apim-profiles update --continue <copy>"),
-        Exit::Failed => Some("hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)"),
-        _ => None,
+        Exit::Conflicts => waiting
+            .map(|p| format!("hint: to resume {0}: resolve each conflict listed, save the resolved file beside it as <file>.final, then run: apim-profiles update --continue {0}", p.path))
+            .collect(),
+        Exit::Failed => vec!["hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)".into()],
+        Exit::Drift if report.command != "verify" => vec!["hint: a copy changed since apim-profiles left it and was not touched; see what changed above, then rebuild it with split --force (or keep the change and re-apply the profile with apim-profiles optimize)".into()],
+        _ => vec![],
     }
 }
 

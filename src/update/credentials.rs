@@ -56,8 +56,10 @@ fn read_file(f: &Path) -> Result<String> {
 }
 
 /// From `--credentials-file`, else `WSO2_USERNAME`/`WSO2_PASSWORD`, else a
-/// prompt on the terminal; refused when none of these can be had.
-pub fn credentials(file: Option<&Path>) -> Result<Credentials> {
+/// prompt on the terminal; refused when none of these can be had. With where
+/// they come from, in words. A `preview` (dry-run) asks nothing: a prompt is
+/// only named.
+pub fn credentials(file: Option<&Path>, preview: bool) -> Result<(Option<Credentials>, String)> {
     if let Some(f) = file {
         let text = read_file(f)?;
         let (mut user, mut pass) = (None, None);
@@ -74,7 +76,7 @@ pub fn credentials(file: Option<&Path>) -> Result<Credentials> {
         }
         return match (user, pass) {
             (Some(username), Some(password)) if !username.is_empty() && !password.is_empty() => {
-                Ok(Credentials { username, password })
+                Ok((Some(Credentials { username, password }), format!("--credentials-file {}", f.display())))
             }
             _ => refuse(
                 format!("--credentials-file {} has no username= and password= lines", f.display()),
@@ -84,17 +86,20 @@ pub fn credentials(file: Option<&Path>) -> Result<Credentials> {
     }
     if let (Ok(username), Ok(password)) = (std::env::var("WSO2_USERNAME"), std::env::var("WSO2_PASSWORD")) {
         if !username.is_empty() && !password.is_empty() {
-            return Ok(Credentials { username, password });
+            return Ok((Some(Credentials { username, password }), "WSO2_USERNAME/WSO2_PASSWORD".into()));
         }
     }
     if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        if preview {
+            return Ok((None, "a prompt on the terminal (asked by the real run)".into()));
+        }
         eprint!("WSO2 account (email): ");
         let mut username = String::new();
         std::io::stdin().read_line(&mut username)?;
         let password = rpassword::prompt_password("Password: ")?;
         let username = username.trim().to_string();
         if !username.is_empty() && !password.is_empty() {
-            return Ok(Credentials { username, password });
+            return Ok((Some(Credentials { username, password }), "a prompt on the terminal".into()));
         }
     }
     refuse(

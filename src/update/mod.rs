@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::engine::output::Staging;
 use crate::model::plan::{Options, Plan};
 use crate::model::profile::Profile;
 use crate::model::record::Record;
@@ -41,6 +42,8 @@ pub struct Settings {
     pub echo: bool,
     /// Filled in by `preflight`.
     pub ready: Option<Ready>,
+    /// A dry-run: check everything the real run checks, but ask nothing.
+    pub preview: bool,
 }
 
 /// What preflight resolved: which tool to run and with which credentials.
@@ -52,6 +55,22 @@ pub struct Ready {
     /// The tool's file name inside bin/.
     pub tool_name: String,
     pub credentials: Option<Credentials>,
+    /// Where the credentials come from, for the dry-run (never the values).
+    pub credentials_from: String,
+}
+
+impl Ready {
+    /// What the update step will run, in one line for the dry-run.
+    pub fn describe(&self, s: &Settings) -> String {
+        let tool = match &self.place_tool {
+            Some(t) => format!("{} (placed in bin/ from {})", self.tool_name, t.display()),
+            None => format!("bin/{}", self.tool_name),
+        };
+        match &s.zip {
+            Some(z) => format!("update: would run {tool} apply-update {} (no account needed)", z.display()),
+            None => format!("update: would run {tool} with credentials from {}", self.credentials_from),
+        }
+    }
 }
 
 /// Everything the update step needs, checked before any copy is made.
@@ -105,13 +124,46 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
     }
     // An offline archive needs no account; everything else does.
     // Asked once per run: a preflight of the next copy reuses what the first found.
-    let known = s.ready.as_ref().and_then(|r| r.credentials.clone());
-    let credentials = match (s.zip.is_some(), known) {
-        (true, _) => None,
-        (false, Some(c)) => Some(c),
-        (false, None) => Some(credentials::credentials(s.credentials_file.as_deref())?),
+    let known = s.ready.as_ref().filter(|r| r.credentials.is_some());
+    let known = known.map(|r| (r.credentials.clone(), r.credentials_from.clone()));
+    let (credentials, credentials_from) = match (s.zip.is_some(), known) {
+        (true, _) => (None, "nowhere (an offline archive needs no account)".to_string()),
+        (false, Some(c)) => c,
+        (false, None) => credentials::credentials(s.credentials_file.as_deref(), s.preview)?,
     };
-    s.ready = Some(Ready { place_tool, tool_name, credentials });
+    s.ready = Some(Ready { place_tool, tool_name, credentials, credentials_from });
+    Ok(())
+}
+
+/// The tool's `--backup` directory for the copy at `final_path`:
+/// `<DIR>/<profile>/.apim-profiles-update-backup`, outside the copy.
+pub fn backup_dir(final_path: &Path) -> PathBuf {
+    final_path.parent().unwrap_or(final_path).join(".apim-profiles-update-backup")
+}
+
+/// Refuses when the tool's `--backup` directory cannot be made: its place is
+/// taken by something else, or the directory it goes in is not writable.
+pub fn check_backup_dir(dir: &Path) -> Result<()> {
+    let bad = |why: &str| {
+        refuse(
+            format!("the update's backup directory {} {why}", dir.display()),
+            "remove what is in its place or make the output writable; the update tool needs it outside the copy",
+        )
+    };
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => return bad("is taken by something that is not a directory"),
+        Err(_) => {}
+    }
+    let mut parent = dir.parent();
+    while let Some(p) = parent {
+        match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() && crate::sys::can_create_in(p) => return Ok(()),
+            Ok(m) if m.is_dir() => return bad("cannot be made: the directory it goes in is not writable"),
+            Ok(_) => return bad("cannot be made: a file is in the way"),
+            Err(_) => parent = p.parent(),
+        }
+    }
     Ok(())
 }
 
@@ -177,15 +229,17 @@ pub fn update_copy(
     let started = Instant::now();
     let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
     let tool = place_tool(ready, copy, shown)?;
-    let backup_dir = shown.parent().unwrap_or(shown).join(".apim-profiles-update-backup");
+    let backup_dir = backup_dir(shown);
     let args = tool_args(s, &backup_dir)?;
     let marker_dir = shown.parent().unwrap_or(shown);
-    let mut result = UpdateResult::new(shown.join("updates/logs").display().to_string());
+    let mut result = UpdateResult::new(result::logs_of(copy));
     loop {
         result.runs += 1;
         let run =
             tool::run_tool(&tool, &copy.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, &profile.name)?;
-        if !read_run(&mut result, &run, s, shown) {
+        result::keep_output(copy, &run.lines)?;
+        result.logs = result::logs_of(copy);
+        if !read_run(&mut result, &run, s, copy) {
             break;
         }
     }
@@ -253,15 +307,22 @@ fn read_run(result: &mut UpdateResult, run: &Run, s: &Settings, shown: &Path) ->
     false
 }
 
-/// A free name beside the final place for a copy whose update failed, where
-/// its logs can be read; the final place stays free.
-pub fn failed_copy_path(final_path: &Path) -> PathBuf {
+/// Keeps a staged copy whose update failed at `<home>.update-failed` beside
+/// the final place, where its logs can be read; the final place stays free.
+/// A failed copy an earlier run left there (it has this tool's record) is
+/// replaced, so a profile has at most one; the note says so. Something else
+/// at that name is never removed: the copy goes beside it.
+pub fn keep_failed(staging: Staging, final_path: &Path, profile: &str) -> Result<(PathBuf, Option<String>)> {
     let name = final_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-    (0..)
-        .map(|n| {
-            let suffix = if n == 0 { String::new() } else { format!(".{n}") };
-            final_path.with_file_name(format!("{name}.update-failed{suffix}"))
-        })
-        .find(|p| std::fs::symlink_metadata(p).is_err())
-        .expect("a free name")
+    let kept = final_path.with_file_name(format!("{name}.update-failed"));
+    let ours =
+        std::fs::symlink_metadata(&kept).is_ok() && crate::model::standing::read_checked(&kept, Some(profile)).is_ok();
+    if ours {
+        staging.publish(&kept, crate::safe_fs::dev_ino_nofollow(&kept))?;
+        return Ok((kept.clone(), Some(format!("replaced the failed copy an earlier run left at {}", kept.display()))));
+    }
+    let taken = std::fs::symlink_metadata(&kept).is_ok();
+    let at = staging.keep_aside(final_path, "update-failed")?;
+    let note = taken.then(|| format!("{} is not a failed copy apim-profiles made; it was left alone", kept.display()));
+    Ok((at, note))
 }

@@ -19,15 +19,15 @@ description:
     Directory times and owners are left out, so a copy unpacked elsewhere has the same fingerprint. Only
     metadata is read.
   - C(state=fingerprint) reports the fingerprint of O(path) (read-only).
-  - C(state=archive) writes C(<archive_dir>/<name>-<fingerprint 16>.tar.gz) of the copy at O(path) when no
-    archive of that fingerprint exists yet (older archives of the same name are removed).
+  - C(state=archive) writes C(<archive_dir>/<name>-<fingerprint 16>.tar) (C(.tar.gz) with O(compress)) of the
+    copy at O(path) when no archive of that fingerprint exists yet (older archives of the same name are removed).
   - C(state=present) puts the archive O(src) at O(path) when the fingerprint there differs from O(fingerprint) -
     unpacked beside the final place, checked against O(fingerprint), then exchanged with the old copy in one
     rename (C(renameat2) with C(RENAME_EXCHANGE) where the kernel has it) and the old copy removed.
 author:
   - apim-profiles developers (@apim-profiles)
 requirements:
-  - GNU tar and gzip on the host
+  - GNU tar on the host (and gzip with O(compress))
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -52,7 +52,7 @@ options:
     description: With O(state=archive), the directory that keeps the archives.
     type: path
   src:
-    description: With O(state=present), the archive (C(.tar.gz)) on this host, holding one top directory named as O(path).
+    description: With O(state=present), the archive (C(.tar) or C(.tar.gz)) on this host, holding one top directory named as O(path).
     type: path
   fingerprint:
     description: With O(state=present), the fingerprint the installed copy must have.
@@ -61,6 +61,12 @@ options:
     description: With O(state=present), remove O(src) afterwards.
     type: bool
     default: true
+  compress:
+    description:
+      - With O(state=archive), compress the archive with C(gzip -1). Off by default - the jars that make most of an
+        API-M home are compressed already, so gzip mostly costs CPU; turn it on for slow links.
+    type: bool
+    default: false
   exclude:
     description:
       - Paths relative to the copy (a directory with everything below it) left out of the fingerprint - files the
@@ -171,7 +177,7 @@ def exchange(a, b):
         return False
 
 
-def archive(module, path, archive_dir, exclude):
+def archive(module, path, archive_dir, exclude, compress):
     fp, count = fingerprint(path, exclude)
     if not fp and module.check_mode:
         # Check mode before the first split: there is no copy yet, so a real run would make one.
@@ -179,7 +185,8 @@ def archive(module, path, archive_dir, exclude):
     if not fp:
         module.fail_json(msg='%s is not a directory: there is no copy to archive\nhint: split first' % path)
     name = os.path.basename(path.rstrip('/'))
-    dest = os.path.join(archive_dir, '%s-%s.tar.gz' % (name, fp[:16]))
+    suffix = '.tar.gz' if compress else '.tar'
+    dest = os.path.join(archive_dir, '%s-%s%s' % (name, fp[:16], suffix))
     result = dict(changed=False, fingerprint=fp, entries=count, archive=dest)
     if os.path.exists(dest):
         return result
@@ -188,11 +195,12 @@ def archive(module, path, archive_dir, exclude):
         return result
     if not os.path.isdir(archive_dir):
         os.makedirs(archive_dir, 0o700)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.tar.gz.tmp', dir=archive_dir)
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix=suffix + '.tmp', dir=archive_dir)
     os.close(fd)
     try:
-        cmd = ['tar', '--create', '--file', tmp, '--use-compress-program', 'gzip -1', '--numeric-owner',
-               '-C', os.path.dirname(path.rstrip('/')), name]
+        cmd = ['tar', '--create', '--file', tmp, '--numeric-owner', '-C', os.path.dirname(path.rstrip('/')), name]
+        if compress:
+            cmd[2:2] = ['--use-compress-program', 'gzip -1']
         rc, out, err = module.run_command(cmd)
         if rc != 0:
             module.fail_json(msg='archiving %s failed: %s' % (path, err.strip()), rc=rc)
@@ -204,8 +212,8 @@ def archive(module, path, archive_dir, exclude):
     finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
-    for old in glob.glob(os.path.join(glob.escape(archive_dir), '%s-*.tar.gz' % glob.escape(name))):
-        if old != dest:
+    for old in glob.glob(os.path.join(glob.escape(archive_dir), '%s-*.tar*' % glob.escape(name))):
+        if old != dest and (old.endswith('.tar') or old.endswith('.tar.gz')):
             os.unlink(old)
     return result
 
@@ -241,8 +249,8 @@ def install(module, path, src, wanted, remove_src, exclude):
         os.makedirs(parent, 0o755)
     staging = tempfile.mkdtemp(prefix='.%s.apim-profiles-incoming-' % name, dir=parent)
     try:
-        rc, out, err = module.run_command(['tar', '--extract', '--gzip', '--file', src, '--numeric-owner',
-                                           '-C', staging])
+        # GNU tar tells a compressed archive from a plain one by itself.
+        rc, out, err = module.run_command(['tar', '--extract', '--file', src, '--numeric-owner', '-C', staging])
         if rc != 0:
             module.fail_json(msg='unpacking %s failed: %s' % (src, err.strip()), rc=rc, **result)
         top = os.listdir(staging)
@@ -279,6 +287,7 @@ def main():
             fingerprint=dict(type='str'),
             remove_src=dict(type='bool', default=True),
             exclude=dict(type='list', elements='str', default=[]),
+            compress=dict(type='bool', default=False),
         ),
         required_if=[
             ('state', 'archive', ['archive_dir']),
@@ -292,7 +301,7 @@ def main():
         fp, count = fingerprint(p['path'], exclude)
         module.exit_json(changed=False, fingerprint=fp, entries=count)
     if p['state'] == 'archive':
-        module.exit_json(**archive(module, p['path'], p['archive_dir'], exclude))
+        module.exit_json(**archive(module, p['path'], p['archive_dir'], exclude, p['compress']))
     module.exit_json(**install(module, p['path'], p['src'], p['fingerprint'], p['remove_src'], exclude))
 
 

@@ -27,6 +27,7 @@ rm -rf "$work/src"
 echo "pack: $(du -m "$work/wso2am-4.2.0.zip" | cut -f1) MB zip, $(unzip -Z1 "$work/wso2am-4.2.0.zip" | wc -l) entries; $(nproc) cores; transport below"
 
 . "$here/lib.sh"
+trap 'stop_sshd; rm -rf "$work"' EXIT   # lib.sh set its own trap; keep both
 echo "transport: $transport ${why:-}"
 timed() { # LABEL LOG cmd...
   local label=$1 log=$2; shift 2

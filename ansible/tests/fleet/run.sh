@@ -124,7 +124,20 @@ grep -q "1 of 2 copies no longer match their profiles" "$fleet/verify.log" && \
   || { cat "$fleet/verify.log"; fail "verify did not fail with the drift line"; }
 ok "state verify fails on a planted webapp with its drift line"
 
-# 9. a pending update conflict fails every run until continued; the password is never shown
+# 9. settings: carry_common, set per profile and for all, overlay per profile; idempotent
+"$venv/bin/ansible-playbook" -i localhost, "$here/settings.yml" -e "bin=$bin" -e "home=$home" -e "out=$fleet/settings" \
+  -e "secret=Set-Secret-9x" > "$fleet/settings.log" 2>&1 || { cat "$fleet/settings.log"; fail "the settings play failed"; }
+gwt=$fleet/settings/gateway-worker/wso2am-4.2.0/repository/conf/deployment.toml
+tmt=$fleet/settings/traffic-manager/wso2am-4.2.0/repository/conf/deployment.toml
+grep -q 'service_url = "https://cp.example.com:9443/services/"' "$gwt" || fail "set for gateway-worker did not reach its deployment.toml"
+! grep -q 'cp.example.com' "$tmt" || fail "set for gateway-worker reached the traffic manager"
+grep -q 'https://tm.example.com:9443/services/' "$tmt" || fail "the traffic manager's overlay did not reach it"
+grep -q '^offset = 3' "$gwt" && grep -q '^offset = 3' "$tmt" || fail "set for all did not reach every profile"
+grep -q 'Set-Secret-9x' "$gwt" || fail "the secret set did not reach deployment.toml"
+! grep -q 'Set-Secret-9x' "$fleet/settings.log" || fail "a set secret was printed"
+ok "settings: set per profile and for all, overlay per profile, carry_common; values off the command line; second run unchanged"
+
+# 10. a pending update conflict fails every run until continued; the password is never shown
 cfl=$work/conflict
 mkdir -p "$cfl"
 inventory "$cfl/hosts"

@@ -1,0 +1,273 @@
+//! Where a copy that is already there stands, answered from what is on disk
+//! and in its record, never from the record alone: `split` re-runs, `update`
+//! and `verify` ask [`examine`] before they touch a copy.
+//!
+//! A record is trusted only when it reads as one the tool wrote: valid JSON,
+//! its seal intact, every path inside the copy, and its profile the one of the
+//! `<DIR>/<profile>/` it sits in. Anything else is a corrupt record: refused,
+//! never used.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::model::fingerprint::{self, Difference, Fingerprint};
+use crate::model::profile::{Catalog, Step};
+use crate::model::record::{Record, RECORD_FILE};
+use crate::outcome::Refusal;
+
+/// How many differences a report lists before it only counts.
+pub const DRIFT_SHOWN: usize = 20;
+/// How many changed source paths a stale refusal names.
+pub const STALE_SHOWN: usize = 10;
+
+/// What an existing copy is, compared with what this run would make.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopyState {
+    /// Nothing at the copy's place.
+    Absent,
+    /// Made from the same inputs, last update finished, exactly as the tool left it.
+    Current,
+    /// The last update stopped on conflicts and was not continued.
+    Conflicts { files: Vec<String> },
+    /// Made from the same inputs but changed since the tool left it.
+    Drifted { differences: Vec<Difference> },
+    /// Made from other inputs: why, in words.
+    Stale { reason: String },
+}
+
+/// The copy at `copy`, expected to be `profile`'s copy, against the record
+/// this run would write (`wanted`); with the copy's own record when it has one.
+pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<(CopyState, Option<Record>)> {
+    let Ok(md) = std::fs::symlink_metadata(copy) else {
+        return Ok((CopyState::Absent, None));
+    };
+    if !md.is_dir() {
+        return Err(Refusal::new(
+            format!("{} is there but is not a directory apim-profiles made", copy.display()),
+            "move it away or choose another --out; apim-profiles never replaces what it did not make",
+        )
+        .into());
+    }
+    let have = read_checked(copy, Some(profile))?;
+    let state = match stale_reason(&have, wanted) {
+        Some(reason) => CopyState::Stale { reason },
+        None => standing(copy, &have)?,
+    };
+    Ok((state, Some(have)))
+}
+
+/// Refuses a HOME that is itself an optimized copy: it has this tool's
+/// record, or its `server_role` names a profile while the backup the profile
+/// makes of `deployment.toml` is there.
+pub fn check_not_a_copy(home: &Path, catalog: &Catalog, version: &str) -> Result<()> {
+    let hint = "split the original, unoptimized pack: a copy optimized for one profile lacks what the others need";
+    if std::fs::symlink_metadata(home.join(RECORD_FILE)).is_ok() {
+        let text = std::fs::read(home.join(RECORD_FILE)).unwrap_or_default();
+        let rec: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+        let profile = rec.get("profile").and_then(|p| p.as_str()).unwrap_or("a profile");
+        let from =
+            rec.get("source").and_then(|p| p.as_str()).map(|s| format!(" (it was made from {s})")).unwrap_or_default();
+        return Err(Refusal::new(
+            format!("{} is itself a copy optimized by apim-profiles for {profile}", home.display()),
+            format!("{hint}{from}"),
+        )
+        .into());
+    }
+    for p in catalog.for_version(version) {
+        for step in &p.steps {
+            let Step::ReplaceDeploymentToml { target, backup, .. } = step else { continue };
+            if std::fs::symlink_metadata(home.join(backup)).is_err() {
+                continue;
+            }
+            if let Some(role) = server_role(&home.join(target)).filter(|r| r != "default") {
+                return Err(Refusal::new(
+                    format!(
+                        "{} is already optimized: {target} sets server_role = \"{role}\" and {backup} is there",
+                        home.display()
+                    ),
+                    hint,
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[server] server_role` of a deployment.toml, when it can be read.
+fn server_role(toml: &Path) -> Option<String> {
+    let md = std::fs::symlink_metadata(toml).ok()?;
+    if !md.is_file() || md.len() > 4 << 20 {
+        return None;
+    }
+    let doc: toml_edit::DocumentMut = std::fs::read_to_string(toml).ok()?.parse().ok()?;
+    doc.get("server")?.get("server_role")?.as_str().map(str::to_string)
+}
+
+/// Conflicts, drifted or current: what a copy made from the right inputs is now.
+pub fn standing(copy: &Path, have: &Record) -> Result<CopyState> {
+    if let Some(files) = pending_conflicts(have) {
+        return Ok(CopyState::Conflicts { files });
+    }
+    if let Some(how) = unfinished_update(have) {
+        return Ok(CopyState::Stale {
+            reason: format!("its last update did not finish ({how}): run apim-profiles update on it again"),
+        });
+    }
+    let Some(recorded) = &have.copy_fingerprint else {
+        return Ok(CopyState::Stale {
+            reason: "its record has no fingerprint of the copy (made by an earlier apim-profiles)".into(),
+        });
+    };
+    let differences = fingerprint::compare_dir(copy, recorded)?;
+    if differences.is_empty() {
+        Ok(CopyState::Current)
+    } else {
+        Ok(CopyState::Drifted { differences })
+    }
+}
+
+/// How the last update of a copy ended when it did not finish (failed,
+/// reverted, timed out, interrupted): such a copy is never current.
+pub fn unfinished_update(rec: &Record) -> Option<String> {
+    let status = rec.update.as_ref()?.get("status")?.as_str()?;
+    (!matches!(status, "updated" | "conflicts")).then(|| status.to_string())
+}
+
+/// The files of an update that stopped on conflicts and was not continued.
+pub fn pending_conflicts(rec: &Record) -> Option<Vec<String>> {
+    let u = rec.update.as_ref()?;
+    if u.get("status").and_then(|s| s.as_str()) != Some("conflicts") {
+        return None;
+    }
+    let files = u
+        .get("conflicts")
+        .and_then(|c| c.as_array())
+        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    Some(files)
+}
+
+/// Every input that differs, in words; None when the copy was made from these inputs.
+pub fn stale_reason(have: &Record, wanted: &Record) -> Option<String> {
+    let mut why = Vec::new();
+    if have.tool_version != wanted.tool_version {
+        why.push(format!("it was made by apim-profiles {} (this is {})", have.tool_version, wanted.tool_version));
+    }
+    if have.profile_sha256 != wanted.profile_sha256 {
+        why.push(format!("the profile definition of {} changed since it was made", wanted.profile));
+    }
+    if have.skip_config_optimization != wanted.skip_config_optimization {
+        let with = if have.skip_config_optimization { "with" } else { "without" };
+        why.push(format!("it was made {with} --skip-config-optimization"));
+    } else if have.options_sha256 != wanted.options_sha256 {
+        why.push("it was made with other options (the deployment.toml settings of --carry, --carry-common, --set, --overlay)".into());
+    }
+    if have.source_fingerprint != wanted.source_fingerprint {
+        why.push(source_change(have, wanted));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+fn source_change(have: &Record, wanted: &Record) -> String {
+    match (&have.source_entries, &wanted.source_entries) {
+        (Some(then), Some(now)) => {
+            let diffs = fingerprint::compare(then, now);
+            if diffs.is_empty() {
+                return "the source home changed since it was made".into();
+            }
+            let n = diffs.len();
+            let paths = if n == 1 { "1 path differs" } else { "paths differ" };
+            format!(
+                "the source home changed since it was made ({}{}): {}",
+                if n == 1 { String::new() } else { format!("{n} ") },
+                paths,
+                fingerprint::summarize(&diffs, STALE_SHOWN).join("; ")
+            )
+        }
+        _ => "the source home changed since it was made".into(),
+    }
+}
+
+/// The record of `copy`, refused when missing or not as the tool wrote it.
+/// `layout_profile`: the profile of the `<DIR>/<profile>/` the copy sits in.
+pub fn read_checked(copy: &Path, layout_profile: Option<&str>) -> Result<Record> {
+    match read_raw(copy) {
+        Ok(None) => Err(Refusal::new(
+            format!(
+                "{} already exists and was not made by apim-profiles (no {RECORD_FILE} record in it)",
+                copy.display()
+            ),
+            "move it away or choose another --out; apim-profiles never replaces a directory it did not make",
+        )
+        .into()),
+        Ok(Some(text)) => check(copy, &text, layout_profile).map_err(|why| corrupt(copy, &why).into()),
+        Err(why) => Err(corrupt(copy, &why).into()),
+    }
+}
+
+fn corrupt(copy: &Path, why: &str) -> Refusal {
+    Refusal::new(
+        format!("the record of {} ({RECORD_FILE}) is corrupt: {why}", copy.display()),
+        "the copy cannot be trusted: move it away (or remove it) and split again; a corrupt record is never used",
+    )
+}
+
+/// The record's text: never through a link, at most 256 MiB.
+fn read_raw(copy: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
+    let p = copy.join(RECORD_FILE);
+    let f = crate::sys::open_read_nofollow(&p);
+    let f = match f {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("it cannot be read ({e})")),
+    };
+    let md = f.metadata().map_err(|e| format!("it cannot be read ({e})"))?;
+    if !md.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    let mut text = Vec::new();
+    f.take(256 << 20).read_to_end(&mut text).map_err(|e| format!("it cannot be read ({e})"))?;
+    Ok(Some(text))
+}
+
+fn check(copy: &Path, text: &[u8], layout_profile: Option<&str>) -> std::result::Result<Record, String> {
+    let rec: Record = serde_json::from_slice(text).map_err(|e| format!("it is not a valid record ({e})"))?;
+    if rec.tool != "apim-profiles" {
+        return Err(format!("it names the tool `{}`", rec.tool));
+    }
+    if !rec.seal_holds() {
+        return Err("it was edited after the tool wrote it (its seal does not match)".into());
+    }
+    fingerprint::check_inside(&rec.profile).map_err(|_| format!("its profile `{}` is not a name", rec.profile))?;
+    if rec.profile.contains('/') {
+        return Err(format!("its profile `{}` is not a name", rec.profile));
+    }
+    if let Some(p) = layout_profile {
+        if rec.profile != p {
+            let dir = copy.parent().unwrap_or(copy);
+            return Err(format!("it names profile {}, but the copy sits in {}/", rec.profile, dir.display()));
+        }
+    }
+    Ok(rec)
+}
+
+/// The profile a copy's place in the layout names (`<DIR>/<profile>/<home>`),
+/// when its parent directory is named like one of `known`.
+pub fn layout_profile<'a>(copy: &Path, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let parent = copy.parent()?.file_name()?.to_str()?;
+    known.into_iter().find(|k| *k == parent).map(str::to_string)
+}
+
+/// The fingerprint to record for a copy the tool has just finished.
+pub fn stamp(copy: &Path, rec: &mut Record) -> Result<()> {
+    rec.copy_fingerprint = Some(Fingerprint::of_dir(copy)?);
+    Ok(())
+}
+
+/// The human lines of a drift: the first [`DRIFT_SHOWN`] and a count.
+pub fn drift_lines(differences: &[Difference]) -> Vec<String> {
+    differences.iter().take(DRIFT_SHOWN).map(ToString::to_string).collect()
+}
