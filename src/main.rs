@@ -177,8 +177,10 @@ impl ConfigFlags {
 
 #[derive(Args)]
 struct SplitCmd {
-    /// The unzipped API-M home (never modified).
-    home: PathBuf,
+    /// The unzipped API-M home (never modified); from 4.5.0, the component
+    /// packs of one deployment (wso2am-acp, wso2am-universal-gw, wso2am-tm).
+    #[arg(required = true, num_args = 1.., value_name = "HOME")]
+    homes: Vec<PathBuf>,
     /// Where the copies go: DIR/<profile>/<home name>.
     #[arg(help_heading = "What to make", long, short = 'o', value_name = "DIR")]
     out: PathBuf,
@@ -466,7 +468,7 @@ impl SplitCmd {
         let options = self.config.options(self.skip_config_optimization, self.common.profile_dir.as_deref())?;
         split::run(&split::SplitArgs {
             update: (!self.no_update.no_update).then(|| self.update.settings(false, json, quiet)),
-            home: self.home,
+            homes: self.homes,
             out: self.out,
             profiles: self.profiles,
             dry_run: self.dry_run,

@@ -12,13 +12,16 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(about = "Generate a large synthetic API-M 4.2.0 home")]
+#[command(about = "Generate a large synthetic API-M home (4.2.0, or any version's test home as --template)")]
 struct Args {
-    /// Parent directory: the home is created as <OUT_PARENT>/wso2am-4.2.0.
+    /// Parent directory: the home is created as <OUT_PARENT>/<NAME>.
     out_parent: PathBuf,
-    /// The home to start from (the committed fixture).
+    /// The home to start from (the committed fixture, or a version's test home).
     #[arg(long)]
     template: PathBuf,
+    /// The generated home's directory name (default: the template's).
+    #[arg(long)]
+    name: Option<String>,
     /// Approximate total size in MB.
     #[arg(long, default_value_t = 900)]
     size_mb: u64,
@@ -90,7 +93,8 @@ impl Writer {
 
 fn main() -> Result<()> {
     let a = Args::parse();
-    let home = a.out_parent.join("wso2am-4.2.0");
+    let name = a.name.clone().or_else(|| a.template.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let home = a.out_parent.join(name.unwrap_or_else(|| "wso2am-4.2.0".into()));
     if home.exists() {
         anyhow::bail!("{} exists; remove it first", home.display());
     }
@@ -129,6 +133,9 @@ fn main() -> Result<()> {
         plan.push((home.join(format!("lib/endorsed-{i:03}.jar")), r.log_size(5_000, 1_500_000)));
     }
     for portal in ["publisher", "devportal", "admin"] {
+        // Up to 4.1.0 the portals are jaggery apps.
+        let jag = home.join(format!("repository/deployment/server/jaggeryapps/{portal}"));
+        let apps = if jag.is_dir() { "jaggeryapps" } else { "webapps" };
         for i in 0..count(800) {
             let ext = ["js", "css", "json", "png", "svg", "map"][(i % 6) as usize];
             let dir = [
@@ -139,7 +146,7 @@ fn main() -> Result<()> {
                 "source/src/app/components",
             ][(i % 5) as usize];
             plan.push((
-                home.join(format!("repository/deployment/server/webapps/{portal}/{dir}/d{}/f{i:04}.{ext}", i % 23)),
+                home.join(format!("repository/deployment/server/{apps}/{portal}/{dir}/d{}/f{i:04}.{ext}", i % 23)),
                 r.log_size(1_000, 200_000),
             ));
         }

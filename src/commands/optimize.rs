@@ -66,10 +66,10 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
 /// The home, the profile, and the record of an earlier run, which must be for
 /// the same profile.
 fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
-    let home = home::detect(&args.home)?;
-    home::check_not_running(&home.path)?;
     let catalog = load_catalog(args.profile_dir.as_deref())?;
-    let profile = catalog.select(&home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
+    let home = home::detect(&args.home, &catalog)?;
+    home::check_not_running(&home.path)?;
+    let profile = catalog.select(&home.product, &home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
     args.options.config.check_in_run(&[profile.name.as_str()], "--profile")?;
     let previous = crate::commands::verify::checked_record(&home, &catalog)?;
     if let Some(prev) = &previous {

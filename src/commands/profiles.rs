@@ -15,6 +15,7 @@ pub fn run(profile_dir: Option<&Path>) -> Result<RunOutcome> {
             .iter()
             .map(|p| ProfileInfo {
                 name: p.name.clone(),
+                product: p.product.clone(),
                 version: p.version.clone(),
                 summary: p.summary.clone(),
                 default: p.default,

@@ -15,7 +15,7 @@ use crate::engine::{fidelity, interrupted, writeback};
 use crate::model::fingerprint::{self, Fingerprint};
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
-use crate::model::profile::{load_catalog, Profile};
+use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, record_for, Record};
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
@@ -28,7 +28,8 @@ use crate::{hooks, sys};
 /// Everything `split` takes from its command line.
 #[derive(Debug, Clone, Default)]
 pub struct SplitArgs {
-    pub home: PathBuf,
+    /// One home, or the component packs (4.5.0+) of one deployment.
+    pub homes: Vec<PathBuf>,
     pub out: PathBuf,
     pub profiles: Option<Vec<String>>,
     pub dry_run: bool,
@@ -48,8 +49,13 @@ pub struct SplitArgs {
 }
 
 struct Target {
+    /// Index of the home (in `Checked::homes`) the copy is made from.
+    home: usize,
     profile: Profile,
     plan: Plan,
+    /// For a version updated before it is optimized (`update-first`): the
+    /// pack as shipped, which the copy starts as.
+    shipped: Option<Plan>,
     final_path: PathBuf,
     record: Record,
     /// What the copy already there is (see `model::standing`).
@@ -97,13 +103,14 @@ pub fn check_jobs(flag: &str, n: Option<usize>) -> Result<()> {
     }
 }
 
-/// What the checks found: the home, the output, the profiles, the update step.
+/// What the checks found: the homes, the output, the profiles (each with the
+/// index of its home), the update step per home.
 struct Checked {
-    home: Home,
+    homes: Vec<Home>,
     out: PathBuf,
-    profiles: Vec<Profile>,
-    /// Preflighted (a dry-run asks nothing); None with `--no-update`.
-    update: Option<update::Settings>,
+    profiles: Vec<(usize, Profile)>,
+    /// Per home, preflighted (except in a dry-run); None with `--no-update`.
+    update: Vec<Option<update::Settings>>,
 }
 
 /// One copy being built: its target, staging and what the update made of it.
@@ -118,38 +125,21 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let started = Instant::now();
     let checked = check(args)?;
     let mut targets = plan_targets(args, &checked)?;
-    let mut report = Report {
-        command: "split".into(),
-        dry_run: args.dry_run,
-        home: Some(checked.home.path.display().to_string()),
-        product: Some(checked.home.product.clone()),
-        version: Some(checked.home.version.clone()),
-        out: Some(checked.out.display().to_string()),
-        ..Default::default()
-    };
+    let mut report = new_report(args, &checked);
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
-    if checked.update.is_some() {
-        for t in &to_build {
-            update::check_backup_dir(&update::backup_dir(&t.final_path))?;
-        }
-    }
-    let once = args.update_once && checked.update.is_some() && !to_build.is_empty();
-    let staged_home_bytes = if once { Tree::scan(&checked.home.path)?.total_bytes() } else { 0 };
-    check_space(&checked.home, &checked.out, &to_build, args.reflink, args.dry_run, staged_home_bytes)?;
-    for t in &to_build {
-        crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
-    }
+    let once = update_once(args, &checked, &to_build)?;
+    preflight_builds(args, &checked, &to_build, once.is_some())?;
     if args.dry_run {
-        report.profiles = dry_run(args, &targets, checked.update.as_ref())?;
+        report.profiles = dry_run(args, &targets, checked.update.iter().flatten().next())?;
         return Ok(finish(report, started));
     }
     // Dropped last: whatever ends the run, the directories it made on the way
     // to the output go again if nothing was put in them.
     let mut created = CreatedDirs::default();
     let _lock = lock_output(&checked.out, !to_build.is_empty(), &mut created)?;
-    let updated_home = match (&checked.update, once) {
-        (Some(u), true) => Some(update_home_once(args, &checked, u, &mut targets)?),
-        _ => None,
+    let updated_home = match once {
+        Some(u) => Some(update_home_once(args, &checked, u, &mut targets)?),
+        None => None,
     };
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
     let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
@@ -157,21 +147,13 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
         .context("copying failed; no copy was published and the staging directories were removed")?;
     // The staged home stays until the copies are published: their roots'
     // metadata are read from it last.
-    match (&checked.update, &updated_home) {
-        (Some(_), Some(h)) => {
-            for b in &mut builds {
-                let mut res = h.result.clone();
-                res.logs = b.target.final_path.join("updates/logs").display().to_string();
-                res.notes.push(
-                    "updated once, in a staging copy of the home, before this copy was made (--update-once)".into(),
-                );
-                b.update = Some((res, b.target.record.clone()));
-            }
+    match &updated_home {
+        Some(h) => h.hand_out(&mut builds),
+        None if checked.update.iter().any(Option::is_some) => {
+            update_all(&checked.update, &args.options, &mut builds)
+                .context("the update step failed; no copy was published")?
         }
-        (Some(u), None) => {
-            update_all(u, &args.options, &mut builds).context("the update step failed; no copy was published")?
-        }
-        _ => {}
+        None => {}
     }
     if interrupted() {
         anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
@@ -186,53 +168,221 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     Ok(finish(report, started))
 }
 
+/// The report's head: the homes, the product and the output.
+fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
+    let home = &checked.homes[0];
+    Report {
+        command: "split".into(),
+        dry_run: args.dry_run,
+        home: Some(home.path.display().to_string()),
+        homes: if checked.homes.len() > 1 {
+            checked.homes.iter().map(|h| h.path.display().to_string()).collect()
+        } else {
+            vec![]
+        },
+        product: Some(checked.homes.iter().map(|h| h.product.as_str()).collect::<Vec<_>>().join(",")),
+        version: Some(home.version.clone()),
+        out: Some(checked.out.display().to_string()),
+        ..Default::default()
+    }
+}
+
+/// `--update-once` applies when one home is updated and a copy is to be
+/// built; with several homes (component packs) each pack runs its own tool.
+fn update_once<'a>(args: &SplitArgs, c: &'a Checked, to_build: &[&Target]) -> Result<Option<&'a update::Settings>> {
+    if !args.update_once {
+        return Ok(None);
+    }
+    if c.homes.len() > 1 {
+        return refuse(
+            "--update-once with several homes",
+            "each component pack runs its own update tool: split them without --update-once",
+        );
+    }
+    Ok(c.update[0].as_ref().filter(|_| !to_build.is_empty()))
+}
+
+/// What the real run checks before writing: the update's backup places,
+/// the disk space, and no update of an earlier run still running.
+fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: bool) -> Result<()> {
+    if c.update.iter().any(Option::is_some) {
+        for t in to_build {
+            update::check_backup_dir(&update::backup_dir(&t.final_path))?;
+        }
+    }
+    let staged_home_bytes = if once { Tree::scan(&c.homes[0].path)?.total_bytes() } else { 0 };
+    check_space(&c.homes, &c.out, to_build, args.reflink, args.dry_run, staged_home_bytes)?;
+    for t in to_build {
+        crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
+    }
+    Ok(())
+}
+
 fn finish(mut report: Report, started: Instant) -> RunOutcome {
     report.duration_ms = started.elapsed().as_millis() as u64;
     RunOutcome::of_report(report)
 }
 
-/// Everything that can be refused before looking at the output's copies.
-fn check(args: &SplitArgs) -> Result<Checked> {
-    let home = home::detect(&args.home)?;
-    home::check_not_running(&home.path)?;
-    let catalog = load_catalog(args.profile_dir.as_deref())?;
-    let profiles = catalog.select(&home.version, args.profiles.as_deref())?;
-    let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
-    args.options.config.check_in_run(&names, "--profiles")?;
-    standing::check_not_a_copy(&home.path, &catalog, &home.version)?;
-    let out = output::absolute(&args.out)?;
-    output::check_separate(&home.path, &out, &sys_dir_id(&home.path))?;
-    let mut update = args.update.clone();
-    if let Some(u) = update.as_mut() {
-        u.preview = args.dry_run;
-        update::preflight(u, &home.path)?;
+/// For a version updated before it is optimized (`update-first`): the
+/// plan of the pack as shipped, which the copy starts as.
+fn shipped_plan(
+    profile: &Profile,
+    source: &Tree,
+    updating: bool,
+    args: &SplitArgs,
+    home: &Home,
+) -> Result<Option<Plan>> {
+    if !(profile.facts.update_first && updating) {
+        return Ok(None);
     }
-    Ok(Checked { home, out, profiles, update })
+    let mut p = plan::compute(&profile.as_shipped(), source, &args.options)?;
+    p.tree.relativize_links_into(&home.path);
+    Ok(Some(p))
 }
 
-/// The plan of each profile on the home, and where its copy stands. A stale
-/// copy is refused without `--force` (a dry-run previews its replacement).
+/// Everything that can be refused before looking at the output's copies.
+fn check(args: &SplitArgs) -> Result<Checked> {
+    let catalog = load_catalog(args.profile_dir.as_deref())?;
+    let homes = detect_homes(&args.homes, &catalog)?;
+    let profiles = select(&catalog, &homes, args.profiles.as_deref())?;
+    let names: Vec<&str> = profiles.iter().map(|(_, p)| p.name.as_str()).collect();
+    args.options.config.check_in_run(&names, "--profiles")?;
+    for h in &homes {
+        standing::check_not_a_copy(&h.path, &catalog, &h.version)?;
+    }
+    let out = output::absolute(&args.out)?;
+    for h in &homes {
+        output::check_separate(&h.path, &out, &sys_dir_id(&h.path))?;
+    }
+    let update = preflight_updates(args, &homes)?;
+    Ok(Checked { homes, out, profiles, update })
+}
+
+/// The homes of one run: one home, or component packs (4.5.0+) of one
+/// version, each pack once. Each is detected and checked not to be running.
+fn detect_homes(paths: &[PathBuf], catalog: &Catalog) -> Result<Vec<Home>> {
+    let mut homes: Vec<Home> = Vec::new();
+    for p in paths {
+        let h = home::detect(p, catalog)?;
+        home::check_not_running(&h.path)?;
+        if let Some(o) = homes.iter().find(|o| o.path == h.path || o.product == h.product) {
+            return refuse(
+                format!("{} and {} are both {} homes", o.path.display(), h.path.display(), h.product),
+                "give each pack once: split makes every profile of a pack from one home",
+            );
+        }
+        homes.push(h);
+    }
+    if homes.len() < 2 {
+        return Ok(homes);
+    }
+    if let Some(h) = homes.iter().find(|h| h.product == "wso2am") {
+        return refuse(
+            format!(
+                "{} is an all-in-one API-M home; several homes are for the component packs of 4.5.0 and later",
+                h.path.display()
+            ),
+            "split an all-in-one home on its own",
+        );
+    }
+    if let Some(h) = homes.iter().find(|h| h.version != homes[0].version) {
+        let first = &homes[0];
+        return refuse(
+            format!(
+                "{} is {} {}, but {} is {} {}",
+                h.path.display(),
+                h.product,
+                h.version,
+                first.path.display(),
+                first.product,
+                first.version
+            ),
+            "split the component packs of one version together",
+        );
+    }
+    Ok(homes)
+}
+
+/// The profiles to make, each with the index of its home: the named ones
+/// (each name belongs to one of the homes' packs), or every home's defaults.
+fn select(catalog: &Catalog, homes: &[Home], names: Option<&[String]>) -> Result<Vec<(usize, Profile)>> {
+    let Some(names) = names else {
+        let mut out = Vec::new();
+        for (i, h) in homes.iter().enumerate() {
+            out.extend(catalog.select(&h.product, &h.version, None)?.into_iter().map(|p| (i, p)));
+        }
+        return Ok(out);
+    };
+    if let [h] = homes {
+        return Ok(catalog.select(&h.product, &h.version, Some(names))?.into_iter().map(|p| (0, p)).collect());
+    }
+    let mut out: Vec<(usize, Profile)> = Vec::new();
+    for n in names {
+        let owner = homes.iter().position(|h| catalog.for_pack(&h.product, &h.version).any(|p| p.name == n.trim()));
+        let i = owner.unwrap_or(0);
+        let p = catalog.select(&homes[i].product, &homes[i].version, Some(std::slice::from_ref(n)))?.remove(0);
+        if out.iter().any(|(_, o)| o.name == p.name) {
+            return refuse(format!("profile `{}` is named twice", p.name), "name each profile once");
+        }
+        out.push((i, p));
+    }
+    Ok(out)
+}
+
+/// Update settings per home (the same flags; each pack runs its own update
+/// tool); credentials are asked once.
+fn preflight_updates(args: &SplitArgs, homes: &[Home]) -> Result<Vec<Option<update::Settings>>> {
+    let Some(base) = &args.update else {
+        return Ok(homes.iter().map(|_| None).collect());
+    };
+    if homes.len() > 1 && base.zip.is_some() {
+        return refuse(
+            "--update-zip with several homes",
+            "an update archive is made for one product: update each pack's copies with apim-profiles update --update-zip",
+        );
+    }
+    let mut out = Vec::new();
+    let mut ready = None;
+    for h in homes {
+        let mut u = base.clone();
+        u.ready = ready.clone();
+        u.preview = args.dry_run;
+        update::preflight(&mut u, &h.path)?;
+        ready = u.ready.clone();
+        out.push(Some(u));
+    }
+    Ok(out)
+}
+
+/// The plan of each profile on its home, and what its copy is now. A stale
+/// copy is refused without `--force`.
 fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     let planning = progress::phase(args.progress, "plan: reading the home and planning each profile");
-    let source = Tree::scan(&c.home.path)?;
-    // The output may not be an alias of any directory of the home either.
-    output::check_separate(&c.home.path, &c.out, &source.dir_ids())?;
-    let fingerprint = tree::fingerprint(&source);
-    let source_entries = Fingerprint::of_tree(&source);
     let mut targets = Vec::new();
-    for profile in &c.profiles {
-        let mut plan = plan::compute(profile, &source, &args.options)?;
-        plan::check_met(&plan)?;
-        let relinked = plan.tree.relativize_links_into(&c.home.path);
-        let final_path = output::copy_path(&c.out, &profile.name, &c.home.dir_name);
-        let mut record = record_for(profile, &c.home, &args.options, Some(fingerprint.clone()), &plan);
-        record.source_entries = Some(source_entries.clone());
-        let (state, have) = standing::examine(&final_path, &profile.name, &record)?;
-        let seen = crate::safe_fs::dev_ino_nofollow(&final_path);
-        targets.push(Target { profile: profile.clone(), plan, final_path, record, state, have, seen, relinked });
+    let mut entries = 0;
+    for (i, home) in c.homes.iter().enumerate() {
+        let source = Tree::scan(&home.path)?;
+        // The output may not be an alias of any directory of the home either.
+        output::check_separate(&home.path, &c.out, &source.dir_ids())?;
+        let fingerprint = tree::fingerprint(&source);
+        let source_entries = Fingerprint::of_tree(&source);
+        entries += source.entries.len();
+        for profile in c.profiles.iter().filter(|(h, _)| *h == i).map(|(_, p)| p) {
+            let mut plan = plan::compute(profile, &source, &args.options)?;
+            plan::check_met(&plan)?;
+            let relinked = plan.tree.relativize_links_into(&home.path);
+            let shipped = shipped_plan(profile, &source, c.update[i].is_some(), args, home)?;
+            let final_path = output::copy_path(&c.out, &profile.name, &home.dir_name);
+            let mut record = record_for(profile, home, &args.options, Some(fingerprint.clone()), &plan);
+            record.source_entries = Some(source_entries.clone());
+            let (state, have) = standing::examine(&final_path, &profile.name, &record)?;
+            let seen = crate::safe_fs::dev_ino_nofollow(&final_path);
+            let (profile, home) = (profile.clone(), i);
+            targets.push(Target { home, profile, plan, shipped, final_path, record, state, have, seen, relinked });
+        }
     }
     let to_copy = human_bytes(targets.iter().map(|t| t.plan.tree.total_bytes()).sum());
-    let n = (targets.len(), source.entries.len());
+    let n = (targets.len(), entries);
     progress::done(planning, format!("plan: {} profile(s), {} entries in the home, {to_copy} to copy", n.0, n.1));
     for t in targets.iter().filter(|_| !args.force && !args.dry_run) {
         if let CopyState::Stale { reason } = &t.state {
@@ -305,7 +455,7 @@ fn stage<'a>(
     for target in to_build {
         let parent = target.final_path.parent().expect("copy has a parent");
         created.create_all(parent)?;
-        for stale in output::remove_stale_staging(&target.final_path, &c.home.dir_name)? {
+        for stale in output::remove_stale_staging(&target.final_path, &c.homes[target.home].dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
         let staging = Staging::for_copy(&target.final_path);
@@ -316,8 +466,14 @@ fn stage<'a>(
 
 /// Copies every plan's tree into its staging, in one parallel pass.
 fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
-    let jobs: Vec<Job<'_>> =
-        builds.iter().map(|b| Job { plan: &b.target.plan, dest: b.staging.path().to_path_buf() }).collect();
+    // A version updated before it is optimized starts as the pack as shipped.
+    let jobs: Vec<Job<'_>> = builds
+        .iter()
+        .map(|b| Job {
+            plan: b.target.shipped.as_ref().unwrap_or(&b.target.plan),
+            dest: b.staging.path().to_path_buf(),
+        })
+        .collect();
     for (b, s) in builds.iter_mut().zip(copy_jobs(args, &jobs, "copying")?) {
         b.stats = s;
     }
@@ -352,6 +508,19 @@ struct UpdatedHome {
     _staging: Staging,
 }
 
+impl UpdatedHome {
+    /// Every copy built from the updated home carries its update's result.
+    fn hand_out(&self, builds: &mut [Build<'_>]) {
+        for b in builds {
+            let mut res = self.result.clone();
+            res.logs = b.target.final_path.join("updates/logs").display().to_string();
+            res.notes
+                .push("updated once, in a staging copy of the home, before this copy was made (--update-once)".into());
+            b.update = Some((res, b.target.record.clone()));
+        }
+    }
+}
+
 /// Copies the home to a staging place on the output's file system (HOME is
 /// never written), runs the update there once, and plans every copy to build
 /// from the updated home: the order of WSO2's update FAQ, update the pack,
@@ -363,10 +532,11 @@ fn update_home_once(
     u: &update::Settings,
     targets: &mut [Target],
 ) -> Result<UpdatedHome> {
-    let shown = c.out.join(&c.home.dir_name);
-    output::remove_stale_staging(&shown, &c.home.dir_name)?;
+    let home = &c.homes[0];
+    let shown = c.out.join(&home.dir_name);
+    output::remove_stale_staging(&shown, &home.dir_name)?;
     let staging = Staging::for_copy(&shown);
-    let source = Tree::scan(&c.home.path)?;
+    let source = Tree::scan(&home.path)?;
     let plan = Plan::unchanged(source);
     copy_jobs(args, &[Job { plan: &plan, dest: staging.path().to_path_buf() }], "staging the home")
         .context("copying the home to update it once failed; nothing was published")?;
@@ -388,14 +558,16 @@ fn update_home_once(
     Ok(UpdatedHome { result, _staging: staging })
 }
 
-/// The update in every staged copy. Update runs share ~/.wso2-updates: by
-/// default one at a time.
-fn update_all(u: &update::Settings, opts: &Options, builds: &mut [Build<'_>]) -> Result<()> {
+/// The update in every staged copy, with its home's settings. Update runs
+/// share ~/.wso2-updates: by default one at a time.
+fn update_all(settings: &[Option<update::Settings>], opts: &Options, builds: &mut [Build<'_>]) -> Result<()> {
     use rayon::prelude::*;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(u.jobs.max(1)).build()?;
+    let jobs = settings.iter().flatten().map(|u| u.jobs).max().unwrap_or(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build()?;
     pool.install(|| {
         builds.par_iter_mut().try_for_each(|b| -> Result<()> {
             let t = b.target;
+            let Some(u) = &settings[t.home] else { return Ok(()) };
             let mut rec = t.record.clone();
             let (res, _) = update::update_copy(u, b.staging.path(), &t.final_path, &t.profile, opts, &mut rec)?;
             b.update = Some((res, rec));
@@ -527,7 +699,7 @@ fn sys_dir_id(home: &Path) -> std::collections::HashSet<(u64, u64)> {
 /// Refuses before writing when the copies will not fit. Clones cost no space,
 /// so where a probe clone works only metadata is counted.
 fn check_space(
-    home: &Home,
+    homes: &[Home],
     out: &Path,
     targets: &[&Target],
     reflink: Reflink,
@@ -537,6 +709,7 @@ fn check_space(
     if targets.is_empty() {
         return Ok(());
     }
+    let home = &homes[targets[0].home];
     let need: u64 = targets.iter().map(|t| t.plan.tree.total_bytes() + 4096 * t.plan.tree.entries.len() as u64).sum();
     let mut probe_dir = out.to_path_buf();
     while !probe_dir.exists() {

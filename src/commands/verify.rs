@@ -28,13 +28,13 @@ pub struct Copy {
 /// The profile and options a copy was made with: from its record, or, for a
 /// copy without one, from its place in the layout (`<DIR>/<profile>/<home>`).
 pub fn identify(copy: &Path, catalog: &Catalog) -> Result<Copy> {
-    let h = home::detect(copy)?;
+    let h = home::detect(copy, catalog)?;
     let rec = checked_record(&h, catalog)?;
     let name = match &rec {
         Some(r) => r.profile.clone(),
         None => profile_from_layout(&h, catalog)?,
     };
-    let profile = catalog.select(&h.version, Some(&[name]))?.remove(0);
+    let profile = catalog.select(&h.product, &h.version, Some(&[name]))?.remove(0);
     let options = Options::of_copy(
         rec.as_ref().is_some_and(|r| r.skip_config_optimization),
         rec.as_ref().and_then(|r| r.deployment_toml_sha256.clone()),
@@ -59,7 +59,7 @@ fn profile_from_layout(h: &Home, catalog: &Catalog) -> Result<String> {
         .parent()
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| catalog.for_version(&h.version).any(|p| &p.name == n));
+        .filter(|n| catalog.for_pack(&h.product, &h.version).any(|p| &p.name == n));
     match name {
         Some(n) => Ok(n),
         None => refuse(

@@ -38,7 +38,7 @@ fn write_journal(plan: &Plan) -> Result<()> {
             Action::Remove { path, .. } => Some(format!("remove {}", path.display())),
             Action::Backup { from, to, .. } => Some(format!("backup {} -> {}", from.display(), to.display())),
             Action::Rewrite { path, .. } => Some(format!("rewrite {}", path.display())),
-            Action::Note { .. } | Action::Unmet { .. } => None,
+            Action::Note { .. } | Action::Blocked { .. } | Action::Unmet { .. } => None,
         })
         .collect();
     let doc = serde_json::json!({ "profile": plan.profile, "pid": std::process::id(), "actions": lines });
@@ -79,7 +79,7 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
                 replace_file(plan, path, after, backup.as_deref())?;
                 changed = true;
             }
-            Action::Note { .. } | Action::Unmet { .. } => {}
+            Action::Note { .. } | Action::Blocked { .. } | Action::Unmet { .. } => {}
         }
     }
     if let Some((from, to)) = pending_backup {

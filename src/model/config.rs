@@ -436,7 +436,7 @@ mod tests {
     const HOME: &str = "[server]\nhostname = \"apim.example.com\"\n\n[super_admin]\nusername = \"ops\"\npassword = \"s3cret\"\ncreate_admin_account = true\n\n[database.shared_db]\ntype = \"mysql\"\nurl = \"jdbc:mysql://db/shared\"\npassword = \"dbpw\"\n";
 
     fn facts() -> VersionFacts {
-        crate::model::profile::Catalog::embedded().unwrap().facts("4.2.0")
+        crate::model::profile::Catalog::embedded().unwrap().facts("wso2am", "4.2.0")
     }
 
     fn edits() -> ConfigEdits {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use quick_xml::events::Event;
 
+use crate::model::facts::Products;
+use crate::model::profile::Catalog;
 use crate::outcome::refuse;
 use crate::sys;
 
@@ -17,7 +19,7 @@ pub struct Home {
     pub path: PathBuf,
     /// The home's own directory name (`wso2am-4.2.0`), kept for every copy.
     pub dir_name: std::ffi::OsString,
-    /// `wso2am`
+    /// The pack, as `updates/product.txt` names it: `wso2am`, `wso2am-acp`, ...
     pub product: String,
     /// `4.2.0`
     pub version: String,
@@ -27,8 +29,10 @@ const PRODUCT_TXT: &str = "updates/product.txt";
 const CARBON_XML: &str = "repository/conf/carbon.xml";
 const VERSION_TXT: &str = "bin/version.txt";
 
-/// Reads the identity of `path` and refuses anything that is not an API-M home.
-pub fn detect(path: &Path) -> Result<Home> {
+/// Reads the identity of `path` and refuses anything that is not a home of
+/// an API-M pack (all-in-one or component), that mixes two identities, or
+/// whose version the catalog's facts refuse.
+pub fn detect(path: &Path, catalog: &Catalog) -> Result<Home> {
     let shown = path.display();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -46,7 +50,16 @@ pub fn detect(path: &Path) -> Result<Home> {
         );
     }
     let path = std::fs::canonicalize(path).with_context(|| format!("resolving {shown}"))?;
-    let found = identity_files(&path);
+    let (product, version) = agreed_identity(&path, &Products::embedded())?;
+    check_version(&path, &product, &version, catalog)?;
+    let dir_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "wso2am".into());
+    Ok(Home { path, dir_name, product, version })
+}
+
+/// The pack and version the identity files agree on.
+fn agreed_identity(path: &Path, products: &Products) -> Result<(String, String)> {
+    let shown = path.display();
+    let found = identity_files(path, products);
     if found.is_empty() {
         return refuse(
             format!("{shown} is not an API-M home: none of {PRODUCT_TXT}, {CARBON_XML}, {VERSION_TXT} is there"),
@@ -56,23 +69,18 @@ pub fn detect(path: &Path) -> Result<Home> {
     let describe = |f: &[(String, String, String)]| {
         f.iter().map(|(s, p, v)| format!("{s} says {p} {v}").trim_end().to_string()).collect::<Vec<_>>().join(", ")
     };
-    if found.iter().all(|(_, p, _)| p != "wso2am") {
+    let known = |p: &str| products.by_id(p).is_some();
+    if !found.iter().any(|(_, p, _)| known(p)) {
         return refuse(
             format!("{shown} is not WSO2 API Manager: {}", describe(&found)),
-            "apim-profiles splits API-M homes only (product wso2am)",
+            "apim-profiles splits API-M homes: all-in-one (wso2am) or the component packs (wso2am-acp, wso2am-universal-gw, wso2am-tm)",
         );
     }
     let (_, product, version) = found[0].clone();
-    if found.iter().any(|(_, p, v)| p != &product || v != &version) {
+    if found.iter().any(|(_, p, v)| p != &product || v != &version) || !known(&product) {
         return refuse(
             format!("{shown} has conflicting identity files: {}", describe(&found)),
             "the home looks partly overwritten; start from a freshly unzipped pack",
-        );
-    }
-    if product != "wso2am" {
-        return refuse(
-            format!("{shown} is not WSO2 API Manager: {}", describe(&found)),
-            "apim-profiles splits API-M homes only (product wso2am)",
         );
     }
     if version.is_empty() {
@@ -81,28 +89,72 @@ pub fn detect(path: &Path) -> Result<Home> {
             "check updates/product.txt, which should read e.g. wso2am-4.2.0",
         );
     }
-    let dir_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "wso2am".into());
-    Ok(Home { path, dir_name, product, version })
+    Ok((product, version))
 }
 
-/// What each identity file says: (file, product, version).
-fn identity_files(path: &Path) -> Vec<(String, String, String)> {
-    let mut found: Vec<(String, String, String)> = Vec::new();
-
-    if let Some(text) = read_small(path, PRODUCT_TXT) {
-        let t = text.trim();
-        // `wso2am-4.2.0`: product, dash, version.
-        match t.rsplit_once('-') {
-            Some((prod, ver)) if !prod.is_empty() && ver.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
-                found.push((PRODUCT_TXT.into(), prod.to_string(), ver.to_string()))
-            }
-            _ => found.push((PRODUCT_TXT.into(), t.to_string(), String::new())),
+/// The version's facts: its kernel must be the home's, and a refused version
+/// is refused with the facts' reason and hint.
+fn check_version(path: &Path, product: &str, version: &str, catalog: &Catalog) -> Result<()> {
+    let Some(facts) = catalog.version_facts(product, version) else {
+        return Ok(());
+    };
+    if let Some(kernel) = facts.kernel.as_deref() {
+        let jars = kernel_versions(path);
+        let ours = |k: &String| {
+            k == kernel || k.strip_prefix(kernel).is_some_and(|r| !r.starts_with(|c: char| c.is_ascii_digit()))
+        };
+        if !jars.is_empty() && !jars.iter().any(ours) {
+            return refuse(
+                format!(
+                    "{} says {product} {version}, whose kernel is {kernel}, but its repository/components/plugins holds carbon.core {}",
+                    path.display(),
+                    jars.join(", ")
+                ),
+                "the home mixes files of two releases; start from a freshly unzipped pack",
+            );
         }
     }
+    if let Some(why) = &facts.refuse {
+        return refuse(format!("{}: {why}", path.display()), facts.hint.clone().unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// Versions of the kernel jars (`org.wso2.carbon.core_<v>.jar`) in the home.
+fn kernel_versions(home: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(home.join("repository/components/plugins")) else {
+        return vec![];
+    };
+    let mut v: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix("org.wso2.carbon.core_")?.strip_suffix(".jar").map(str::to_string)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// What each identity file says: (file, product id, version).
+fn identity_files(path: &Path, products: &Products) -> Vec<(String, String, String)> {
+    let mut found: Vec<(String, String, String)> = Vec::new();
+    if let Some(text) = read_small(path, PRODUCT_TXT) {
+        let t = text.trim();
+        // `wso2am-acp-4.6.0`: a known product id, dash, version.
+        let (prod, ver) = match products.parse_product_line(t) {
+            Some((p, v)) => (p.id.clone(), v.to_string()),
+            None => match t.rsplit_once('-') {
+                Some((p, v)) if v.starts_with(|c: char| c.is_ascii_digit()) => (p.to_string(), v.to_string()),
+                _ => (t.to_string(), String::new()),
+            },
+        };
+        found.push((PRODUCT_TXT.into(), prod, ver));
+    }
+    let id_of = |name: String| products.by_name(&name).map_or(name, |p| p.id.clone());
     if let Some(text) = read_small(path, CARBON_XML) {
         if let Some((name, ver)) = carbon_identity(&text) {
-            let prod = if name.to_ascii_lowercase().contains("api manager") { "wso2am".to_string() } else { name };
-            found.push((CARBON_XML.into(), prod, ver));
+            found.push((CARBON_XML.into(), id_of(name), ver));
         }
     }
     if let Some(text) = read_small(path, VERSION_TXT) {
@@ -112,8 +164,7 @@ fn identity_files(path: &Path) -> Vec<(String, String, String)> {
             Some((n, v)) => (n.to_string(), v.trim().to_string()),
             None => (t.clone(), String::new()),
         };
-        let prod = if name.to_ascii_lowercase().contains("api manager") { "wso2am".to_string() } else { name };
-        found.push((VERSION_TXT.into(), prod, ver));
+        found.push((VERSION_TXT.into(), id_of(name), ver));
     }
     found
 }

@@ -69,6 +69,10 @@ pub enum Action {
     Rewrite { path: PathBuf, step: String, before: Origin, after: Origin },
     /// Nothing done, for a reason the operator should hear.
     Note { step: String, message: String },
+    /// The profile cannot be applied to this tree as it is, and guessing
+    /// would be wrong (a consumed template variant): `verify` reports it as
+    /// drift, the other commands as a note.
+    Blocked { path: PathBuf, step: String, message: String },
     /// The step cannot do what the profile asks on this tree (its directory
     /// is a link, its template is missing): `split` and `optimize` refuse,
     /// `verify` reports it as a difference.
@@ -103,7 +107,7 @@ impl Plan {
     }
     /// Whether carrying out the plan changes anything (what `verify` asks).
     pub fn changes_anything(&self) -> bool {
-        self.actions.iter().any(|a| !matches!(a, Action::Note { .. } | Action::Unmet { .. }))
+        self.actions.iter().any(|a| !matches!(a, Action::Note { .. } | Action::Blocked { .. } | Action::Unmet { .. }))
     }
     pub fn removed(&self) -> impl Iterator<Item = &Action> {
         self.actions.iter().filter(|a| matches!(a, Action::Remove { .. }))
@@ -120,6 +124,7 @@ impl Plan {
                     if *dir { "/" } else { "" }
                 )),
                 Action::Rewrite { path, step, .. } => Some(format!("{} is not the profile's ({step})", path.display())),
+                Action::Blocked { message, step, .. } => Some(format!("{message} ({step})")),
                 Action::Unmet { step, message } => Some(format!("{message} ({step})")),
                 Action::Backup { .. } | Action::Note { .. } => None,
             })
@@ -130,7 +135,7 @@ impl Plan {
         self.actions
             .iter()
             .filter_map(|a| match a {
-                Action::Note { message, .. } => Some(message.clone()),
+                Action::Note { message, .. } | Action::Blocked { message, .. } => Some(message.clone()),
                 _ => None,
             })
             .collect()
@@ -189,8 +194,8 @@ impl Planner {
                     self.remove(&rel(path), &label);
                 }
             }
-            Step::ReplaceTemplate { target, variant, backup } => {
-                self.replace_template(rel(target), rel(variant), rel(backup), label)?;
+            Step::ReplaceTemplate { target, variant, backup, consume_variant } => {
+                self.replace_template(rel(target), rel(variant), rel(backup), *consume_variant, label)?;
             }
             Step::ReplaceDeploymentToml { template, target, backup } => {
                 if opts.skip_config_optimization {
@@ -225,35 +230,67 @@ impl Planner {
                 let names = patterns(names);
                 self.remove_webapps(&rel(dir), |name| names.iter().any(|k| k.matches(name)), &label);
             }
+            Step::PruneDirs { dir, keep, .. } => {
+                let dir = rel(dir);
+                let keep = patterns(keep);
+                // Real directories only, as `find -type d`: files and links stay.
+                let doomed: Vec<PathBuf> = self
+                    .t
+                    .children(&dir)
+                    .filter(|(p, e)| e.is_dir() && !keep.iter().any(|k| k.matches(p.file_name().unwrap_or_default())))
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for d in doomed {
+                    self.remove(&d, &label);
+                }
+            }
         }
         Ok(())
     }
 
-    /// `mv target backup; cp variant target`, completing or keeping what an
-    /// earlier run or an update left.
-    fn replace_template(&mut self, target: PathBuf, variant: PathBuf, backup: PathBuf, label: String) -> Result<()> {
-        if !self.is_file(&target) || !self.is_file(&variant) {
+    /// `mv target backup; cp variant target` (or `mv variant target` when the
+    /// version consumes its variants), completing or keeping what an earlier
+    /// run or an update left.
+    fn replace_template(
+        &mut self,
+        target: PathBuf,
+        variant: PathBuf,
+        backup: PathBuf,
+        consume: bool,
+        label: String,
+    ) -> Result<()> {
+        if !self.is_file(&target) {
             return Ok(());
         }
+        if !self.is_file(&variant) {
+            self.links_stay_inside(&[&target])?;
+            return self.check_consumed(&target, &variant, &backup, consume, label);
+        }
         self.links_stay_inside(&[&target, &variant])?;
+        let placed = |v: Entry| if consume { v } else { fresh_copy(v) };
         if self.t.contains(&backup) {
             let current = self.read(&target)?;
             if current == self.read(&variant)? {
+                if consume {
+                    self.remove(&variant, &label); // an update brought the consumed variant back
+                }
                 return Ok(()); // done before, and still right
             }
             if current == self.read(&backup)? {
                 // The backup already holds these bytes (an interrupted
                 // run, or an update that restored the default): replace.
                 let before = self.t.get(&target).expect("checked").origin.clone();
-                let v = self.t.get(&variant).cloned().expect("checked");
-                let after = fresh_copy(v);
+                let after = placed(self.t.get(&variant).cloned().expect("checked"));
                 self.actions.push(Action::Rewrite {
                     path: target.clone(),
-                    step: label,
+                    step: label.clone(),
                     before,
                     after: after.origin.clone(),
                 });
                 self.t.insert(target, after);
+                if consume {
+                    self.remove(&variant, &label);
+                }
                 return Ok(());
             }
             // The update changed the variant, or brought the default back.
@@ -265,7 +302,37 @@ impl Planner {
             self.backup(&target, &backup, &label);
         }
         let v = self.t.get(&variant).cloned().expect("checked");
-        self.put(&target, fresh_copy(v), &label);
+        self.put(&target, placed(v), &label);
+        if consume {
+            self.remove(&variant, &label);
+        }
+        Ok(())
+    }
+
+    /// A consumed variant is gone after the first run. When the default
+    /// template is back in its place (an update restored it), the profile
+    /// cannot be applied again from this tree: say so rather than guess.
+    fn check_consumed(
+        &mut self,
+        target: &Path,
+        variant: &Path,
+        backup: &Path,
+        consume: bool,
+        label: String,
+    ) -> Result<()> {
+        if !consume || !self.t.contains(backup) || self.read(target)? != self.read(backup)? {
+            return Ok(());
+        }
+        self.actions.push(Action::Blocked {
+            path: target.to_path_buf(),
+            step: label,
+            message: format!(
+                "{} holds the default template again and {} is gone: this version's optimization moved it into place, so it cannot be applied again; restore {} from the pack, or update first and optimize a fresh copy",
+                target.display(),
+                variant.display(),
+                variant.display()
+            ),
+        });
         Ok(())
     }
 

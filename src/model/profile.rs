@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::model::facts::{VersionFacts, FACTS_FILE};
+use crate::model::facts::{label, VersionFacts, FACTS_FILE};
 use crate::model::pattern::NamePattern;
 use crate::model::text::line_col;
 use crate::outcome::{refuse, Refusal};
@@ -25,8 +25,15 @@ pub enum Step {
         paths: Vec<String>,
     },
     /// Rename `target` to `backup`, then copy `variant` to `target`; only when
-    /// both `target` and `variant` exist. `variant` stays.
-    ReplaceTemplate { target: String, variant: String, backup: String },
+    /// both `target` and `variant` exist. `variant` stays, unless
+    /// `consume-variant` (the product moved it, up to 4.0.0).
+    ReplaceTemplate {
+        target: String,
+        variant: String,
+        backup: String,
+        #[serde(rename = "consume-variant", default)]
+        consume_variant: bool,
+    },
     /// Move `deployment.toml` aside and copy the profile's template in its
     /// place; skipped with `--skip-config-optimization`.
     ReplaceDeploymentToml {
@@ -51,6 +58,14 @@ pub enum Step {
     /// Remove the entries of `dir` whose names match `names`, with their
     /// exploded directories.
     RemoveWebapps { dir: String, names: Vec<String> },
+    /// Remove every directory directly inside `dir` whose name matches none
+    /// of `keep`; files and links stay (the jaggery apps, up to 4.1.0).
+    PruneDirs {
+        #[serde(default)]
+        what: Option<String>,
+        dir: String,
+        keep: Vec<String>,
+    },
 }
 
 fn default_toml() -> String {
@@ -65,10 +80,10 @@ impl Step {
     fn paths(&self) -> Vec<&str> {
         match self {
             Step::Remove { paths, .. } => paths.iter().map(String::as_str).collect(),
-            Step::ReplaceTemplate { target, variant, backup } => vec![target, variant, backup],
+            Step::ReplaceTemplate { target, variant, backup, .. } => vec![target, variant, backup],
             Step::ReplaceDeploymentToml { template, target, backup } => vec![template, target, backup],
             Step::ClearDir { dir, .. } => vec![dir],
-            Step::PruneWebapps { dir, .. } | Step::RemoveWebapps { dir, .. } => vec![dir],
+            Step::PruneWebapps { dir, .. } | Step::RemoveWebapps { dir, .. } | Step::PruneDirs { dir, .. } => vec![dir],
         }
     }
 
@@ -85,6 +100,8 @@ impl Step {
             Step::ClearDir { dir, .. } => format!("clear-dir {dir}"),
             Step::PruneWebapps { .. } => "prune-webapps".into(),
             Step::RemoveWebapps { .. } => "remove-webapps".into(),
+            Step::PruneDirs { what: Some(w), .. } => format!("prune {w}"),
+            Step::PruneDirs { dir, .. } => format!("prune-dirs {dir}"),
         }
     }
 }
@@ -104,7 +121,8 @@ pub struct Profile {
     /// Whether `split` makes this profile when `--profiles` is not given.
     #[serde(default = "yes")]
     pub default: bool,
-    #[serde(rename = "step")]
+    /// No steps: the pack as shipped (the component packs of 4.5.0+).
+    #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
     /// The definition's text, for the copy's record: a change of definition
     /// makes earlier copies stale.
@@ -118,26 +136,33 @@ pub struct Profile {
     pub facts: Arc<VersionFacts>,
 }
 
+impl Profile {
+    /// The same profile with no steps: the pack as shipped.
+    pub fn as_shipped(&self) -> Profile {
+        Profile { steps: vec![], ..self.clone() }
+    }
+}
+
 fn yes() -> bool {
     true
 }
 
-/// The definitions compiled into the binary, in the order `profiles` lists them.
-const EMBEDDED: &[(&str, &str)] = &[
-    ("4.2.0/control-plane.toml", include_str!("../../profiles/4.2.0/control-plane.toml")),
-    ("4.2.0/gateway-worker.toml", include_str!("../../profiles/4.2.0/gateway-worker.toml")),
-    ("4.2.0/traffic-manager.toml", include_str!("../../profiles/4.2.0/traffic-manager.toml")),
-    ("4.2.0/api-key-manager-deprecated.toml", include_str!("../../profiles/4.2.0/api-key-manager-deprecated.toml")),
-];
+/// The definitions compiled into the binary: every `profiles/<dir>/*.toml`
+/// (build.rs lists them).
+const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_profiles.rs"));
 
-/// The version facts compiled into the binary (`profiles/<version>/_version.toml`).
-const EMBEDDED_FACTS: &[(&str, &str)] = &[("4.2.0/_version.toml", include_str!("../../profiles/4.2.0/_version.toml"))];
+/// The version facts compiled into the binary (`profiles/<dir>/_version.toml`).
+const EMBEDDED_FACTS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_facts.rs"));
 
 /// The set of profile definitions in use: the embedded ones, or those of a
 /// directory given with `--profile-dir` (same layout: `<version>/*.toml`).
 #[derive(Debug, Clone)]
 pub struct Catalog {
+    /// In release order; within a pack, the defaults first.
     pub profiles: Vec<Profile>,
+    /// The facts of every version known, with or without profiles (a refused
+    /// version has only facts).
+    pub facts: Vec<Arc<VersionFacts>>,
 }
 
 /// The definitions in use: those of `--profile-dir`, else the embedded ones.
@@ -168,7 +193,7 @@ impl Catalog {
     /// embedded ones, else none (no typo warnings, an empty carry-common set).
     fn with_facts(mut profiles: Vec<Profile>, mut facts: Vec<VersionFacts>) -> Result<Catalog> {
         for f in embedded_facts()? {
-            if !facts.iter().any(|have| have.version == f.version) {
+            if !facts.iter().any(|have| have.version == f.version && have.product == f.product) {
                 facts.push(f);
             }
         }
@@ -184,12 +209,17 @@ impl Catalog {
                 });
             }
         }
-        Ok(Catalog { profiles })
+        profiles.sort_by_key(|p| (version_key(&p.version), p.product.clone(), !p.default));
+        Ok(Catalog { profiles, facts })
     }
 
-    /// The facts of a version (empty when this catalog has none).
-    pub fn facts(&self, version: &str) -> VersionFacts {
-        self.for_version(version).next().map(|p| p.facts.as_ref().clone()).unwrap_or_default()
+    /// The facts of one pack's version (empty when this catalog has none).
+    pub fn facts(&self, product: &str, version: &str) -> VersionFacts {
+        self.version_facts(product, version).cloned().unwrap_or_default()
+    }
+
+    pub fn version_facts(&self, product: &str, version: &str) -> Option<&VersionFacts> {
+        self.facts.iter().find(|f| f.product == product && f.version == version).map(|f| f.as_ref())
     }
 
     /// Reads `<dir>/<version>/*.toml`, in file-name order within a version.
@@ -245,17 +275,23 @@ impl Catalog {
         v
     }
 
+    /// The profiles of every pack of one version.
     pub fn for_version<'a>(&'a self, version: &'a str) -> impl Iterator<Item = &'a Profile> + 'a {
         self.profiles.iter().filter(move |p| p.version == version)
     }
 
-    /// Resolves the names a user asked for (or the defaults) for one version.
+    /// The profiles of one pack (`wso2am`, `wso2am-acp`, ...) of one version.
+    pub fn for_pack<'a>(&'a self, product: &'a str, version: &'a str) -> impl Iterator<Item = &'a Profile> + 'a {
+        self.profiles.iter().filter(move |p| p.version == version && p.product == product)
+    }
+
+    /// Resolves the names a user asked for (or the defaults) for one pack.
     /// An unknown name is refused with the nearest known one.
-    pub fn select(&self, version: &str, names: Option<&[String]>) -> Result<Vec<Profile>> {
-        let known: Vec<&Profile> = self.for_version(version).collect();
+    pub fn select(&self, product: &str, version: &str, names: Option<&[String]>) -> Result<Vec<Profile>> {
+        let known: Vec<&Profile> = self.for_pack(product, version).collect();
         if known.is_empty() {
             return refuse(
-                format!("this build has no profiles for API-M {version}"),
+                format!("this build has no profiles for {} {version}", label(product)),
                 format!("known versions: {}", self.versions().join(", ")),
             );
         }
@@ -285,7 +321,7 @@ impl Catalog {
                         .unwrap_or_default();
                     let all: Vec<&str> = known.iter().map(|p| p.name.as_str()).collect();
                     return refuse(
-                        format!("unknown profile `{n}` for API-M {version}"),
+                        format!("unknown profile `{n}` for {} {version}", label(product)),
                         format!("did you mean `{nearest}`? Known profiles: {}", all.join(", ")),
                     );
                 }
@@ -326,7 +362,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile> {
             })?;
         }
         let patterns: &[String] = match step {
-            Step::PruneWebapps { keep, .. } => keep,
+            Step::PruneWebapps { keep, .. } | Step::PruneDirs { keep, .. } => keep,
             Step::RemoveWebapps { names, .. } => names,
             Step::ClearDir { keep_files, .. } => keep_files,
             _ => &[],
@@ -355,6 +391,11 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile> {
     p.source_text = text.to_string();
     p.origin = origin.to_string();
     Ok(p)
+}
+
+/// Release order: `4.10.0` after `4.9.0`.
+pub fn version_key(v: &str) -> Vec<u32> {
+    v.split('.').map(|n| n.parse().unwrap_or(0)).collect()
 }
 
 /// Relative, no `..`, not empty: a profile may only touch its own home.
@@ -395,16 +436,16 @@ mod tests {
     #[test]
     fn embedded_profiles_parse() {
         let c = Catalog::embedded().unwrap();
-        let names: Vec<_> = c.for_version("4.2.0").map(|p| p.name.as_str()).collect();
+        let names: Vec<_> = c.for_pack("wso2am", "4.2.0").map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["control-plane", "gateway-worker", "traffic-manager", "api-key-manager-deprecated"]);
-        let defaults: Vec<_> = c.select("4.2.0", None).unwrap().into_iter().map(|p| p.name).collect();
+        let defaults: Vec<_> = c.select("wso2am", "4.2.0", None).unwrap().into_iter().map(|p| p.name).collect();
         assert_eq!(defaults, ["control-plane", "gateway-worker", "traffic-manager"]);
     }
 
     #[test]
     fn unknown_profile_suggests_nearest() {
         let c = Catalog::embedded().unwrap();
-        let err = c.select("4.2.0", Some(&["gateway-workr".to_string()])).unwrap_err();
+        let err = c.select("wso2am", "4.2.0", Some(&["gateway-workr".to_string()])).unwrap_err();
         let r = err.downcast_ref::<Refusal>().unwrap();
         assert!(r.what.contains("gateway-workr"));
         assert!(r.hint.contains("`gateway-worker`"), "{}", r.hint);

@@ -148,7 +148,8 @@ pub fn print_profiles(list: &[ProfileInfo]) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     for p in list {
         let d = if p.default { " (default)" } else { "" };
-        writeln!(stdout, "{:<28} API-M {}  {}{d}", p.name, p.version, p.summary)?;
+        let pack = format!("{} {}", crate::model::facts::label(&p.product), p.version);
+        writeln!(stdout, "{:<28} {pack:<24} {}{d}", p.name, p.summary)?;
     }
     stdout.flush()
 }

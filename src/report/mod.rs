@@ -31,6 +31,9 @@ pub struct Report {
     pub dry_run: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
+    /// Every home of a run over several component packs (empty for one home).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub homes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,7 +160,9 @@ impl ProfileReport {
                     r.backups.push(BackupMade { from: from.display().to_string(), to: to.display().to_string() })
                 }
                 Action::Rewrite { path, .. } => r.rewritten.push(path.display().to_string()),
-                Action::Note { message, .. } | Action::Unmet { message, .. } => r.notes.push(message.clone()),
+                Action::Note { message, .. } | Action::Blocked { message, .. } | Action::Unmet { message, .. } => {
+                    r.notes.push(message.clone())
+                }
             }
         }
         r
@@ -189,6 +194,8 @@ pub fn hex_if_not_utf8(p: &std::path::Path) -> Option<String> {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProfileInfo {
     pub name: String,
+    /// The pack it is made from: `wso2am`, `wso2am-acp`, ...
+    pub product: String,
     pub version: String,
     pub summary: String,
     pub default: bool,

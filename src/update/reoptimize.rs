@@ -36,8 +36,12 @@ pub fn after_update(
     result.reoptimized = plan.drift_lines();
     result.notes.extend(plan.notes());
     if !result.reoptimized.is_empty() {
-        result.notes.push(format!("re-optimized after the update: {} entries fixed", result.reoptimized.len()));
+        let what =
+            if profile.facts.update_first { "optimized after the update" } else { "re-optimized after the update" };
+        result.notes.push(format!("{what}: {} entries fixed", result.reoptimized.len()));
     }
+    // What the version's documentation says about updating a profiled node.
+    result.notes.extend(profile.facts.update_advice.clone());
     let check = plan::compute(profile, &Tree::scan(copy)?, &o)?;
     let left = check.drift_lines();
     if !left.is_empty() {

@@ -74,14 +74,14 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "another version",
             prepare: |h, o| {
-                std::fs::write(h.join("updates/product.txt"), "wso2am-4.1.0\n").unwrap();
-                std::fs::write(h.join("bin/version.txt"), "WSO2 API Manager v4.1.0\n").unwrap();
+                std::fs::write(h.join("updates/product.txt"), "wso2am-4.9.0\n").unwrap();
+                std::fs::write(h.join("bin/version.txt"), "WSO2 API Manager v4.9.0\n").unwrap();
                 let c =
-                    std::fs::read_to_string(h.join("repository/conf/carbon.xml")).unwrap().replace("4.2.0", "4.1.0");
+                    std::fs::read_to_string(h.join("repository/conf/carbon.xml")).unwrap().replace("4.2.0", "4.9.0");
                 std::fs::write(h.join("repository/conf/carbon.xml"), c).unwrap();
                 args(&["split", &p(h), "--out", &p(o), "--no-update"])
             },
-            expect: "no profiles for API-M 4.1.0",
+            expect: "no profiles for API-M 4.9.0",
         },
         Case {
             name: "identity files that disagree",
