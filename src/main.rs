@@ -332,7 +332,7 @@ impl UpdateFlags {
 /// The command line's definition, with what only a run can know: the
 /// supported product versions in `--version`, and the examples.
 fn command() -> clap::Command {
-    let versions = load_catalog(None).map(|c| c.versions().join(", ")).unwrap_or_default();
+    let versions = apim_profiles::model::profile::embedded_versions().join(", ");
     let version = format!("{}\nsupported API-M versions: {versions}", env!("CARGO_PKG_VERSION"));
     manual::with_examples(Cli::command().version(version))
 }
@@ -346,6 +346,10 @@ fn main() -> ExitCode {
         eprintln!("error: starting the update tool: {e}");
         return ExitCode::from(127);
     }
+    // Signals first: before anything is written a signal ends the run at
+    // once, and reading the command line is already part of the run.
+    apim_profiles::engine::catch_signals();
+    stop_at_once_before_writing(wants_json());
     let parsed = command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
     let (cli, matches) = match parsed {
         Ok(p) => p,
@@ -354,10 +358,8 @@ fn main() -> ExitCode {
     style::init(cli.look.color);
     let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
     let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-    apim_profiles::engine::catch_signals();
     let json = cli.command.json();
     let quiet = cli.look.quiet;
-    stop_at_once_before_writing(json);
     // The one place an outcome becomes an exit code.
     let (exit, printed) = match cli.command.run(&given, quiet) {
         Ok(outcome) => (outcome.exit, report::emit(json, quiet, &outcome)),

@@ -173,6 +173,19 @@ pub fn load_catalog(profile_dir: Option<&Path>) -> Result<Catalog> {
     }
 }
 
+/// The product versions the built-in profiles cover, from the names of the
+/// directories that hold profiles (`4.2.0`, `wso2am-acp-4.5.0`): cheap enough for every
+/// start of the program (`--version`), parsing nothing.
+pub fn embedded_versions() -> Vec<String> {
+    let mut v: Vec<String> = EMBEDDED
+        .iter()
+        .filter_map(|(name, _)| name.split('/').next()?.rsplit('-').next().map(str::to_string))
+        .collect();
+    v.sort_by_key(|s| s.split('.').map(|n| n.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>());
+    v.dedup();
+    v
+}
+
 fn embedded_facts() -> Result<Vec<VersionFacts>> {
     EMBEDDED_FACTS
         .iter()
