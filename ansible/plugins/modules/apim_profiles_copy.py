@@ -198,7 +198,7 @@ def archive(module, path, archive_dir, exclude, compress):
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix=suffix + '.tmp', dir=archive_dir)
     os.close(fd)
     try:
-        cmd = ['tar', '--create', '--file', tmp, '--numeric-owner', '-C', os.path.dirname(path.rstrip('/')), name]
+        cmd = ['tar', '--create', '--format=posix', '--file', tmp, '--numeric-owner', '-C', os.path.dirname(path.rstrip('/')), name]
         if compress:
             cmd[2:2] = ['--use-compress-program', 'gzip -1']
         rc, out, err = module.run_command(cmd)
