@@ -13,7 +13,6 @@ use toml_edit::{DocumentMut, Item, Table};
 
 use crate::model::facts::VersionFacts;
 use crate::model::secret::{is_secret_key, MASK};
-use crate::model::text::line_col;
 use crate::model::tree;
 use crate::outcome::Refusal;
 
@@ -190,13 +189,7 @@ fn parse_value(value: &str, arg: &str) -> Result<toml_edit::Value> {
 /// Refuses text that is not valid TOML, naming file, line and column.
 pub fn check_toml(text: &str, path: &Path) -> Result<()> {
     if let Err(e) = text.parse::<DocumentMut>() {
-        let at = e
-            .span()
-            .map(|s| {
-                let (line, col) = line_col(text, s.start);
-                format!(":{line}:{col}")
-            })
-            .unwrap_or_default();
+        let at = crate::model::text::at(text, e.span());
         let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
         return Err(Refusal::new(
             format!("{}{at} is not valid TOML: {msg}", path.display()),

@@ -7,7 +7,6 @@
 
 use serde::Deserialize;
 
-use crate::model::text::line_col;
 use crate::outcome::Refusal;
 
 /// The file name of a version's facts inside `profiles/<version>/`.
@@ -110,13 +109,7 @@ pub fn label(id: &str) -> String {
 
 fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str, what: &str) -> anyhow::Result<T> {
     toml_edit::de::from_str(text).map_err(|e| {
-        let at = e
-            .span()
-            .map(|s| {
-                let (line, col) = line_col(text, s.start);
-                format!(":{line}:{col}")
-            })
-            .unwrap_or_default();
+        let at = crate::model::text::at(text, e.span());
         let msg = e.message().lines().next().unwrap_or("invalid").to_string();
         Refusal::new(
             format!("{what} {origin}{at} is not valid: {msg}"),

@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use crate::model::facts::{label, VersionFacts, FACTS_FILE};
 use crate::model::pattern::NamePattern;
-use crate::model::text::line_col;
 use crate::outcome::{refuse, Refusal};
 
 /// One operation of the product's optimization, in the vocabulary of the
@@ -350,13 +349,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile> {
     let mut p: Profile = match toml_edit::de::from_str(text) {
         Ok(p) => p,
         Err(e) => {
-            let at = e
-                .span()
-                .map(|s| {
-                    let (line, col) = line_col(text, s.start);
-                    format!(":{line}:{col}")
-                })
-                .unwrap_or_default();
+            let at = crate::model::text::at(text, e.span());
             let msg = e.message().lines().next().unwrap_or("invalid").to_string();
             return Err(Refusal::new(
                 format!("profile definition {origin}{at} is not valid: {msg}"),
