@@ -236,7 +236,7 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink, sparse: bool) -> Resu
         }
     }
     if sparse {
-        fidelity::copy_sparse(src, dst, src.metadata()?.len())?;
+        fidelity::copy_sparse(src, dst, src.metadata()?.len(), reflink != Reflink::Never)?;
         return Ok(false);
     }
     if reflink == Reflink::Never {

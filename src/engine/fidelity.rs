@@ -18,9 +18,14 @@ use crate::model::tree::{Kind, Origin, Tree};
 
 /// Copies `len` bytes from `src` into the empty `dst`, data ranges only: the
 /// ranges are found with SEEK_DATA/SEEK_HOLE, each one copied in the kernel
-/// (copy_file_range, else pread/pwrite), and the length set last so that a
-/// trailing hole stays a hole.
-pub fn copy_sparse(src: &File, dst: &File, len: u64) -> std::io::Result<()> {
+/// (copy_file_range, else pread/pwrite). The length is set first: no write
+/// then extends the file, so XFS does not preallocate past its end into what
+/// becomes a hole (seen filling an 8 MiB hole), and a trailing hole stays a
+/// hole. With `may_share` false (`--reflink never`) the
+/// ranges go through pread/pwrite only: copy_file_range clones on XFS and
+/// Btrfs, and the operator asked for bytes of their own.
+pub fn copy_sparse(src: &File, dst: &File, len: u64, may_share: bool) -> std::io::Result<()> {
+    dst.set_len(len)?;
     let mut pos = 0;
     while pos < len {
         let data = match rustix::fs::seek(src, SeekFrom::Data(pos)) {
@@ -29,10 +34,14 @@ pub fn copy_sparse(src: &File, dst: &File, len: u64) -> std::io::Result<()> {
             Err(e) => return Err(e.into()),
         };
         let hole = rustix::fs::seek(src, SeekFrom::Hole(data))?.min(len);
-        copy_range(src, dst, data, hole)?;
+        if may_share {
+            copy_range(src, dst, data, hole)?;
+        } else {
+            copy_range_rw(src, dst, data, hole)?;
+        }
         pos = hole;
     }
-    dst.set_len(len)
+    Ok(())
 }
 
 /// Copies bytes `start..end` of `src` to the same offsets of `dst`.
