@@ -144,27 +144,108 @@ fn status_says_why_a_copy_is_stale() {
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
     split_json(&home, &out, &["--profiles", "gateway-worker,traffic-manager"]);
-    std::fs::write(home.join("bin/version.txt"), "WSO2 API Manager 4.2.0 with a change\n").unwrap();
+    std::fs::write(home.join("README.txt"), "changed in the source\n").unwrap();
     let o = status(&[&out], &["--json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    for (name, p) in by_profile(&json(&o)) {
+    let doc = json(&o);
+    check("status.json", &doc);
+    for (name, p) in by_profile(&doc) {
         assert_eq!(p["status"], "stale", "{name}: {p}");
-        let why = p["reasons"].to_string();
-        assert!(why.contains("source home changed"), "{why}");
+        let why = p["reasons"][0].as_str().unwrap();
+        // The changed source path is named, in split's own words.
+        assert!(why.contains("the source home changed since it was made"), "{why}");
+        assert!(why.contains("README.txt: size"), "{why}");
     }
     let s = text(&status(&[&out], &[]).stdout);
-    assert!(s.contains("stale (source home changed"), "{s}");
+    assert!(s.contains("stale (the source home changed since it was made (1 path differs): README.txt"), "{s}");
+
+    // split names the same reason when it refuses the stale copy.
+    let o = split_no_update(&home, &out).args(["--profiles", "gateway-worker"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(e.contains("is stale: the source home changed") && e.contains("README.txt: size"), "{e}");
 
     std::fs::rename(&home, tmp.path().join("moved")).unwrap();
     let o = status(&[&out], &["--json"]);
     let p = &json(&o)["profiles"][0];
     assert_eq!(p["status"], "stale");
-    assert!(p["reasons"].to_string().contains("source home"), "{p}");
+    assert!(
+        p["reasons"].to_string().contains("the source home") && p["reasons"].to_string().contains("is gone"),
+        "{p}"
+    );
+}
+
+#[test]
+fn status_names_what_drifted_and_split_and_verify_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &["--profiles", "gateway-worker,traffic-manager"]);
+    let gw = out.join("gateway-worker/wso2am-4.2.0");
+    let edited = "repository/conf/deployment.toml";
+    let mut toml = read(gw.join(edited));
+    toml.extend_from_slice(b"\n# edited by hand on the node\n");
+    std::fs::write(gw.join(edited), toml).unwrap();
+    std::fs::write(gw.join("repository/notes.txt"), "a note\n").unwrap();
+
+    let o = status(&[&out], &["--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let doc = json(&o);
+    check("status.json", &doc);
+    let m = by_profile(&doc);
+    assert_eq!(m["traffic-manager"]["status"], "current", "{doc}");
+    assert_eq!(m["traffic-manager"]["drift_total"], 0);
+    let p = &m["gateway-worker"];
+    assert_eq!(p["status"], "drifted", "{p}");
+    assert_eq!(p["drift_total"], 2, "{p}");
+    let drift = p["drift"].as_array().unwrap();
+    assert_eq!(drift[0]["change"], "changed");
+    assert_eq!(drift[0]["path"], edited);
+    assert!(drift[0]["what"].to_string().contains("size"), "{p}");
+    assert_eq!(drift[1], serde_json::json!({"change": "added", "path": "repository/notes.txt", "kind": "f"}));
+    let why = p["reasons"][0].as_str().unwrap();
+    assert!(why.starts_with("2 changes since apim-profiles left it: repository/conf/deployment.toml: size"), "{why}");
+
+    let s = text(&status(&[&out], &[]).stdout);
+    let line = s.lines().find(|l| l.starts_with("gateway-worker")).unwrap();
+    assert!(
+        line.contains("drifted (2 changes since apim-profiles left it: repository/conf/deployment.toml: size"),
+        "{s}"
+    );
+    assert!(line.contains("repository/notes.txt: file added"), "{s}");
+
+    // A split re-run of the same output says the same of each copy, and verify too.
+    let o = bin()
+        .arg("split")
+        .arg(&home)
+        .arg("--out")
+        .arg(&out)
+        .args(["--no-update", "--profiles", "gateway-worker,traffic-manager", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    let m = by_profile(&json(&o));
+    assert_eq!(m["gateway-worker"]["status"], "drifted");
+    assert!(m["gateway-worker"]["drift"].to_string().contains(edited));
+    assert_eq!(m["traffic-manager"]["status"], "current");
+    let o = bin().arg("verify").arg(&gw).arg("--json").output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    assert_eq!(json(&o)["profiles"][0]["status"], "drifted");
+
+    // Other inputs outrank drift: status and split both say stale.
+    std::fs::write(home.join("README.txt"), "changed in the source\n").unwrap();
+    let p = &json(&status(&[&gw], &["--json"]))["profiles"][0];
+    assert_eq!(p["status"], "stale", "{p}");
+    assert_eq!(p["drift_total"], 0, "{p}");
+    let o = split_no_update(&home, &out).args(["--profiles", "gateway-worker"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("is stale"), "{}", text(&o.stderr));
 }
 
 #[test]
 fn status_reads_no_byte_of_a_copy() {
-    // A named pipe in a copy: reading it would block; status must only stat it.
+    // A named pipe in a copy: reading it would block; status must only stat
+    // it, and it is a difference from what the tool left.
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
@@ -174,7 +255,16 @@ fn status_reads_no_byte_of_a_copy() {
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let o = bin().arg("status").arg(&out).arg("--json").timeout(std::time::Duration::from_secs(20)).output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(json(&o)["profiles"][0]["profile"], "traffic-manager");
+    let p = &json(&o)["profiles"][0];
+    assert_eq!(p["profile"], "traffic-manager");
+    assert_eq!(p["status"], "drifted", "{p}");
+    assert_eq!(p["drift"][0], serde_json::json!({"change": "added", "path": "repository/logs-pipe", "kind": "s"}));
+    // The same with a fifo in place of the record's updates/config.json: not opened either.
+    std::fs::remove_file(copy.join("updates/config.json")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(copy.join("updates/config.json")).status().unwrap().success());
+    let o = bin().arg("status").arg(&out).arg("--json").timeout(std::time::Duration::from_secs(20)).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(json(&o)["profiles"][0]["update_level"].is_null());
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::engine::archive;
 use crate::engine::copy::{self, CopyStats, Job, Reflink};
 use crate::engine::output::{self, CreatedDirs, Lock, Staging};
 use crate::engine::{fidelity, interrupted, writeback};
-use crate::model::fingerprint::{self, Fingerprint};
+use crate::model::fingerprint::Fingerprint;
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Catalog, Profile};
@@ -76,7 +76,10 @@ impl Target {
         match self.state {
             CopyState::Absent => true,
             CopyState::Current => false,
-            CopyState::Stale { .. } | CopyState::Drifted { .. } | CopyState::Conflicts { .. } => force,
+            CopyState::Stale { .. }
+            | CopyState::Failed { .. }
+            | CopyState::Drifted { .. }
+            | CopyState::Conflicts { .. } => force,
         }
     }
 
@@ -385,7 +388,7 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     let n = (targets.len(), entries);
     progress::done(planning, format!("plan: {} profile(s), {} entries in the home, {to_copy} to copy", n.0, n.1));
     for t in targets.iter().filter(|_| !args.force && !args.dry_run) {
-        if let CopyState::Stale { reason } = &t.state {
+        if let (CopyState::Stale { .. } | CopyState::Failed { .. }, Some(reason)) = (&t.state, t.state.why()) {
             return refuse(
                 format!("{} exists and is stale: {reason}", t.final_path.display()),
                 "pass --force to rebuild it (the old copy stays until the new one is complete), or --dry-run to preview the replacement",
@@ -416,21 +419,15 @@ fn dry_run(args: &SplitArgs, targets: &[Target], u: Option<&update::Settings>) -
     Ok(out)
 }
 
-/// Why a copy that is there is not current, in one line.
+/// Why a copy that is there is not current, in one line (the words are
+/// `model::standing`'s, shared with `status`).
 fn why_not_current(state: &CopyState) -> Option<String> {
-    match state {
-        CopyState::Stale { reason } => Some(format!("stale: {reason}")),
-        CopyState::Drifted { differences } => Some(format!(
-            "drifted: {} differences from what apim-profiles left ({})",
-            differences.len(),
-            fingerprint::summarize(differences, 3).join("; ")
-        )),
-        CopyState::Conflicts { files } => Some(format!(
-            "the last update stopped on conflicts and was not continued: {}",
-            if files.is_empty() { "(the tool listed none)".to_string() } else { files.join(", ") }
-        )),
-        CopyState::Absent | CopyState::Current => None,
-    }
+    let why = state.why()?;
+    Some(match state {
+        CopyState::Stale { .. } | CopyState::Failed { .. } => format!("stale: {why}"),
+        CopyState::Drifted { .. } => format!("drifted: {why}"),
+        _ => why,
+    })
 }
 
 /// The output's lock, taken when something will be written.

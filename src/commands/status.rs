@@ -1,8 +1,9 @@
 //! `status <OUT | COPY...>`: where each copy stands — profile, product
 //! version, U2 update level, the last update's result and when, whether the
-//! copy is current, stale (and why), drifted or waiting on conflicts, and its
-//! size. Only metadata and small state files are read (the copy's record and
-//! `updates/config.json`); no byte of a copy's content.
+//! copy is current, stale (and why), failed, drifted (and what changed) or
+//! waiting on conflicts, and its size. Only metadata and small state files
+//! are read (the copy's record and `updates/config.json`): the copy and its
+//! source home are compared with the record's fingerprints by `lstat` alone.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -13,8 +14,10 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::engine::output;
+use crate::model::fingerprint::Fingerprint;
 use crate::model::profile::{load_catalog, Catalog};
-use crate::model::record::{self, Record, RECORD_FILE};
+use crate::model::record::{Record, RECORD_FILE};
+use crate::model::standing::{self, CopyState, DRIFT_SHOWN};
 use crate::model::tree::{self, Tree};
 use crate::outcome::{refuse, Status};
 use crate::report::status::{CopyStatus, LastUpdate, StatusDoc};
@@ -45,14 +48,15 @@ fn find_copies(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Record)>> {
     let mut out = Vec::new();
     for p in paths {
         let p = output::absolute(p)?;
-        if let Some(rec) = read_record(&p)? {
+        if let Some(rec) = read_record(&p, None)? {
             out.push((p, rec));
             continue;
         }
         let before = out.len();
         for profile_dir in sorted_dirs(&p) {
+            let layout = profile_dir.file_name().map(|n| n.to_string_lossy().into_owned());
             for copy in sorted_dirs(&profile_dir) {
-                if let Some(rec) = read_record(&copy)? {
+                if let Some(rec) = read_record(&copy, layout.as_deref())? {
                     out.push((copy, rec));
                 }
             }
@@ -80,40 +84,33 @@ fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn read_record(dir: &Path) -> Result<Option<Record>> {
+/// The record of a copy, checked as `split` checks it (a corrupt record is
+/// refused, never used); None where there is no record at all.
+fn read_record(dir: &Path, layout: Option<&str>) -> Result<Option<Record>> {
     match std::fs::symlink_metadata(dir.join(RECORD_FILE)) {
-        Ok(m) if m.is_file() => record::read(dir),
-        _ => Ok(None),
+        Ok(_) => standing::read_checked(dir, layout).map(Some),
+        Err(_) => Ok(None),
     }
 }
 
+/// A copy's line. Where it stands is decided by [`standing::judge`], the
+/// same function a `split` re-run asks, so the two never disagree about a
+/// copy; only the options of the command line (kept as a hash) are not
+/// seen here.
 fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceCache) -> Result<CopyStatus> {
-    let last_update = rec.update.as_ref().map(last_update);
-    let conflicts: Vec<String> = rec
-        .update
-        .as_ref()
-        .and_then(|u| u.get("conflicts"))
-        .and_then(|c| c.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    let mut reasons = Vec::new();
-    let status = match last_update.as_ref().map(|u| u.status.as_str()) {
-        Some("conflicts") => {
-            reasons.push(format!("the update waits on {} conflict(s)", conflicts.len()));
-            Status::Conflicts
-        }
-        Some(s) if s != "updated" => {
-            reasons.push(format!("the last update {s}"));
-            Status::Failed
-        }
-        _ => {
-            reasons = stale_reasons(rec, catalog, sources);
-            if reasons.is_empty() {
-                Status::Current
-            } else {
-                Status::Stale
-            }
-        }
+    let (wanted, unseen) = inputs_now(rec, catalog, sources);
+    let state = standing::judge(path, rec, &wanted, &unseen)?;
+    let status = match &state {
+        // `judge` never answers Absent: the copy's record is there.
+        CopyState::Current | CopyState::Absent => Status::Current,
+        CopyState::Stale { .. } => Status::Stale,
+        CopyState::Failed { .. } => Status::Failed,
+        CopyState::Drifted { .. } => Status::Drifted,
+        CopyState::Conflicts { .. } => Status::Conflicts,
+    };
+    let drift = match &state {
+        CopyState::Drifted { differences } => differences.clone(),
+        _ => Vec::new(),
     };
     let (entries, bytes) = size_of(path);
     Ok(CopyStatus {
@@ -122,10 +119,12 @@ fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceC
         product: rec.product.clone(),
         version: rec.version.clone(),
         update_level: update_level(path),
-        last_update,
+        last_update: rec.update.as_ref().map(last_update),
         status,
-        reasons,
-        conflicts,
+        reasons: state.why().into_iter().collect(),
+        conflicts: standing::pending_conflicts(rec).unwrap_or_default(),
+        drift_total: drift.len(),
+        drift: drift.into_iter().take(DRIFT_SHOWN).collect(),
         entries,
         bytes,
     })
@@ -140,53 +139,56 @@ fn last_update(u: &serde_json::Value) -> LastUpdate {
     }
 }
 
-/// What changed among the inputs the record names (not the options: they are
-/// kept only as a hash of what the command line gave).
-fn stale_reasons(rec: &Record, catalog: &Catalog, sources: &mut SourceCache) -> Vec<String> {
-    let mut why = Vec::new();
-    let ours = env!("CARGO_PKG_VERSION");
-    if rec.tool_version != ours {
-        why.push(format!("made by apim-profiles {}, this is {ours}", rec.tool_version));
-    }
+/// The record a `split` run would write for this copy now, as far as it can
+/// be known without its command line: this tool's version, the profile
+/// definition this build has, the source home as it is now; the options are
+/// taken as they were. Plus what changed that no record can hold (a profile
+/// this build lacks, a source home that is gone).
+fn inputs_now(rec: &Record, catalog: &Catalog, sources: &mut SourceCache) -> (Record, Vec<String>) {
+    let mut wanted = rec.clone();
+    let mut unseen = Vec::new();
+    wanted.tool_version = env!("CARGO_PKG_VERSION").into();
     match catalog.for_version(&rec.version).find(|p| p.name == rec.profile) {
-        Some(p) if tree::sha256_hex(p.source_text.as_bytes()) != rec.profile_sha256 => {
-            why.push(format!("the {} profile definition changed", rec.profile))
-        }
-        Some(_) => {}
-        None => why.push(format!("this build has no {} profile for {}", rec.profile, rec.version)),
+        Some(p) => wanted.profile_sha256 = tree::sha256_hex(p.source_text.as_bytes()),
+        None => unseen.push(format!("this build has no {} profile for {}", rec.profile, rec.version)),
     }
-    if let (Some(src), Some(fp)) = (&rec.source, &rec.source_fingerprint) {
-        match sources.fingerprint(src) {
-            None => why.push(format!("the source home {src} is gone")),
-            Some(now) if &now != fp => why.push(format!("source home changed: {src}")),
-            Some(_) => {}
+    if let (Some(src), Some(_)) = (&rec.source, &rec.source_fingerprint) {
+        match sources.scan(src) {
+            Ok((fingerprint, entries)) => {
+                wanted.source_fingerprint = Some(fingerprint.clone());
+                wanted.source_entries = Some(entries.clone());
+            }
+            Err(why) => unseen.push(why.clone()),
         }
     }
-    why
+    (wanted, unseen)
 }
 
-/// Fingerprints of source homes, each taken once per run.
+/// Each source home, scanned (metadata only) once per run: its fingerprint
+/// and entries, or why it cannot be.
 #[derive(Default)]
-struct SourceCache(BTreeMap<String, Option<String>>);
+struct SourceCache(BTreeMap<String, std::result::Result<(String, Fingerprint), String>>);
 
 impl SourceCache {
-    fn fingerprint(&mut self, src: &str) -> Option<String> {
-        self.0
-            .entry(src.to_string())
-            .or_insert_with(|| {
-                let p = Path::new(src);
-                if !p.join("updates/product.txt").is_file() {
-                    return None;
-                }
-                Tree::scan(p).ok().map(|t| tree::fingerprint(&t))
-            })
-            .clone()
+    fn scan(&mut self, src: &str) -> &std::result::Result<(String, Fingerprint), String> {
+        self.0.entry(src.to_string()).or_insert_with(|| {
+            let p = Path::new(src);
+            if !p.join("updates/product.txt").is_file() {
+                return Err(format!("the source home {src} is gone"));
+            }
+            match Tree::scan(p) {
+                Ok(t) => Ok((tree::fingerprint(&t), Fingerprint::of_tree(&t))),
+                Err(e) => Err(format!("the source home {src} cannot be read ({e})")),
+            }
+        })
     }
 }
 
-/// `update-level` of the copy's `updates/config.json` (read at most 64 KiB).
+/// `update-level` of the copy's `updates/config.json` (read at most 64 KiB;
+/// opened without following a link and without waiting on a fifo, and read
+/// only when it is a regular file).
 fn update_level(copy: &Path) -> Option<String> {
-    let f = std::fs::File::open(copy.join("updates/config.json")).ok()?;
+    let f = crate::sys::open_read_nofollow(&copy.join("updates/config.json")).ok()?;
     if !f.metadata().ok()?.is_file() {
         return None;
     }

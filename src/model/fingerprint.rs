@@ -6,17 +6,19 @@
 //! operator's `status` all answer from [`compare`].
 //!
 //! Kept in the record as one line per entry, `<type> <mode> <size> <mtime> <path>`
-//! (`f`, `d` or `l`; mode in octal; mtime as `seconds.nanoseconds`), a link's
+//! (`f`, `d`, `l`, or `s` for a special file; mode in octal; mtime as `seconds.nanoseconds`), a link's
 //! target after a NUL, so that a record stays a readable list.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path};
 
-use anyhow::Result;
+use std::os::unix::fs::MetadataExt;
+
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::model::tree::{Kind, Tree};
+use crate::model::tree::{is_own_entry, Kind, Tree};
 
 /// One entry as the fingerprint sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +38,10 @@ pub struct Fingerprint {
     pub entries: BTreeMap<String, Stamp>,
 }
 
-/// One way a tree differs from its fingerprint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One way a tree differs from its fingerprint. As JSON: `change`
+/// (`added`, `removed`, `changed`), `path`, and `kind` (`f`, `d`, `l`, `s`)
+/// of an added or removed entry or `what` changed in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "change", rename_all = "kebab-case")]
 pub enum Difference {
     Added { path: String, kind: char },
@@ -59,6 +63,7 @@ fn kind_word(k: char) -> &'static str {
     match k {
         'd' => "directory",
         'l' => "link",
+        's' => "special file",
         _ => "file",
     }
 }
@@ -92,9 +97,23 @@ impl Fingerprint {
         Fingerprint { entries }
     }
 
-    /// Scans `root` (links never followed) and fingerprints it.
+    /// Walks `root` (links never followed) and fingerprints it: the same
+    /// stamps as [`Fingerprint::of_tree`], from `lstat` alone. Unlike a
+    /// source scan it takes any entry: a fifo, socket or device found in a
+    /// copy is a stamp of kind `s` (a difference to report, never opened).
     pub fn of_dir(root: &Path) -> Result<Fingerprint> {
-        Ok(Fingerprint::of_tree(&Tree::scan(root)?))
+        let mut entries = BTreeMap::new();
+        for item in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
+            let item = item.with_context(|| format!("reading {}", root.display()))?;
+            let rel = item.path().strip_prefix(root).expect("walk stays below root");
+            if is_own_entry(rel) {
+                continue;
+            }
+            let md =
+                std::fs::symlink_metadata(item.path()).with_context(|| format!("reading {}", item.path().display()))?;
+            entries.insert(rel.to_string_lossy().into_owned(), stamp_of(item.path(), &md)?);
+        }
+        Ok(Fingerprint { entries })
     }
 
     /// A hash of the whole fingerprint: equal hashes, equal trees (as far as
@@ -120,6 +139,23 @@ impl Fingerprint {
     }
 }
 
+/// One entry's stamp from its `lstat`, as [`Fingerprint::of_tree`] makes it.
+fn stamp_of(full: &Path, md: &std::fs::Metadata) -> Result<Stamp> {
+    let ft = md.file_type();
+    let (kind, size, target) = if ft.is_symlink() {
+        let t = std::fs::read_link(full).with_context(|| format!("reading link {}", full.display()))?;
+        ('l', 0, Some(t.to_string_lossy().into_owned()))
+    } else if ft.is_dir() {
+        ('d', 0, None)
+    } else if ft.is_file() {
+        ('f', md.len(), None)
+    } else {
+        ('s', 0, None)
+    };
+    let mtime = (kind != 'd').then_some((md.mtime(), md.mtime_nsec() as u32));
+    Ok(Stamp { kind, mode: md.mode() & 0o7777, size, mtime, target })
+}
+
 fn line(path: &str, s: &Stamp) -> String {
     let mtime = s.mtime.map_or("-".to_string(), |(sec, ns)| format!("{sec}.{ns:09}"));
     let mut l = format!("{} {:o} {} {mtime} {path}", s.kind, s.mode, s.size);
@@ -138,7 +174,7 @@ fn parse_line(l: &str) -> Option<(String, Stamp)> {
     let mut parts = head.splitn(5, ' ');
     let kind = parts.next()?;
     let kind = match kind {
-        "f" | "d" | "l" => kind.chars().next()?,
+        "f" | "d" | "l" | "s" => kind.chars().next()?,
         _ => return None,
     };
     let mode = u32::from_str_radix(parts.next()?, 8).ok()?;

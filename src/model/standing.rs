@@ -21,6 +21,8 @@ use crate::outcome::Refusal;
 pub const DRIFT_SHOWN: usize = 20;
 /// How many changed source paths a stale refusal names.
 pub const STALE_SHOWN: usize = 10;
+/// How many differences a one-line reason names.
+pub const SUMMARY_SHOWN: usize = 3;
 
 /// What an existing copy is, compared with what this run would make.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,10 +33,40 @@ pub enum CopyState {
     Current,
     /// The last update stopped on conflicts and was not continued.
     Conflicts { files: Vec<String> },
+    /// Made from the same inputs, but its last update did not finish
+    /// (failed, reverted, timed out, interrupted): how it ended.
+    Failed { how: String },
     /// Made from the same inputs but changed since the tool left it.
     Drifted { differences: Vec<Difference> },
     /// Made from other inputs: why, in words.
     Stale { reason: String },
+}
+
+impl CopyState {
+    /// Why a copy that is there is not current, in one line without the
+    /// state's own name; None for a current or absent copy. `split`'s
+    /// report, its refusal and `status` all say it in these words.
+    pub fn why(&self) -> Option<String> {
+        match self {
+            CopyState::Absent | CopyState::Current => None,
+            CopyState::Stale { reason } => Some(reason.clone()),
+            CopyState::Failed { how } => {
+                Some(format!("its last update did not finish ({how}): run apim-profiles update on it again"))
+            }
+            CopyState::Drifted { differences } => {
+                let n = differences.len();
+                Some(format!(
+                    "{n} change{} since apim-profiles left it: {}",
+                    if n == 1 { "" } else { "s" },
+                    fingerprint::summarize(differences, SUMMARY_SHOWN).join("; ")
+                ))
+            }
+            CopyState::Conflicts { files } => Some(format!(
+                "the last update stopped on conflicts and was not continued: {}",
+                if files.is_empty() { "(the tool listed none)".to_string() } else { files.join(", ") }
+            )),
+        }
+    }
 }
 
 /// The copy at `copy`, expected to be `profile`'s copy, against the record
@@ -51,11 +83,28 @@ pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<(CopyState
         .into());
     }
     let have = read_checked(copy, Some(profile))?;
-    let state = match stale_reason(&have, wanted) {
-        Some(reason) => CopyState::Stale { reason },
-        None => standing(copy, &have)?,
-    };
+    let state = judge(copy, &have, wanted, &[])?;
     Ok((state, Some(have)))
+}
+
+/// The one place that decides where a copy stands, for `split` re-runs and
+/// `status` alike. `have` is the copy's record, `wanted` the record a run
+/// would write now, `unseen` further reasons the inputs changed that a record
+/// comparison cannot show (`status`: a source home that is gone).
+///
+/// Precedence, first that holds: **stale** (made from other inputs: the copy
+/// has to be rebuilt, whatever else is true of it) > **conflicts** (an update
+/// waits on a person) > **failed** (the last update did not finish) >
+/// **stale** (a record without a copy fingerprint) > **drifted** (changed
+/// since the tool left it) > **current**.
+pub fn judge(copy: &Path, have: &Record, wanted: &Record, unseen: &[String]) -> Result<CopyState> {
+    let mut why = unseen.to_vec();
+    why.extend(stale_reason(have, wanted));
+    if why.is_empty() {
+        standing(copy, have)
+    } else {
+        Ok(CopyState::Stale { reason: why.join("; ") })
+    }
 }
 
 /// Refuses a HOME that is itself an optimized copy: it has this tool's
@@ -106,15 +155,14 @@ fn server_role(toml: &Path) -> Option<String> {
     doc.get("server")?.get("server_role")?.as_str().map(str::to_string)
 }
 
-/// Conflicts, drifted or current: what a copy made from the right inputs is now.
+/// Conflicts, failed, drifted or current: what a copy made from the right
+/// inputs is now (see [`judge`] for the order).
 pub fn standing(copy: &Path, have: &Record) -> Result<CopyState> {
     if let Some(files) = pending_conflicts(have) {
         return Ok(CopyState::Conflicts { files });
     }
     if let Some(how) = unfinished_update(have) {
-        return Ok(CopyState::Stale {
-            reason: format!("its last update did not finish ({how}): run apim-profiles update on it again"),
-        });
+        return Ok(CopyState::Failed { how });
     }
     let Some(recorded) = &have.copy_fingerprint else {
         return Ok(CopyState::Stale {

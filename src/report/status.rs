@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::model::fingerprint::Difference;
 use crate::outcome::Status;
 use crate::report::human::human_bytes;
 use crate::report::schema::SchemaVersion;
@@ -34,8 +35,12 @@ pub struct CopyStatus {
     pub status: Status,
     /// Why the copy is not current, one line each.
     pub reasons: Vec<String>,
-    /// Files waiting for a person (status `conflicts`).
+    /// Files waiting for a person (the last update stopped on conflicts).
     pub conflicts: Vec<String>,
+    /// What changed since the tool left the copy (status `drifted`), in path
+    /// order: the first 20; `drift_total` counts them all.
+    pub drift: Vec<Difference>,
+    pub drift_total: usize,
     /// Entries and apparent bytes of the copy (from metadata).
     pub entries: u64,
     pub bytes: u64,
