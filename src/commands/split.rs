@@ -469,6 +469,7 @@ fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
         .map(|b| Job {
             plan: b.target.shipped.as_ref().unwrap_or(&b.target.plan),
             dest: b.staging.path().to_path_buf(),
+            durable: true,
         })
         .collect();
     for (b, s) in builds.iter_mut().zip(copy_jobs(args, &jobs, "copying")?) {
@@ -535,7 +536,10 @@ fn update_home_once(
     let staging = Staging::for_copy(&shown);
     let source = Tree::scan(&home.path)?;
     let plan = Plan::unchanged(source);
-    copy_jobs(args, &[Job { plan: &plan, dest: staging.path().to_path_buf() }], "staging the home")
+    // Not durable: the staged home is removed after the run (kept only for
+    // the logs of an update that failed) and nobody waits for it on disk.
+    let job = Job { plan: &plan, dest: staging.path().to_path_buf(), durable: false };
+    copy_jobs(args, &[job], "staging the home")
         .context("copying the home to update it once failed; nothing was published")?;
     let backup = c.out.join(".apim-profiles-update-backup");
     let result = update::run_update(u, staging.path(), &shown, &backup, "update-once")?;

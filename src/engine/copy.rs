@@ -50,6 +50,10 @@ impl CopyStats {
 pub struct Job<'a> {
     pub plan: &'a Plan,
     pub dest: PathBuf,
+    /// Whether each file and directory is flushed to disk as it completes: a
+    /// copy to publish is; a scratch copy removed after the run (the home
+    /// staged for `--update-once`) is not, and costs no wait for the disk.
+    pub durable: bool,
 }
 
 /// Directories first, in order (parents before children), writable for now.
@@ -81,7 +85,7 @@ fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user:
             s.symlinks = 1;
         }
         Kind::File { .. } => {
-            let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user)?;
+            let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user, job.durable)?;
             s.files = 1;
             s.bytes = e.size();
             s.cloned = cloned as u64;
@@ -150,14 +154,14 @@ pub fn materialize(
     // moves its time, and a read-only directory could not be filled.
     for (i, job) in jobs.iter().enumerate() {
         for (rel, e) in job.plan.tree.entries.iter().rev().filter(|(_, e)| e.is_dir()) {
-            finish_dir(&job.plan.root, &job.dest.join(rel), e, root_user)?;
+            finish_dir(&job.plan.root, &job.dest.join(rel), e, root_user, job.durable)?;
             out[i].dirs += 1;
         }
     }
     Ok(out)
 }
 
-fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool) -> Result<()> {
+fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool, durable: bool) -> Result<()> {
     if root_user {
         let _ = std::os::unix::fs::chown(d, Some(e.meta.uid), Some(e.meta.gid));
     }
@@ -170,12 +174,22 @@ fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool) -> Resul
     }
     let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
     filetime::set_file_times(d, t, t).with_context(|| format!("setting the times of {}", d.display()))?;
-    writeback::dir_done(d).with_context(|| format!("flushing {} to disk", d.display()))?;
+    if durable {
+        writeback::dir_done(d).with_context(|| format!("flushing {} to disk", d.display()))?;
+    }
     Ok(())
 }
 
-/// Writes one planned file; returns whether it was cloned.
-pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, root_user: bool) -> Result<bool> {
+/// Writes one planned file, flushed to disk when `durable`; returns whether
+/// it was cloned.
+pub fn write_file(
+    source_root: &Path,
+    e: &Entry,
+    dst: &Path,
+    reflink: Reflink,
+    root_user: bool,
+    durable: bool,
+) -> Result<bool> {
     let out = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -194,7 +208,7 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
             let src = crate::safe_fs::open_source(source_root, p)?;
             let cloned = copy_contents(&src, &out, reflink, e.meta.sparse)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
-            if !cloned {
+            if !cloned && durable {
                 writeback::file_written(&out);
             }
             (cloned, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))
@@ -217,7 +231,9 @@ pub fn write_file(source_root: &Path, e: &Entry, dst: &Path, reflink: Reflink, r
         filetime::set_file_handle_times(&out, Some(t), Some(t))
             .with_context(|| format!("setting the times of {}", dst.display()))?;
     }
-    writeback::file_done(&out).with_context(|| format!("flushing {} to disk", dst.display()))?;
+    if durable {
+        writeback::file_done(&out).with_context(|| format!("flushing {} to disk", dst.display()))?;
+    }
     Ok(cloned)
 }
 

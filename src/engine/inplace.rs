@@ -102,7 +102,7 @@ fn replace_file(plan: &Plan, rel: &Path, after: &Origin, backup: Option<&Path>) 
         target.file_name().unwrap_or_default().to_string_lossy()
     )));
     let e = Entry { origin: after.clone(), ..entry.clone() };
-    copy::write_file(root, &e, &tmp, Reflink::Auto, sys::is_root())?;
+    copy::write_file(root, &e, &tmp, Reflink::Auto, sys::is_root(), true)?;
     if let Some(b) = backup {
         let b = root.join(b);
         if let Err(err) = std::fs::hard_link(&target, &b) {
