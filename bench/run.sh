@@ -193,11 +193,11 @@ inv_ratio_row() { # LABEL A B OP GOAL: B/A (how many times faster A is)
 # ---- the home ---------------------------------------------------------------
 "$gen" "$work/src" --template "$root/fixtures/wso2am-4.2.0" --size-mb "$size" --files "$files" >/dev/null
 home=$work/src/wso2am-4.2.0
-home_bytes=$(find "$home" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+home_bytes=$(find "$home" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
 home_files=$(find "$home" | wc -l)
 ref=$work/ref
 "$bin" split "$home" --out "$ref" --no-update >/dev/null
-surv_bytes=$(find "$ref" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+surv_bytes=$(find "$ref" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
 surv_entries=$(find "$ref" -mindepth 2 | wc -l)
 bytes=$work/bytes.bin
 head -c "$surv_bytes" /dev/urandom >"$bytes"
