@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::engine::archive;
-use crate::engine::copy::{self, CopyStats, Job, Reflink};
+use crate::engine::copy::{self, CopyStats, Flush, Job, Reflink};
 use crate::engine::output::{self, CreatedDirs, Lock, Staging};
 use crate::engine::{fidelity, interrupted, writeback};
 use crate::model::fingerprint::Fingerprint;
@@ -469,7 +469,7 @@ fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
         .map(|b| Job {
             plan: b.target.shipped.as_ref().unwrap_or(&b.target.plan),
             dest: b.staging.path().to_path_buf(),
-            durable: true,
+            flush: Flush::Large,
         })
         .collect();
     for (b, s) in builds.iter_mut().zip(copy_jobs(args, &jobs, "copying")?) {
@@ -538,7 +538,7 @@ fn update_home_once(
     let plan = Plan::unchanged(source);
     // Not durable: the staged home is removed after the run (kept only for
     // the logs of an update that failed) and nobody waits for it on disk.
-    let job = Job { plan: &plan, dest: staging.path().to_path_buf(), durable: false };
+    let job = Job { plan: &plan, dest: staging.path().to_path_buf(), flush: Flush::Never };
     copy_jobs(args, &[job], "staging the home")
         .context("copying the home to update it once failed; nothing was published")?;
     let backup = c.out.join(".apim-profiles-update-backup");

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 
+pub use crate::engine::writeback::Flush;
 use crate::engine::{fidelity, interrupted, writeback};
 use crate::model::plan::Plan;
 use crate::model::tree::{Entry, Kind, Origin};
@@ -50,10 +51,8 @@ impl CopyStats {
 pub struct Job<'a> {
     pub plan: &'a Plan,
     pub dest: PathBuf,
-    /// Whether each file and directory is flushed to disk as it completes: a
-    /// copy to publish is; a scratch copy removed after the run (the home
-    /// staged for `--update-once`) is not, and costs no wait for the disk.
-    pub durable: bool,
+    /// When its files are flushed to disk (see [`Flush`]).
+    pub flush: Flush,
 }
 
 /// Directories first, in order (parents before children), writable for now.
@@ -85,7 +84,7 @@ fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user:
             s.symlinks = 1;
         }
         Kind::File { .. } => {
-            let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user, job.durable)?;
+            let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user, job.flush)?;
             s.files = 1;
             s.bytes = e.size();
             s.cloned = cloned as u64;
@@ -154,14 +153,14 @@ pub fn materialize(
     // moves its time, and a read-only directory could not be filled.
     for (i, job) in jobs.iter().enumerate() {
         for (rel, e) in job.plan.tree.entries.iter().rev().filter(|(_, e)| e.is_dir()) {
-            finish_dir(&job.plan.root, &job.dest.join(rel), e, root_user, job.durable)?;
+            finish_dir(&job.plan.root, &job.dest.join(rel), e, root_user)?;
             out[i].dirs += 1;
         }
     }
     Ok(out)
 }
 
-fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool, durable: bool) -> Result<()> {
+fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool) -> Result<()> {
     if root_user {
         let _ = std::os::unix::fs::chown(d, Some(e.meta.uid), Some(e.meta.gid));
     }
@@ -174,13 +173,10 @@ fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool, durable:
     }
     let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
     filetime::set_file_times(d, t, t).with_context(|| format!("setting the times of {}", d.display()))?;
-    if durable {
-        writeback::dir_done(d).with_context(|| format!("flushing {} to disk", d.display()))?;
-    }
     Ok(())
 }
 
-/// Writes one planned file, flushed to disk when `durable`; returns whether
+/// Writes one planned file, flushed to disk as `flush` says; returns whether
 /// it was cloned.
 pub fn write_file(
     source_root: &Path,
@@ -188,7 +184,7 @@ pub fn write_file(
     dst: &Path,
     reflink: Reflink,
     root_user: bool,
-    durable: bool,
+    flush: Flush,
 ) -> Result<bool> {
     let out = OpenOptions::new()
         .write(true)
@@ -208,7 +204,7 @@ pub fn write_file(
             let src = crate::safe_fs::open_source(source_root, p)?;
             let cloned = copy_contents(&src, &out, reflink, e.meta.sparse)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
-            if !cloned && durable {
+            if !cloned && flush != Flush::Never {
                 writeback::file_written(&out);
             }
             (cloned, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))
@@ -231,9 +227,8 @@ pub fn write_file(
         filetime::set_file_handle_times(&out, Some(t), Some(t))
             .with_context(|| format!("setting the times of {}", dst.display()))?;
     }
-    if durable {
-        writeback::file_done(&out).with_context(|| format!("flushing {} to disk", dst.display()))?;
-    }
+    writeback::file_done(&out, e.size(), cloned, flush)
+        .with_context(|| format!("flushing {} to disk", dst.display()))?;
     Ok(cloned)
 }
 

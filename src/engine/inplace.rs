@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::copy::{self, Reflink};
+use crate::engine::copy::{self, Flush, Reflink};
 use crate::engine::{interrupted, output};
 use crate::hooks;
 use crate::model::plan::{Action, Plan};
@@ -102,7 +102,7 @@ fn replace_file(plan: &Plan, rel: &Path, after: &Origin, backup: Option<&Path>) 
         target.file_name().unwrap_or_default().to_string_lossy()
     )));
     let e = Entry { origin: after.clone(), ..entry.clone() };
-    copy::write_file(root, &e, &tmp, Reflink::Auto, sys::is_root(), true)?;
+    copy::write_file(root, &e, &tmp, Reflink::Auto, sys::is_root(), Flush::Each)?;
     if let Some(b) = backup {
         let b = root.join(b);
         if let Err(err) = std::fs::hard_link(&target, &b) {
