@@ -205,16 +205,16 @@ struct SplitCmd {
     /// Clone file extents instead of copying bytes: auto, always or never.
     #[arg(help_heading = "What to make", long, value_enum, default_value_t = Reflink::Auto)]
     reflink: Reflink,
-    /// Run the update once, in a staging copy of the home, and make the copies from it
-    /// (one download and one tool run for all profiles; HOME is not changed).
-    #[arg(long, conflicts_with = "no_update")]
-    update_once: bool,
     #[command(flatten)]
     config: ConfigFlags,
     #[command(flatten)]
     no_update: NoUpdate,
     #[command(flatten)]
     update: UpdateFlags,
+    /// Run the update once, in a staging copy of the home, and make the copies from it
+    /// (one download and one tool run for all profiles; HOME is not changed).
+    #[arg(help_heading = "Update", long, conflicts_with = "no_update")]
+    update_once: bool,
     #[command(flatten)]
     common: Common,
 }
