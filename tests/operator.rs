@@ -237,9 +237,15 @@ fn status_names_what_drifted_and_split_and_verify_agree() {
     let p = &json(&status(&[&gw], &["--json"]))["profiles"][0];
     assert_eq!(p["status"], "stale", "{p}");
     assert_eq!(p["drift_total"], 0, "{p}");
+    // ...but the reason says that a rebuild would discard the copy's own changes.
+    let why = p["reasons"][0].as_str().unwrap();
+    assert!(why.contains("README.txt"), "{why}");
+    assert!(why.contains("2 changes since apim-profiles left it, which a rebuild would discard"), "{why}");
+    assert!(why.contains(edited), "{why}");
     let o = split_no_update(&home, &out).args(["--profiles", "gateway-worker"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("is stale"), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("which a rebuild would discard"), "{}", text(&o.stderr));
 }
 
 #[test]

@@ -101,10 +101,22 @@ pub fn judge(copy: &Path, have: &Record, wanted: &Record, unseen: &[String]) -> 
     let mut why = unseen.to_vec();
     why.extend(stale_reason(have, wanted));
     if why.is_empty() {
-        standing(copy, have)
-    } else {
-        Ok(CopyState::Stale { reason: why.join("; ") })
+        return standing(copy, have);
     }
+    // A rebuild (`--force`) would discard what someone changed in the copy:
+    // say so in the same breath.
+    if let Some(recorded) = &have.copy_fingerprint {
+        let edits = fingerprint::compare_dir(copy, recorded)?;
+        if !edits.is_empty() {
+            let n = edits.len();
+            why.push(format!(
+                "and the copy itself has {n} change{} since apim-profiles left it, which a rebuild would discard: {}",
+                if n == 1 { "" } else { "s" },
+                fingerprint::summarize(&edits, SUMMARY_SHOWN).join("; ")
+            ));
+        }
+    }
+    Ok(CopyState::Stale { reason: why.join("; ") })
 }
 
 /// Refuses a HOME that is itself an optimized copy: it has this tool's
