@@ -142,8 +142,9 @@ timed() { # name
 # part NAME...: rounds of the named contenders, order rotated per round.
 part() {
   local names=("$@") n=$#
-  local first=0
+  local first=0 c
   [ "${BENCH_WARMUP:-1}" = 0 ] && first=1
+  for c in "${names[@]}"; do S[$c]="" W[$c]=""; done # a part's own samples (split runs in several)
   for i in $(seq "$first" "$rounds"); do
     for k in $(seq 0 $((n - 1))); do
       local c=${names[$(((k + i) % n))]}

@@ -61,6 +61,10 @@ fn without_tool_state(m: BTreeMap<String, Item>) -> BTreeMap<String, Item> {
 fn update_once_gives_the_per_copy_orders_copies_with_one_tool_run() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
+    // A root with its own mode and time, which every copy's root must take.
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+    let t = filetime::FileTime::from_unix_time(1_100_000_000, 0);
+    filetime::set_file_times(&home, t, t).unwrap();
     let before = digest(&home);
     let (each, once) = (tmp.path().join("each"), tmp.path().join("once"));
     let (calls_each, calls_once) = (tmp.path().join("each.log"), tmp.path().join("once.log"));
@@ -87,6 +91,11 @@ fn update_once_gives_the_per_copy_orders_copies_with_one_tool_run() {
         assert!(db.contains_key("repository/components/dropins/update-double-4.2.0.5.jar"), "{p}: not updated");
         assert!(db.contains_key("updates/config.json"), "{p}: no update state");
         assert_eq!(without_tool_state(da), without_tool_state(db), "{p}: the orders' copies differ");
+        // The root is the home's, as in the per-copy order (not the staged home's).
+        let (ma, mb) = (std::fs::metadata(&a).unwrap(), std::fs::metadata(&b).unwrap());
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((mb.mode(), mb.mtime()), (ma.mode(), ma.mtime()), "{p}: the copy's root");
+        assert_eq!(mb.mtime(), 1_100_000_000, "{p}: the copy's root time");
     }
     // The once order made no `.backup.N` where the per-copy order needed one.
     let tm = "repository/resources/conf/templates/repository/conf/axis2/axis2.xml.j2";

@@ -148,9 +148,9 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
-    // The staged home stays until the copies are published: their roots'
-    // metadata are read from it last.
-    match &updated_home {
+    match updated_home {
+        // The copies are made: the staged home goes now, before the flush
+        // that publishes them, so its pages are dropped instead of written.
         Some(h) => h.hand_out(&mut builds),
         None if checked.update.iter().any(Option::is_some) => {
             update_all(&checked.update, &args.options, &mut builds)
@@ -165,7 +165,8 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
         report.profiles.push(report_standing(args, t)?);
     }
     for b in builds {
-        report.profiles.push(publish(args, b)?);
+        let home = &checked.homes[b.target.home].path;
+        report.profiles.push(publish(args, home, b)?);
     }
     report.profiles.sort_by_key(|p| targets.iter().position(|t| t.profile.name == p.profile));
     Ok(finish(report, started))
@@ -508,7 +509,7 @@ struct UpdatedHome {
 
 impl UpdatedHome {
     /// Every copy built from the updated home carries its update's result.
-    fn hand_out(&self, builds: &mut [Build<'_>]) {
+    fn hand_out(self, builds: &mut [Build<'_>]) {
         for b in builds {
             let mut res = self.result.clone();
             res.logs = b.target.final_path.join("updates/logs").display().to_string();
@@ -619,8 +620,9 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 }
 
 /// Publishes a built copy (or keeps one whose update failed for inspection)
-/// and says what became of it.
-fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
+/// and says what became of it. The copy's root takes the owner, mode, times
+/// and attributes of `home`, as with `cp -a` of the home.
+fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport> {
     let t = b.target;
     let built = if matches!(t.state, CopyState::Absent) { Status::Created } else { Status::Replaced };
     let mut r = t.report(built);
@@ -644,7 +646,7 @@ fn publish(args: &SplitArgs, b: Build<'_>) -> Result<ProfileReport> {
     }
     standing::stamp(b.staging.path(), &mut rec)?;
     record::write(b.staging.path(), &rec)?;
-    fidelity::finish_root(&t.plan.root, b.staging.path())?;
+    fidelity::finish_root(home, b.staging.path())?;
     if let Err(e) = b.staging.publish(&t.final_path, t.seen) {
         // Someone put or swapped a directory at the final place meanwhile: it
         // is left alone, and this profile fails.
