@@ -25,10 +25,6 @@ fn exe() -> PathBuf {
     assert_cmd::cargo::cargo_bin("apim-profiles")
 }
 
-fn double() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
-}
-
 fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }

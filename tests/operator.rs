@@ -11,10 +11,6 @@ use common::*;
 
 const PASSWORD: &str = "S3cr3t-Pa55word!";
 
-fn double() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
-}
-
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -27,19 +23,7 @@ fn text(b: &[u8]) -> String {
 
 /// Splits the fixture into the three default profiles with the update double.
 fn updated_split(home: &Path, out: &Path, scenario: &str) -> Output {
-    bin()
-        .arg("split")
-        .arg(home)
-        .arg("--out")
-        .arg(out)
-        .arg("--update-tool")
-        .arg(double())
-        .arg("--json")
-        .env("WSO2_USERNAME", "ops@example.com")
-        .env("WSO2_PASSWORD", PASSWORD)
-        .env("APIM_DOUBLE_SCENARIO", scenario)
-        .output()
-        .unwrap()
+    split_with_double(home, out, scenario, PASSWORD).output().unwrap()
 }
 
 fn status(args: &[&Path], extra: &[&str]) -> Output {

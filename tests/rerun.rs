@@ -17,10 +17,6 @@ use serde_json::Value;
 const PASSWORD: &str = "Rerun-Pa55word!";
 const GW: &str = "gateway-worker";
 
-fn double() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
-}
-
 struct Setup {
     tmp: tempfile::TempDir,
     home: PathBuf,

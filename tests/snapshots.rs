@@ -8,14 +8,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::refusals::cases;
 use common::*;
-
-fn double() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
-}
 
 /// Runs `f` with the filters that hide what varies between runs.
 fn redacted(tmp: &Path, f: impl FnOnce()) {

@@ -12,10 +12,6 @@ use predicates::prelude::*;
 
 const PASSWORD: &str = "S3cr3t-Pa55word!";
 
-fn double() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
-}
-
 struct Setup {
     _tmp: tempfile::TempDir,
     home: PathBuf,
@@ -32,20 +28,8 @@ fn setup() -> Setup {
 }
 
 fn split_cmd(s: &Setup, scenario: &str, extra: &[&str]) -> assert_cmd::Command {
-    let mut c = bin();
-    c.arg("split")
-        .arg(&s.home)
-        .arg("--out")
-        .arg(&s.out)
-        .arg("--update-tool")
-        .arg(double())
-        .arg("--json")
-        .args(extra)
-        .env("WSO2_USERNAME", "ops@example.com")
-        .env("WSO2_PASSWORD", PASSWORD)
-        .env("APIM_DOUBLE_SCENARIO", scenario)
-        .env("APIM_DOUBLE_EXPECT_PASSWORD", PASSWORD)
-        .env("APIM_DOUBLE_CALLS", &s.calls);
+    let mut c = split_with_double(&s.home, &s.out, scenario, PASSWORD);
+    c.args(extra).env("APIM_DOUBLE_CALLS", &s.calls);
     c
 }
 

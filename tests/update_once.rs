@@ -6,34 +6,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 
 const PASSWORD: &str = "0nce-Pa55word!";
 const PROFILES: [&str; 3] = ["control-plane", "gateway-worker", "traffic-manager"];
 
-fn double() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
-}
-
 fn split(home: &Path, out: &Path, calls: &Path, scenario: &str, extra: &[&str]) -> std::process::Output {
-    bin()
-        .arg("split")
-        .arg(home)
-        .arg("--out")
-        .arg(out)
-        .arg("--update-tool")
-        .arg(double())
-        .arg("--json")
-        .args(extra)
-        .env("WSO2_USERNAME", "ops@example.com")
-        .env("WSO2_PASSWORD", PASSWORD)
-        .env("APIM_DOUBLE_SCENARIO", scenario)
-        .env("APIM_DOUBLE_EXPECT_PASSWORD", PASSWORD)
-        .env("APIM_DOUBLE_CALLS", calls)
-        .output()
-        .unwrap()
+    split_with_double(home, out, scenario, PASSWORD).args(extra).env("APIM_DOUBLE_CALLS", calls).output().unwrap()
 }
 
 fn json(o: &std::process::Output) -> serde_json::Value {

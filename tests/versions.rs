@@ -347,10 +347,6 @@ fn acp_key_manager_matches_the_facts() {
     }
 }
 
-fn double() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
-}
-
 fn with_update(c: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
     c.arg("--update-tool")
         .arg(double())

@@ -149,3 +149,28 @@ pub fn split_no_update(home: &Path, out: &Path) -> assert_cmd::Command {
     c
 }
 pub mod refusals;
+
+/// The update tool's double (fixtures/update-tool), which follows the
+/// documented U2 behaviour.
+pub fn double() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/wso2update_linux")
+}
+
+/// `split HOME --out OUT --update-tool <double> --json` with U2 credentials in
+/// the environment; the double answers as `scenario` says and checks that
+/// it got `password`.
+pub fn split_with_double(home: &Path, out: &Path, scenario: &str, password: &str) -> assert_cmd::Command {
+    let mut c = bin();
+    c.arg("split")
+        .arg(home)
+        .arg("--out")
+        .arg(out)
+        .arg("--update-tool")
+        .arg(double())
+        .arg("--json")
+        .env("WSO2_USERNAME", "ops@example.com")
+        .env("WSO2_PASSWORD", password)
+        .env("APIM_DOUBLE_SCENARIO", scenario)
+        .env("APIM_DOUBLE_EXPECT_PASSWORD", password);
+    c
+}
