@@ -658,3 +658,30 @@ fn real_outputs_follow_their_schemas() {
     assert_eq!(o.status.code(), Some(2));
     check("error.json", &json(&o));
 }
+
+#[test]
+fn status_escapes_control_characters_in_names() {
+    // A file planted in a copy with an escape sequence in its name is named in
+    // the drifted reason, written as a Rust escape, never raw to the terminal.
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &["--profiles", "gateway-worker"]);
+    std::fs::write(out.join("gateway-worker/wso2am-4.2.0/evil\x1b[31mred"), "x").unwrap();
+    let o = status(&[&out], &["--color", "never"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let s = text(&o.stdout);
+    assert!(!s.contains('\x1b'), "a raw escape reached the terminal: {s:?}");
+    assert!(s.contains("evil\\u{1b}[31mred: file added"), "{s}");
+    // The same name in a split re-run's report and its dry-run.
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let o = split_no_update(&home, &out)
+            .args(["--profiles", "gateway-worker", "--color", "never"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(all.contains("evil\\u{1b}[31mred"), "{all}");
+        assert!(!all.contains('\x1b'), "a raw escape reached the terminal: {all:?}");
+    }
+}

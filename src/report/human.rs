@@ -78,13 +78,13 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
         }
     }
     for l in &r.links_rewritten {
-        s.push_str(&format!("link made relative (it pointed into the home): {l}\n"));
+        s.push_str(&format!("link made relative (it pointed into the home): {}\n", escape(l)));
     }
     for n in &r.notes {
         s.push_str(&format!("note: {}\n", escape(n)));
     }
     if let Some(why) = &r.reason {
-        s.push_str(&format!("reason: {why}\n"));
+        s.push_str(&format!("reason: {}\n", escape(why)));
     }
     for d in &r.drift {
         s.push_str(&format!("drift: {}\n", escape(d)));

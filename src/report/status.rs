@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::model::fingerprint::Difference;
 use crate::outcome::Status;
-use crate::report::human::human_bytes;
+use crate::report::human::{escape, human_bytes};
 use crate::report::schema::SchemaVersion;
 use crate::report::style::{Paint, BOLD};
 
@@ -82,6 +82,9 @@ pub fn render(doc: &StatusDoc, paint: Paint) -> String {
                 human_bytes(c.bytes),
                 c.path.clone(),
             ]
+            // A file name in a reason or a path can neither break the table
+            // nor drive the terminal.
+            .map(|cell| escape(&cell).into_owned())
         })
         .collect();
     let mut width = header.map(str::len);
