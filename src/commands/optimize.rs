@@ -56,7 +56,7 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     if resumed {
         r.notes.push("an earlier run was interrupted here; this run completes it".into());
     }
-    r.entries_kept = plan.tree.entries.len();
+    r.entries_kept = plan.tree.len();
     r.duration_ms = started.elapsed().as_millis() as u64;
     report.profiles.push(r);
     report.duration_ms = started.elapsed().as_millis() as u64;

@@ -369,8 +369,8 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
         // The output may not be an alias of any directory of the home either.
         output::check_separate(&home.path, &c.out, &source.dir_ids())?;
         let fingerprint = tree::fingerprint(&source);
-        let source_entries = Fingerprint::of_tree(&source);
-        entries += source.entries.len();
+        let source_entries = std::sync::Arc::new(Fingerprint::of_tree(&source));
+        entries += source.len();
         for profile in c.profiles.iter().filter(|(h, _)| *h == i).map(|(_, p)| p) {
             let mut plan = plan::compute(profile, &source, &args.options)?;
             plan::check_met(&plan)?;
@@ -713,7 +713,7 @@ fn check_space(
         return Ok(());
     }
     let home = &homes[targets[0].home];
-    let need: u64 = targets.iter().map(|t| t.plan.tree.total_bytes() + 4096 * t.plan.tree.entries.len() as u64).sum();
+    let need: u64 = targets.iter().map(|t| t.plan.tree.total_bytes() + 4096 * t.plan.tree.len() as u64).sum();
     let mut probe_dir = out.to_path_buf();
     while !probe_dir.exists() {
         if !probe_dir.pop() {
@@ -725,7 +725,7 @@ fn check_space(
     let cloning = !dry_run
         && targets
             .first()
-            .and_then(|t| t.plan.tree.entries.iter().find(|(_, e)| e.size() > 0).map(|(p, _)| home.path.join(p)))
+            .and_then(|t| t.plan.tree.iter().find(|(_, e)| e.size() > 0).map(|(p, _)| home.path.join(p)))
             .is_some_and(|f| copy::probe_reflink(&f, &probe_dir));
     if reflink == Reflink::Always && !cloning && !dry_run {
         return refuse(
@@ -733,11 +733,8 @@ fn check_space(
             "cloning needs one file system with reflink support (XFS with reflink=1, Btrfs) for home and output; use --reflink auto to copy where it cannot",
         );
     }
-    let need = if cloning || dry_run {
-        targets.iter().map(|t| 4096 * t.plan.tree.entries.len() as u64).sum()
-    } else {
-        need + extra
-    };
+    let need =
+        if cloning || dry_run { targets.iter().map(|t| 4096 * t.plan.tree.len() as u64).sum() } else { need + extra };
     let free = hooks::pretend_free_bytes().or_else(|| sys::free_bytes(&probe_dir));
     if let Some(free) = free {
         if free < need {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -167,17 +168,17 @@ fn inputs_now(rec: &Record, catalog: &Catalog, sources: &mut SourceCache) -> (Re
 /// Each source home, scanned (metadata only) once per run: its fingerprint
 /// and entries, or why it cannot be.
 #[derive(Default)]
-struct SourceCache(BTreeMap<String, std::result::Result<(String, Fingerprint), String>>);
+struct SourceCache(BTreeMap<String, std::result::Result<(String, Arc<Fingerprint>), String>>);
 
 impl SourceCache {
-    fn scan(&mut self, src: &str) -> &std::result::Result<(String, Fingerprint), String> {
+    fn scan(&mut self, src: &str) -> &std::result::Result<(String, Arc<Fingerprint>), String> {
         self.0.entry(src.to_string()).or_insert_with(|| {
             let p = Path::new(src);
             if !p.join("updates/product.txt").is_file() {
                 return Err(format!("the source home {src} is gone"));
             }
             match Tree::scan(p) {
-                Ok(t) => Ok((tree::fingerprint(&t), Fingerprint::of_tree(&t))),
+                Ok(t) => Ok((tree::fingerprint(&t), Arc::new(Fingerprint::of_tree(&t)))),
                 Err(e) => Err(format!("the source home {src} cannot be read ({e})")),
             }
         })

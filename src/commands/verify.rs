@@ -88,7 +88,7 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome>
         r.drift = all.iter().take(standing::DRIFT_SHOWN).cloned().collect();
         r.drift_total = (all.len() > r.drift.len()).then_some(all.len());
         // What verify reports is the copy as it is, not what a fix would leave.
-        r.entries_kept = tree.entries.len();
+        r.entries_kept = tree.len();
         r.duration_ms = t0.elapsed().as_millis() as u64;
         report.profiles.push(r);
     }

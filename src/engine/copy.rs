@@ -59,7 +59,7 @@ pub struct Job<'a> {
 fn make_dirs(jobs: &[Job<'_>]) -> Result<()> {
     for job in jobs {
         std::fs::create_dir(&job.dest).with_context(|| format!("creating {}", job.dest.display()))?;
-        for (rel, e) in &job.plan.tree.entries {
+        for (rel, e) in job.plan.tree.iter() {
             if e.is_dir() {
                 let d = job.dest.join(rel);
                 std::fs::create_dir(&d).with_context(|| format!("creating {}", d.display()))?;
@@ -107,17 +107,12 @@ pub fn materialize(
     // Second names of hard-linked files are linked after the pass, to the
     // copy of their first name.
     let links: Vec<_> = jobs.iter().map(|j| fidelity::link_followers(&j.plan.tree)).collect();
-    let mut work: Vec<(usize, &PathBuf, &Entry)> = jobs
+    let mut work: Vec<(usize, &Path, &Entry)> = jobs
         .iter()
         .enumerate()
         .flat_map(|(i, j)| {
             let links = &links[i];
-            j.plan
-                .tree
-                .entries
-                .iter()
-                .filter(move |(r, e)| !e.is_dir() && !links.contains_key(*r))
-                .map(move |(r, e)| (i, r, e))
+            j.plan.tree.iter().filter(move |(r, e)| !e.is_dir() && !links.contains_key(*r)).map(move |(r, e)| (i, r, e))
         })
         .collect();
     writeback::schedule(&mut work, |(_, _, e)| e.size());
@@ -152,7 +147,8 @@ pub fn materialize(
     // Directory modes and times last, deepest first: writing into a directory
     // moves its time, and a read-only directory could not be filled.
     for (i, job) in jobs.iter().enumerate() {
-        for (rel, e) in job.plan.tree.entries.iter().rev().filter(|(_, e)| e.is_dir()) {
+        let dirs: Vec<_> = job.plan.tree.iter().filter(|(_, e)| e.is_dir()).collect();
+        for (rel, e) in dirs.into_iter().rev() {
             finish_dir(&job.plan.root, &job.dest.join(rel), e, root_user)?;
             out[i].dirs += 1;
         }

@@ -173,15 +173,15 @@ fn xattr_error(name: &[u8], e: Errno) -> std::io::Error {
 /// (`Origin::Source`) keep their links, as with `cp -a`; a generated or
 /// freshly copied file is a file of its own.
 pub fn link_followers(tree: &Tree) -> HashMap<PathBuf, PathBuf> {
-    let mut leaders: HashMap<(u64, u64), &PathBuf> = HashMap::new();
+    let mut leaders: HashMap<(u64, u64), &Path> = HashMap::new();
     let mut followers = HashMap::new();
-    for (rel, e) in &tree.entries {
-        if !matches!(e.kind, Kind::File { .. }) || !matches!(e.origin, Origin::Source(_)) {
+    for (rel, e) in tree.iter() {
+        if !matches!(e.kind, Kind::File { .. }) || !matches!(e.origin, Origin::Source(_)) || e.meta.nlink < 2 {
             continue;
         }
         match leaders.entry((e.meta.dev, e.meta.ino)) {
             std::collections::hash_map::Entry::Occupied(l) => {
-                followers.insert(rel.clone(), (*l.get()).clone());
+                followers.insert(rel.to_path_buf(), l.get().to_path_buf());
             }
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(rel);

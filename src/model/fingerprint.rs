@@ -18,7 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::model::tree::{is_own_entry, Kind, Tree};
+use crate::model::tree::{Kind, Tree};
 
 /// One entry as the fingerprint sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +32,17 @@ pub struct Stamp {
     pub target: Option<String>,
 }
 
-/// A tree's fingerprint: relative path (as text) to stamp.
+/// A tree's fingerprint: one stamp per relative path (as text), in byte
+/// order of the paths.
+///
+/// Kept as the record's lines themselves, end to end in one string: a home of
+/// 200,000 entries costs its text (about 90 bytes an entry), not a map of
+/// strings and stamps three times that. A stamp is parsed when compared.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fingerprint {
-    pub entries: BTreeMap<String, Stamp>,
+    text: String,
+    /// Where each line starts in `text`; a line ends where the next starts.
+    starts: Vec<usize>,
 }
 
 /// One way a tree differs from its fingerprint. As JSON: `change`
@@ -81,20 +88,64 @@ impl fmt::Display for Difference {
 impl Fingerprint {
     /// The fingerprint of a scanned tree (the tool's own entries are not in a scan).
     pub fn of_tree(tree: &Tree) -> Fingerprint {
-        let entries = tree
-            .entries
-            .iter()
-            .map(|(p, e)| {
-                let (kind, size, target) = match &e.kind {
-                    Kind::File { size } => ('f', *size, None),
-                    Kind::Dir => ('d', 0, None),
-                    Kind::Symlink { target } => ('l', 0, Some(target.to_string_lossy().into_owned())),
-                };
-                let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec as u32));
-                (p.to_string_lossy().into_owned(), Stamp { kind, mode: e.meta.mode, size, mtime, target })
-            })
-            .collect();
-        Fingerprint { entries }
+        // Path order (by component) is not the byte order of the text.
+        let mut by_text: Vec<_> = tree.iter().map(|(p, e)| (p.to_string_lossy(), e)).collect();
+        by_text.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        by_text.dedup_by(|(a, _), (b, _)| a == b);
+        let mut f = Fingerprint { text: String::new(), starts: Vec::with_capacity(by_text.len()) };
+        f.text.reserve(by_text.iter().map(|(p, _)| p.len() + 40).sum());
+        for (p, e) in by_text {
+            let (kind, size, target) = match &e.kind {
+                Kind::File { size } => ('f', *size, None),
+                Kind::Dir => ('d', 0, None),
+                Kind::Symlink { target } => ('l', 0, Some(target.to_string_lossy().into_owned())),
+            };
+            let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec as u32));
+            f.push(&p, &Stamp { kind, mode: e.meta.mode, size, mtime, target });
+        }
+        f.text.shrink_to_fit();
+        f
+    }
+
+    /// The fingerprint of these stamps; of two stamps for one path, the last.
+    pub fn from_stamps(stamps: impl IntoIterator<Item = (String, Stamp)>) -> Fingerprint {
+        let map: BTreeMap<String, Stamp> = stamps.into_iter().collect();
+        let mut f = Fingerprint::default();
+        for (p, st) in &map {
+            f.push(p, st);
+        }
+        f
+    }
+
+    /// Appends a line; paths must come in byte order.
+    fn push(&mut self, path: &str, st: &Stamp) {
+        use std::fmt::Write;
+        self.starts.push(self.text.len());
+        let mtime = st.mtime.map_or("-".to_string(), |(sec, ns)| format!("{sec}.{ns:09}"));
+        let _ = write!(self.text, "{} {:o} {} {mtime} {path}", st.kind, st.mode, st.size);
+        if let Some(t) = &st.target {
+            self.text.push('\0');
+            self.text.push_str(t);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// The record's lines, in path order.
+    fn lines(&self) -> impl Iterator<Item = &str> + '_ {
+        let ends = self.starts.iter().skip(1).copied().chain(std::iter::once(self.text.len()));
+        self.starts.iter().zip(ends).map(|(&a, b)| &self.text[a..b])
+    }
+
+    /// Each path with its stamp, in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Stamp)> + '_ {
+        self.lines().map(|l| parse_line(l).expect("lines are checked when made"))
     }
 
     /// Walks `root` (links never followed) and fingerprints it: the same
@@ -102,40 +153,43 @@ impl Fingerprint {
     /// source scan it takes any entry: a fifo, socket or device found in a
     /// copy is a stamp of kind `s` (a difference to report, never opened).
     pub fn of_dir(root: &Path) -> Result<Fingerprint> {
-        let mut entries = BTreeMap::new();
-        for item in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
-            let item = item.with_context(|| format!("reading {}", root.display()))?;
-            let rel = item.path().strip_prefix(root).expect("walk stays below root");
-            if is_own_entry(rel) {
-                continue;
-            }
-            let md =
-                std::fs::symlink_metadata(item.path()).with_context(|| format!("reading {}", item.path().display()))?;
-            entries.insert(rel.to_string_lossy().into_owned(), stamp_of(item.path(), &md)?);
-        }
-        Ok(Fingerprint { entries })
+        let entries = crate::model::tree::walk(root, &|rel, md| stamp_of(&root.join(rel), md))?;
+        Ok(Fingerprint::from_stamps(entries.into_iter().map(|(p, st)| (p.to_string_lossy().into_owned(), st))))
     }
 
     /// A hash of the whole fingerprint: equal hashes, equal trees (as far as
     /// metadata tells).
     pub fn digest(&self) -> String {
-        crate::model::tree::sha256_hex(self.lines().join("\n").as_bytes())
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.entries.iter().map(|(p, s)| line(p, s)).collect()
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (i, l) in self.lines().enumerate() {
+            if i > 0 {
+                h.update(b"\n");
+            }
+            h.update(l.as_bytes());
+        }
+        crate::model::tree::hex(&h.finalize())
     }
 
     /// Reads the record's lines; any line that is not one, or a path that is
     /// not a plain relative path inside the tree, makes the whole list invalid.
     pub fn from_lines(lines: &[String]) -> std::result::Result<Fingerprint, String> {
-        let mut entries = BTreeMap::new();
+        let mut paths = Vec::with_capacity(lines.len());
         for l in lines {
-            let (path, stamp) = parse_line(l).ok_or_else(|| format!("`{}` is not a fingerprint line", shorten(l)))?;
-            check_inside(&path)?;
-            entries.insert(path, stamp);
+            let (path, _) = parse_line(l).ok_or_else(|| format!("`{}` is not a fingerprint line", shorten(l)))?;
+            check_inside(path)?;
+            paths.push(path);
         }
-        Ok(Fingerprint { entries })
+        if paths.windows(2).all(|w| w[0] < w[1]) {
+            // As the tool writes them: in order, each path once.
+            let mut f = Fingerprint { text: String::new(), starts: Vec::with_capacity(lines.len()) };
+            for l in lines {
+                f.starts.push(f.text.len());
+                f.text.push_str(l);
+            }
+            return Ok(f);
+        }
+        Ok(Fingerprint::from_stamps(lines.iter().filter_map(|l| parse_line(l)).map(|(p, st)| (p.to_string(), st))))
     }
 }
 
@@ -156,17 +210,7 @@ fn stamp_of(full: &Path, md: &std::fs::Metadata) -> Result<Stamp> {
     Ok(Stamp { kind, mode: md.mode() & 0o7777, size, mtime, target })
 }
 
-fn line(path: &str, s: &Stamp) -> String {
-    let mtime = s.mtime.map_or("-".to_string(), |(sec, ns)| format!("{sec}.{ns:09}"));
-    let mut l = format!("{} {:o} {} {mtime} {path}", s.kind, s.mode, s.size);
-    if let Some(t) = &s.target {
-        l.push('\0');
-        l.push_str(t);
-    }
-    l
-}
-
-fn parse_line(l: &str) -> Option<(String, Stamp)> {
+fn parse_line(l: &str) -> Option<(&str, Stamp)> {
     let (head, target) = match l.split_once('\0') {
         Some((h, t)) => (h, Some(t.to_string())),
         None => (l, None),
@@ -186,7 +230,7 @@ fn parse_line(l: &str) -> Option<(String, Stamp)> {
             Some((s.parse().ok()?, ns.parse().ok()?))
         }
     };
-    let path = parts.next()?.to_string();
+    let path = parts.next()?;
     if (kind == 'l') != target.is_some() {
         return None;
     }
@@ -215,7 +259,7 @@ fn shorten(s: &str) -> String {
 
 impl Serialize for Fingerprint {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.lines().serialize(s)
+        s.collect_seq(self.lines())
     }
 }
 
@@ -229,32 +273,32 @@ impl<'de> Deserialize<'de> for Fingerprint {
 /// How `now` differs from `recorded`, in path order.
 pub fn compare(recorded: &Fingerprint, now: &Fingerprint) -> Vec<Difference> {
     let mut out = Vec::new();
-    let mut a = recorded.entries.iter().peekable();
-    let mut b = now.entries.iter().peekable();
+    let mut a = recorded.iter().peekable();
+    let mut b = now.iter().peekable();
     loop {
         match (a.peek(), b.peek()) {
             (None, None) => break,
             (Some((p, s)), None) => {
-                out.push(Difference::Removed { path: (*p).clone(), kind: s.kind });
+                out.push(Difference::Removed { path: p.to_string(), kind: s.kind });
                 a.next();
             }
             (None, Some((p, s))) => {
-                out.push(Difference::Added { path: (*p).clone(), kind: s.kind });
+                out.push(Difference::Added { path: p.to_string(), kind: s.kind });
                 b.next();
             }
             (Some((pa, sa)), Some((pb, sb))) => match pa.cmp(pb) {
                 std::cmp::Ordering::Less => {
-                    out.push(Difference::Removed { path: (*pa).clone(), kind: sa.kind });
+                    out.push(Difference::Removed { path: pa.to_string(), kind: sa.kind });
                     a.next();
                 }
                 std::cmp::Ordering::Greater => {
-                    out.push(Difference::Added { path: (*pb).clone(), kind: sb.kind });
+                    out.push(Difference::Added { path: pb.to_string(), kind: sb.kind });
                     b.next();
                 }
                 std::cmp::Ordering::Equal => {
                     let what = changes(sa, sb);
                     if !what.is_empty() {
-                        out.push(Difference::Changed { path: (*pa).clone(), what });
+                        out.push(Difference::Changed { path: pa.to_string(), what });
                     }
                     a.next();
                     b.next();
@@ -313,10 +357,11 @@ mod tests {
 
     #[test]
     fn lines_round_trip_with_spaces_and_links() {
-        let mut f = Fingerprint::default();
-        f.entries.insert("a dir/with space.war".into(), stamp('f', 3, 9));
-        f.entries.insert("bin/x -> y".into(), stamp('l', 0, 9));
-        f.entries.insert("d".into(), Stamp { kind: 'd', mode: 0o755, size: 0, mtime: None, target: None });
+        let f = Fingerprint::from_stamps([
+            ("a dir/with space.war".into(), stamp('f', 3, 9)),
+            ("bin/x -> y".into(), stamp('l', 0, 9)),
+            ("d".into(), Stamp { kind: 'd', mode: 0o755, size: 0, mtime: None, target: None }),
+        ]);
         let text = serde_json::to_string(&f).unwrap();
         let back: Fingerprint = serde_json::from_str(&text).unwrap();
         assert_eq!(back, f);
@@ -335,16 +380,18 @@ mod tests {
 
     #[test]
     fn compare_names_each_kind_of_change() {
-        let mut a = Fingerprint::default();
-        a.entries.insert("gone".into(), stamp('f', 1, 1));
-        a.entries.insert("same".into(), stamp('f', 1, 1));
-        a.entries.insert("edited".into(), stamp('f', 1, 1));
-        a.entries.insert("typed".into(), stamp('f', 1, 1));
-        let mut b = a.clone();
-        b.entries.remove("gone");
-        b.entries.insert("new".into(), stamp('f', 1, 1));
-        b.entries.insert("edited".into(), stamp('f', 2, 2));
-        b.entries.insert("typed".into(), stamp('l', 0, 1));
+        let a = Fingerprint::from_stamps([
+            ("gone".into(), stamp('f', 1, 1)),
+            ("same".into(), stamp('f', 1, 1)),
+            ("edited".into(), stamp('f', 1, 1)),
+            ("typed".into(), stamp('f', 1, 1)),
+        ]);
+        let b = Fingerprint::from_stamps([
+            ("same".into(), stamp('f', 1, 1)),
+            ("new".into(), stamp('f', 1, 1)),
+            ("edited".into(), stamp('f', 2, 2)),
+            ("typed".into(), stamp('l', 0, 1)),
+        ]);
         let d = compare(&a, &b);
         let text: Vec<String> = d.iter().map(ToString::to_string).collect();
         assert_eq!(

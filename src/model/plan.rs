@@ -99,7 +99,7 @@ impl Plan {
         Plan {
             profile: String::new(),
             root: tree.root.clone(),
-            entries_before: tree.entries.len(),
+            entries_before: tree.len(),
             tree,
             actions: Vec::new(),
             written_toml_sha256: None,
@@ -167,7 +167,7 @@ pub fn compute(profile: &Profile, tree: &Tree, opts: &Options) -> Result<Plan> {
     Ok(Plan {
         profile: profile.name.clone(),
         root: tree.root.clone(),
-        entries_before: tree.entries.len(),
+        entries_before: tree.len(),
         tree: p.t,
         actions: p.actions,
         written_toml_sha256: p.written_toml,
@@ -216,7 +216,7 @@ impl Planner {
                     .t
                     .children(&dir)
                     .filter(|(p, e)| e.is_dir() || !keep.iter().any(|k| k.matches(p.file_name().unwrap_or_default())))
-                    .map(|(p, _)| p.clone())
+                    .map(|(p, _)| p.to_path_buf())
                     .collect();
                 for d in doomed {
                     self.remove(&d, &label);
@@ -238,7 +238,7 @@ impl Planner {
                     .t
                     .children(&dir)
                     .filter(|(p, e)| e.is_dir() && !keep.iter().any(|k| k.matches(p.file_name().unwrap_or_default())))
-                    .map(|(p, _)| p.clone())
+                    .map(|(p, _)| p.to_path_buf())
                     .collect();
                 for d in doomed {
                     self.remove(&d, &label);
@@ -591,7 +591,7 @@ mod tests {
     }
 
     fn names(plan: &Plan) -> Vec<String> {
-        plan.tree.entries.keys().map(|p| p.display().to_string()).collect()
+        plan.tree.iter().map(|(p, _)| p.display().to_string()).collect()
     }
 
     #[test]

@@ -40,10 +40,10 @@ pub struct Record {
     pub update: Option<serde_json::Value>,
     /// The source's entries (metadata only), to name what changed in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_entries: Option<Fingerprint>,
+    pub source_entries: Option<std::sync::Arc<Fingerprint>>,
     /// The copy as the tool left it (metadata only), to see what changed in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub copy_fingerprint: Option<Fingerprint>,
+    pub copy_fingerprint: Option<std::sync::Arc<Fingerprint>>,
     /// A hash of everything above: a record edited by hand no longer matches it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
@@ -61,8 +61,23 @@ impl Record {
 
     /// The seal of this record's content (the seal itself left out).
     fn compute_seal(&self) -> String {
+        // The fingerprints are shared, not copied, and the text is hashed as
+        // it is made: a record of a 50,000-file home is megabytes.
+        use sha2::Digest;
+        struct Hashing(sha2::Sha256);
+        impl std::io::Write for Hashing {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.update(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
         let unsealed = Record { seal: None, ..self.clone() };
-        tree::sha256_hex(&serde_json::to_vec(&unsealed).unwrap_or_default())
+        let mut h = Hashing(sha2::Sha256::new());
+        let _ = serde_json::to_writer(&mut h, &unsealed);
+        tree::hex(&h.0.finalize())
     }
 
     /// Whether the record is as the tool wrote it. A record without a seal

@@ -323,7 +323,7 @@ pub fn layout_profile<'a>(copy: &Path, known: impl IntoIterator<Item = &'a str>)
 
 /// The fingerprint to record for a copy the tool has just finished.
 pub fn stamp(copy: &Path, rec: &mut Record) -> Result<()> {
-    rec.copy_fingerprint = Some(Fingerprint::of_dir(copy)?);
+    rec.copy_fingerprint = Some(std::sync::Arc::new(Fingerprint::of_dir(copy)?));
     Ok(())
 }
 

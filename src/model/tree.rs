@@ -3,6 +3,7 @@
 //! copy only what survives, `--dry-run` write nothing, and `verify` compare.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub struct Meta {
     pub gid: u32,
     pub dev: u64,
     pub ino: u64,
+    /// Names of the file (hard links); only a file with more than one can
+    /// share its inode with another entry.
+    pub nlink: u32,
     /// Fewer blocks allocated than the length needs: the file has holes,
     /// which a byte copy must keep.
     pub sparse: bool,
@@ -38,10 +42,11 @@ pub struct Meta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// The entry of the source at this relative path, times kept (`cp -a`, `mv`).
-    Source(PathBuf),
+    /// The path is shared with the scan's own name for the entry.
+    Source(Arc<Path>),
     /// A copy of the source entry at this path made the way `cp` without `-p`
     /// makes one: same bytes, new modification time.
-    SourceFresh(PathBuf),
+    SourceFresh(Arc<Path>),
     /// Bytes the tool produces (an edited deployment.toml).
     Generated(Arc<Vec<u8>>),
 }
@@ -65,12 +70,25 @@ impl Entry {
     }
 }
 
-/// A tree keyed by relative path. `PathBuf` ordering is by component, so a
+/// The entries of one scan, in path order: `Path` orders by component, so a
 /// directory's descendants follow it contiguously and parents come first.
+type Scanned = Vec<(Arc<Path>, Entry)>;
+
+/// A tree keyed by relative path, in path order.
+///
+/// A scan is taken once and shared: every plan computed on it holds the
+/// scan, one bit per entry for whether the entry is still there, and the few
+/// entries it added or changed (backups, rewrites, relative links). Planning
+/// four profiles of a 200,000-file home thus costs one scan's memory, not five.
 #[derive(Debug, Clone, Default)]
 pub struct Tree {
     pub root: PathBuf,
-    pub entries: BTreeMap<PathBuf, Entry>,
+    base: Arc<Scanned>,
+    /// Bit `i` set: `base[i]` is in this tree.
+    kept: Vec<u64>,
+    /// Entries added since the scan, or changed; a path here hides the
+    /// scan's entry of the same path (whose bit is then clear).
+    extra: BTreeMap<PathBuf, Entry>,
 }
 
 /// Names the tool keeps for itself at a copy's root; never part of a plan.
@@ -96,110 +114,262 @@ fn check_readable(full: &Path, md: &std::fs::Metadata) -> Result<()> {
     .into())
 }
 
+fn unreadable(path: &Path, e: std::io::Error) -> anyhow::Error {
+    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+        "run as a user who can read the whole home (the owner of the pack, or root)"
+    } else {
+        "check the home's file system"
+    };
+    Refusal::new(format!("cannot read {}: {e}", path.display()), hint).into()
+}
+
+/// The model of one entry from its metadata (taken without following links).
+fn entry_of(root: &Path, rel: &Arc<Path>, md: &std::fs::Metadata) -> Result<Entry> {
+    let ft = md.file_type();
+    let full = || root.join(rel);
+    let kind = if ft.is_symlink() {
+        Kind::Symlink {
+            target: std::fs::read_link(full()).with_context(|| format!("reading link {}", full().display()))?,
+        }
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_file() {
+        check_readable(&full(), md)?;
+        Kind::File { size: md.len() }
+    } else {
+        return Err(Refusal::new(
+            format!("{} is a special file (socket, fifo or device)", full().display()),
+            "remove it from the home; a product home holds only files, directories and links",
+        )
+        .into());
+    };
+    let meta = Meta {
+        mode: md.mode() & 0o7777,
+        mtime: md.mtime(),
+        mtime_nsec: md.mtime_nsec(),
+        uid: md.uid(),
+        gid: md.gid(),
+        dev: md.dev(),
+        ino: md.ino(),
+        nlink: md.nlink().min(u32::MAX as u64) as u32,
+        sparse: ft.is_file() && md.blocks().saturating_mul(512) < md.len(),
+    };
+    Ok(Entry { kind, meta, origin: Origin::Source(rel.clone()) })
+}
+
+/// A walked entry with, for a directory, what is below it.
+struct Node<T> {
+    path: Arc<Path>,
+    item: T,
+    below: Vec<Node<T>>,
+}
+
+/// Walks `root` without following a link, and gives what `visit` makes of
+/// each entry (its path relative to `root`, its metadata) in path order. The
+/// tool's own entries at the root are left out. Each entry is examined
+/// relative to its directory's descriptor (no lookup from the root per
+/// file), and the entries of a directory in parallel.
+pub fn walk<T: Send>(
+    root: &Path,
+    visit: &(impl Fn(&Arc<Path>, &std::fs::Metadata) -> Result<T> + Sync),
+) -> Result<Vec<(Arc<Path>, T)>> {
+    let nodes = walk_dir(root, Path::new(""), visit)?;
+    let mut out = Vec::with_capacity(count(&nodes));
+    flatten(nodes, &mut out);
+    Ok(out)
+}
+
+fn walk_dir<T: Send>(
+    root: &Path,
+    rel: &Path,
+    visit: &(impl Fn(&Arc<Path>, &std::fs::Metadata) -> Result<T> + Sync),
+) -> Result<Vec<Node<T>>> {
+    use rayon::prelude::*;
+    let dir = root.join(rel);
+    let mut items = Vec::new();
+    for item in std::fs::read_dir(&dir).map_err(|e| unreadable(&dir, e))? {
+        let item = item.map_err(|e| unreadable(&dir, e))?;
+        let name = item.file_name();
+        if rel.as_os_str().is_empty() && is_own_entry(Path::new(&name)) {
+            continue;
+        }
+        items.push((name, item));
+    }
+    items.sort_unstable_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
+    items
+        .into_par_iter()
+        .map(|(name, item)| {
+            let path: Arc<Path> = Arc::from(rel.join(&name));
+            // DirEntry::metadata is an fstatat on the directory's descriptor,
+            // and never follows a link.
+            let md = item.metadata().map_err(|e| unreadable(&root.join(&path), e))?;
+            let item = visit(&path, &md)?;
+            let below = if md.is_dir() { walk_dir(root, &path, visit)? } else { Vec::new() };
+            Ok(Node { path, item, below })
+        })
+        .collect()
+}
+
+/// The nodes in path order: each directory, then what is below it.
+fn flatten<T>(nodes: Vec<Node<T>>, out: &mut Vec<(Arc<Path>, T)>) {
+    for n in nodes {
+        out.push((n.path, n.item));
+        flatten(n.below, out);
+    }
+}
+
+fn count<T>(nodes: &[Node<T>]) -> usize {
+    nodes.iter().map(|n| 1 + count(&n.below)).sum()
+}
+
+/// Whether `p` is `dir` or below it; both relative and normal, as scans and
+/// profiles make them (`dir` empty: the whole tree).
+fn is_within(p: &Path, dir: &Path) -> bool {
+    let (p, d) = (p.as_os_str().as_encoded_bytes(), dir.as_os_str().as_encoded_bytes());
+    d.is_empty() || (p.starts_with(d) && (p.len() == d.len() || p[d.len()] == b'/'))
+}
+
 impl Tree {
     /// Walks `root` once. Symlinks are recorded, never followed; a loop or a
     /// link out of the tree is therefore copied as the link it is.
     pub fn scan(root: &Path) -> Result<Tree> {
-        // One walk for the names (directory reads only), then the stat calls
-        // in parallel: on a home of thousands of files the stats are most of
-        // the time, and they do not depend on each other.
-        let mut paths = Vec::new();
-        let walker = walkdir::WalkDir::new(root).follow_links(false).min_depth(1);
-        for item in walker {
-            let item = item.map_err(|e| {
-                let path = e.path().map(|p| p.display().to_string()).unwrap_or_default();
-                let hint = if e.io_error().is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied) {
-                    "run as a user who can read the whole home (the owner of the pack, or root)"
-                } else {
-                    "check the home's file system"
-                };
-                anyhow::Error::new(Refusal::new(format!("cannot read {path}: {e}"), hint))
-            })?;
-            let rel = item.path().strip_prefix(root).expect("walk stays below root").to_path_buf();
-            if !is_own_entry(&rel) {
-                paths.push(rel);
-            }
+        let base = walk(root, &|rel, md| entry_of(root, rel, md))?;
+        debug_assert!(base.windows(2).all(|w| w[0].0 < w[1].0), "a scan is in path order");
+        let mut kept = vec![u64::MAX; base.len().div_ceil(64)];
+        if base.len() % 64 != 0 {
+            *kept.last_mut().expect("not empty") = (1u64 << (base.len() % 64)) - 1;
         }
-        use rayon::prelude::*;
-        let entries: Vec<(PathBuf, Entry)> = paths
-            .into_par_iter()
-            .map(|rel| {
-                let full = root.join(&rel);
-                let md = std::fs::symlink_metadata(&full).with_context(|| format!("reading {}", full.display()))?;
-                let ft = md.file_type();
-                let kind = if ft.is_symlink() {
-                    Kind::Symlink {
-                        target: std::fs::read_link(&full)
-                            .with_context(|| format!("reading link {}", full.display()))?,
-                    }
-                } else if ft.is_dir() {
-                    Kind::Dir
-                } else if ft.is_file() {
-                    check_readable(&full, &md)?;
-                    Kind::File { size: md.len() }
-                } else {
-                    return Err(Refusal::new(
-                        format!("{} is a special file (socket, fifo or device)", full.display()),
-                        "remove it from the home; a product home holds only files, directories and links",
-                    )
-                    .into());
-                };
-                let meta = Meta {
-                    mode: md.mode() & 0o7777,
-                    mtime: md.mtime(),
-                    mtime_nsec: md.mtime_nsec(),
-                    uid: md.uid(),
-                    gid: md.gid(),
-                    dev: md.dev(),
-                    ino: md.ino(),
-                    sparse: ft.is_file() && md.blocks().saturating_mul(512) < md.len(),
-                };
-                Ok((rel.clone(), Entry { kind, meta, origin: Origin::Source(rel) }))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Tree { root: root.to_path_buf(), entries: entries.into_iter().collect() })
+        Ok(Tree { root: root.to_path_buf(), base: Arc::new(base), kept, extra: BTreeMap::new() })
+    }
+
+    fn is_kept(&self, i: usize) -> bool {
+        self.kept[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn drop_base(&mut self, i: usize) {
+        self.kept[i / 64] &= !(1 << (i % 64));
+    }
+
+    fn base_index(&self, rel: &Path) -> Option<usize> {
+        self.base.binary_search_by(|(p, _)| p.as_ref().cmp(rel)).ok()
+    }
+
+    /// The scan's entries at `dir` and below: a range of indices.
+    fn base_range(&self, dir: &Path) -> std::ops::Range<usize> {
+        let start = self.base.partition_point(|(p, _)| p.as_ref() < dir);
+        let len = self.base[start..].partition_point(|(p, _)| is_within(p, dir));
+        start..start + len
     }
 
     pub fn get(&self, rel: &Path) -> Option<&Entry> {
-        self.entries.get(rel)
+        if let Some(e) = self.extra.get(rel) {
+            return Some(e);
+        }
+        self.base_index(rel).filter(|&i| self.is_kept(i)).map(|i| &self.base[i].1)
     }
 
     pub fn contains(&self, rel: &Path) -> bool {
-        self.entries.contains_key(rel)
+        self.get(rel).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.kept.iter().map(|w| w.count_ones() as usize).sum::<usize>() + self.extra.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every entry, in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Path, &Entry)> + '_ {
+        self.merged(0..self.base.len(), self.extra.iter())
+    }
+
+    /// The scan's entries of `range` still kept, merged in path order with
+    /// `extra` (entries within the same bounds).
+    fn merged<'a>(
+        &'a self,
+        range: std::ops::Range<usize>,
+        extra: impl Iterator<Item = (&'a PathBuf, &'a Entry)> + 'a,
+    ) -> impl Iterator<Item = (&'a Path, &'a Entry)> + 'a {
+        // Where each added entry falls among the scan's: the merge then
+        // compares indices, not paths.
+        let mut extra = extra
+            .map(|(p, e)| (self.base.partition_point(|(b, _)| b.as_ref() < p.as_path()), p.as_path(), e))
+            .peekable();
+        let end = range.end;
+        let mut i = range.start;
+        std::iter::from_fn(move || loop {
+            if let Some(&(at, p, e)) = extra.peek() {
+                if at <= i || i >= end {
+                    extra.next();
+                    return Some((p, e));
+                }
+            }
+            if i >= end {
+                return None;
+            }
+            i += 1;
+            if self.is_kept(i - 1) {
+                let (p, e) = &self.base[i - 1];
+                return Some((p.as_ref(), e));
+            }
+        })
     }
 
     /// The entry and everything below it, in order.
-    pub fn subtree<'a>(&'a self, rel: &'a Path) -> impl Iterator<Item = (&'a PathBuf, &'a Entry)> + 'a {
-        self.entries.range(rel.to_path_buf()..).take_while(move |(p, _)| p.starts_with(rel))
+    pub fn subtree<'a>(&'a self, rel: &'a Path) -> impl Iterator<Item = (&'a Path, &'a Entry)> + 'a {
+        let extra = self
+            .extra
+            .range::<Path, _>((Bound::Included(rel), Bound::Unbounded))
+            .take_while(move |(p, _)| is_within(p, rel));
+        self.merged(self.base_range(rel), extra)
     }
 
     /// Direct children of a directory.
-    pub fn children<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = (&'a PathBuf, &'a Entry)> + 'a {
+    pub fn children<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = (&'a Path, &'a Entry)> + 'a {
         let depth = dir.components().count() + 1;
         self.subtree(dir).filter(move |(p, _)| p.components().count() == depth)
     }
 
     /// Removes an entry and its descendants; returns the entries count and bytes.
     pub fn remove(&mut self, rel: &Path) -> (usize, u64) {
-        let keys: Vec<PathBuf> = self.subtree(rel).map(|(p, _)| p.clone()).collect();
-        let mut bytes = 0;
-        for k in &keys {
-            if let Some(e) = self.entries.remove(k) {
+        let (mut count, mut bytes) = (0, 0);
+        for i in self.base_range(rel) {
+            if self.is_kept(i) {
+                self.drop_base(i);
+                count += 1;
+                bytes += self.base[i].1.size();
+            }
+        }
+        let added: Vec<PathBuf> = self
+            .extra
+            .range::<Path, _>((Bound::Included(rel), Bound::Unbounded))
+            .take_while(|(p, _)| is_within(p, rel))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in added {
+            if let Some(e) = self.extra.remove(&p) {
+                count += 1;
                 bytes += e.size();
             }
         }
-        (keys.len(), bytes)
+        (count, bytes)
     }
 
     /// Moves a file entry to another name (`mv` of a file: times kept).
     pub fn rename_file(&mut self, from: &Path, to: &Path) {
-        if let Some(e) = self.entries.remove(from) {
-            self.entries.insert(to.to_path_buf(), e);
+        if let Some(e) = self.get(from).cloned() {
+            self.remove(from);
+            self.insert(to.to_path_buf(), e);
         }
     }
 
     pub fn insert(&mut self, rel: PathBuf, e: Entry) {
-        self.entries.insert(rel, e);
+        if let Some(i) = self.base_index(&rel) {
+            self.drop_base(i);
+        }
+        self.extra.insert(rel, e);
     }
 
     /// Rewrites, for a copy of this tree, each absolute link that leads into
@@ -208,7 +378,7 @@ impl Tree {
     /// (by the update tool, say) reaches the home. Returns the links changed.
     pub fn relativize_links_into(&mut self, home: &Path) -> Vec<PathBuf> {
         let mut changed = Vec::new();
-        for (rel, e) in self.entries.iter_mut() {
+        for (rel, e) in self.iter() {
             let Kind::Symlink { target } = &e.kind else { continue };
             if !target.is_absolute() {
                 continue;
@@ -216,22 +386,27 @@ impl Tree {
             let Ok(resolved) = crate::model::paths::resolve(target) else { continue };
             let Ok(inside) = resolved.strip_prefix(home) else { continue };
             let parent = rel.parent().unwrap_or(Path::new(""));
+            let mut e = e.clone();
             e.kind = Kind::Symlink { target: crate::model::paths::relative(parent, inside) };
-            changed.push(rel.clone());
+            changed.push((rel.to_path_buf(), e));
         }
-        changed
+        let paths = changed.iter().map(|(p, _)| p.clone()).collect();
+        for (rel, e) in changed {
+            self.insert(rel, e);
+        }
+        paths
     }
 
     /// (device, inode) of every directory of the tree, its root included.
     pub fn dir_ids(&self) -> std::collections::HashSet<(u64, u64)> {
         let mut ids: std::collections::HashSet<(u64, u64)> =
-            self.entries.values().filter(|e| e.is_dir()).map(|e| (e.meta.dev, e.meta.ino)).collect();
+            self.iter().filter(|(_, e)| e.is_dir()).map(|(_, e)| (e.meta.dev, e.meta.ino)).collect();
         ids.extend(crate::safe_fs::dev_ino(&self.root));
         ids
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.entries.values().map(Entry::size).sum()
+        self.iter().map(|(_, e)| e.size()).sum()
     }
 
     /// Reads the bytes an entry of this tree stands for: its origin in
@@ -239,7 +414,7 @@ impl Tree {
     /// A file of the source is read only through links that stay inside it,
     /// and only when it is a regular file (never a FIFO that would block).
     pub fn read(&self, source_root: &Path, rel: &Path) -> Result<Vec<u8>> {
-        match self.entries.get(rel).map(|e| &e.origin) {
+        match self.get(rel).map(|e| &e.origin) {
             Some(Origin::Generated(b)) => Ok(b.as_ref().clone()),
             Some(Origin::Source(p)) | Some(Origin::SourceFresh(p)) => crate::safe_fs::read_inside(source_root, p),
             None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not in plan").into()),
@@ -253,7 +428,7 @@ impl Tree {
 pub fn fingerprint(tree: &Tree) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for (p, e) in &tree.entries {
+    for (p, e) in tree.iter() {
         h.update(p.as_os_str().as_encoded_bytes());
         h.update([0]);
         match &e.kind {

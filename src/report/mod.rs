@@ -122,7 +122,7 @@ impl ProfileReport {
             path_hex: hex_if_not_utf8(path),
             status,
             changed: false,
-            entries_kept: plan.tree.entries.len(),
+            entries_kept: plan.tree.len(),
             entries_removed: 0,
             removed: Vec::new(),
             rewritten: Vec::new(),
