@@ -143,3 +143,65 @@ pub fn same_file(file: &File, path: &Path) -> bool {
         _ => false,
     }
 }
+
+/// An entry's metadata as `lstat` gives it (links not followed), read
+/// relative to its directory's descriptor by [`stat_at`].
+pub struct Stat(rustix::fs::Stat);
+
+impl Stat {
+    fn file_type(&self) -> rustix::fs::FileType {
+        rustix::fs::FileType::from_raw_mode(self.0.st_mode)
+    }
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == rustix::fs::FileType::Directory
+    }
+    pub fn is_file(&self) -> bool {
+        self.file_type() == rustix::fs::FileType::RegularFile
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == rustix::fs::FileType::Symlink
+    }
+    pub fn mode(&self) -> u32 {
+        self.0.st_mode
+    }
+    /// Size in bytes (a file's length, a link's target length).
+    pub fn size(&self) -> u64 {
+        self.0.st_size.max(0) as u64
+    }
+    pub fn mtime(&self) -> i64 {
+        self.0.st_mtime
+    }
+    pub fn mtime_nsec(&self) -> u32 {
+        self.0.st_mtime_nsec as u32
+    }
+    pub fn uid(&self) -> u32 {
+        self.0.st_uid
+    }
+    pub fn gid(&self) -> u32 {
+        self.0.st_gid
+    }
+    pub fn dev(&self) -> u64 {
+        self.0.st_dev
+    }
+    pub fn ino(&self) -> u64 {
+        self.0.st_ino
+    }
+    pub fn nlink(&self) -> u64 {
+        self.0.st_nlink
+    }
+    pub fn blocks(&self) -> u64 {
+        self.0.st_blocks.max(0) as u64
+    }
+}
+
+/// Opens a directory to read its entries' metadata; a link in its place is
+/// refused, never followed.
+pub fn open_dir(path: &Path) -> std::io::Result<std::os::fd::OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::open(path, flags, Mode::empty()).map_err(Into::into)
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: no lookup from the root.
+pub fn stat_at(dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<Stat> {
+    rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).map(Stat).map_err(Into::into)
+}

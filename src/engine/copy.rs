@@ -79,7 +79,7 @@ fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user:
             if root_user {
                 let _ = std::os::unix::fs::lchown(&dst, Some(e.meta.uid), Some(e.meta.gid));
             }
-            let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
+            let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec);
             let _ = filetime::set_symlink_file_times(&dst, t, t);
             s.symlinks = 1;
         }
@@ -167,7 +167,7 @@ fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool) -> Resul
         fidelity::copy_xattrs_path(&src, d)
             .with_context(|| format!("copying the extended attributes of {} to {}", src.display(), d.display()))?;
     }
-    let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
+    let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec);
     filetime::set_file_times(d, t, t).with_context(|| format!("setting the times of {}", d.display()))?;
     Ok(())
 }
@@ -219,7 +219,7 @@ pub fn write_file(
             .with_context(|| format!("copying the extended attributes of {}", src_path.display()))?;
     }
     if keep_time {
-        let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec as u32);
+        let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec);
         filetime::set_file_handle_times(&out, Some(t), Some(t))
             .with_context(|| format!("setting the times of {}", dst.display()))?;
     }

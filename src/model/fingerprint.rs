@@ -9,11 +9,8 @@
 //! (`f`, `d`, `l`, or `s` for a special file; mode in octal; mtime as `seconds.nanoseconds`), a link's
 //! target after a NUL, so that a record stays a readable list.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path};
-
-use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -89,7 +86,8 @@ impl Fingerprint {
     /// The fingerprint of a scanned tree (the tool's own entries are not in a scan).
     pub fn of_tree(tree: &Tree) -> Fingerprint {
         // Path order (by component) is not the byte order of the text.
-        let mut by_text: Vec<_> = tree.iter().map(|(p, e)| (p.to_string_lossy(), e)).collect();
+        let mut by_text = Vec::with_capacity(tree.len());
+        by_text.extend(tree.iter().map(|(p, e)| (p.to_string_lossy(), e)));
         by_text.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         by_text.dedup_by(|(a, _), (b, _)| a == b);
         let mut f = Fingerprint { text: String::new(), starts: Vec::with_capacity(by_text.len()) };
@@ -100,7 +98,7 @@ impl Fingerprint {
                 Kind::Dir => ('d', 0, None),
                 Kind::Symlink { target } => ('l', 0, Some(target.to_string_lossy().into_owned())),
             };
-            let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec as u32));
+            let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec));
             f.push(&p, &Stamp { kind, mode: e.meta.mode, size, mtime, target });
         }
         f.text.shrink_to_fit();
@@ -109,10 +107,14 @@ impl Fingerprint {
 
     /// The fingerprint of these stamps; of two stamps for one path, the last.
     pub fn from_stamps(stamps: impl IntoIterator<Item = (String, Stamp)>) -> Fingerprint {
-        let map: BTreeMap<String, Stamp> = stamps.into_iter().collect();
-        let mut f = Fingerprint::default();
-        for (p, st) in &map {
-            f.push(p, st);
+        let mut all: Vec<(String, Stamp)> = stamps.into_iter().collect();
+        // Stable: of equal paths the last given ends up last, and is kept.
+        all.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let mut f = Fingerprint { text: String::new(), starts: Vec::with_capacity(all.len()) };
+        for (i, (p, st)) in all.iter().enumerate() {
+            if all.get(i + 1).is_none_or(|(next, _)| next != p) {
+                f.push(p, st);
+            }
         }
         f
     }
@@ -174,39 +176,59 @@ impl Fingerprint {
     /// Reads the record's lines; any line that is not one, or a path that is
     /// not a plain relative path inside the tree, makes the whole list invalid.
     pub fn from_lines(lines: &[String]) -> std::result::Result<Fingerprint, String> {
-        let mut paths = Vec::with_capacity(lines.len());
+        let mut b = LineReader::default();
         for l in lines {
-            let (path, _) = parse_line(l).ok_or_else(|| format!("`{}` is not a fingerprint line", shorten(l)))?;
-            check_inside(path)?;
-            paths.push(path);
+            b.add(l)?;
         }
-        if paths.windows(2).all(|w| w[0] < w[1]) {
-            // As the tool writes them: in order, each path once.
-            let mut f = Fingerprint { text: String::new(), starts: Vec::with_capacity(lines.len()) };
-            for l in lines {
-                f.starts.push(f.text.len());
-                f.text.push_str(l);
-            }
-            return Ok(f);
+        Ok(b.finish())
+    }
+}
+
+/// Takes a record's lines one at a time, checking each.
+#[derive(Default)]
+struct LineReader {
+    f: Fingerprint,
+    /// Some line came out of order, or twice: sort when done.
+    unordered: bool,
+    last_path: std::ops::Range<usize>,
+}
+
+impl LineReader {
+    fn add(&mut self, l: &str) -> std::result::Result<(), String> {
+        let (path, _) = parse_line(l).ok_or_else(|| format!("`{}` is not a fingerprint line", shorten(l)))?;
+        check_inside(path)?;
+        let at = self.f.text.len();
+        let path_at = at + (path.as_ptr() as usize - l.as_ptr() as usize);
+        if !self.f.starts.is_empty() && &self.f.text[self.last_path.clone()] >= path {
+            self.unordered = true;
         }
-        Ok(Fingerprint::from_stamps(lines.iter().filter_map(|l| parse_line(l)).map(|(p, st)| (p.to_string(), st))))
+        self.f.starts.push(at);
+        self.f.text.push_str(l);
+        self.last_path = path_at..path_at + path.len();
+        Ok(())
+    }
+
+    fn finish(self) -> Fingerprint {
+        if !self.unordered {
+            return self.f; // as the tool writes them: in order, each path once
+        }
+        Fingerprint::from_stamps(self.f.iter().map(|(p, st)| (p.to_string(), st)).collect::<Vec<_>>())
     }
 }
 
 /// One entry's stamp from its `lstat`, as [`Fingerprint::of_tree`] makes it.
-fn stamp_of(full: &Path, md: &std::fs::Metadata) -> Result<Stamp> {
-    let ft = md.file_type();
-    let (kind, size, target) = if ft.is_symlink() {
+fn stamp_of(full: &Path, md: &crate::sys::Stat) -> Result<Stamp> {
+    let (kind, size, target) = if md.is_symlink() {
         let t = std::fs::read_link(full).with_context(|| format!("reading link {}", full.display()))?;
         ('l', 0, Some(t.to_string_lossy().into_owned()))
-    } else if ft.is_dir() {
+    } else if md.is_dir() {
         ('d', 0, None)
-    } else if ft.is_file() {
-        ('f', md.len(), None)
+    } else if md.is_file() {
+        ('f', md.size(), None)
     } else {
         ('s', 0, None)
     };
-    let mtime = (kind != 'd').then_some((md.mtime(), md.mtime_nsec() as u32));
+    let mtime = (kind != 'd').then_some((md.mtime(), md.mtime_nsec()));
     Ok(Stamp { kind, mode: md.mode() & 0o7777, size, mtime, target })
 }
 
@@ -265,8 +287,22 @@ impl Serialize for Fingerprint {
 
 impl<'de> Deserialize<'de> for Fingerprint {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let lines = Vec::<String>::deserialize(d)?;
-        Fingerprint::from_lines(&lines).map_err(serde::de::Error::custom)
+        // Line by line into the text: no list of strings on the way.
+        struct Lines;
+        impl<'de> serde::de::Visitor<'de> for Lines {
+            type Value = Fingerprint;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of fingerprint lines")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Fingerprint, A::Error> {
+                let mut r = LineReader::default();
+                while let Some(l) = seq.next_element::<String>()? {
+                    r.add(&l).map_err(serde::de::Error::custom)?;
+                }
+                Ok(r.finish())
+            }
+        }
+        d.deserialize_seq(Lines)
     }
 }
 
