@@ -194,11 +194,38 @@ impl Stat {
     }
 }
 
-/// Opens a directory to read its entries' metadata; a link in its place is
-/// refused, never followed.
-pub fn open_dir(path: &Path) -> std::io::Result<std::os::fd::OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+/// Opens a directory to read its entries; a link in its place is refused,
+/// never followed, unless `follow` (the root a person named, which may be a
+/// link to the real directory).
+pub fn open_dir(path: &Path, follow: bool) -> std::io::Result<std::os::fd::OwnedFd> {
+    let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
     rustix::fs::open(path, flags, Mode::empty()).map_err(Into::into)
+}
+
+/// The names in a directory (`.` and `..` left out), each with whether it is
+/// a directory: from the entry's `d_type`, or an `lstat` where the file
+/// system does not say. The directory is opened as [`open_dir`] opens it.
+pub fn list_dir(path: &Path, follow: bool) -> std::io::Result<Vec<(std::ffi::OsString, bool)>> {
+    use std::os::unix::ffi::OsStrExt;
+    let fd = open_dir(path, follow)?;
+    let mut out = Vec::new();
+    for e in rustix::fs::Dir::read_from(&fd)? {
+        let e = e?;
+        let name = std::ffi::OsStr::from_bytes(e.file_name().to_bytes());
+        if name == "." || name == ".." {
+            continue;
+        }
+        let is_dir = match e.file_type() {
+            rustix::fs::FileType::Directory => true,
+            rustix::fs::FileType::Unknown => stat_at(&fd, name)?.is_dir(),
+            _ => false,
+        };
+        out.push((name.to_os_string(), is_dir));
+    }
+    Ok(out)
 }
 
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: no lookup from the root.

@@ -155,8 +155,17 @@ impl Fingerprint {
     /// source scan it takes any entry: a fifo, socket or device found in a
     /// copy is a stamp of kind `s` (a difference to report, never opened).
     pub fn of_dir(root: &Path) -> Result<Fingerprint> {
-        let entries = crate::model::tree::walk(root, &|rel, md| stamp_of(&root.join(rel), md))?;
-        Ok(Fingerprint::from_stamps(entries.into_iter().map(|(p, st)| (p.to_string_lossy().into_owned(), st))))
+        let mut entries = crate::model::tree::walk(root, &|rel, md| stamp_of(&root.join(rel), md))?;
+        // From path order to the byte order of the text, in place.
+        entries.sort_unstable_by(|(a, _), (b, _)| a.to_string_lossy().cmp(&b.to_string_lossy()));
+        entries.dedup_by(|(a, _), (b, _)| a.to_string_lossy() == b.to_string_lossy());
+        let mut f = Fingerprint { text: String::new(), starts: Vec::with_capacity(entries.len()) };
+        f.text.reserve(entries.iter().map(|(p, _)| p.as_os_str().len() + 40).sum());
+        for (p, st) in entries {
+            f.push(&p.to_string_lossy(), &st);
+        }
+        f.text.shrink_to_fit();
+        Ok(f)
     }
 
     /// A hash of the whole fingerprint: equal hashes, equal trees (as far as

@@ -110,9 +110,10 @@ pub fn read(copy: &Path) -> Result<Option<Record>> {
 /// replaced, never written through.
 pub fn write(copy: &Path, r: &Record) -> Result<()> {
     let sealed = Record { seal: Some(r.compute_seal()), ..r.clone() };
-    let mut text = serde_json::to_string_pretty(&sealed)?;
-    text.push('\n');
-    crate::safe_fs::write_atomic(copy, RECORD_FILE, text.as_bytes(), 0o644)
+    crate::safe_fs::write_atomic_with(copy, RECORD_FILE, 0o644, |w| {
+        serde_json::to_writer_pretty(&mut *w, &sealed)?;
+        w.write_all(b"\n")
+    })
 }
 
 /// The record a copy made from these inputs carries.

@@ -217,17 +217,12 @@ impl Names {
         let dir = root.join(rel);
         let index = u32::try_from(self.dirs.len()).context("more than 4 billion directories")?;
         self.dirs.push(Arc::from(rel));
-        let mut here = Vec::new();
-        for item in std::fs::read_dir(&dir).map_err(|e| unreadable(&dir, e))? {
-            let item = item.map_err(|e| unreadable(&dir, e))?;
-            let name = item.file_name();
-            if depth == 0 && is_own_entry(Path::new(&name)) {
-                continue;
-            }
-            // The directory entry's type; the file system is asked only
-            // where the entry does not say.
-            let is_dir = item.file_type().map_err(|e| unreadable(&item.path(), e))?.is_dir();
-            here.push((name, is_dir));
+        // Below the root a directory is opened without following a link: one
+        // swapped in since its parent was read is refused, not walked.
+        let here = crate::sys::list_dir(&dir, depth == 0);
+        let mut here = here.map_err(|e| if depth == 0 { unreadable(&dir, e) } else { changed_while_read(&dir, e) })?;
+        if depth == 0 {
+            here.retain(|(name, _)| !is_own_entry(Path::new(name)));
         }
         here.sort_unstable_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
         for (name, is_dir) in here {
@@ -254,7 +249,8 @@ fn examine<T>(
 ) -> Result<T> {
     if open.as_ref().is_none_or(|(d, _)| *d != dir) {
         let at = root.join(&dirs[dir as usize]);
-        *open = Some((dir, crate::sys::open_dir(&at).map_err(|e| changed_while_read(&at, e))?));
+        let fd = crate::sys::open_dir(&at, dir == 0).map_err(|e| changed_while_read(&at, e))?;
+        *open = Some((dir, fd));
     }
     let fd = &open.as_ref().expect("opened above").1;
     let name = path.file_name().expect("a walked path has a name");
@@ -266,8 +262,11 @@ fn examine<T>(
     visit(path, &st)
 }
 
+/// An entry gone, or a directory now a link or a file, since the walk saw it.
 fn changed_while_read(path: &Path, e: std::io::Error) -> anyhow::Error {
-    if e.kind() == std::io::ErrorKind::PermissionDenied {
+    let changed = matches!(e.raw_os_error(), Some(libc_errno::ENOENT | libc_errno::ENOTDIR | libc_errno::ELOOP))
+        || e.kind() == std::io::ErrorKind::Other;
+    if !changed {
         return unreadable(path, e);
     }
     Refusal::new(
@@ -275,6 +274,13 @@ fn changed_while_read(path: &Path, e: std::io::Error) -> anyhow::Error {
         "the tree changed while it was read (or a directory in it is now a link): run again when nothing else writes to it",
     )
     .into()
+}
+
+/// The error numbers that say a walked tree changed under the walk.
+mod libc_errno {
+    pub const ENOENT: i32 = rustix::io::Errno::NOENT.raw_os_error();
+    pub const ENOTDIR: i32 = rustix::io::Errno::NOTDIR.raw_os_error();
+    pub const ELOOP: i32 = rustix::io::Errno::LOOP.raw_os_error();
 }
 
 /// Whether `p` is `dir` or below it; both relative and normal, as scans and
