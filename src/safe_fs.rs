@@ -80,7 +80,12 @@ pub fn unguessable(prefix: &str) -> String {
 /// Opens a source file for copying: a regular file at `path` itself without
 /// following a link (the common case, one open), or, when `path` is a link,
 /// the file it leads to only if that stays inside `root`.
-pub fn open_source(root: &Path, rel: &Path) -> Result<File> {
+///
+/// The file opened directly must be the one the scan saw (`scanned`:
+/// device and inode): a directory above it swapped for a link since (which
+/// `O_NOFOLLOW` on the last name cannot see) would otherwise lead the copy
+/// to any file on the machine.
+pub fn open_source(root: &Path, rel: &Path, scanned: (u64, u64)) -> Result<File> {
     let path = root.join(rel);
     let f = std::fs::OpenOptions::new()
         .read(true)
@@ -93,7 +98,15 @@ pub fn open_source(root: &Path, rel: &Path) -> Result<File> {
         }
         Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
     };
-    if !f.metadata()?.file_type().is_file() {
+    let md = f.metadata()?;
+    if (md.dev(), md.ino()) != scanned {
+        return Err(Refusal::new(
+            format!("{} is not the file that was planned: it changed, or a directory above it was replaced, since the home was read", path.display()),
+            "run again when nothing else writes to the home",
+        )
+        .into());
+    }
+    if !md.file_type().is_file() {
         return Err(Refusal::new(
             format!("{} is not a regular file (a FIFO, socket or device)", path.display()),
             "remove it from the home; a product home holds only files, directories and links",

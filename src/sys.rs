@@ -205,14 +205,32 @@ pub fn open_dir(path: &Path, follow: bool) -> std::io::Result<std::os::fd::Owned
     rustix::fs::open(path, flags, Mode::empty()).map_err(Into::into)
 }
 
-/// The names in a directory (`.` and `..` left out), each with whether it is
-/// a directory: from the entry's `d_type`, or an `lstat` where the file
-/// system does not say. The directory is opened as [`open_dir`] opens it.
-pub fn list_dir(path: &Path, follow: bool) -> std::io::Result<Vec<(std::ffi::OsString, bool)>> {
+/// Opens the directory `name` of the directory `parent`, never through a link.
+pub fn open_dir_at(parent: &std::os::fd::OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<std::os::fd::OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::openat(parent, name, flags, Mode::empty()).map_err(Into::into)
+}
+
+/// (device, inode) of an open file or directory.
+pub fn fd_id(fd: &std::os::fd::OwnedFd) -> std::io::Result<(u64, u64)> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// The target of the link `name` in the directory `dir`.
+pub fn readlink_at(dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let target = rustix::fs::readlinkat(dir, name, Vec::new())?;
+    Ok(std::ffi::OsString::from_vec(target.into_bytes()).into())
+}
+
+/// The names in an open directory (`.` and `..` left out), each with whether
+/// it is a directory: from the entry's `d_type`, or an `lstat` where the
+/// file system does not say.
+pub fn list_dir(fd: &std::os::fd::OwnedFd) -> std::io::Result<Vec<(std::ffi::OsString, bool)>> {
     use std::os::unix::ffi::OsStrExt;
-    let fd = open_dir(path, follow)?;
     let mut out = Vec::new();
-    for e in rustix::fs::Dir::read_from(&fd)? {
+    for e in rustix::fs::Dir::read_from(fd)? {
         let e = e?;
         let name = std::ffi::OsStr::from_bytes(e.file_name().to_bytes());
         if name == "." || name == ".." {
@@ -220,7 +238,7 @@ pub fn list_dir(path: &Path, follow: bool) -> std::io::Result<Vec<(std::ffi::OsS
         }
         let is_dir = match e.file_type() {
             rustix::fs::FileType::Directory => true,
-            rustix::fs::FileType::Unknown => stat_at(&fd, name)?.is_dir(),
+            rustix::fs::FileType::Unknown => stat_at(fd, name)?.is_dir(),
             _ => false,
         };
         out.push((name.to_os_string(), is_dir));

@@ -362,11 +362,18 @@ fn preflight_updates(args: &SplitArgs, homes: &[Home]) -> Result<Vec<Option<upda
 /// is a walk of its tree and a read of its record).
 fn examine_all(targets: &mut [Target]) -> Result<()> {
     use rayon::prelude::*;
-    let found: Vec<Result<(CopyState, Option<Record>)>> =
-        targets.par_iter().map(|t| standing::examine(&t.final_path, &t.profile.name, &t.record)).collect();
-    for (t, f) in targets.iter_mut().zip(found) {
+    // The directory at the final place is identified before it is examined:
+    // one swapped in meanwhile is not the one publishing may replace.
+    let found: Vec<_> = targets
+        .par_iter()
+        .map(|t| {
+            let seen = crate::safe_fs::dev_ino_nofollow(&t.final_path);
+            (seen, standing::examine(&t.final_path, &t.profile.name, &t.record))
+        })
+        .collect();
+    for (t, (seen, f)) in targets.iter_mut().zip(found) {
         (t.state, t.have) = f?;
-        t.seen = crate::safe_fs::dev_ino_nofollow(&t.final_path);
+        t.seen = seen;
     }
     Ok(())
 }

@@ -197,7 +197,7 @@ pub fn write_file(
         Origin::Source(p) | Origin::SourceFresh(p) => {
             let src_path = source_root.join(p);
             // Never through a link that leaves the home, never a FIFO.
-            let src = crate::safe_fs::open_source(source_root, p)?;
+            let src = crate::safe_fs::open_source(source_root, p, (e.meta.dev, e.meta.ino))?;
             let cloned = copy_contents(&src, &out, reflink, e.meta.sparse)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
             if !cloned && flush != Flush::Never {

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::path::{Component, Path};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::model::tree::{Kind, Tree};
@@ -155,7 +155,7 @@ impl Fingerprint {
     /// source scan it takes any entry: a fifo, socket or device found in a
     /// copy is a stamp of kind `s` (a difference to report, never opened).
     pub fn of_dir(root: &Path) -> Result<Fingerprint> {
-        let mut entries = crate::model::tree::walk(root, &|rel, md| stamp_of(&root.join(rel), md))?;
+        let mut entries = crate::model::tree::walk(root, &|_, md, link| Ok(stamp_of(md, link)))?;
         // From path order to the byte order of the text, in place.
         entries.sort_unstable_by(|(a, _), (b, _)| a.to_string_lossy().cmp(&b.to_string_lossy()));
         entries.dedup_by(|(a, _), (b, _)| a.to_string_lossy() == b.to_string_lossy());
@@ -226,9 +226,8 @@ impl LineReader {
 }
 
 /// One entry's stamp from its `lstat`, as [`Fingerprint::of_tree`] makes it.
-fn stamp_of(full: &Path, md: &crate::sys::Stat) -> Result<Stamp> {
-    let (kind, size, target) = if md.is_symlink() {
-        let t = std::fs::read_link(full).with_context(|| format!("reading link {}", full.display()))?;
+fn stamp_of(md: &crate::sys::Stat, link: Option<std::path::PathBuf>) -> Stamp {
+    let (kind, size, target) = if let Some(t) = link {
         ('l', 0, Some(t.to_string_lossy().into_owned()))
     } else if md.is_dir() {
         ('d', 0, None)
@@ -238,7 +237,7 @@ fn stamp_of(full: &Path, md: &crate::sys::Stat) -> Result<Stamp> {
         ('s', 0, None)
     };
     let mtime = (kind != 'd').then_some((md.mtime(), md.mtime_nsec()));
-    Ok(Stamp { kind, mode: md.mode() & 0o7777, size, mtime, target })
+    Stamp { kind, mode: md.mode() & 0o7777, size, mtime, target }
 }
 
 fn parse_line(l: &str) -> Option<(&str, Stamp)> {

@@ -124,14 +124,10 @@ fn unreadable(path: &Path, e: std::io::Error) -> anyhow::Error {
 }
 
 /// The model of one entry from its metadata (taken without following links).
-fn entry_of(root: &Path, rel: &Arc<Path>, md: &Stat) -> Result<Entry> {
+fn entry_of(root: &Path, rel: &Arc<Path>, md: &Stat, link: Option<PathBuf>) -> Result<Entry> {
     let full = || root.join(rel);
-    let kind = if md.is_symlink() {
-        Kind::Symlink {
-            target: std::fs::read_link(full())
-                .with_context(|| format!("reading link {}", full().display()))?
-                .into_boxed_path(),
-        }
+    let kind = if let Some(target) = link {
+        Kind::Symlink { target: target.into_boxed_path() }
     } else if md.is_dir() {
         Kind::Dir
     } else if md.is_file() {
@@ -170,12 +166,10 @@ fn entry_of(root: &Path, rel: &Arc<Path>, md: &Stat) -> Result<Entry> {
 /// of the tree.
 pub fn walk<T: Send>(
     root: &Path,
-    visit: &(impl Fn(&Arc<Path>, &Stat) -> Result<T> + Sync),
+    visit: &(impl Fn(&Arc<Path>, &Stat, Option<PathBuf>) -> Result<T> + Sync),
 ) -> Result<Vec<(Arc<Path>, T)>> {
     use rayon::prelude::*;
-    let mut names = Names::default();
-    names.list(root, Path::new(""), 0)?;
-    let Names { dirs, entries } = names;
+    let Names { dirs, entries } = Names::list(root)?;
     let failed = std::sync::Mutex::new(None::<(usize, anyhow::Error)>);
     let mut found: Vec<Option<(Arc<Path>, T)>> = Vec::with_capacity(entries.len());
     entries
@@ -206,50 +200,81 @@ pub fn walk<T: Send>(
 /// The first pass: names in path order, and the directories they are in.
 #[derive(Default)]
 struct Names {
-    /// Directories, relative (the root first, as the empty path).
-    dirs: Vec<Arc<Path>>,
+    /// Directories, relative (the root first, as the empty path), with the
+    /// (device, inode) the first pass read them as.
+    dirs: Vec<(Arc<Path>, (u64, u64))>,
     /// Each entry, the index of its directory, and whether it was listed as one.
     entries: Vec<(Arc<Path>, u32, bool)>,
 }
 
+/// A directory being listed: its descriptor, index and path, and the names
+/// in it not yet taken.
+struct Open {
+    fd: std::os::fd::OwnedFd,
+    index: u32,
+    rel: Arc<Path>,
+    names: std::vec::IntoIter<(std::ffi::OsString, bool)>,
+}
+
 impl Names {
-    fn list(&mut self, root: &Path, rel: &Path, depth: usize) -> Result<()> {
-        let dir = root.join(rel);
+    /// Depth first, in name order, without recursion. Below the root each
+    /// directory is opened relative to its parent's descriptor, never
+    /// through a link: the walk cannot be led out of the tree by a
+    /// directory swapped for a link, wherever in the path.
+    fn list(root: &Path) -> Result<Names> {
+        let mut names = Names::default();
+        let fd = crate::sys::open_dir(root, true).map_err(|e| unreadable(root, e))?;
+        let mut stack = vec![names.open(fd, root, Arc::from(Path::new("")))?];
+        while let Some(top) = stack.last_mut() {
+            let Some((name, is_dir)) = top.names.next() else {
+                stack.pop();
+                continue;
+            };
+            let path: Arc<Path> = Arc::from(top.rel.join(&name));
+            names.entries.push((path.clone(), top.index, is_dir));
+            if is_dir {
+                let full = root.join(&path);
+                let fd = crate::sys::open_dir_at(&top.fd, &name).map_err(|e| changed_while_read(&full, e))?;
+                let next = names.open(fd, &full, path)?;
+                stack.push(next);
+            }
+        }
+        Ok(names)
+    }
+
+    fn open(&mut self, fd: std::os::fd::OwnedFd, full: &Path, rel: Arc<Path>) -> Result<Open> {
         let index = u32::try_from(self.dirs.len()).context("more than 4 billion directories")?;
-        self.dirs.push(Arc::from(rel));
-        // Below the root a directory is opened without following a link: one
-        // swapped in since its parent was read is refused, not walked.
-        let here = crate::sys::list_dir(&dir, depth == 0);
-        let mut here = here.map_err(|e| if depth == 0 { unreadable(&dir, e) } else { changed_while_read(&dir, e) })?;
-        if depth == 0 {
+        let id = crate::sys::fd_id(&fd).map_err(|e| unreadable(full, e))?;
+        let mut here = crate::sys::list_dir(&fd).map_err(|e| unreadable(full, e))?;
+        if rel.as_os_str().is_empty() {
             here.retain(|(name, _)| !is_own_entry(Path::new(name)));
         }
         here.sort_unstable_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
-        for (name, is_dir) in here {
-            let path: Arc<Path> = Arc::from(rel.join(name));
-            self.entries.push((path.clone(), index, is_dir));
-            if is_dir {
-                self.list(root, &path, depth + 1)?;
-            }
-        }
-        Ok(())
+        self.dirs.push((rel.clone(), id));
+        Ok(Open { fd, index, rel, names: here.into_iter() })
     }
 }
 
 /// The second pass for one entry: its metadata, read relative to its
-/// directory (`open` keeps the last directory opened on this thread).
+/// directory (`open` keeps the last directory opened on this thread), which
+/// must be the directory the first pass listed.
 fn examine<T>(
     root: &Path,
-    dirs: &[Arc<Path>],
+    dirs: &[(Arc<Path>, (u64, u64))],
     open: &mut Option<(u32, std::os::fd::OwnedFd)>,
     path: &Arc<Path>,
     dir: u32,
     listed_dir: bool,
-    visit: &impl Fn(&Arc<Path>, &Stat) -> Result<T>,
+    visit: &impl Fn(&Arc<Path>, &Stat, Option<PathBuf>) -> Result<T>,
 ) -> Result<T> {
     if open.as_ref().is_none_or(|(d, _)| *d != dir) {
-        let at = root.join(&dirs[dir as usize]);
+        let (rel, id) = &dirs[dir as usize];
+        let at = root.join(rel);
         let fd = crate::sys::open_dir(&at, dir == 0).map_err(|e| changed_while_read(&at, e))?;
+        if crate::sys::fd_id(&fd).ok() != Some(*id) {
+            let e = std::io::Error::other("it is another directory than the one listed");
+            return Err(changed_while_read(&at, e));
+        }
         *open = Some((dir, fd));
     }
     let fd = &open.as_ref().expect("opened above").1;
@@ -259,7 +284,12 @@ fn examine<T>(
         let e = std::io::Error::other("it was replaced while the tree was read");
         return Err(changed_while_read(&root.join(path), e));
     }
-    visit(path, &st)
+    let link = if st.is_symlink() {
+        Some(crate::sys::readlink_at(fd, name).map_err(|e| changed_while_read(&root.join(path), e))?)
+    } else {
+        None
+    };
+    visit(path, &st, link)
 }
 
 /// An entry gone, or a directory now a link or a file, since the walk saw it.
@@ -287,6 +317,11 @@ mod libc_errno {
 /// profiles make them (`dir` empty: the whole tree).
 fn is_within(p: &Path, dir: &Path) -> bool {
     let (p, d) = (p.as_os_str().as_encoded_bytes(), dir.as_os_str().as_encoded_bytes());
+    debug_assert!(
+        !d.ends_with(b"/") && dir.components().all(|c| matches!(c, std::path::Component::Normal(_))),
+        "{} is not a relative path in normal form",
+        dir.display()
+    );
     d.is_empty() || (p.starts_with(d) && (p.len() == d.len() || p[d.len()] == b'/'))
 }
 
@@ -294,7 +329,7 @@ impl Tree {
     /// Walks `root` once. Symlinks are recorded, never followed; a loop or a
     /// link out of the tree is therefore copied as the link it is.
     pub fn scan(root: &Path) -> Result<Tree> {
-        let base = walk(root, &|rel, md| entry_of(root, rel, md))?;
+        let base = walk(root, &|rel, md, link| entry_of(root, rel, md, link))?;
         debug_assert!(base.windows(2).all(|w| w[0].0 < w[1].0), "a scan is in path order");
         let mut kept = vec![u64::MAX; base.len().div_ceil(64)];
         if base.len() % 64 != 0 {
