@@ -85,21 +85,32 @@ impl fmt::Display for Difference {
 impl Fingerprint {
     /// The fingerprint of a scanned tree (the tool's own entries are not in a scan).
     pub fn of_tree(tree: &Tree) -> Fingerprint {
-        // Path order (by component) is not the byte order of the text.
-        let mut by_text = Vec::with_capacity(tree.len());
-        by_text.extend(tree.iter().map(|(p, e)| (p.to_string_lossy(), e)));
-        by_text.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-        by_text.dedup_by(|(a, _), (b, _)| a == b);
-        let mut f = Fingerprint { text: String::new(), starts: Vec::with_capacity(by_text.len()) };
-        f.text.reserve(by_text.iter().map(|(p, _)| p.len() + 40).sum());
-        for (p, e) in by_text {
+        Fingerprint::of_walk(tree.iter().collect(), |e| {
             let (kind, size, target) = match &e.kind {
                 Kind::File { size } => ('f', *size, None),
                 Kind::Dir => ('d', 0, None),
                 Kind::Symlink { target } => ('l', 0, Some(target.to_string_lossy().into_owned())),
             };
             let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec));
-            f.push(&p, &Stamp { kind, mode: e.meta.mode, size, mtime, target });
+            Stamp { kind, mode: e.meta.mode, size, mtime, target }
+        })
+    }
+
+    /// The fingerprint of walked entries (in path order, each path once), each
+    /// stamped by `stamp`: sorted in place into the byte order of the text.
+    fn of_walk<P: AsRef<Path>, T>(mut entries: Vec<(P, T)>, stamp: impl Fn(&T) -> Stamp) -> Fingerprint {
+        entries.sort_unstable_by(|(a, _), (b, _)| a.as_ref().as_os_str().cmp(b.as_ref().as_os_str()));
+        // Byte and text order agree unless a name is not UTF-8: then by its
+        // text, and of two names that read alike one line is kept.
+        if entries.iter().any(|(p, _)| p.as_ref().to_str().is_none()) {
+            let text = |p: &P| p.as_ref().to_string_lossy().into_owned();
+            entries.sort_by_cached_key(|(p, _)| text(p));
+            entries.dedup_by(|(a, _), (b, _)| text(a) == text(b));
+        }
+        let mut f = Fingerprint { text: String::new(), starts: Vec::with_capacity(entries.len()) };
+        f.text.reserve(entries.iter().map(|(p, _)| p.as_ref().as_os_str().len() + 40).sum());
+        for (p, t) in &entries {
+            f.push(&p.as_ref().to_string_lossy(), &stamp(t));
         }
         f.text.shrink_to_fit();
         f
@@ -155,17 +166,8 @@ impl Fingerprint {
     /// source scan it takes any entry: a fifo, socket or device found in a
     /// copy is a stamp of kind `s` (a difference to report, never opened).
     pub fn of_dir(root: &Path) -> Result<Fingerprint> {
-        let mut entries = crate::model::tree::walk(root, &|_, md, link| Ok(stamp_of(md, link)))?;
-        // From path order to the byte order of the text, in place.
-        entries.sort_unstable_by(|(a, _), (b, _)| a.to_string_lossy().cmp(&b.to_string_lossy()));
-        entries.dedup_by(|(a, _), (b, _)| a.to_string_lossy() == b.to_string_lossy());
-        let mut f = Fingerprint { text: String::new(), starts: Vec::with_capacity(entries.len()) };
-        f.text.reserve(entries.iter().map(|(p, _)| p.as_os_str().len() + 40).sum());
-        for (p, st) in entries {
-            f.push(&p.to_string_lossy(), &st);
-        }
-        f.text.shrink_to_fit();
-        Ok(f)
+        let entries = crate::model::tree::walk(root, &|_, md, link| Ok(stamp_of(md, link)))?;
+        Ok(Fingerprint::of_walk(entries, Stamp::clone))
     }
 
     /// A hash of the whole fingerprint: equal hashes, equal trees (as far as
