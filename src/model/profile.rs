@@ -137,6 +137,17 @@ pub struct Profile {
 
 impl Profile {
     /// The same profile with no steps: the pack as shipped.
+    /// The profile's deployment template and the file it replaces, when it
+    /// replaces deployment.toml.
+    pub fn deployment_toml(&self) -> Option<(PathBuf, PathBuf)> {
+        self.steps.iter().find_map(|s| match s {
+            Step::ReplaceDeploymentToml { template, target, .. } => {
+                Some((check_relative(template).ok()?, check_relative(target).ok()?))
+            }
+            _ => None,
+        })
+    }
+
     pub fn as_shipped(&self) -> Profile {
         Profile { steps: vec![], ..self.clone() }
     }
