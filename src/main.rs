@@ -218,9 +218,12 @@ struct SplitCmd {
     #[command(flatten)]
     update: UpdateFlags,
     /// Run the update once, in a staging copy of the home, and make the copies from it
-    /// (one download and one tool run for all profiles; HOME is not changed).
-    #[arg(help_heading = "Update", long, conflicts_with = "no_update")]
+    /// (one download and one tool run for all profiles; HOME is not changed). The default with one home.
+    #[arg(help_heading = "Update", long, conflicts_with_all = ["no_update", "update_each"])]
     update_once: bool,
+    /// Make each copy, then run the update in it (one tool run per copy; conflicts resolved per copy).
+    #[arg(help_heading = "Update", long, conflicts_with = "no_update")]
+    update_each: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -495,6 +498,7 @@ impl SplitCmd {
             jobs: self.jobs,
             reflink: self.reflink,
             update_once: self.update_once,
+            update_each: self.update_each,
             options,
             profile_dir: self.common.profile_dir,
             progress: !json && !quiet && std::io::stderr().is_terminal(),

@@ -36,8 +36,12 @@ pub struct SplitArgs {
     pub force: bool,
     pub jobs: Option<usize>,
     pub reflink: Reflink,
-    /// `--update-once`: update a staging copy of the home once, then copy from it.
+    /// `--update-once`: update a staging copy of the home once, then copy
+    /// from it (the default with one home).
     pub update_once: bool,
+    /// `--update-each`: make each copy, then update it (the default with
+    /// several homes: each component pack runs its own tool).
+    pub update_each: bool,
     pub options: Options,
     pub profile_dir: Option<PathBuf>,
     /// None with `--no-update`.
@@ -86,6 +90,7 @@ impl Target {
     fn report(&self, status: Status) -> ProfileReport {
         let mut r = ProfileReport::from_plan(&self.plan, &self.final_path, status);
         r.links_rewritten = self.relinked.iter().map(|p| p.display().to_string()).collect();
+        r.start = self.profile.start_command();
         r
     }
 }
@@ -151,7 +156,7 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     match updated_home {
         // The copies are made: the staged home goes now, before the flush
         // that publishes them, so its pages are dropped instead of written.
-        Some(h) => h.hand_out(&mut builds),
+        Some(h) => h.hand_out(&mut builds)?,
         None if checked.update.iter().any(Option::is_some) => {
             update_all(&checked.update, &args.options, &mut builds)
                 .context("the update step failed; no copy was published")?
@@ -191,10 +196,12 @@ fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
     }
 }
 
-/// `--update-once` applies when one home is updated and a copy is to be
-/// built; with several homes (component packs) each pack runs its own tool.
+/// The once order (update the pack, then optimize each copy: WSO2's update
+/// FAQ, one download for every profile) applies when one home is updated and
+/// a copy is to be built, unless `--update-each` asks for the per-copy order;
+/// with several homes (component packs) each pack's copies run their own tool.
 fn update_once<'a>(args: &SplitArgs, c: &'a Checked, to_build: &[&Target]) -> Result<Option<&'a update::Settings>> {
-    if !args.update_once {
+    if args.update_each || (!args.update_once && c.homes.len() > 1) {
         return Ok(None);
     }
     if c.homes.len() > 1 {
@@ -531,13 +538,32 @@ fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<CopyS
 /// `--update-once`: the home as updated, in a staging place of the output.
 struct UpdatedHome {
     result: UpdateResult,
+    /// The tool's backup of the files it changed (for a revert).
+    backup: PathBuf,
     /// Removed when dropped: the copies are made by then.
     _staging: Staging,
 }
 
 impl UpdatedHome {
-    /// Every copy built from the updated home carries its update's result.
-    fn hand_out(self, builds: &mut [Build<'_>]) {
+    /// Every copy built from the updated home carries its update's result,
+    /// and its own copy of the tool's backup beside it (where `update
+    /// --revert` of that copy looks), made once per update level.
+    fn hand_out(self, builds: &mut [Build<'_>]) -> Result<()> {
+        let levels: Vec<PathBuf> = match std::fs::read_dir(&self.backup) {
+            Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+            Err(_) => vec![],
+        };
+        for b in builds.iter() {
+            let own = update::backup_dir(&b.target.final_path);
+            for level in &levels {
+                let dest = own.join(level.file_name().unwrap_or_default());
+                if std::fs::symlink_metadata(&dest).is_err() {
+                    std::fs::create_dir_all(&own).with_context(|| format!("creating {}", own.display()))?;
+                    let plan = Plan::unchanged(Tree::scan(level)?);
+                    copy::materialize(&[Job { plan: &plan, dest, flush: Flush::Large }], Reflink::Auto, None)?;
+                }
+            }
+        }
         for b in builds {
             let mut res = self.result.clone();
             res.logs = b.target.final_path.join("updates/logs").display().to_string();
@@ -545,6 +571,7 @@ impl UpdatedHome {
                 .push("updated once, in a staging copy of the home, before this copy was made (--update-once)".into());
             b.update = Some((res, b.target.record.clone()));
         }
+        Ok(())
     }
 }
 
@@ -583,9 +610,11 @@ fn update_home_once(
     let updated = Tree::scan(staging.path())?;
     for t in targets.iter_mut().filter(|t| t.builds(args.force)) {
         t.plan = plan::compute(&t.profile, &updated, &args.options)?;
+        // Made from the updated pack: nothing starts as the pack as shipped.
+        t.shipped = None;
         t.record.deployment_toml_sha256 = t.plan.written_toml_sha256.clone();
     }
-    Ok(UpdatedHome { result, _staging: staging })
+    Ok(UpdatedHome { result, backup, _staging: staging })
 }
 
 /// The update in every staged copy, with its home's settings. Update runs

@@ -128,6 +128,10 @@ fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceC
         drift: drift.into_iter().take(DRIFT_SHOWN).collect(),
         entries,
         bytes,
+        start: catalog
+            .select(&rec.product, &rec.version, Some(std::slice::from_ref(&rec.profile)))
+            .ok()
+            .and_then(|p| p.first().and_then(|p| p.start_command())),
     })
 }
 

@@ -79,6 +79,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
         r.error = Some(res.message.clone());
     }
     r.notes.extend(res.notes.iter().cloned());
+    r.start = profile.start_command();
     r.changed = res.runs > 0;
     r.update = Some(res.clone());
     r.duration_ms = res.duration_ms;

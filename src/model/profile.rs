@@ -120,6 +120,10 @@ pub struct Profile {
     /// Whether `split` makes this profile when `--profiles` is not given.
     #[serde(default = "yes")]
     pub default: bool,
+    /// How a copy of this profile is started, when not as its version's
+    /// facts say (`start` there).
+    #[serde(default)]
+    pub start: Option<String>,
     /// No steps: the pack as shipped (the component packs of 4.5.0+).
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
@@ -146,6 +150,12 @@ impl Profile {
             }
             _ => None,
         })
+    }
+
+    /// The command that starts a copy of this profile, from its home.
+    pub fn start_command(&self) -> Option<String> {
+        let t = self.start.clone().or_else(|| self.facts.start.clone())?;
+        Some(t.replace("{profile}", &self.name))
     }
 
     pub fn as_shipped(&self) -> Profile {

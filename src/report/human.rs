@@ -92,6 +92,9 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
     if let Some(more) = r.drift_total.map(|t| t.saturating_sub(r.drift.len())).filter(|m| *m > 0) {
         s.push_str(&format!("drift: and {more} more differences\n"));
     }
+    if let Some(c) = &r.start {
+        s.push_str(&format!("start: {}\n", escape(c)));
+    }
     if let Some(a) = &r.archive {
         s.push_str(&format!("archive: {}\n", escape(a)));
     }

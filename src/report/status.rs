@@ -44,6 +44,9 @@ pub struct CopyStatus {
     /// Entries and apparent bytes of the copy (from metadata).
     pub entries: u64,
     pub bytes: u64,
+    /// How to start the copy, from its home (see the profile definitions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
