@@ -11,12 +11,14 @@
 //! (`updates/`) and apim-profiles' record and logs.
 
 mod common;
+#[path = "common/packs.rs"]
+mod packs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::packs::{self, Pack};
+use packs::Pack;
 use common::*;
 
 const PW: &str = "C0ntract-Pa55word!";
@@ -63,8 +65,28 @@ fn procedure(home: &Path, profile: &str, work: &Path, latest: u32, settings: &[&
     let backup = work.join(format!("procedure-backup-{profile}-{latest}"));
     let o = run_tool(&copy, &["-u", "ops@example.com", "-p", PW, "-b", backup.to_str().unwrap()], latest);
     assert!(o.status.success(), "the tool: {}", String::from_utf8_lossy(&o.stderr));
-    bin().arg("optimize").arg(&copy).args(["--profile", profile]).args(settings).assert().success();
+    bin().arg("optimize").arg(&copy).args(["--profile", profile]).args(for_profile(settings, profile)).assert().success();
     copy
+}
+
+/// The settings that apply to `profile` (optimize refuses another profile's).
+fn for_profile<'a>(settings: &[&'a str], profile: &str) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < settings.len() {
+        if settings[i] == "--set" {
+            let v = settings[i + 1];
+            let other = v.split_once(':').is_some_and(|(p, rest)| !p.contains('=') && !rest.is_empty() && p != profile);
+            if !other {
+                out.extend([settings[i], v]);
+            }
+            i += 2;
+        } else {
+            out.push(settings[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 fn split(home: &Path, out: &Path, latest: u32, extra: &[&str]) -> serde_json::Value {

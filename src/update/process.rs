@@ -423,7 +423,9 @@ fn reads_terminal(pid: i32, tty: &Path) -> bool {
         let Some(fd) = f.next().and_then(|h| i64::from_str_radix(h.trim_start_matches("0x"), 16).ok()) else {
             return false;
         };
-        std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|p| p == tty)
+        // Opened as its own terminal (`/dev/tty`: the tool's session has ours
+        // as its controlling terminal) or by name.
+        std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|p| p == tty || p == Path::new("/dev/tty"))
     })
 }
 
