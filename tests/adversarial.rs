@@ -532,7 +532,11 @@ fn links_planted_at_predictable_temporary_names_are_not_followed() {
 fn a_directory_appearing_at_the_final_place_during_a_run_is_left_alone() {
     let w = World::new();
     let before = w.snapshot();
-    let child = split_with_update(&w, &["--profiles", "gateway-worker"]).env("APIM_DOUBLE_SLEEP", "2").spawn().unwrap();
+    // The each order: the copy is staged beside its final place while its update runs.
+    let child = split_with_update(&w, &["--profiles", "gateway-worker", "--update-each"])
+        .env("APIM_DOUBLE_SLEEP", "2")
+        .spawn()
+        .unwrap();
     wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
     let place = w.out.join("gateway-worker/wso2am-4.2.0");
     std::fs::create_dir(&place).unwrap();

@@ -223,6 +223,9 @@ fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: b
     }
     let staged_home_bytes = if once { Tree::scan(&c.homes[0].path)?.total_bytes() } else { 0 };
     check_space(&c.homes, &c.out, to_build, args.reflink, args.dry_run, staged_home_bytes)?;
+    // An update of a killed run may still be dying beside a copy (the each
+    // order) or beside the staged home in the output (the once order).
+    crate::update::process::refuse_if_running(&c.out)?;
     for t in to_build {
         crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
     }
