@@ -606,7 +606,7 @@ fn update_home_once(
         let kept = staging.keep_aside(&shown, "update-failed")?;
         return Err(anyhow::anyhow!("{}", result.message)).context(format!(
             "the update of the staging copy of the home did not finish (kept with its logs at {}); no copy was made. \
-             Run split without --update-once to update each copy, where conflicts can be resolved per copy",
+             Run split with --update-each to update each copy, where conflicts can be resolved per copy",
             kept.display()
         ));
     }

@@ -281,9 +281,10 @@ pub fn update_copy(
     place_tool(s.ready.as_ref().context("internal: update preflight was not run")?, copy, shown)?;
     result.level_before = tool::current_level(s, copy);
     let mut touched = pending_conflicts(rec, s);
+    let mut restored = restore::Restored::default();
     if !s.resume {
-        let r = restore::before_update(copy, profile, &ours)?;
-        result.notes.extend(r.edited.iter().map(|p| {
+        restored = restore::before_update(copy, profile, &ours)?;
+        result.notes.extend(restored.edited.iter().map(|p| {
             format!(
                 "{} was edited since apim-profiles wrote it: left as it is for the update tool, which may stop on a conflict there",
                 p.display()
@@ -296,7 +297,7 @@ pub fn update_copy(
     (result.added, result.modified, result.removed) = (added, modified, removed);
     result.level = tool::current_level(s, copy);
     touched.extend(result.modified.iter().chain(&result.added).cloned());
-    let plan = finish_copy(&mut result, copy, profile, opts, rec, &touched)?;
+    let plan = finish_copy(&mut result, copy, profile, opts, rec, &touched, &restored.before)?;
     result.duration_ms = started.elapsed().as_millis() as u64;
     result.finished_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     Ok((result, plan))
@@ -321,6 +322,7 @@ fn finish_copy(
     opts: &Options,
     rec: &mut Record,
     touched: &[String],
+    before: &[(PathBuf, Vec<u8>)],
 ) -> Result<Option<Plan>> {
     if result.status == UpdateStatus::Conflicts {
         return Ok(None);
@@ -330,12 +332,12 @@ fn finish_copy(
         format!("{}: the update's version was taken as the pack's file and the profile applied to it", p.display())
     }));
     if matches!(result.status, UpdateStatus::Updated | UpdateStatus::RolledBack) {
-        return Ok(Some(reoptimize::after_update(result, copy, profile, opts, rec)?));
+        return Ok(Some(reoptimize::after_update(result, copy, profile, opts, rec, before)?));
     }
     // The tool stopped half way: the profile is applied again all the same,
     // so the copy never stays with the pack's files in its profile's place.
     let mut again = UpdateResult { status: UpdateStatus::Updated, ..result.clone() };
-    let plan = reoptimize::after_update(&mut again, copy, profile, opts, rec)?;
+    let plan = reoptimize::after_update(&mut again, copy, profile, opts, rec, before)?;
     result.notes.push("the profile was applied again after the update stopped".into());
     Ok(Some(plan))
 }
@@ -389,6 +391,7 @@ pub fn run_update(s: &Settings, home: &Path, shown: &Path, backup: &Path, label:
     (result.added, result.modified, result.removed) = (added, modified, removed);
     result.level = tool::current_level(s, home);
     result.duration_ms = started.elapsed().as_millis() as u64;
+    result.finished_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     Ok(result)
 }
 

@@ -28,6 +28,8 @@ pub struct Restored {
     pub restored: Vec<PathBuf>,
     /// Rewritten files edited since apim-profiles wrote them: left as they are.
     pub edited: Vec<PathBuf>,
+    /// What each restored file held before (the profile's version).
+    pub before: Vec<(PathBuf, Vec<u8>)>,
 }
 
 /// One file a profile step rewrites: where it is, its backup, and what the
@@ -86,6 +88,7 @@ pub fn before_update(copy: &Path, profile: &Profile, opts: &Options) -> Result<R
             rename_beneath(copy, &r.target, r.variant.as_deref().expect("checked"))?;
         }
         rename_beneath(copy, &r.backup, &r.target)?;
+        out.before.push((r.target.clone(), current));
         out.restored.push(r.target);
     }
     Ok(out)
