@@ -229,3 +229,40 @@ fn an_operators_edit_is_the_only_conflict_and_its_resolution_gives_the_contract(
     bin().arg("verify").arg(&copy).assert().code(0);
     assert!(std::fs::read_to_string(&toml).unwrap().contains("server_role = \"gateway-worker\""));
 }
+
+/// A level asked for is never ignored: split over current copies at another
+/// level refuses with the command that rolls them forward; status names
+/// copies at different levels; after the roll forward split is current.
+#[test]
+fn a_level_asked_for_is_never_ignored_and_mixed_levels_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    split(&home, &out, 5, &["-p", "gateway-worker,traffic-manager"]);
+    let again = |level: &str| {
+        split_with_double(&home, &out, "success", PW)
+            .env("APIM_DOUBLE_LATEST_LEVEL", "7")
+            .args(["-p", "gateway-worker,traffic-manager", "--update-level", level])
+            .output()
+            .unwrap()
+    };
+    let o = again("7");
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is at update level 4.2.0.5, not 7") && err.contains("apim-profiles update --update-level 7"), "{err}");
+    // One copy rolled forward: status names the two levels and what to run.
+    let gw = out.join("gateway-worker/wso2am-4.2.0");
+    let o = update(&gw, 7, &["--update-level", "7"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin().arg("status").arg(&out).arg("--json").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let w = v["warnings"][0].as_str().unwrap_or_default().to_string();
+    assert!(w.contains("4.2.0.5 (traffic-manager)") && w.contains("4.2.0.7 (gateway-worker)"), "{v}");
+    assert!(w.contains("update --update-level 4.2.0.7") && w.contains("traffic-manager/wso2am-4.2.0"), "{w}");
+    let o = update(&out.join("traffic-manager/wso2am-4.2.0"), 7, &["--update-level", "7"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = again("7");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["profiles"].as_array().unwrap().iter().all(|p| p["status"] == "current"), "{v}");
+}

@@ -426,6 +426,7 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     let to_copy = human_bytes(targets.iter().map(|t| t.plan.tree.total_bytes()).sum());
     let n = (targets.len(), entries);
     progress::done(planning, format!("plan: {} profile(s), {} entries in the home, {to_copy} to copy", n.0, n.1));
+    refuse_an_ignored_update(args, &targets)?;
     for t in targets.iter().filter(|_| !args.force && !args.dry_run) {
         if let (CopyState::Stale { .. } | CopyState::Failed { .. }, Some(reason)) = (&t.state, t.state.why()) {
             return refuse(
@@ -435,6 +436,46 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
         }
     }
     Ok(targets)
+}
+
+/// An update asked of copies that are current and stay as they are is never
+/// silently skipped: a copy made without the update, or at another level
+/// than `--update-level`, is refused with the command that updates it.
+fn refuse_an_ignored_update(args: &SplitArgs, targets: &[Target]) -> Result<()> {
+    let Some(u) = &args.update else { return Ok(()) };
+    let mut behind = Vec::new();
+    for t in targets.iter().filter(|t| matches!(t.state, CopyState::Current)) {
+        let Some(rec) = &t.have else { continue };
+        let level = rec.update.as_ref().and_then(|v| v.get("level")).and_then(|l| l.as_str()).map(str::to_string);
+        let why = match (&rec.update, &u.level) {
+            (None, _) => "was made without the update".to_string(),
+            (Some(_), Some(want)) if !level.as_deref().is_some_and(|l| same_level(l, want)) => {
+                format!("is at update level {}, not {want}", level.as_deref().unwrap_or("unknown"))
+            }
+            _ => continue,
+        };
+        behind.push((t.final_path.display().to_string(), why));
+    }
+    let Some((first, why)) = behind.first() else { return Ok(()) };
+    let paths: Vec<&str> = behind.iter().map(|(p, _)| p.as_str()).collect();
+    let level = u.level.as_ref().map(|l| format!(" --update-level {l}")).unwrap_or_default();
+    refuse(
+        format!("{first} {why}{}: split does not update copies that are current", more(behind.len())),
+        format!("update them in place with: apim-profiles update{level} {}", paths.join(" ")),
+    )
+}
+
+fn more(n: usize) -> String {
+    if n > 1 {
+        format!(" (and {} more)", n - 1)
+    } else {
+        String::new()
+    }
+}
+
+/// `7` or `4.2.0.7` names the level `4.2.0.7`.
+fn same_level(have: &str, want: &str) -> bool {
+    have == want || (!want.contains('.') && have.rsplit('.').next() == Some(want))
 }
 
 fn dry_run(args: &SplitArgs, targets: &[Target], u: Option<&update::Settings>) -> Result<Vec<ProfileReport>> {
@@ -662,12 +703,6 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
         _ => {}
     }
     let mut r = t.report(Status::Current);
-    if args.update.is_some() && t.have.as_ref().is_some_and(|rec| rec.update.is_none()) {
-        r.notes.push(format!(
-            "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
-            t.final_path.display()
-        ));
-    }
     if let Some(f) = args.archive {
         let path = archive::archive_path(&t.final_path, f);
         if !path.exists() {
