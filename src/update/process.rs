@@ -271,6 +271,9 @@ impl<'a> Pump<'a> {
             }
             self.read_ready(clean, on_line);
             if let Turn::Stop(q) = self.converse(pgid, limits.input_timeout, clean) {
+                // The question was on the terminal, not a line of output: the
+                // kept log shows it too.
+                self.lines.push(format!("apim-profiles: stopped the update tool at its question: {q}"));
                 break Ended::Asked(q);
             }
         };
