@@ -162,36 +162,55 @@ fn report(o: &std::process::Output) -> serde_json::Value {
 }
 
 /// An updated copy updated again (level 5 to 7) with its settings read back
-/// from the deployment.toml apim-profiles wrote: the procedure at level 7.
-#[test]
-fn an_updated_copy_updated_again_keeps_the_contract_and_its_settings() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = home_in(tmp.path());
-    let settings = ["--carry-common", "--set", "gateway-worker:server.hostname=\"gw.example.com\""];
+/// from the deployment.toml apim-profiles wrote: the procedure at level 7;
+/// rolled back, the procedure at level 5.
+fn updated_again_keeps_the_contract(home: &Path, work: &Path, profile: &str, settings: &[&str]) {
+    let name = home.file_name().unwrap().to_str().unwrap().to_string();
+    let version = &name[name.len() - 5..];
     let mut args = settings.to_vec();
-    args.extend(["-p", "gateway-worker", "--update-each"]);
-    split(&home, &tmp.path().join("out"), 5, &args);
-    let copy = tmp.path().join("out/gateway-worker/wso2am-4.2.0");
+    args.extend(["-p", profile, "--update-each"]);
+    split(home, &work.join("out"), 5, &args);
+    let copy = work.join("out").join(profile).join(&name);
     let o = update(&copy, 7, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r = &report(&o)["profiles"][0];
-    assert_eq!(r["update"]["level_before"], "4.2.0.5");
-    assert_eq!(r["update"]["level"], "4.2.0.7");
+    assert_eq!(r["update"]["level_before"], format!("{version}.5"));
+    assert_eq!(r["update"]["level"], format!("{version}.7"));
     let added: Vec<&str> = r["update"]["added"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(added.contains(&"repository/components/dropins/wso2-update-fix-7.jar"), "{added:?}");
-    let want = entries(&procedure(&home, "gateway-worker", tmp.path(), 7, &settings));
+    let want = entries(&procedure(home, profile, work, 7, settings));
     let d = differences(&want, &entries(&copy));
-    assert!(d.is_empty(), "{}", d.join("\n"));
+    assert!(d.is_empty(), "{name} {profile}:\n{}", d.join("\n"));
     bin().arg("verify").arg(&copy).assert().code(0);
 
     // Rolled back: the copy is the procedure at level 5 again.
     let o = update(&copy, 7, &["--revert"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(report(&o)["profiles"][0]["status"], "reverted");
-    assert_eq!(report(&o)["profiles"][0]["update"]["level"], "4.2.0.5");
-    let want = entries(&procedure(&home, "gateway-worker", tmp.path(), 5, &settings));
+    assert_eq!(report(&o)["profiles"][0]["update"]["level"], format!("{version}.5"));
+    let want = entries(&procedure(home, profile, work, 5, settings));
     let d = differences(&want, &entries(&copy));
-    assert!(d.is_empty(), "after the revert:\n{}", d.join("\n"));
+    assert!(d.is_empty(), "{name} {profile} after the revert:\n{}", d.join("\n"));
+}
+
+#[test]
+fn an_updated_copy_updated_again_keeps_the_contract_and_its_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let settings = ["--carry-common", "--set", "gateway-worker:server.hostname=\"gw.example.com\""];
+    updated_again_keeps_the_contract(&home, tmp.path(), "gateway-worker", &settings);
+}
+
+/// 3.2.0 moves its template variants into place: putting them back for the
+/// tool moves them back where the pack has them.
+#[test]
+fn a_3_2_0_copy_whose_variants_were_moved_is_updated_again_to_the_contract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(home) = packs::build(Pack::AllInOne, "3.2.0", &tmp.path().join("packs")) else {
+        eprintln!("skipped: the 3.2.0 configuration files are not beside the project");
+        return;
+    };
+    updated_again_keeps_the_contract(&home, tmp.path(), "traffic-manager", &[]);
 }
 
 /// A file the operator edited and the update changes: the tool stops on
