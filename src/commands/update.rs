@@ -59,7 +59,7 @@ fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) ->
 }
 
 fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
-    let opts = with_settings(&copy)?;
+    let (opts, lost) = with_settings(&copy)?;
     let Copy { home: h, profile, record: rec, .. } = copy;
     let _lock = Lock::acquire(&lock_dir(&h.path, &profile.name))?;
     let mut rec = match rec {
@@ -79,6 +79,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
         r.error = Some(res.message.clone());
     }
     r.notes.extend(res.notes.iter().cloned());
+    r.notes.extend(lost);
     r.start = profile.start_command();
     r.changed = res.runs > 0;
     r.update = Some(res.clone());
@@ -93,20 +94,26 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
 /// may hold secrets), so they are read back from the deployment.toml
 /// apim-profiles wrote, as what differs from the profile's template, and
 /// applied again to the updated template (carried keys carried again).
-fn with_settings(copy: &Copy) -> Result<plan::Options> {
+/// Also returns a note when the settings cannot be read back.
+fn with_settings(copy: &Copy) -> Result<(plan::Options, Option<String>)> {
     let mut o = copy.options.clone();
-    let Some(rec) = &copy.record else { return Ok(o) };
+    let Some(rec) = &copy.record else { return Ok((o, None)) };
     let plain = record::options_hash(&plan::Options::of_copy(rec.skip_config_optimization, None));
-    let Some((template, target)) = copy.profile.deployment_toml() else { return Ok(o) };
+    let Some((template, target)) = copy.profile.deployment_toml() else { return Ok((o, None)) };
     if rec.options_sha256 == plain || rec.skip_config_optimization {
-        return Ok(o);
+        return Ok((o, None));
     }
     let root = &copy.home.path;
     let (Some(ours), Some(tpl)) = (read_file_beneath(root, &target)?, read_file_beneath(root, &template)?) else {
-        return Ok(o);
+        return Ok((o, None));
     };
     if rec.deployment_toml_sha256.as_deref() != Some(tree::sha256_hex(&ours).as_str()) {
-        return Ok(o); // edited by hand: left to the tool, which conflicts on it
+        // Edited by hand: left to the tool, which conflicts on it where the update changes it.
+        let note = format!(
+            "the operator's settings could not be read back from {} (edited since apim-profiles wrote it): where the update changes it, the profile's template is applied without them; give them again with split --set, --overlay or --carry",
+            target.display()
+        );
+        return Ok((o, Some(note)));
     }
     let mut carried = rec.carry.clone();
     if rec.carry_common {
@@ -116,7 +123,7 @@ fn with_settings(copy: &Copy) -> Result<plan::Options> {
     let text = config::settings_overlay(&ours, &tpl, &carried)?;
     let kept = Overlay { profile: None, path: target.clone(), text };
     o.config = ConfigEdits { carry: rec.carry.clone(), carry_common: rec.carry_common, sets: vec![], overlays: vec![kept] };
-    Ok(o)
+    Ok((o, None))
 }
 
 /// The report of a copy the update must not touch: one waiting on conflicts
