@@ -371,3 +371,12 @@ fn setup_script_packs_and_levels_with_a_zip_are_refused_with_the_next_step() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("apply-update takes no level"));
     assert!(!s.out.exists());
 }
+
+/// The double's record of the committed fixture as shipped is the fixture's:
+/// a fixture file changed without `ship` would make every update conflict.
+#[test]
+fn the_committed_fixture_is_recorded_as_shipped() {
+    let ship = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/ship");
+    let o = std::process::Command::new(ship).arg("--check").arg(fixture()).output().unwrap();
+    assert!(o.status.success(), "run fixtures/update-tool/ship fixtures/wso2am-4.2.0: {}", String::from_utf8_lossy(&o.stderr));
+}
