@@ -89,6 +89,9 @@ pub struct ProfileReport {
     /// Unified diff of every file whose content changes, secrets masked (dry-run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// `verify --content`: what reading every file of the copy found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<crate::model::content::ContentCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: u64,
@@ -140,6 +143,7 @@ impl ProfileReport {
             archive: None,
             settings: Vec::new(),
             diff: None,
+            content: None,
             error: None,
             duration_ms: 0,
         };
