@@ -145,7 +145,7 @@ pub fn hash_file(f: &File) -> std::io::Result<(Sha, u64)> {
 pub fn pack(root: &Path, fp: &Fingerprint, known: &Known) -> Result<String> {
     use rayon::prelude::*;
     let files: Vec<(&str, Stamp)> = fp.iter().filter(|(_, st)| st.kind == 'f').collect();
-    let dir = crate::sys::open_dir(root, false).with_context(|| format!("opening {}", root.display()))?;
+    let dir = crate::sys::open_dir(root, true).with_context(|| format!("opening {}", root.display()))?;
     let shas: Vec<Sha> = files
         .par_iter()
         .with_max_len(1)
