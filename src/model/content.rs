@@ -154,7 +154,14 @@ pub fn pack(root: &Path, fp: &Fingerprint, known: &Known) -> Result<String> {
             None => hash_recorded(&dir, root, p, st),
         })
         .collect::<Result<_>>()?;
-    Ok(shas.iter().map(|s| crate::model::tree::hex(s)).collect())
+    let mut text = String::with_capacity(shas.len() * 64);
+    for sha in &shas {
+        for b in sha {
+            use std::fmt::Write;
+            let _ = write!(text, "{b:02x}");
+        }
+    }
+    Ok(text)
 }
 
 /// Hashes the file the fingerprint names, which must still be as stamped.
