@@ -274,6 +274,10 @@ struct UpdateCmd {
 struct VerifyCmd {
     #[arg(required = true)]
     copies: Vec<PathBuf>,
+    /// Also read every file of each copy and compare it with the digest taken
+    /// when the copy was made (a copy recorded without digests: exit 2).
+    #[arg(long)]
+    content: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -433,7 +437,7 @@ impl Command {
             Command::Split(c) => c.run(given, quiet),
             Command::Optimize(c) => c.run(),
             Command::Update(c) => c.run(given, quiet),
-            Command::Verify(c) => verify::run(&c.copies, c.common.profile_dir.as_deref()),
+            Command::Verify(c) => verify::run(&c.copies, c.common.profile_dir.as_deref(), c.content),
             Command::Status(c) => status::run(&c.paths, c.common.profile_dir.as_deref()),
             Command::Profiles(c) => profiles::run(c.common.profile_dir.as_deref()),
             Command::Completions(c) => {

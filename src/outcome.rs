@@ -83,6 +83,11 @@ pub enum Status {
     Verified,
     /// `verify`: the copy differs from its profile.
     Drifted,
+    /// `verify`: nothing differs as far as it can tell, but its record lacks
+    /// what the check needs (change times, or content digests with
+    /// `--content`), so the copy is not proven: exit 2, as for input the
+    /// check cannot use; the reason says what to do.
+    Unverifiable,
     /// `update`: the update ran and the copy was re-optimized.
     Updated,
     /// `update --revert`: the last update was rolled back and the copy
@@ -97,13 +102,14 @@ impl Status {
             Status::Failed => Exit::Failed,
             Status::Conflicts => Exit::Conflicts,
             Status::Drifted => Exit::Drift,
+            Status::Unverifiable => Exit::Refused,
             _ => Exit::Ok,
         }
     }
 
     /// Whether this is `verify`'s answer.
     pub fn is_verdict(self) -> bool {
-        matches!(self, Status::Verified | Status::Drifted)
+        matches!(self, Status::Verified | Status::Drifted | Status::Unverifiable)
     }
 }
 

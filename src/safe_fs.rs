@@ -116,6 +116,36 @@ pub fn open_source(root: &Path, rel: &Path, scanned: (u64, u64)) -> Result<File>
     Ok(f)
 }
 
+/// Opens `rel` below the directory `root` for reading, never leaving it:
+/// no link is followed anywhere on the way (`openat2` with `RESOLVE_BENEATH`
+/// and `RESOLVE_NO_SYMLINKS`; on a kernel without `openat2`, one `openat`
+/// with `O_NOFOLLOW` per name). What is opened may still be any kind of
+/// entry: the caller checks it (`O_NONBLOCK`: a fifo does not block the open).
+pub fn open_beneath(root: &std::os::fd::OwnedFd, rel: &Path) -> std::io::Result<File> {
+    use rustix::fs::{Mode, ResolveFlags};
+    let read = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    match rustix::fs::openat2(root, rel, read, Mode::empty(), how) {
+        Ok(fd) => return Ok(File::from(fd)),
+        Err(Errno::NOSYS) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let names: Vec<_> = rel.components().collect();
+    let mut dir: Option<std::os::fd::OwnedFd> = None;
+    for (i, c) in names.iter().enumerate() {
+        let std::path::Component::Normal(name) = c else {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a plain relative path"));
+        };
+        let at = dir.as_ref().unwrap_or(root);
+        if i + 1 == names.len() {
+            return Ok(File::from(rustix::fs::openat(at, *name, read, Mode::empty())?));
+        }
+        let through = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        dir = Some(rustix::fs::openat(at, *name, through, Mode::empty())?);
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "an empty path"))
+}
+
 /// Opens a file of the tool's own for reading without following a link at
 /// its name. `Ok(None)` when it does not exist; refused when it is a link or
 /// not a regular file (someone else put it there).

@@ -33,12 +33,6 @@ pub fn sync_file_system(dir: &Path) -> std::io::Result<()> {
     rustix::fs::syncfs(&d).map_err(Into::into)
 }
 
-/// Copies up to `len` bytes from `src`'s position to `dst`'s in the kernel
-/// (sendfile), which never shares extents; returns how many.
-pub fn send_file(dst: &File, src: &File, len: usize) -> std::io::Result<usize> {
-    rustix::fs::sendfile(dst, src, None, len).map_err(Into::into)
-}
-
 /// Swaps two existing paths in one step (renameat2 RENAME_EXCHANGE).
 pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(Into::into)
@@ -173,6 +167,14 @@ impl Stat {
     }
     pub fn mtime_nsec(&self) -> u32 {
         self.0.st_mtime_nsec as u32
+    }
+    /// The inode change time: set by the kernel on every change of content
+    /// or metadata, and no owner can set it back.
+    pub fn ctime(&self) -> i64 {
+        self.0.st_ctime
+    }
+    pub fn ctime_nsec(&self) -> u32 {
+        self.0.st_ctime_nsec as u32
     }
     pub fn uid(&self) -> u32 {
         self.0.st_uid

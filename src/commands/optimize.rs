@@ -109,6 +109,10 @@ fn apply(
         rec.source = prev.source.clone();
         rec.source_fingerprint = prev.source_fingerprint.clone();
         rec.source_entries = prev.source_entries.clone();
+        // The digests taken when the copy was made stay those of the files
+        // optimize left alone; stamping hashes the ones it wrote.
+        rec.copy_fingerprint = prev.copy_fingerprint.clone();
+        rec.content_sha256 = prev.content_sha256.clone();
     }
     crate::model::standing::stamp(&home.path, &mut rec)?;
     if previous.map(Record::unsealed) != Some(rec.clone()) {

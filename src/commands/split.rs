@@ -9,9 +9,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::engine::archive;
-use crate::engine::copy::{self, CopyStats, Flush, Job, Reflink};
+use crate::engine::copy::{self, Copied, CopyStats, Flush, Job, Reflink};
 use crate::engine::output::{self, CreatedDirs, Lock, Staging};
 use crate::engine::{fidelity, interrupted, writeback};
+use crate::model::content::Known;
 use crate::model::fingerprint::Fingerprint;
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
@@ -126,6 +127,8 @@ struct Build<'a> {
     target: &'a Target,
     staging: Staging,
     stats: CopyStats,
+    /// The digest of each file as copied (see `model::content`).
+    digests: Known,
     update: Option<(UpdateResult, Record)>,
 }
 
@@ -536,7 +539,7 @@ fn stage<'a>(
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
         let staging = Staging::for_copy(&target.final_path);
-        builds.push(Build { target, staging, stats: CopyStats::default(), update: None });
+        builds.push(Build { target, staging, stats: CopyStats::default(), digests: Known::default(), update: None });
     }
     Ok(builds)
 }
@@ -552,14 +555,15 @@ fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
             flush: Flush::Large,
         })
         .collect();
-    for (b, s) in builds.iter_mut().zip(copy_jobs(args, &jobs, "copying")?) {
-        b.stats = s;
+    for (b, c) in builds.iter_mut().zip(copy_jobs(args, &jobs, "copying")?) {
+        b.stats = c.stats;
+        b.digests = c.digests;
     }
     Ok(())
 }
 
 /// Writes the jobs' trees with a progress bar on a terminal.
-fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<CopyStats>> {
+fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<Copied>> {
     let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
     let bar = args.progress.then(|| {
         let b = indicatif::ProgressBar::new(total);
@@ -739,7 +743,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         }
         rec.update = Some(res.to_json());
     }
-    standing::stamp(b.staging.path(), &mut rec)?;
+    standing::stamp_with(b.staging.path(), &mut rec, Some(&b.digests))?;
     record::write(b.staging.path(), &rec)?;
     fidelity::finish_root(home, b.staging.path())?;
     if let Err(e) = b.staging.publish(&t.final_path, t.seen) {

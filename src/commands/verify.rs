@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::model::content::{self, ContentCheck};
 use crate::model::fingerprint::{self, Fingerprint};
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Action, Options, Plan};
@@ -73,7 +74,8 @@ fn profile_from_layout(h: &Home, catalog: &Catalog) -> Result<String> {
     }
 }
 
-pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> {
+/// `content`: also read every file and compare it with its recorded digest.
+pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>, content: bool) -> Result<RunOutcome> {
     let started = Instant::now();
     let catalog = load_catalog(profile_dir)?;
     let mut report = Report { command: "verify".into(), ..Default::default() };
@@ -82,9 +84,19 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome>
         let copy = identify(c, &catalog)?;
         let tree = Tree::scan(&copy.home.path)?;
         let plan = plan::compute(&copy.profile, &tree, &copy.options)?;
-        let all = all_differences(&plan, &tree, copy.record.as_ref());
-        let status = if all.is_empty() { Status::Verified } else { Status::Drifted };
+        let mut all = all_differences(&plan, &tree, copy.record.as_ref());
+        let mut unproven = unproven_metadata(copy.record.as_ref());
+        let checked = if content { check_content(&copy, &mut all, &mut unproven)? } else { None };
+        let status = match (all.is_empty(), unproven.is_empty()) {
+            (false, _) => Status::Drifted,
+            (true, false) => Status::Unverifiable,
+            (true, true) => Status::Verified,
+        };
         let mut r = ProfileReport::from_plan(&plan, &copy.home.path, status);
+        r.content = checked;
+        if !unproven.is_empty() {
+            r.reason = Some(unproven.join("; "));
+        }
         r.drift = all.iter().take(standing::DRIFT_SHOWN).cloned().collect();
         r.drift_total = (all.len() > r.drift.len()).then_some(all.len());
         // What verify reports is the copy as it is, not what a fix would leave.
@@ -94,6 +106,48 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome>
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(RunOutcome::of_report(report))
+}
+
+/// Why a metadata check of this copy proves less than it says: its record
+/// keeps no change times (made by an earlier version).
+fn unproven_metadata(rec: Option<&Record>) -> Vec<String> {
+    match rec.and_then(|r| r.copy_fingerprint.as_ref()) {
+        Some(fp) if !fp.has_change_times() => vec![format!(
+            "recorded without change times: {}; to record them rebuild it: apim-profiles split ... --force",
+            "a file rewritten with its size and modification time put back would not show"
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// `--content`: reads every file the record has a digest of; each file
+/// whose bytes differ is a drift line (once per path). Without digests the
+/// copy is not proven, and nothing is read.
+fn check_content(copy: &Copy, all: &mut Vec<String>, unproven: &mut Vec<String>) -> Result<Option<ContentCheck>> {
+    let found = match &copy.record {
+        Some(rec) => content::verify(&copy.home.path, rec)?,
+        None => None,
+    };
+    let Some(c) = found else {
+        unproven.push(
+            "no content digests recorded (the copy was made by an earlier apim-profiles, or optimized in place \
+             without one): its content cannot be proven; to record them rebuild it: apim-profiles split ... --force"
+                .into(),
+        );
+        return Ok(None);
+    };
+    for p in &c.differs {
+        if !all.iter().any(|l| l.starts_with(&format!("{p}: "))) {
+            all.push(format!("{p}: content differs from what apim-profiles left"));
+        }
+    }
+    for u in &c.unreadable {
+        let p = u.split(": ").next().unwrap_or(u);
+        if !all.iter().any(|l| l.starts_with(&format!("{p}: "))) {
+            all.push(u.clone());
+        }
+    }
+    Ok(Some(c))
 }
 
 /// How a copy differs from its profile, then from what the tool left (its
@@ -111,7 +165,7 @@ fn all_differences(plan: &Plan, tree: &Tree, rec: Option<&Record>) -> Vec<String
             _ => None,
         })
         .collect();
-    for d in fingerprint::compare(recorded, &Fingerprint::of_tree(tree)) {
+    for d in fingerprint::compare(recorded, &Fingerprint::of_copy_tree(tree)) {
         let p = d.path();
         if !named.iter().any(|n| p == n || p.starts_with(&format!("{n}/"))) {
             lines.push(d.to_string());

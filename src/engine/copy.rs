@@ -1,9 +1,15 @@
 //! Writing a planned tree to disk as fast as the machine allows: all profiles'
 //! files in one parallel pass, each file a reflink clone where the file system
-//! can (no bytes moved), else an in-kernel copy, keeping what `cp -a` keeps.
+//! can (no bytes moved), else a copy, keeping what `cp -a` keeps.
+//!
+//! Every file's SHA-256 is taken as it is written (`model::content`): a copied
+//! file's bytes are hashed on their way through, between the read of the
+//! source and the write of the copy (a copy through user space, not
+//! `copy_file_range`, so that no byte is read twice); a clone, which moves no
+//! bytes, is hashed by reading the clone itself right after it is made.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,6 +17,7 @@ use anyhow::{bail, Context, Result};
 
 pub use crate::engine::writeback::Flush;
 use crate::engine::{fidelity, interrupted, writeback};
+use crate::model::content::{self, Hasher, Known, Sha};
 use crate::model::plan::Plan;
 use crate::model::tree::{Entry, Kind, Origin};
 use crate::{hooks, sys};
@@ -47,6 +54,22 @@ impl CopyStats {
     }
 }
 
+/// What writing one job's tree did: its figures, and the digest of every
+/// file as written (by device and inode, with the change time it was left with).
+#[derive(Debug, Default, Clone)]
+pub struct Copied {
+    pub stats: CopyStats,
+    pub digests: Known,
+}
+
+/// One file as written: whether it was cloned, and its digest.
+pub struct Written {
+    pub cloned: bool,
+    pub id: (u64, u64),
+    pub ctime: (i64, u32),
+    pub sha: Sha,
+}
+
 /// One tree to write: a plan's final tree into `dest` (which must not exist).
 pub struct Job<'a> {
     pub plan: &'a Plan,
@@ -70,9 +93,9 @@ fn make_dirs(jobs: &[Job<'_>]) -> Result<()> {
 }
 
 /// Copies one file or link of a job's tree to its place in the job's `dest`.
-fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user: bool) -> Result<CopyStats> {
+fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user: bool, out: &mut Copied) -> Result<()> {
     let dst = job.dest.join(rel);
-    let mut s = CopyStats::default();
+    let s = &mut out.stats;
     match &e.kind {
         Kind::Symlink { target } => {
             std::os::unix::fs::symlink(target, &dst).with_context(|| format!("creating link {}", dst.display()))?;
@@ -81,17 +104,18 @@ fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user:
             }
             let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec);
             let _ = filetime::set_symlink_file_times(&dst, t, t);
-            s.symlinks = 1;
+            s.symlinks += 1;
         }
         Kind::File { .. } => {
-            let cloned = write_file(&job.plan.root, e, &dst, reflink, root_user, job.flush)?;
-            s.files = 1;
-            s.bytes = e.size();
-            s.cloned = cloned as u64;
+            let w = write_file(&job.plan.root, e, &dst, reflink, root_user, job.flush)?;
+            s.files += 1;
+            s.bytes += e.size();
+            s.cloned += w.cloned as u64;
+            out.digests.insert(w.id, w.ctime, w.sha);
         }
         Kind::Dir => unreachable!("directories are made by make_dirs"),
     }
-    Ok(s)
+    Ok(())
 }
 
 /// Writes every job's tree. Files of all jobs share one pass on all threads of
@@ -101,7 +125,7 @@ pub fn materialize(
     jobs: &[Job<'_>],
     reflink: Reflink,
     progress: Option<&indicatif::ProgressBar>,
-) -> Result<Vec<CopyStats>> {
+) -> Result<Vec<Copied>> {
     let root_user = sys::is_root();
     make_dirs(jobs)?;
     // Second names of hard-linked files are linked after the pass, to the
@@ -118,7 +142,7 @@ pub fn materialize(
     writeback::schedule(&mut work, |(_, _, e)| e.size());
     let fail_after = hooks::fail_after_files();
     let done = AtomicU64::new(0);
-    let per_thread: Vec<Vec<CopyStats>> = writeback::in_order(&work, |acc: &mut Vec<CopyStats>, (i, rel, e)| {
+    let per_thread: Vec<Vec<Copied>> = writeback::in_order(&work, |acc: &mut Vec<Copied>, (i, rel, e)| {
         if interrupted() {
             bail!("interrupted");
         }
@@ -127,22 +151,22 @@ pub fn materialize(
                 bail!("fault injected after {n} files (APIM_PROFILES_FAIL_AFTER_FILES)");
             }
         }
-        let s = copy_entry(&jobs[*i], rel, e, reflink, root_user)?;
+        acc.resize(jobs.len(), Copied::default());
+        copy_entry(&jobs[*i], rel, e, reflink, root_user, &mut acc[*i])?;
         if let Some(p) = progress {
-            p.inc(s.bytes);
+            p.inc(e.size());
         }
-        acc.resize(jobs.len(), CopyStats::default());
-        acc[*i].add(&s);
         Ok(())
     })?;
-    let mut out = vec![CopyStats::default(); jobs.len()];
+    let mut out = vec![Copied::default(); jobs.len()];
     for t in per_thread {
-        for (o, s) in out.iter_mut().zip(t) {
-            o.add(&s);
+        for (o, c) in out.iter_mut().zip(t) {
+            o.stats.add(&c.stats);
+            o.digests.extend(c.digests);
         }
     }
     for (i, job) in jobs.iter().enumerate() {
-        out[i].files += fidelity::make_links(&job.dest, &links[i])?;
+        out[i].stats.files += fidelity::make_links(&job.dest, &links[i])?;
     }
     // Directory modes and times last, deepest first: writing into a directory
     // moves its time, and a read-only directory could not be filled.
@@ -150,7 +174,7 @@ pub fn materialize(
         let dirs: Vec<_> = job.plan.tree.iter().filter(|(_, e)| e.is_dir()).collect();
         for (rel, e) in dirs.into_iter().rev() {
             finish_dir(&job.plan.root, &job.dest.join(rel), e, root_user)?;
-            out[i].dirs += 1;
+            out[i].stats.dirs += 1;
         }
     }
     Ok(out)
@@ -173,7 +197,8 @@ fn finish_dir(source_root: &Path, d: &Path, e: &Entry, root_user: bool) -> Resul
 }
 
 /// Writes one planned file, flushed to disk as `flush` says; returns whether
-/// it was cloned.
+/// it was cloned, and the digest of its bytes with the inode and change time
+/// it was left with.
 pub fn write_file(
     source_root: &Path,
     e: &Entry,
@@ -181,80 +206,97 @@ pub fn write_file(
     reflink: Reflink,
     root_user: bool,
     flush: Flush,
-) -> Result<bool> {
+) -> Result<Written> {
+    // Readable too: a clone is hashed through this descriptor.
     let out = OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(dst)
         .with_context(|| format!("creating {}", dst.display()))?;
-    let (cloned, keep_time, src) = match &e.origin {
+    let (cloned, sha, keep_time, src) = match &e.origin {
         Origin::Generated(bytes) => {
             use std::io::Write;
             (&out).write_all(bytes).with_context(|| format!("writing {}", dst.display()))?;
-            (false, false, None)
+            let mut h = Hasher::default();
+            h.update(bytes);
+            (false, h.finish(), false, None)
         }
         Origin::Source(p) | Origin::SourceFresh(p) => {
             let src_path = source_root.join(p);
             // Never through a link that leaves the home, never a FIFO.
             let src = crate::safe_fs::open_source(source_root, p, (e.meta.dev, e.meta.ino))?;
-            let cloned = copy_contents(&src, &out, reflink, e.meta.sparse)
+            let (cloned, sha) = copy_contents(&src, &out, reflink, e.meta.sparse)
                 .with_context(|| format!("copying {} to {}", src_path.display(), dst.display()))?;
             if !cloned && flush != Flush::Never {
                 writeback::file_written(&out);
             }
-            (cloned, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))
+            (cloned, sha, matches!(e.origin, Origin::Source(_)), Some((src, src_path)))
         }
     };
+    finish_file(e, &out, dst, root_user, keep_time, src.as_ref().map(|(f, p)| (f, p.as_path())))?;
+    writeback::file_done(&out, e.size(), cloned, flush)
+        .with_context(|| format!("flushing {} to disk", dst.display()))?;
+    // Last: the change time the file is left with, which its digest goes with.
+    let md = out.metadata().with_context(|| format!("reading back {}", dst.display()))?;
+    Ok(Written { cloned, id: (md.dev(), md.ino()), ctime: (md.ctime(), md.ctime_nsec() as u32), sha })
+}
+
+/// Owner, mode, attributes and times of a written file, in that order.
+fn finish_file(
+    e: &Entry,
+    out: &File,
+    dst: &Path,
+    root_user: bool,
+    keep_time: bool,
+    src: Option<(&File, &Path)>,
+) -> Result<()> {
     if root_user {
-        let _ = std::os::unix::fs::fchown(&out, Some(e.meta.uid), Some(e.meta.gid));
+        let _ = std::os::unix::fs::fchown(out, Some(e.meta.uid), Some(e.meta.gid));
     }
     out.set_permissions(std::fs::Permissions::from_mode(e.meta.mode))
         .with_context(|| format!("setting the mode of {}", dst.display()))?;
     // After owner and mode: a chown clears file capabilities, and an ACL's
     // mask must have the last word on the group bits. A plain `cp` (the
     // product script's fresh copies) keeps no attributes.
-    if let (Some((src, src_path)), Origin::Source(_)) = (&src, &e.origin) {
-        fidelity::copy_xattrs_fd(src, &out)
+    if let (Some((src, src_path)), Origin::Source(_)) = (src, &e.origin) {
+        fidelity::copy_xattrs_fd(src, out)
             .with_context(|| format!("copying the extended attributes of {}", src_path.display()))?;
     }
     if keep_time {
         let t = filetime::FileTime::from_unix_time(e.meta.mtime, e.meta.mtime_nsec);
-        filetime::set_file_handle_times(&out, Some(t), Some(t))
+        filetime::set_file_handle_times(out, Some(t), Some(t))
             .with_context(|| format!("setting the times of {}", dst.display()))?;
     }
-    writeback::file_done(&out, e.size(), cloned, flush)
-        .with_context(|| format!("flushing {} to disk", dst.display()))?;
-    Ok(cloned)
+    Ok(())
 }
 
-/// Clone, else in-kernel copy (`std::io::copy` between files uses
-/// copy_file_range, falling back to read/write itself); a file the scan found
-/// sparse is copied range by range so that its holes stay holes; with
-/// `--reflink never` an in-kernel copy that never clones.
-fn copy_contents(src: &File, dst: &File, reflink: Reflink, sparse: bool) -> Result<bool> {
+/// Clone, else a copy through user space that hashes the bytes on their
+/// way; a file the scan found sparse is copied range by range so that its
+/// holes stay holes. Returns whether it cloned, and the digest of the copy:
+/// a clone moved no bytes, so the clone is read back to hash it (from disk
+/// unless the blocks it shares are cached).
+fn copy_contents(src: &File, dst: &File, reflink: Reflink, sparse: bool) -> Result<(bool, Sha)> {
     if reflink != Reflink::Never {
         match sys::clone_file(dst, src) {
-            Ok(()) => return Ok(true),
+            Ok(()) => return Ok((true, content::hash_file(dst)?.0)),
             Err(err) if reflink == Reflink::Always => {
                 return Err(anyhow::Error::new(err).context("the file system cannot clone (--reflink always)"));
             }
             Err(_) => {}
         }
     }
+    let mut h = Hasher::default();
     if sparse {
-        fidelity::copy_sparse(src, dst, src.metadata()?.len(), reflink != Reflink::Never)?;
-        return Ok(false);
+        fidelity::copy_sparse(src, dst, src.metadata()?.len(), &mut h)?;
+    } else {
+        // To the end of the source as it is now; never `copy_file_range`,
+        // which clones on XFS and Btrfs (`--reflink never`) and moves the
+        // bytes where they cannot be hashed.
+        fidelity::copy_range(src, dst, 0, u64::MAX, &mut h)?;
     }
-    if reflink == Reflink::Never {
-        // Not copy_file_range: it clones where the file system can.
-        writeback::copy_bytes(src, dst, src.metadata()?.len())?;
-        return Ok(false);
-    }
-    let mut s = src;
-    let mut d = dst;
-    std::io::copy(&mut s, &mut d)?;
-    Ok(false)
+    Ok((false, h.finish()))
 }
 
 /// Whether a clone from `src_dir`'s file system into `dest_dir` works: decides

@@ -14,66 +14,57 @@ use anyhow::{Context, Result};
 use rustix::fs::{SeekFrom, XattrFlags};
 use rustix::io::Errno;
 
+use crate::model::content::Hasher;
 use crate::model::tree::{Kind, Origin, Tree};
 
 /// Copies `len` bytes from `src` into the empty `dst`, data ranges only: the
-/// ranges are found with SEEK_DATA/SEEK_HOLE, each one copied in the kernel
-/// (copy_file_range, else pread/pwrite). The length is set first: no write
-/// then extends the file, so XFS does not preallocate past its end into what
-/// becomes a hole (seen filling an 8 MiB hole), and a trailing hole stays a
-/// hole. With `may_share` false (`--reflink never`) the
-/// ranges go through pread/pwrite only: copy_file_range clones on XFS and
-/// Btrfs, and the operator asked for bytes of their own.
-pub fn copy_sparse(src: &File, dst: &File, len: u64, may_share: bool) -> std::io::Result<()> {
+/// ranges are found with SEEK_DATA/SEEK_HOLE, each one read and written
+/// through `hash` (which takes the holes as the zeros they read as). The
+/// length is set first: no write then extends the file, so XFS does not
+/// preallocate past its end into what becomes a hole (seen filling an 8 MiB
+/// hole), and a trailing hole stays a hole. Never `copy_file_range`: it
+/// clones on XFS and Btrfs, and its bytes could not be hashed on the way.
+pub fn copy_sparse(src: &File, dst: &File, len: u64, hash: &mut Hasher) -> std::io::Result<()> {
     dst.set_len(len)?;
     let mut pos = 0;
     while pos < len {
         let data = match rustix::fs::seek(src, SeekFrom::Data(pos)) {
-            Ok(d) => d,
+            Ok(d) => d.min(len),
             Err(Errno::NXIO) => break, // only a hole is left
             Err(e) => return Err(e.into()),
         };
+        hash.zeros(data - pos);
         let hole = rustix::fs::seek(src, SeekFrom::Hole(data))?.min(len);
-        if may_share {
-            copy_range(src, dst, data, hole)?;
-        } else {
-            copy_range_rw(src, dst, data, hole)?;
+        let end = copy_range(src, dst, data, hole, hash)?;
+        pos = end;
+        if end < hole {
+            break; // the source shrank under us: the rest of the copy is zeros
         }
-        pos = hole;
     }
+    // What is left reads as zeros: a trailing hole, or a source that shrank.
+    hash.zeros(len - pos.min(len));
     Ok(())
 }
 
-/// Copies bytes `start..end` of `src` to the same offsets of `dst`.
-fn copy_range(src: &File, dst: &File, start: u64, end: u64) -> std::io::Result<()> {
-    let (mut off_in, mut off_out) = (start, start);
-    while off_in < end {
-        let want = usize::try_from(end - off_in).unwrap_or(usize::MAX).min(1 << 30);
-        match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
-            Ok(0) => return Ok(()), // the source shrank under us
-            Ok(_) => {}
-            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
-                return copy_range_rw(src, dst, off_in, end)
-            }
-            Err(e) => return Err(e.into()),
+/// Copies bytes `start..end` of `src` to the same offsets of `dst` through
+/// `hash`; returns where it stopped (before `end` when the source shrank).
+pub fn copy_range(src: &File, dst: &File, start: u64, end: u64, hash: &mut Hasher) -> std::io::Result<u64> {
+    crate::model::content::with_buffer(|buf| {
+        let mut off = start;
+        while off < end {
+            let want = usize::try_from(end - off).unwrap_or(usize::MAX).min(buf.len());
+            let n = match src.read_at(&mut buf[..want], off) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hash.update(&buf[..n]);
+            dst.write_all_at(&buf[..n], off)?;
+            off += n as u64;
         }
-    }
-    Ok(())
-}
-
-fn copy_range_rw(src: &File, dst: &File, start: u64, end: u64) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut off = start;
-    while off < end {
-        let want = ((end - off) as usize).min(buf.len());
-        let n = src.read_at(&mut buf[..want], off)?;
-        if n == 0 {
-            return Ok(());
-        }
-        dst.write_all_at(&buf[..n], off)?;
-        off += n as u64;
-    }
-    Ok(())
+        Ok(off)
+    })
 }
 
 /// Whether an attribute that could not be set may be passed over, as `cp -a`

@@ -1,6 +1,5 @@
-//! Scheduling, writeback and durability of the copies, and what `--reflink
-//! never` copies with. The copy engine (`copy`) decides what a file is; this
-//! module decides in which order files are written, how many at once, when
+//! Scheduling, writeback and durability of the copies. The copy engine
+//! (`copy`) decides what a file is; this module decides in which order files are written, how many at once, when
 //! their bytes go to disk and how they are made durable before publishing.
 //!
 //! Measured on the benchmark machine (README, design notes): a copy's time is
@@ -91,22 +90,6 @@ pub fn file_done(f: &File, size: u64, cloned: bool, flush: Flush) -> io::Result<
 /// file.
 pub fn make_durable(dir: &Path) -> Result<()> {
     sys::sync_file_system(dir).with_context(|| format!("flushing {} to disk before publishing it", dir.display()))
-}
-
-/// `--reflink never`: copies the bytes in the kernel with `sendfile`, which,
-/// unlike `copy_file_range`, never shares extents (on XFS and Btrfs
-/// `copy_file_range` clones).
-pub fn copy_bytes(src: &File, dst: &File, len: u64) -> io::Result<()> {
-    let mut left = len;
-    while left > 0 {
-        let n = sys::send_file(dst, src, left.min(1 << 30) as usize)?;
-        if n == 0 {
-            // The source shrank while being copied: the copy ends where it did.
-            break;
-        }
-        left -= n as u64;
-    }
-    Ok(())
 }
 
 /// Runs `f` on every item in the order given, on every thread of the current

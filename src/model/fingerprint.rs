@@ -5,9 +5,14 @@
 //! changed since, entry by entry. `split` re-runs, `verify`, `update` and the
 //! operator's `status` all answer from [`compare`].
 //!
-//! Kept in the record as one line per entry, `<type> <mode> <size> <mtime> <path>`
-//! (`f`, `d`, `l`, or `s` for a special file; mode in octal; mtime as `seconds.nanoseconds`), a link's
-//! target after a NUL, so that a record stays a readable list.
+//! Kept in the record as one line per entry, `<type> <mode> <size> <times> <path>`
+//! (`f`, `d`, `l`, or `s` for a special file; mode in octal), a link's target
+//! after a NUL, so that a record stays a readable list. `<times>` is the
+//! modification time as `seconds.nanoseconds` (`-` for a directory); a copy's
+//! fingerprint adds `,<ctime>,<dev>:<ino>`: the inode change time (`-` for a
+//! directory) and the entry's device and inode, which no owner of a file can
+//! set back. A line without them is from an earlier version (or of a source
+//! home, which does not need them) and is compared without them.
 
 use std::fmt;
 use std::path::{Component, Path};
@@ -27,6 +32,10 @@ pub struct Stamp {
     /// every entry added or removed below them, which is seen on its own.
     pub mtime: Option<(i64, u32)>,
     pub target: Option<String>,
+    /// The inode change time (files, links, special files of a copy).
+    pub ctime: Option<(i64, u32)>,
+    /// Device and inode (every entry of a copy).
+    pub id: Option<(u64, u64)>,
 }
 
 /// A tree's fingerprint: one stamp per relative path (as text), in byte
@@ -92,8 +101,29 @@ impl Fingerprint {
                 Kind::Symlink { target } => ('l', 0, Some(target.to_string_lossy().into_owned())),
             };
             let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec));
-            Stamp { kind, mode: e.meta.mode, size, mtime, target }
+            Stamp { kind, mode: e.meta.mode, size, mtime, target, ctime: None, id: None }
         })
+    }
+
+    /// The fingerprint of a scanned copy, as [`Fingerprint::of_dir`] makes
+    /// it: with change times, devices and inodes.
+    pub fn of_copy_tree(tree: &Tree) -> Fingerprint {
+        Fingerprint::of_walk(tree.iter().collect(), |e| {
+            let (kind, size, target) = match &e.kind {
+                Kind::File { size } => ('f', *size, None),
+                Kind::Dir => ('d', 0, None),
+                Kind::Symlink { target } => ('l', 0, Some(target.to_string_lossy().into_owned())),
+            };
+            let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec));
+            let ctime = (kind != 'd').then_some(e.meta.ctime);
+            Stamp { kind, mode: e.meta.mode, size, mtime, target, ctime, id: Some((e.meta.dev, e.meta.ino)) }
+        })
+    }
+
+    /// Whether every entry carries its change time, device and inode (a
+    /// fingerprint the tool made before it kept them does not).
+    pub fn has_change_times(&self) -> bool {
+        self.iter().all(|(_, st)| st.id.is_some())
     }
 
     /// The fingerprint of walked entries (in path order, each path once), each
@@ -134,8 +164,12 @@ impl Fingerprint {
     fn push(&mut self, path: &str, st: &Stamp) {
         use std::fmt::Write;
         self.starts.push(self.text.len());
-        let mtime = st.mtime.map_or("-".to_string(), |(sec, ns)| format!("{sec}.{ns:09}"));
-        let _ = write!(self.text, "{} {:o} {} {mtime} {path}", st.kind, st.mode, st.size);
+        let time = |t: Option<(i64, u32)>| t.map_or("-".to_string(), |(sec, ns)| format!("{sec}.{ns:09}"));
+        let _ = write!(self.text, "{} {:o} {} {}", st.kind, st.mode, st.size, time(st.mtime));
+        if let Some((dev, ino)) = st.id {
+            let _ = write!(self.text, ",{},{dev}:{ino}", time(st.ctime));
+        }
+        let _ = write!(self.text, " {path}");
         if let Some(t) = &st.target {
             self.text.push('\0');
             self.text.push_str(t);
@@ -239,7 +273,33 @@ fn stamp_of(md: &crate::sys::Stat, link: Option<std::path::PathBuf>) -> Stamp {
         ('s', 0, None)
     };
     let mtime = (kind != 'd').then_some((md.mtime(), md.mtime_nsec()));
-    Stamp { kind, mode: md.mode() & 0o7777, size, mtime, target }
+    let ctime = (kind != 'd').then_some((md.ctime(), md.ctime_nsec()));
+    Stamp { kind, mode: md.mode() & 0o7777, size, mtime, target, ctime, id: Some((md.dev(), md.ino())) }
+}
+
+/// `seconds.nanoseconds`, or `-`.
+fn parse_time(t: &str) -> Option<Option<(i64, u32)>> {
+    if t == "-" {
+        return Some(None);
+    }
+    let (s, ns) = t.split_once('.')?;
+    Some(Some((s.parse().ok()?, ns.parse().ok()?)))
+}
+
+/// `<mtime>` or `<mtime>,<ctime>,<dev>:<ino>`.
+type Times = (Option<(i64, u32)>, Option<(i64, u32)>, Option<(u64, u64)>);
+fn parse_times(t: &str) -> Option<Times> {
+    let mut parts = t.split(',');
+    let mtime = parse_time(parts.next()?)?;
+    let Some(ctime) = parts.next() else {
+        return Some((mtime, None, None));
+    };
+    let ctime = parse_time(ctime)?;
+    let (dev, ino) = parts.next()?.split_once(':')?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((mtime, ctime, Some((dev.parse().ok()?, ino.parse().ok()?))))
 }
 
 fn parse_line(l: &str) -> Option<(&str, Stamp)> {
@@ -255,18 +315,12 @@ fn parse_line(l: &str) -> Option<(&str, Stamp)> {
     };
     let mode = u32::from_str_radix(parts.next()?, 8).ok()?;
     let size = parts.next()?.parse().ok()?;
-    let mtime = match parts.next()? {
-        "-" => None,
-        t => {
-            let (s, ns) = t.split_once('.')?;
-            Some((s.parse().ok()?, ns.parse().ok()?))
-        }
-    };
+    let (mtime, ctime, id) = parse_times(parts.next()?)?;
     let path = parts.next()?;
     if (kind == 'l') != target.is_some() {
         return None;
     }
-    Some((path, Stamp { kind, mode, size, mtime, target }))
+    Some((path, Stamp { kind, mode, size, mtime, target, ctime, id }))
 }
 
 /// A path from a record must stay inside the tree it describes.
@@ -376,6 +430,15 @@ fn changes(a: &Stamp, b: &Stamp) -> Vec<String> {
     if a.mtime != b.mtime {
         what.push("modification time changed".to_string());
     }
+    // Compared only when both sides keep them (an earlier record does not).
+    let (Some(ia), Some(ib)) = (a.id, b.id) else {
+        return what;
+    };
+    if ia != ib {
+        what.push("replaced by another file (device and inode changed)".to_string());
+    } else if a.ctime.is_some() && b.ctime.is_some() && a.ctime != b.ctime {
+        what.push("change time changed (rewritten, renamed or its metadata set since)".to_string());
+    }
     what
 }
 
@@ -398,7 +461,15 @@ mod tests {
     use super::*;
 
     fn stamp(kind: char, size: u64, mtime: i64) -> Stamp {
-        Stamp { kind, mode: 0o644, size, mtime: Some((mtime, 5)), target: (kind == 'l').then(|| "t".into()) }
+        Stamp {
+            kind,
+            mode: 0o644,
+            size,
+            mtime: Some((mtime, 5)),
+            target: (kind == 'l').then(|| "t".into()),
+            ctime: Some((mtime, 7)),
+            id: Some((1, mtime as u64)),
+        }
     }
 
     #[test]
@@ -406,12 +477,32 @@ mod tests {
         let f = Fingerprint::from_stamps([
             ("a dir/with space.war".into(), stamp('f', 3, 9)),
             ("bin/x -> y".into(), stamp('l', 0, 9)),
-            ("d".into(), Stamp { kind: 'd', mode: 0o755, size: 0, mtime: None, target: None }),
+            (
+                "d".into(),
+                Stamp { kind: 'd', mode: 0o755, size: 0, mtime: None, target: None, ctime: None, id: Some((1, 2)) },
+            ),
         ]);
         let text = serde_json::to_string(&f).unwrap();
         let back: Fingerprint = serde_json::from_str(&text).unwrap();
         assert_eq!(back, f);
         assert_eq!(back.digest(), f.digest());
+    }
+
+    #[test]
+    fn a_change_time_alone_is_a_change_and_old_lines_still_read() {
+        let old = Fingerprint::from_lines(&["f 644 3 9.000000005 a".into()]).unwrap();
+        assert!(!old.has_change_times());
+        let now = Fingerprint::from_stamps([("a".into(), stamp('f', 3, 9))]);
+        assert!(now.has_change_times());
+        assert!(compare(&old, &now).is_empty(), "an earlier line is compared without what it lacks");
+        let mut touched = stamp('f', 3, 9);
+        touched.ctime = Some((10, 0));
+        let d = compare(&now, &Fingerprint::from_stamps([("a".into(), touched)]));
+        assert_eq!(d.len(), 1);
+        assert!(d[0].to_string().starts_with("a: change time changed"), "{}", d[0]);
+        let line = serde_json::to_string(&now).unwrap();
+        assert_eq!(line, r#"["f 644 3 9.000000005,9.000000007,1:9 a"]"#);
+        assert!(Fingerprint::from_lines(&["f 644 3 9.5,9.5,1 a".into()]).is_err(), "a device without an inode");
     }
 
     #[test]
@@ -443,7 +534,7 @@ mod tests {
         assert_eq!(
             text,
             [
-                "edited: size 1 -> 2, modification time changed",
+                "edited: size 1 -> 2, modification time changed, replaced by another file (device and inode changed)",
                 "gone: file removed",
                 "new: file added",
                 "typed: was a file, is a link"

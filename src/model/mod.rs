@@ -6,6 +6,7 @@
 //! the update step, the reports or the commands.
 
 pub mod config;
+pub mod content;
 pub mod facts;
 pub mod fingerprint;
 pub mod home;

@@ -51,6 +51,11 @@ pub struct Record {
     /// The copy as the tool left it (metadata only), to see what changed in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_fingerprint: Option<std::sync::Arc<Fingerprint>>,
+    /// The SHA-256 of each file of the copy as the tool left it, computed
+    /// while copying: one lowercase hex string, 64 characters a file, in the
+    /// order of the copy fingerprint's file lines (see `model::content`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_sha256: Option<std::sync::Arc<String>>,
     /// A hash of everything above: a record edited by hand no longer matches it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
@@ -142,6 +147,7 @@ pub fn record_for(profile: &Profile, home: &Home, opts: &Options, fingerprint: O
         update: None,
         source_entries: None,
         copy_fingerprint: None,
+        content_sha256: None,
         seal: None,
     }
 }

@@ -12,10 +12,16 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::model::content;
 use crate::model::fingerprint::{self, Difference, Fingerprint};
 use crate::model::profile::{Catalog, Step};
 use crate::model::record::{Record, RECORD_FILE};
 use crate::outcome::Refusal;
+
+/// Why a copy whose record keeps no change times is never current: a file
+/// rewritten with its size and modification time put back would pass.
+pub const NO_CHANGE_TIMES: &str = "its record was made without change times (by an earlier apim-profiles): \
+     a file rewritten with its size and modification time put back would not show";
 
 /// How many differences a report lists before it only counts.
 pub const DRIFT_SHOWN: usize = 20;
@@ -181,6 +187,9 @@ pub fn standing(copy: &Path, have: &Record) -> Result<CopyState> {
             reason: "its record has no fingerprint of the copy (made by an earlier apim-profiles)".into(),
         });
     };
+    if !recorded.has_change_times() {
+        return Ok(CopyState::Stale { reason: NO_CHANGE_TIMES.into() });
+    }
     let differences = fingerprint::compare_dir(copy, recorded)?;
     if differences.is_empty() {
         Ok(CopyState::Current)
@@ -321,9 +330,30 @@ pub fn layout_profile<'a>(copy: &Path, known: impl IntoIterator<Item = &'a str>)
     known.into_iter().find(|k| *k == parent).map(str::to_string)
 }
 
-/// The fingerprint to record for a copy the tool has just finished.
+/// The fingerprint to record for a copy the tool has just finished, with
+/// the content digests its record kept (a copy changed in place: `update`,
+/// `optimize`), the files changed since hashed again.
 pub fn stamp(copy: &Path, rec: &mut Record) -> Result<()> {
-    rec.copy_fingerprint = Some(std::sync::Arc::new(Fingerprint::of_dir(copy)?));
+    let known = content::Known::of_record(rec);
+    stamp_with(copy, rec, known.as_ref())
+}
+
+/// The fingerprint to record for a copy the tool has just finished, and its
+/// content digests when `known` gives those taken while copying (None: the
+/// copy gets none, and `verify --content` says so).
+///
+/// Taken last, when nothing the tool does changes an entry of the copy any
+/// more: the change time of every file and link is in the fingerprint, and
+/// what follows (the record written at the root, the root's own metadata,
+/// the rename that publishes the copy, which moves the root only, the
+/// archive, which reads) leaves every entry's change time as it is.
+pub fn stamp_with(copy: &Path, rec: &mut Record, known: Option<&content::Known>) -> Result<()> {
+    let fp = Fingerprint::of_dir(copy)?;
+    rec.content_sha256 = match known {
+        Some(k) => Some(std::sync::Arc::new(content::pack(copy, &fp, k)?)),
+        None => None,
+    };
+    rec.copy_fingerprint = Some(std::sync::Arc::new(fp));
     Ok(())
 }
 

@@ -26,6 +26,9 @@ pub struct Meta {
     pub mode: u32,
     pub mtime: i64,
     pub mtime_nsec: u32,
+    /// Inode change time (seconds, nanoseconds): what the copy's fingerprint
+    /// keeps besides the times an owner can set back.
+    pub ctime: (i64, u32),
     pub uid: u32,
     pub gid: u32,
     pub dev: u64,
@@ -144,6 +147,7 @@ fn entry_of(root: &Path, rel: &Arc<Path>, md: &Stat, link: Option<PathBuf>) -> R
         mode: md.mode() & 0o7777,
         mtime: md.mtime(),
         mtime_nsec: md.mtime_nsec(),
+        ctime: (md.ctime(), md.ctime_nsec()),
         uid: md.uid(),
         gid: md.gid(),
         dev: md.dev(),

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-use crate::outcome::refusal_of;
+use crate::outcome::{refusal_of, Status};
 use crate::report::style::{self, Paint};
 use crate::report::{ProfileInfo, ProfileReport, Report};
 
@@ -98,12 +98,7 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
         }
     }
     if r.status.is_verdict() {
-        let verdict = if r.drift.is_empty() {
-            "matches its profile".to_string()
-        } else {
-            format!("{} differences from its profile", r.drift_total.unwrap_or(r.drift.len()))
-        };
-        s.push_str(&format!("summary: {} entries, {verdict}\n", r.entries_kept));
+        s.push_str(&verdict(r));
         return s;
     }
     let copied = if dry_run {
@@ -120,6 +115,29 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
         r.rewritten.len(),
         r.backups.len()
     ));
+    s
+}
+
+/// `verify`'s last lines: what reading the content found, and the verdict.
+fn verdict(r: &ProfileReport) -> String {
+    let mut s = String::new();
+    if let Some(c) = &r.content {
+        s.push_str(&format!(
+            "content: {} files read ({}), {} differ, {} unreadable\n",
+            c.files_checked,
+            human_bytes(c.bytes_read),
+            c.differs.len(),
+            c.unreadable.len()
+        ));
+    }
+    let verdict = if r.status == Status::Unverifiable {
+        "no difference found, but not proven (see reason)".to_string()
+    } else if r.drift.is_empty() {
+        "matches its profile".to_string()
+    } else {
+        format!("{} differences from its profile", r.drift_total.unwrap_or(r.drift.len()))
+    };
+    s.push_str(&format!("summary: {} entries, {verdict}\n", r.entries_kept));
     s
 }
 

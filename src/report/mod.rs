@@ -93,6 +93,9 @@ pub struct ProfileReport {
     /// Unified diff of every file whose content changes, secrets masked (dry-run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// `verify --content`: what reading every file of the copy found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<crate::model::content::ContentCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: u64,
@@ -145,6 +148,7 @@ impl ProfileReport {
             start: None,
             settings: Vec::new(),
             diff: None,
+            content: None,
             error: None,
             duration_ms: 0,
         };

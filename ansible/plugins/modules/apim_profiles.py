@@ -243,7 +243,7 @@ profiles:
     status:
       description:
         - C(created), C(replaced), C(current), C(conflicts), C(failed); check mode C(would-create), C(would-replace);
-          update C(updated); verify C(verified), C(drifted).
+          update C(updated); verify C(verified), C(drifted), C(unverifiable).
       type: str
     changed:
       description: Whether this copy changed.
@@ -865,6 +865,10 @@ def do_verify(module, params):
         module.fail_json(msg='%d of %d copies no longer match their profiles:\n%s'
                          % (len(set(p.get('path') for p in profiles if p.get('drift'))), len(profiles),
                             '\n'.join(drift)), **result)
+    unproven = ['%s: %s' % (p.get('path'), p.get('reason')) for p in profiles if p.get('status') == 'unverifiable']
+    if unproven:
+        module.fail_json(msg='%d of %d copies cannot be proven by their records:\n%s'
+                         % (len(unproven), len(profiles), '\n'.join(unproven)), **result)
     if rc != 0:
         module.fail_json(msg=refusal_message(report, stderr), **result)
     return result
