@@ -295,7 +295,6 @@ pub fn update_copy(
     run_until_done(&mut result, s, copy, shown, &profile.name)?;
     let [added, modified, removed] = changes::compare(&before, &changes::Snapshot::take(copy)?);
     (result.added, result.modified, result.removed) = (added, modified, removed);
-    result.level = tool::current_level(s, copy);
     touched.extend(result.modified.iter().chain(&result.added).cloned());
     let plan = finish_copy(&mut result, copy, profile, opts, rec, &touched, &restored.before)?;
     result.duration_ms = started.elapsed().as_millis() as u64;
@@ -352,13 +351,14 @@ fn run_until_done(result: &mut UpdateResult, s: &Settings, copy: &Path, shown: &
     let bar = crate::report::progress::update_line(s.progress, label);
     loop {
         result.runs += 1;
-        let run = tool::run_tool(&tool, &copy.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, label)?;
+        let run = tool::run_tool(&tool, &copy.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, label, bar.as_ref())?;
         result::keep_output(copy, &run.lines)?;
         result.logs = result::logs_of(copy);
         if !read_run(result, &run, s, shown) {
             break;
         }
     }
+    result.level = tool::current_level(s, copy);
     crate::report::progress::done(bar, format!("[{label}] update: {}", result::outcome_word(result)));
     Ok(())
 }
@@ -379,17 +379,17 @@ pub fn run_update(s: &Settings, home: &Path, shown: &Path, backup: &Path, label:
     let bar = crate::report::progress::update_line(s.progress, label);
     loop {
         result.runs += 1;
-        let run = tool::run_tool(&tool, &home.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, label)?;
+        let run = tool::run_tool(&tool, &home.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, label, bar.as_ref())?;
         result::keep_output(home, &run.lines)?;
         result.logs = result::logs_of(home);
         if !read_run(&mut result, &run, s, home) {
             break;
         }
     }
+    result.level = tool::current_level(s, home);
     crate::report::progress::done(bar, format!("[{label}] update: {}", result::outcome_word(&result)));
     let [added, modified, removed] = changes::compare(&before, &changes::Snapshot::take(home)?);
     (result.added, result.modified, result.removed) = (added, modified, removed);
-    result.level = tool::current_level(s, home);
     result.duration_ms = started.elapsed().as_millis() as u64;
     result.finished_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     Ok(result)

@@ -69,6 +69,7 @@ pub fn run_tool(
     marker_dir: &Path,
     s: &Settings,
     label: &str,
+    bar: Option<&indicatif::ProgressBar>,
 ) -> Result<Run> {
     let secret = credentials.map(|c| c.password.clone()).filter(|p| !p.is_empty());
     let clean = move |l: &str| {
@@ -81,7 +82,11 @@ pub fn run_tool(
     let echo = s.echo;
     let on_line = |l: &str| {
         if echo && !l.starts_with("APIM-PROFILES-RESULT") {
-            eprintln!("[{label}] {l}");
+            // Above the copy's progress line when there is one.
+            match bar {
+                Some(b) => b.println(format!("[{label}] {l}")),
+                None => eprintln!("[{label}] {l}"),
+            }
         }
     };
     let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
@@ -109,7 +114,7 @@ pub fn current_level(s: &Settings, home: &Path) -> Option<String> {
     }
     let quick = Settings { timeout: Duration::from_secs(60), echo: false, trial_subscription: false, ..s.clone() };
     let marker = home.parent()?;
-    let run = run_tool(&tool, &home.join("bin"), &["current-state".to_string()], None, marker, &quick, "").ok()?;
+    let run = run_tool(&tool, &home.join("bin"), &["current-state".to_string()], None, marker, &quick, "", None).ok()?;
     if run.code != Some(0) {
         return None;
     }
