@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use apim_profiles::commands::{optimize, profiles, split, status, update as update_cmd, verify};
@@ -417,8 +418,11 @@ impl Command {
             Command::Status(c) => status::run(&c.paths, c.common.profile_dir.as_deref()),
             Command::Profiles(c) => profiles::run(c.common.profile_dir.as_deref()),
             Command::Completions(c) => {
-                manual::completions(&mut command(), c.shell, &mut std::io::stdout().lock());
-                Ok(RunOutcome::paths(Vec::new()))
+                // A closed pipe (`... | head`) ends the script quietly, as every report does.
+                manual::completions(&mut command(), c.shell, &mut std::io::stdout().lock())
+                    .or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })
+                    .context("writing the completion script to stdout")
+                    .map(|()| RunOutcome::paths(Vec::new()))
             }
             Command::Man(c) => manual::write_man_pages(&command(), &c.out).map(RunOutcome::paths),
             Command::Schema(c) => {

@@ -63,9 +63,55 @@ pub fn with_examples(cmd: clap::Command) -> clap::Command {
 }
 
 /// The completion script for a shell.
-pub fn completions(cmd: &mut clap::Command, shell: clap_complete::Shell, w: &mut dyn Write) {
+pub fn completions(cmd: &mut clap::Command, shell: clap_complete::Shell, w: &mut dyn Write) -> std::io::Result<()> {
     let name = cmd.get_name().to_string();
-    clap_complete::generate(shell, cmd, name, w);
+    let mut script = Vec::new();
+    clap_complete::generate(shell, cmd, name.clone(), &mut script);
+    if shell == clap_complete::Shell::Bash {
+        script = bash_labels(&String::from_utf8_lossy(&script), &name).into_bytes();
+    }
+    if shell == clap_complete::Shell::Fish {
+        script.extend(fish_positional_values(cmd).into_bytes());
+    }
+    w.write_all(&script)
+}
+
+/// clap_complete's fish script offers the values of options but not of
+/// arguments (`completions <TAB>`, `schema <TAB>` offer files): one line per
+/// value of each sub-command's argument that has a fixed set.
+fn fish_positional_values(cmd: &clap::Command) -> String {
+    let mut s = String::new();
+    let helper = format!("__fish_{}_using_subcommand", cmd.get_name().replace('-', "_"));
+    for sub in cmd.get_subcommands() {
+        for arg in sub.get_positionals() {
+            for v in arg.get_possible_values().iter().filter(|v| !v.is_hide_set()) {
+                let about = v.get_help().map(|h| format!(" -d '{}'", h.to_string().replace('\\', "\\\\").replace('\'', "\\'")));
+                s.push_str(&format!(
+                    "complete -c {} -n \"{helper} {}\" -f -a \"{}\"{}\n",
+                    cmd.get_name(),
+                    sub.get_name(),
+                    v.get_name(),
+                    about.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    s
+}
+
+/// clap_complete's bash script (up to at least 4.6.11) names a sub-command's
+/// state `apim__profiles__subcmd__split` in the loop that reads the words but
+/// labels its case `apim__subcmd__profiles__subcmd__split` (every hyphen of
+/// the binary's name turned into the separator): no label matches and only
+/// the first word completes. The labels are renamed to what the loop builds.
+fn bash_labels(script: &str, bin: &str) -> String {
+    const SEP: &str = "__subcmd__";
+    let wrong = format!("{}{SEP}", bin.replace('-', SEP));
+    let right = format!("{}{SEP}", bin.replace('-', "__"));
+    if wrong == right {
+        return script.to_string();
+    }
+    script.replace(&wrong, &right)
 }
 
 /// Writes `apim-profiles.1` and `apim-profiles-<command>.1` into `dir`.
