@@ -361,16 +361,21 @@ fn main() -> ExitCode {
     let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     let json = cli.command.json();
     let quiet = cli.look.quiet;
-    // The one place an outcome becomes an exit code.
-    let (exit, printed) = match cli.command.run(&given, quiet) {
-        Ok(outcome) => (outcome.exit, report::emit(json, quiet, &outcome)),
+    // The one place an outcome becomes an exit code. A signal decides the
+    // code of a run it stopped, before the report is printed, so that the
+    // JSON's `exit_code` is the code the process exits with.
+    let result = cli.command.run(&given, quiet);
+    let signalled = apim_profiles::engine::stopped_by().map(Exit::of_signal);
+    let (exit, printed) = match result {
+        Ok(mut outcome) => {
+            outcome.exit = signalled.unwrap_or(outcome.exit);
+            (outcome.exit, report::emit(json, quiet, &outcome))
+        }
         Err(err) => {
-            let exit = exit_of(&err);
+            let exit = signalled.unwrap_or_else(|| exit_of(&err));
             (exit, report::emit_error(json, &err, exit))
         }
     };
-    // A signal decides the code of a run it stopped.
-    let exit = apim_profiles::engine::stopped_by().map(Exit::of_signal).unwrap_or(exit);
     ExitCode::from(report::after_printing(printed, exit).code())
 }
 
