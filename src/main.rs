@@ -520,6 +520,8 @@ impl UpdateCmd {
         }
         split::check_jobs("--update-jobs", Some(self.update.update_jobs))?;
         let s = self.update.settings(self.resume, self.common.json, quiet);
+        // `update` has no --no-update: its refusals do not offer it.
         update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref())
+            .map_err(|e| apim_profiles::outcome::without_alternative(e, "--no-update"))
     }
 }

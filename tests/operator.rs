@@ -267,6 +267,97 @@ fn status_refuses_what_is_not_a_copy() {
     assert!(doc["error"].as_str().unwrap().contains("no copy"), "{doc}");
     let e = text(&status(&[&tmp.path().join("nope")], &[]).stderr);
     assert!(e.starts_with("error: ") && e.contains("hint: "), "{e}");
+    // A path that is not there is said to be missing, not to hold no copy.
+    assert!(e.lines().next().unwrap().ends_with("/nope does not exist"), "{e}");
+}
+
+// ---------------------------------------------------------------- hints that work as typed
+
+/// The `error:` and `hint:` lines of a refusal (exit 2).
+fn refusal(o: &Output) -> (String, String) {
+    let e = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    let line = |tag: &str| e.lines().find_map(|l| l.strip_prefix(tag)).unwrap_or_else(|| panic!("no {tag} in {e}")).to_string();
+    (line("error: "), line("hint: "))
+}
+
+/// The long options a hint names (`--credentials-file`, `--jobs`).
+fn options_in(hint: &str) -> Vec<String> {
+    hint.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn update_without_credentials_suggests_only_what_update_takes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(&tmp.path().join("src"));
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &["--profiles", "gateway-worker"]);
+    let copy = out.join("gateway-worker/wso2am-4.2.0");
+    let o = bin().arg("update").arg(&copy).arg("--update-tool").arg(double()).write_stdin("").output().unwrap();
+    let (what, hint) = refusal(&o);
+    assert!(what.contains("no WSO2 credentials"), "{what}");
+    let help = text(&bin().args(["update", "--help"]).output().unwrap().stdout);
+    let named = options_in(&hint);
+    assert!(named.contains(&"--credentials-file".to_string()), "{hint}");
+    for opt in named {
+        assert!(help.contains(&format!("{opt} ")) || help.contains(&format!("{opt}\n")), "the hint names {opt}, which update does not take: {hint}");
+    }
+    // Taken as typed: the hint's option is accepted by update.
+    let creds = tmp.path().join("creds");
+    std::fs::write(&creds, format!("username=ops@example.com\npassword={PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let o = bin().arg("update").arg(&copy).arg("--update-tool").arg(double()).arg("--credentials-file").arg(&creds).output().unwrap();
+    assert_ne!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}
+
+#[test]
+fn zero_jobs_are_refused_and_the_hint_agrees_with_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let help = text(&bin().args(["split", "--help"]).output().unwrap().stdout);
+    for (flag, help_says) in [("--jobs", "default: four per core"), ("--update-jobs", "[default: 1]")] {
+        let mut split = bin();
+        split.arg("split").arg(fixture()).arg("--out").arg(tmp.path().join("out")).args([flag, "0"]);
+        let o = split.output().unwrap();
+        let (what, hint) = refusal(&o);
+        assert!(what.contains(&format!("{flag} 0")), "{what}");
+        assert!(help.contains(help_says), "{help}");
+        let default = hint.split("(the default, ").nth(1).and_then(|h| h.split(',').next()).unwrap_or_else(|| panic!("{hint}"));
+        assert!(help_says.contains(default), "{flag}: the hint says the default is {default:?}, --help says {help_says:?}");
+        assert!(!tmp.path().join("out").exists(), "nothing written");
+    }
+}
+
+#[test]
+fn a_mistyped_profile_is_matched_by_edit_distance() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (typed, nearest) in [("api-key-manager", Some("api-key-manager-deprecated")), ("gateway-workr", Some("gateway-worker")), ("traffic", Some("traffic-manager")), ("xyz", None)] {
+        let o = split_no_update(&fixture(), &tmp.path().join("out")).args(["-p", typed]).output().unwrap();
+        let (what, hint) = refusal(&o);
+        assert!(what.contains(&format!("unknown profile `{typed}`")), "{what}");
+        match nearest {
+            Some(n) => assert!(hint.starts_with(&format!("did you mean `{n}`?")), "{typed}: {hint}"),
+            None => assert!(!hint.contains("did you mean"), "{typed}: nothing is close, yet: {hint}"),
+        }
+    }
+}
+
+#[test]
+fn a_stale_refusal_names_every_stale_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(&tmp.path().join("src"));
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &[]);
+    std::fs::write(home.join("README.txt"), "changed in the source\n").unwrap();
+    let o = split_no_update(&home, &out).output().unwrap();
+    let (what, hint) = refusal(&o);
+    assert!(what.starts_with("3 copies exist and are stale: "), "{what}");
+    for p in ["control-plane", "gateway-worker", "traffic-manager"] {
+        assert!(what.contains(&format!("{}/{p}/wso2am-4.2.0 (the source home changed", out.display())), "{p}: {what}");
+    }
+    assert!(hint.contains("--force"), "{hint}");
 }
 
 // ---------------------------------------------------------------- settings
