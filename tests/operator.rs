@@ -118,8 +118,16 @@ fn status_shows_conflicts_waiting() {
         let files: Vec<&str> = p["conflicts"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert!(files.contains(&"repository/conf/deployment.toml"), "{files:?}");
     }
-    let s = text(&status(&[&out], &[]).stdout);
-    assert!(s.contains("conflicts"), "{s}");
+    // The table says `conflicts [n]`; the note names the files and the command that goes on.
+    let s = text(&bin().arg("status").arg(&out).env("COLUMNS", "1000").output().unwrap().stdout);
+    for (n, name) in ["control-plane", "gateway-worker", "traffic-manager"].iter().enumerate() {
+        let row = s.lines().find(|l| l.starts_with(name)).unwrap();
+        assert!(row.contains(&format!(" conflicts [{}] ", n + 1)), "{s}");
+        let note = s.lines().find(|l| l.starts_with(&format!("[{}] {name}: ", n + 1))).unwrap_or_else(|| panic!("{s}"));
+        assert!(note.contains("repository/conf/deployment.toml"), "{note}");
+        let copy = out.join(name).join("wso2am-4.2.0");
+        assert!(note.ends_with(&format!("apim-profiles update --continue {}", copy.display())), "{note}");
+    }
 }
 
 #[test]
@@ -140,8 +148,23 @@ fn status_says_why_a_copy_is_stale() {
         assert!(why.contains("the source home changed since it was made"), "{why}");
         assert!(why.contains("README.txt: size"), "{why}");
     }
-    let s = text(&status(&[&out], &[]).stdout);
-    assert!(s.contains("stale (the source home changed since it was made (1 path differs): README.txt"), "{s}");
+    // The table says one word and a note's number; the notes under it say why,
+    // wrapped to COLUMNS.
+    let o = bin().arg("status").arg(&out).env("COLUMNS", "60").output().unwrap();
+    let s = text(&o.stdout);
+    let (table, notes) = s.split_once("\n\n").unwrap_or_else(|| panic!("no notes under the table: {s}"));
+    for (line, (n, name)) in table.lines().skip(1).zip([(1, "gateway-worker"), (2, "traffic-manager")]) {
+        assert!(line.starts_with(name) && line.contains(&format!(" stale [{n}] ")), "{s}");
+    }
+    let unwrapped = notes.split_whitespace().collect::<Vec<_>>().join(" ");
+    let why = "the source home changed since it was made (1 path differs): README.txt: size";
+    assert!(unwrapped.starts_with(&format!("[1] gateway-worker: {why}")), "{s}");
+    assert!(unwrapped.contains(&format!(" [2] traffic-manager: {why}")), "{s}");
+    assert!(notes.contains("\n[2] traffic-manager: "), "{s}");
+    for l in notes.lines() {
+        assert!(l.chars().count() <= 60 || !l.trim().contains(' '), "a note line wider than COLUMNS=60: {l:?}");
+        assert!(l.starts_with('[') || l.starts_with("    "), "continuations are indented: {l:?}");
+    }
 
     // split names the same reason when it refuses the stale copy.
     let o = split_no_update(&home, &out).args(["--profiles", "gateway-worker"]).output().unwrap();
@@ -192,11 +215,10 @@ fn status_names_what_drifted_and_split_and_verify_agree() {
 
     let s = text(&status(&[&out], &[]).stdout);
     let line = s.lines().find(|l| l.starts_with("gateway-worker")).unwrap();
-    assert!(
-        line.contains("drifted (2 changes since apim-profiles left it: repository/conf/deployment.toml: size"),
-        "{s}"
-    );
-    assert!(line.contains("repository/notes.txt: file added"), "{s}");
+    assert!(line.contains(" drifted [1] "), "{s}");
+    let note = s.split("\n[1] ").nth(1).unwrap_or_else(|| panic!("no note: {s}")).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(note.starts_with("gateway-worker: 2 changes since apim-profiles left it: repository/conf/deployment.toml: size"), "{s}");
+    assert!(note.contains("repository/notes.txt: file added"), "{s}");
 
     // A split re-run of the same output says the same of each copy, and verify too.
     let o = bin()
@@ -759,7 +781,7 @@ fn status_escapes_control_characters_in_names() {
     let out = tmp.path().join("out");
     split_json(&home, &out, &["--profiles", "gateway-worker"]);
     std::fs::write(out.join("gateway-worker/wso2am-4.2.0/evil\x1b[31mred"), "x").unwrap();
-    let o = status(&[&out], &["--color", "never"]);
+    let o = bin().arg("status").arg(&out).args(["--color", "never"]).env("COLUMNS", "1000").output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     let s = text(&o.stdout);
     assert!(!s.contains('\x1b'), "a raw escape reached the terminal: {s:?}");

@@ -283,7 +283,7 @@ pub fn emit(json: bool, quiet: bool, outcome: &RunOutcome) -> std::io::Result<()
         Output::Profiles(list) if json => json::print_profiles(list),
         Output::Profiles(list) => human::print_profiles(list),
         Output::Status(doc) if json => json::print_status(doc),
-        Output::Status(doc) => human::print_text(&status::render(doc, style::Paint::stdout())),
+        Output::Status(doc) => human::print_text(&status::render(doc, style::Paint::stdout(), status::terminal_width())),
         Output::Paths(paths) => {
             let text: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
             human::print_text(&text)

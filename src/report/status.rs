@@ -55,9 +55,12 @@ pub struct LastUpdate {
     pub message: String,
 }
 
-/// The human table: a header and one line per copy.
-pub fn render(doc: &StatusDoc, paint: Paint) -> String {
+/// The human table: a header and one line per copy, its STATE one word and
+/// the number of its note; then the notes (why a copy is not current, which
+/// files wait on a person), each wrapped to `width` columns.
+pub fn render(doc: &StatusDoc, paint: Paint, width: usize) -> String {
     let header = ["PROFILE", "VERSION", "LEVEL", "LAST UPDATE", "STATE", "SIZE", "PATH"];
+    let mut notes: Vec<String> = Vec::new();
     let rows: Vec<[String; 7]> = doc
         .profiles
         .iter()
@@ -66,13 +69,11 @@ pub fn render(doc: &StatusDoc, paint: Paint) -> String {
                 Some(u) => format!("{} {}", u.status, u.at.as_deref().map(short_time).unwrap_or_default()),
                 None => "never".into(),
             };
-            let state = match c.status {
-                Status::Stale | Status::Drifted | Status::Failed if !c.reasons.is_empty() => {
-                    format!("{} ({})", c.status, c.reasons.join("; "))
-                }
-                Status::Conflicts => format!("conflicts ({})", c.conflicts.len()),
-                s => s.to_string(),
-            };
+            let mut state = c.status.to_string();
+            if let Some(note) = note_of(c) {
+                notes.push(format!("{}: {note}", c.profile));
+                state = format!("{state} [{}]", notes.len());
+            }
             [
                 c.profile.clone(),
                 c.version.clone(),
@@ -82,21 +83,20 @@ pub fn render(doc: &StatusDoc, paint: Paint) -> String {
                 human_bytes(c.bytes),
                 c.path.clone(),
             ]
-            // A file name in a reason or a path can neither break the table
-            // nor drive the terminal.
+            // A file name in a path can neither break the table nor drive the terminal.
             .map(|cell| escape(&cell).into_owned())
         })
         .collect();
-    let mut width = header.map(str::len);
+    let mut widths = header.map(str::len);
     for r in &rows {
         for (i, cell) in r.iter().enumerate() {
-            width[i] = width[i].max(cell.chars().count());
+            widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let line = |cells: [&str; 7], painted_state: &str| {
-        let pad = " ".repeat(width[4].saturating_sub(cells[4].chars().count()));
-        let first: Vec<String> = (0..4).map(|i| format!("{:<w$}", cells[i], w = width[i])).collect();
-        format!("{}  {painted_state}{pad}  {:>w5$}  {}\n", first.join("  "), cells[5], cells[6], w5 = width[5])
+        let pad = " ".repeat(widths[4].saturating_sub(cells[4].chars().count()));
+        let first: Vec<String> = (0..4).map(|i| format!("{:<w$}", cells[i], w = widths[i])).collect();
+        format!("{}  {painted_state}{pad}  {:>w5$}  {}\n", first.join("  "), cells[5], cells[6], w5 = widths[5])
     };
     let mut out = paint.paint(BOLD, line(header, "STATE").trim_end());
     out.push('\n');
@@ -105,7 +105,63 @@ pub fn render(doc: &StatusDoc, paint: Paint) -> String {
         let painted = r[4].replacen(&word, &paint.status(&word), 1);
         out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]], &painted));
     }
+    if !notes.is_empty() {
+        out.push('\n');
+    }
+    for (i, note) in notes.iter().enumerate() {
+        out.push_str(&wrap(&format!("[{}] ", i + 1), &escape(note), width));
+    }
     out
+}
+
+/// What a copy's note says: why it is not current, and for conflicts the
+/// files and how to go on. None for a current copy.
+fn note_of(c: &CopyStatus) -> Option<String> {
+    match c.status {
+        Status::Conflicts => {
+            let files = if c.conflicts.is_empty() { "(the tool listed none)".to_string() } else { c.conflicts.join(", ") };
+            Some(format!(
+                "the last update stopped on conflicts in {files}; resolve each, save it beside as <file>.final, then run: apim-profiles update --continue {}",
+                c.path
+            ))
+        }
+        _ if c.reasons.is_empty() => None,
+        _ => Some(c.reasons.join("; ")),
+    }
+}
+
+/// `text` after `lead`, wrapped at spaces to `width` columns, the lines after
+/// the first indented under the text; a word longer than a line stays whole.
+pub fn wrap(lead: &str, text: &str, width: usize) -> String {
+    let indent = " ".repeat(lead.chars().count());
+    let mut out = String::new();
+    let mut line = lead.to_string();
+    let mut fresh = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let used = line.chars().count();
+        if !fresh && used + 1 + word.chars().count() > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = indent.clone();
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
+}
+
+/// The width to wrap the notes to: `COLUMNS` when set, else the terminal's
+/// (stdout), else 80.
+pub fn terminal_width() -> usize {
+    let set = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).filter(|&c| c > 0);
+    let term = || rustix::termios::tcgetwinsize(std::io::stdout()).ok().map(|w| usize::from(w.ws_col)).filter(|&c| c > 0);
+    set.or_else(term).unwrap_or(80).max(20)
 }
 
 /// `2026-11-25T16:02:11Z` → `2026-11-25 16:02Z`.
