@@ -711,6 +711,39 @@ fn archives_keep_real_times_and_say_where_they_are() {
     let f = z.by_name(&format!("wso2am-4.2.0/{rel}")).unwrap();
     let t = f.last_modified().unwrap();
     assert!(t.year() > 2000, "a real date, not 1980: {t:?}");
+    drop(f);
+    // Every entry, the root directory's included, carries the time of what it
+    // holds (zip keeps even seconds, in UTC).
+    let copy2 = out2.join("gateway-worker/wso2am-4.2.0");
+    let mut root_seen = false;
+    for i in 0..z.len() {
+        let f = z.by_index(i).unwrap();
+        let name = f.name().trim_end_matches('/').to_string();
+        let rel = name.strip_prefix("wso2am-4.2.0").unwrap().trim_start_matches('/');
+        root_seen |= rel.is_empty();
+        let want = std::fs::symlink_metadata(copy2.join(rel)).unwrap().mtime();
+        let t = f.last_modified().unwrap();
+        let days = days_from_civil(t.year().into(), t.month().into(), t.day().into());
+        let got = days * 86_400 + i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second());
+        assert!((0..=1).contains(&(want - got)), "{name}: zip says {t:?}, the copy {want}");
+    }
+    assert!(root_seen, "the zip has an entry for the copy's root directory");
+    // And the tarball's root directory.
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap());
+    let mut ar = tar::Archive::new(gz);
+    let root = ar.entries().unwrap().map(|e| e.unwrap()).find(|e| e.path().unwrap() == Path::new("wso2am-4.2.0")).unwrap();
+    assert_eq!(root.header().mtime().unwrap() as i64, std::fs::symlink_metadata(&copy).unwrap().mtime());
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 // ---------------------------------------------------------------- JSON schema
