@@ -38,7 +38,7 @@ struct Look {
     /// Colour the diff, statuses and errors: auto (a terminal without NO_COLOR), always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
     color: ColorChoice,
-    /// No progress and no warnings on stderr (errors still show).
+    /// Only what needs attention: no progress, no warnings, no report of a copy that is fine (errors still show).
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
 }
@@ -258,6 +258,7 @@ struct UpdateCmd {
 
 #[derive(Args)]
 struct VerifyCmd {
+    /// Copies made by split (<DIR>/<profile>/<home>).
     #[arg(required = true)]
     copies: Vec<PathBuf>,
     #[command(flatten)]

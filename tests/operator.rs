@@ -532,6 +532,47 @@ fn help_is_grouped_with_examples_and_short_flags() {
     assert!(top.contains("status") && top.contains("completions") && top.contains("Examples:"), "{top}");
 }
 
+/// Every argument and option in each command's `-h` has its description.
+#[test]
+fn every_argument_is_described_in_short_help() {
+    for sub in ["split", "optimize", "update", "verify", "status", "profiles", "completions", "man", "schema"] {
+        let o = bin().args([sub, "-h"]).output().unwrap();
+        assert!(o.status.success());
+        let help = text(&o.stdout);
+        let items = help.lines().take_while(|l| !l.starts_with("Examples:")).filter(|l| {
+            let t = l.trim_start();
+            l.len() - t.len() >= 2 && (t.starts_with('<') || t.starts_with('-') || t.starts_with('['))
+        });
+        let mut n = 0;
+        for item in items {
+            n += 1;
+            let described = item.trim().split_once("  ").is_some_and(|(_, d)| !d.trim().is_empty());
+            assert!(described, "{sub} -h: {item:?} has no description\n{help}");
+        }
+        assert!(n >= 2, "{sub}: no items read from {help}");
+    }
+}
+
+#[test]
+fn quiet_reports_only_copies_that_need_attention() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = split_no_update(&fixture(), &out).arg("-q").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "", "a split that went well says nothing with -q");
+    assert_eq!(text(&o.stderr), "");
+    let copies: Vec<PathBuf> = ["control-plane", "gateway-worker", "traffic-manager"].iter().map(|p| out.join(p).join("wso2am-4.2.0")).collect();
+    let o = bin().arg("verify").args(&copies).arg("-q").output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout), "");
+    std::fs::write(copies[1].join("README.txt"), "changed\n").unwrap();
+    let o = bin().arg("verify").args(&copies).arg("-q").output().unwrap();
+    assert_eq!(o.status.code(), Some(4));
+    let s = text(&o.stdout);
+    assert!(s.starts_with("== gateway-worker (drifted)") && s.contains("README.txt"), "{s}");
+    assert!(!s.contains("control-plane") && !s.contains("traffic-manager"), "only the copy that drifted: {s}");
+}
+
 #[test]
 fn version_lists_the_product_versions() {
     let o = bin().arg("--version").output().unwrap();
@@ -586,6 +627,24 @@ fn man_pages_render() {
     let pages = names_in(tmp.path());
     for p in ["apim-profiles.1", "apim-profiles-split.1", "apim-profiles-status.1"] {
         assert!(pages.contains(&p.to_string()), "{pages:?}");
+    }
+    // Every page: EXIT STATUS and ENVIRONMENT, and no heading with nothing under it.
+    for p in &pages {
+        let roff = std::fs::read_to_string(tmp.path().join(p)).unwrap();
+        for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH EXAMPLES"] {
+            assert!(roff.contains(section), "{p} has no {section}");
+        }
+        for code in ["\\fB2\\fR", "\\fB4\\fR", "\\fB130\\fR", "\\fB143\\fR"] {
+            assert!(roff.contains(code), "{p}: EXIT STATUS lacks {code}");
+        }
+        for var in ["WSO2_PASSWORD", "NO_COLOR", "COLUMNS"] {
+            assert!(roff.contains(var), "{p}: ENVIRONMENT lacks {var}");
+        }
+        let lines: Vec<&str> = roff.lines().filter(|l| !l.trim().is_empty()).collect();
+        for (i, l) in lines.iter().enumerate() {
+            let next = lines.get(i + 1);
+            assert!(!l.starts_with(".SH") || next.is_some_and(|n| !n.starts_with(".SH")), "{p}: empty section {l}");
+        }
     }
     if std::process::Command::new("man").arg("--version").output().is_err() {
         eprintln!("skipped rendering: man is not installed (apt-get install man-db)");

@@ -125,13 +125,16 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
 }
 
 /// A report as text on stdout; the caller decides what a write error means.
-pub fn print_report(r: &Report) -> std::io::Result<()> {
+/// The report on stdout; with `quiet`, only the copies that need attention
+/// (failed, conflicts, drifted, stale).
+pub fn print_report(r: &Report, quiet: bool) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let paint = Paint::stdout();
-    for p in &r.profiles {
+    let attention = |s: crate::outcome::Status| s == crate::outcome::Status::Stale || s.exit() != crate::outcome::Exit::Ok;
+    for p in r.profiles.iter().filter(|p| !quiet || attention(p.status)) {
         write!(stdout, "{}", paint.report(&print_profile(p, r.dry_run)))?;
     }
-    if r.dry_run {
+    if r.dry_run && !quiet {
         writeln!(stdout, "dry run: nothing was written")?;
     }
     stdout.flush()

@@ -140,13 +140,69 @@ fn write_page(cmd: &clap::Command, name: &str, examples_of: &str, dir: &Path) ->
     man.render_description_section(&mut page)?;
     man.render_options_section(&mut page)?;
     man.render_subcommands_section(&mut page)?;
+    page.extend(EXIT_STATUS_ROFF.as_bytes());
+    page.extend(ENVIRONMENT_ROFF.as_bytes());
     page.extend(examples_roff(if name == "apim-profiles" { "" } else { short }).as_bytes());
     if cmd_has_version {
         man.render_version_section(&mut page)?;
     }
     let path = dir.join(format!("{name}.1"));
-    std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, without_empty_sections(&String::from_utf8_lossy(&page)))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// The exit codes of the contract (`outcome::Exit`), for every page.
+const EXIT_STATUS_ROFF: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+Done, or nothing needed doing.
+.TP
+\fB1\fR
+Failed while working; what was completed is reported.
+.TP
+\fB2\fR
+Refused: bad invocation or bad input; nothing was written.
+.TP
+\fB3\fR
+An update stopped on conflicts that a person must resolve.
+.TP
+\fB4\fR
+A copy no longer matches its profile or what the tool left.
+.TP
+\fB129\fR, \fB130\fR, \fB143\fR
+Stopped by SIGHUP, SIGINT (Ctrl\-C) or SIGTERM; the run's staging is removed.
+.PP
+With \fB\-\-json\fR the document's \fBexit_code\fR is the exit status.
+"#;
+
+/// The variables the tool reads.
+const ENVIRONMENT_ROFF: &str = r#".SH ENVIRONMENT
+.TP
+\fBWSO2_USERNAME\fR, \fBWSO2_PASSWORD\fR
+The WSO2 account the U2 update tool signs in with (else \fB\-\-credentials\-file\fR, else a prompt on a terminal). Never printed.
+.TP
+\fBNO_COLOR\fR
+When set, no colour with \fB\-\-color auto\fR.
+.TP
+\fBCOLUMNS\fR
+The width \fBstatus\fR wraps its notes to (else the terminal's, else 80).
+"#;
+
+/// The page without a section heading that has nothing under it (clap_mangen
+/// writes SUBCOMMANDS for a command that has none).
+fn without_empty_sections(page: &str) -> String {
+    let lines: Vec<&str> = page.lines().collect();
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty());
+        if line.starts_with(".SH ") && next.is_none_or(|n| n.starts_with(".SH ")) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 fn examples_roff(command: &str) -> String {

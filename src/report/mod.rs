@@ -267,7 +267,7 @@ fn advice(exit: Exit, report: &Report) -> Vec<String> {
 pub fn emit(json: bool, quiet: bool, outcome: &RunOutcome) -> std::io::Result<()> {
     match &outcome.output {
         Output::Report(r) => {
-            let printed = if json { json::print_report(r) } else { human::print_report(r) };
+            let printed = if json { json::print_report(r) } else { human::print_report(r, quiet) };
             let mut err = std::io::stderr().lock();
             let warning = style::Paint::stderr().paint(style::BOLD_YELLOW, "warning:");
             for w in &r.warnings {
