@@ -191,6 +191,9 @@ struct SplitCmd {
     /// Print what would change (diffs, removals, summary) and write nothing.
     #[arg(help_heading = "What to make", long, short = 'n')]
     dry_run: bool,
+    /// With --dry-run: per profile the files rewritten and removed and the settings replaced or dropped, no diffs.
+    #[arg(help_heading = "What to make", long, requires = "dry_run")]
+    summary: bool,
     /// Keep the home's own deployment.toml (the product's --skipConfigOptimization).
     #[arg(help_heading = "What to make", long)]
     skip_config_optimization: bool,
@@ -362,6 +365,7 @@ fn main() -> ExitCode {
     let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     let json = cli.command.json();
     let quiet = cli.look.quiet;
+    let summary = matches!(&cli.command, Command::Split(c) if c.summary);
     // The one place an outcome becomes an exit code. A signal decides the
     // code of a run it stopped, before the report is printed, so that the
     // JSON's `exit_code` is the code the process exits with.
@@ -370,7 +374,7 @@ fn main() -> ExitCode {
     let (exit, printed) = match result {
         Ok(mut outcome) => {
             outcome.exit = signalled.unwrap_or(outcome.exit);
-            (outcome.exit, report::emit(json, quiet, &outcome))
+            (outcome.exit, report::emit(json, quiet, summary, &outcome))
         }
         Err(err) => {
             let exit = signalled.unwrap_or_else(|| exit_of(&err));

@@ -156,7 +156,8 @@ pub fn without_alternative(err: anyhow::Error, option: &str) -> anyhow::Error {
     }
     let hint = parts.iter().enumerate().filter(|(i, p)| *i == 0 || !p.starts_with(option)).map(|(_, p)| *p);
     let refusal = Refusal::new(r.what.clone(), hint.collect::<Vec<_>>().join(", or "));
-    let contexts: Vec<String> = err.chain().filter(|c| c.downcast_ref::<Refusal>().is_none()).map(|c| c.to_string()).collect();
+    let contexts: Vec<String> =
+        err.chain().filter(|c| c.downcast_ref::<Refusal>().is_none()).map(|c| c.to_string()).collect();
     contexts.into_iter().rev().fold(anyhow::Error::new(refusal), |e, c| e.context(c))
 }
 

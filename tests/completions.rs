@@ -43,7 +43,8 @@ fn script(shell: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let o = Command::new(BIN).args(["completions", shell]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let path = dir.path().join(if shell == "zsh" { "_apim-profiles".to_string() } else { format!("apim-profiles.{shell}") });
+    let path =
+        dir.path().join(if shell == "zsh" { "_apim-profiles".to_string() } else { format!("apim-profiles.{shell}") });
     std::fs::write(&path, &o.stdout).unwrap();
     (dir, path)
 }
@@ -70,7 +71,8 @@ fn check_all(shell: &str, complete: &dyn Fn(&str) -> BTreeSet<String>) -> Outcom
 }
 
 fn words(typed: &str) -> Vec<String> {
-    let mut w: Vec<String> = std::iter::once("apim-profiles").chain(typed.split_whitespace()).map(String::from).collect();
+    let mut w: Vec<String> =
+        std::iter::once("apim-profiles").chain(typed.split_whitespace()).map(String::from).collect();
     if typed.ends_with(' ') {
         w.push(String::new());
     }
@@ -78,7 +80,11 @@ fn words(typed: &str) -> Vec<String> {
 }
 
 fn lines(out: &[u8]) -> BTreeSet<String> {
-    String::from_utf8_lossy(out).lines().map(|l| l.split('\t').next().unwrap_or("").trim().to_string()).filter(|l| !l.is_empty()).collect()
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// Bash: the function `complete -p` names, called with the words as
@@ -93,7 +99,12 @@ printf '%s\n' "${COMPREPLY[@]}""#;
 fn bash_completes_every_subcommand_flag_and_value() -> Outcome {
     check_all("bash", &|typed| {
         let (_dir, file) = script("bash");
-        let o = Command::new("bash").args(["--norc", "--noprofile", "-c", BASH, "bash"]).arg(&file).args(words(typed)).output().unwrap();
+        let o = Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", BASH, "bash"])
+            .arg(&file)
+            .args(words(typed))
+            .output()
+            .unwrap();
         assert!(o.status.success(), "bash: {}", String::from_utf8_lossy(&o.stderr));
         lines(&o.stdout)
     })

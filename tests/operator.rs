@@ -554,6 +554,39 @@ fn every_argument_is_described_in_short_help() {
 }
 
 #[test]
+fn dry_run_summary_lists_files_and_lost_settings_and_suggests_carry_common() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = |extra: &[&str]| {
+        let o = split_no_update(&fixture(), &out).args(["-n", "-p", "gateway-worker"]).args(extra).env("COLUMNS", "100").output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let full = run(&[]);
+    let short = run(&["--summary"]);
+    assert!(!short.contains("\n@@ ") && !short.contains("\n--- a/"), "no diff in the summary: {short}");
+    assert!(short.lines().count() * 2 < full.lines().count(), "{} lines against {}", short.lines().count(), full.lines().count());
+    assert!(short.contains("rewritten (2):\n  repository/conf/deployment.toml\n"), "{short}");
+    assert!(short.contains("removed (56 entries, ") && short.contains("\n  repository/deployment/server/webapps/publisher/  (8 entries)\n"), "{short}");
+    let words = short.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("settings of the home replaced by the profile's (13): apim.key_manager.service_url,"), "{short}");
+    assert!(words.contains("super_admin.username"), "{short}");
+    assert!(words.contains("settings of the home dropped (15): ") && words.contains("truststore.password"), "{short}");
+    assert!(words.contains("hint: the home's super_admin, database.shared_db, keystore.tls, truststore would not reach the copy: add --carry-common"), "{short}");
+    assert!(!short.contains("Fixture-Admin-Pw1") && !short.contains("********"), "names only, never a value: {short}");
+    assert!(short.lines().all(|l| l.chars().count() <= 100 || !l.trim().contains(' ')), "wrapped to COLUMNS: {short}");
+    assert!(short.ends_with("dry run: nothing was written\n"), "{short}");
+    // Carried, nothing the hint names is lost any more.
+    let carried = run(&["--summary", "--carry-common"]);
+    assert!(!carried.contains("--carry-common"), "{carried}");
+    assert!(!carried.contains("super_admin.username") && !carried.contains("truststore.password"), "{carried}");
+    // --summary is a form of the dry-run.
+    let o = split_no_update(&fixture(), &out).arg("--summary").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+}
+
+#[test]
 fn quiet_reports_only_copies_that_need_attention() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");

@@ -427,7 +427,9 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
         .iter()
         .filter(|_| !args.force && !args.dry_run)
         .filter_map(|t| match (&t.state, t.state.why()) {
-            (CopyState::Stale { .. } | CopyState::Failed { .. }, Some(why)) => Some((t.final_path.display().to_string(), why)),
+            (CopyState::Stale { .. } | CopyState::Failed { .. }, Some(why)) => {
+                Some((t.final_path.display().to_string(), why))
+            }
             _ => None,
         })
         .collect();

@@ -85,7 +85,8 @@ fn fish_positional_values(cmd: &clap::Command) -> String {
     for sub in cmd.get_subcommands() {
         for arg in sub.get_positionals() {
             for v in arg.get_possible_values().iter().filter(|v| !v.is_hide_set()) {
-                let about = v.get_help().map(|h| format!(" -d '{}'", h.to_string().replace('\\', "\\\\").replace('\'', "\\'")));
+                let about =
+                    v.get_help().map(|h| format!(" -d '{}'", h.to_string().replace('\\', "\\\\").replace('\'', "\\'")));
                 s.push_str(&format!(
                     "complete -c {} -n \"{helper} {}\" -f -a \"{}\"{}\n",
                     cmd.get_name(),

@@ -8,6 +8,7 @@ use crate::outcome::Status;
 use crate::report::human::{escape, human_bytes};
 use crate::report::schema::SchemaVersion;
 use crate::report::style::{Paint, BOLD};
+use crate::report::wrap::wrap;
 
 /// The JSON document of `status --json`.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -119,7 +120,8 @@ pub fn render(doc: &StatusDoc, paint: Paint, width: usize) -> String {
 fn note_of(c: &CopyStatus) -> Option<String> {
     match c.status {
         Status::Conflicts => {
-            let files = if c.conflicts.is_empty() { "(the tool listed none)".to_string() } else { c.conflicts.join(", ") };
+            let files =
+                if c.conflicts.is_empty() { "(the tool listed none)".to_string() } else { c.conflicts.join(", ") };
             Some(format!(
                 "the last update stopped on conflicts in {files}; resolve each, save it beside as <file>.final, then run: apim-profiles update --continue {}",
                 c.path
@@ -128,40 +130,6 @@ fn note_of(c: &CopyStatus) -> Option<String> {
         _ if c.reasons.is_empty() => None,
         _ => Some(c.reasons.join("; ")),
     }
-}
-
-/// `text` after `lead`, wrapped at spaces to `width` columns, the lines after
-/// the first indented under the text; a word longer than a line stays whole.
-pub fn wrap(lead: &str, text: &str, width: usize) -> String {
-    let indent = " ".repeat(lead.chars().count());
-    let mut out = String::new();
-    let mut line = lead.to_string();
-    let mut fresh = true;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let used = line.chars().count();
-        if !fresh && used + 1 + word.chars().count() > width {
-            out.push_str(line.trim_end());
-            out.push('\n');
-            line = indent.clone();
-            fresh = true;
-        }
-        if !fresh {
-            line.push(' ');
-        }
-        line.push_str(word);
-        fresh = false;
-    }
-    out.push_str(line.trim_end());
-    out.push('\n');
-    out
-}
-
-/// The width to wrap the notes to: `COLUMNS` when set, else the terminal's
-/// (stdout), else 80.
-pub fn terminal_width() -> usize {
-    let set = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).filter(|&c| c > 0);
-    let term = || rustix::termios::tcgetwinsize(std::io::stdout()).ok().map(|w| usize::from(w.ws_col)).filter(|&c| c > 0);
-    set.or_else(term).unwrap_or(80).max(20)
 }
 
 /// `2026-11-25T16:02:11Z` → `2026-11-25 16:02Z`.
