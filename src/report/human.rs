@@ -175,8 +175,9 @@ pub fn dry_run_summary(r: &ProfileReport, common: &[String], width: usize) -> St
         .collect();
     if !lost.is_empty() {
         let text = format!(
-            "the home's {} would not reach the copy: add --carry-common to keep them (or --carry KEY,... for others)",
-            lost.join(", ")
+            "the home's {} would not reach the copy: add --carry-common to keep {} (or --carry KEY,... for others)",
+            lost.join(", "),
+            if lost.len() == 1 { "it" } else { "them" }
         );
         s.push_str(&wrap("hint: ", &text, width));
     }
