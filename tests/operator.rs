@@ -126,8 +126,11 @@ fn status_shows_conflicts_waiting() {
         assert!(row.contains(&format!(" conflicts [{}] ", n + 1)), "{s}");
         let note = s.lines().find(|l| l.starts_with(&format!("[{}] {name}: ", n + 1))).unwrap_or_else(|| panic!("{s}"));
         assert!(note.contains("repository/conf/deployment.toml"), "{note}");
+        assert!(note.ends_with("then run:"), "{note}");
+        // The command on a line of its own, whole, to be copied as it stands.
         let copy = out.join(name).join("wso2am-4.2.0");
-        assert!(note.ends_with(&format!("apim-profiles update --continue {}", copy.display())), "{note}");
+        let command = format!("    apim-profiles update --continue {}", copy.display());
+        assert!(s.lines().skip_while(|l| *l != note).nth(1) == Some(command.as_str()), "{s}");
     }
 }
 

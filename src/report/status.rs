@@ -68,7 +68,7 @@ pub struct LastUpdate {
 /// files wait on a person), each wrapped to `width` columns.
 pub fn render(doc: &StatusDoc, paint: Paint, width: usize) -> String {
     let header = ["PROFILE", "VERSION", "LEVEL", "LAST UPDATE", "STATE", "SIZE", "PATH"];
-    let mut notes: Vec<String> = Vec::new();
+    let mut notes: Vec<(String, Option<String>)> = Vec::new();
     let rows: Vec<[String; 7]> = doc
         .profiles
         .iter()
@@ -78,8 +78,8 @@ pub fn render(doc: &StatusDoc, paint: Paint, width: usize) -> String {
                 None => "never".into(),
             };
             let mut state = c.status.to_string();
-            if let Some(note) = note_of(c) {
-                notes.push(format!("{}: {note}", c.profile));
+            if let Some((note, command)) = note_of(c) {
+                notes.push((format!("{}: {note}", c.profile), command));
                 state = format!("{state} [{}]", notes.len());
             }
             [
@@ -116,29 +116,33 @@ pub fn render(doc: &StatusDoc, paint: Paint, width: usize) -> String {
     if !notes.is_empty() || !doc.warnings.is_empty() {
         out.push('\n');
     }
-    for (i, note) in notes.iter().enumerate() {
+    for (i, (note, command)) in notes.iter().enumerate() {
         out.push_str(&wrap(&format!("[{}] ", i + 1), &escape(note), width));
+        // A command is never broken across lines: it is copied as it stands.
+        if let Some(command) = command {
+            out.push_str(&format!("    {}\n", escape(command)));
+        }
     }
     for w in &doc.warnings {
-        out.push_str(&wrap("warning: ", &escape(w), width));
+        out.push_str(&format!("warning: {}\n", escape(w)));
     }
     out
 }
 
 /// What a copy's note says: why it is not current, and for conflicts the
-/// files and how to go on. None for a current copy.
-fn note_of(c: &CopyStatus) -> Option<String> {
+/// files and the command that goes on. None for a current copy.
+fn note_of(c: &CopyStatus) -> Option<(String, Option<String>)> {
     match c.status {
         Status::Conflicts => {
             let files =
                 if c.conflicts.is_empty() { "(the tool listed none)".to_string() } else { c.conflicts.join(", ") };
-            Some(format!(
-                "the last update stopped on conflicts in {files}; resolve each, save it beside as <file>.final, then run: apim-profiles update --continue {}",
-                c.path
-            ))
+            let text = format!(
+                "the last update stopped on conflicts in {files}; resolve each, save it beside as <file>.final, then run:"
+            );
+            Some((text, Some(format!("apim-profiles update --continue {}", c.path))))
         }
         _ if c.reasons.is_empty() => None,
-        _ => Some(c.reasons.join("; ")),
+        _ => Some((c.reasons.join("; "), None)),
     }
 }
 
