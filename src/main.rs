@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use apim_profiles::commands::{optimize, profiles, split, status, update as update_cmd, verify};
@@ -37,7 +38,7 @@ struct Look {
     /// Colour the diff, statuses and errors: auto (a terminal without NO_COLOR), always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
     color: ColorChoice,
-    /// No progress and no warnings on stderr (errors still show).
+    /// Only what needs attention: no progress, no warnings, no report of a copy that is fine (errors still show).
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
 }
@@ -196,6 +197,9 @@ struct SplitCmd {
     /// Print what would change (diffs, removals, summary) and write nothing.
     #[arg(help_heading = "What to make", long, short = 'n')]
     dry_run: bool,
+    /// With --dry-run: per profile the files rewritten and removed and the settings replaced or dropped, no diffs.
+    #[arg(help_heading = "What to make", long, requires = "dry_run")]
+    summary: bool,
     /// Keep the home's own deployment.toml (the product's --skipConfigOptimization).
     #[arg(help_heading = "What to make", long)]
     skip_config_optimization: bool,
@@ -272,6 +276,7 @@ struct UpdateCmd {
 
 #[derive(Args)]
 struct VerifyCmd {
+    /// Copies made by split (<DIR>/<profile>/<home>).
     #[arg(required = true)]
     copies: Vec<PathBuf>,
     /// Also read every file of each copy and compare it with the digest taken
@@ -384,16 +389,22 @@ fn main() -> ExitCode {
     let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     let json = cli.command.json();
     let quiet = cli.look.quiet;
-    // The one place an outcome becomes an exit code.
-    let (exit, printed) = match cli.command.run(&given, quiet) {
-        Ok(outcome) => (outcome.exit, report::emit(json, quiet, &outcome)),
+    let summary = matches!(&cli.command, Command::Split(c) if c.summary);
+    // The one place an outcome becomes an exit code. A signal decides the
+    // code of a run it stopped, before the report is printed, so that the
+    // JSON's `exit_code` is the code the process exits with.
+    let result = cli.command.run(&given, quiet);
+    let signalled = apim_profiles::engine::stopped_by().map(Exit::of_signal);
+    let (exit, printed) = match result {
+        Ok(mut outcome) => {
+            outcome.exit = signalled.unwrap_or(outcome.exit);
+            (outcome.exit, report::emit(json, quiet, summary, &outcome))
+        }
         Err(err) => {
-            let exit = exit_of(&err);
+            let exit = signalled.unwrap_or_else(|| exit_of(&err));
             (exit, report::emit_error(json, &err, exit))
         }
     };
-    // A signal decides the code of a run it stopped.
-    let exit = apim_profiles::engine::stopped_by().map(Exit::of_signal).unwrap_or(exit);
     ExitCode::from(report::after_printing(printed, exit).code())
 }
 
@@ -441,8 +452,11 @@ impl Command {
             Command::Status(c) => status::run(&c.paths, c.common.profile_dir.as_deref()),
             Command::Profiles(c) => profiles::run(c.common.profile_dir.as_deref()),
             Command::Completions(c) => {
-                manual::completions(&mut command(), c.shell, &mut std::io::stdout().lock());
-                Ok(RunOutcome::paths(Vec::new()))
+                // A closed pipe (`... | head`) ends the script quietly, as every report does.
+                manual::completions(&mut command(), c.shell, &mut std::io::stdout().lock())
+                    .or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })
+                    .context("writing the completion script to stdout")
+                    .map(|()| RunOutcome::paths(Vec::new()))
             }
             Command::Man(c) => manual::write_man_pages(&command(), &c.out).map(RunOutcome::paths),
             Command::Schema(c) => {
@@ -537,6 +551,8 @@ impl UpdateCmd {
         split::check_jobs("--update-jobs", Some(self.update.update_jobs))?;
         let mut s = self.update.settings(self.resume, self.common.json, quiet);
         s.revert = self.revert;
+        // `update` has no --no-update: its refusals do not offer it.
         update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref(), self.force)
+            .map_err(|e| apim_profiles::outcome::without_alternative(e, "--no-update"))
     }
 }

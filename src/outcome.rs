@@ -153,6 +153,23 @@ pub fn refuse<T>(what: impl Into<String>, hint: impl Into<String>) -> anyhow::Re
     Err(Refusal::new(what, hint).into())
 }
 
+/// The error with one alternative taken out of its refusal's hint: the hints
+/// of a step shared by commands name the options of the command that has the
+/// most (`split`), and a command that rejects `option` must not suggest it.
+/// The alternatives are the hint's `, or ` parts; the contexts are kept.
+pub fn without_alternative(err: anyhow::Error, option: &str) -> anyhow::Error {
+    let Some(r) = refusal_of(&err) else { return err };
+    let parts: Vec<&str> = r.hint.split(", or ").collect();
+    if !parts.iter().skip(1).any(|p| p.starts_with(option)) {
+        return err;
+    }
+    let hint = parts.iter().enumerate().filter(|(i, p)| *i == 0 || !p.starts_with(option)).map(|(_, p)| *p);
+    let refusal = Refusal::new(r.what.clone(), hint.collect::<Vec<_>>().join(", or "));
+    let contexts: Vec<String> =
+        err.chain().filter(|c| c.downcast_ref::<Refusal>().is_none()).map(|c| c.to_string()).collect();
+    contexts.into_iter().rev().fold(anyhow::Error::new(refusal), |e, c| e.context(c))
+}
+
 /// The exit code of an error chain: a refusal anywhere in it is exit 2, any
 /// other error a failure while working.
 pub fn exit_of(err: &anyhow::Error) -> Exit {

@@ -1,21 +1,21 @@
 //! A published copy survives a power cut (issue 17): everything under the
 //! staging directory is flushed (`syncfs`) before the rename that publishes
 //! it, and large files are flushed (`fsync`) as they complete. Watched with
-//! strace (apt-get install strace); without it the test says why it is
-//! skipped and passes.
+//! strace (apt-get install strace); without it the test is reported skipped
+//! (`ignored, skipped: <why>`, see tests/runner).
 
 mod common;
+mod runner;
 
 use std::io::Write;
 use std::process::Command;
 
 use common::*;
+use runner::{skip, Outcome};
 
-#[test]
-fn the_copy_is_flushed_before_the_rename_that_publishes_it() {
+fn the_copy_is_flushed_before_the_rename_that_publishes_it() -> Outcome {
     if !Command::new("strace").arg("-V").output().is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: strace is not installed (apt-get install strace)");
-        return;
+        return skip("strace is not installed (apt-get install strace)");
     }
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
@@ -52,4 +52,9 @@ fn the_copy_is_flushed_before_the_rename_that_publishes_it() {
         lines[..publish].iter().any(|l| l.contains("fsync(") && l.contains("big-durable.jar>")),
         "the large file was not fsynced before publishing:\n{trace}"
     );
+    Outcome::Passed
+}
+
+fn main() -> std::process::ExitCode {
+    runner::run(&[("the_copy_is_flushed_before_the_rename_that_publishes_it", the_copy_is_flushed_before_the_rename_that_publishes_it)])
 }

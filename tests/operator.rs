@@ -119,8 +119,19 @@ fn status_shows_conflicts_waiting() {
         let files: Vec<&str> = p["conflicts"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert!(files.contains(&"repository/conf/deployment.toml"), "{files:?}");
     }
-    let s = text(&status(&[&out], &[]).stdout);
-    assert!(s.contains("conflicts"), "{s}");
+    // The table says `conflicts [n]`; the note names the files and the command that goes on.
+    let s = text(&bin().arg("status").arg(&out).env("COLUMNS", "1000").output().unwrap().stdout);
+    for (n, name) in ["control-plane", "gateway-worker", "traffic-manager"].iter().enumerate() {
+        let row = s.lines().find(|l| l.starts_with(name)).unwrap();
+        assert!(row.contains(&format!(" conflicts [{}] ", n + 1)), "{s}");
+        let note = s.lines().find(|l| l.starts_with(&format!("[{}] {name}: ", n + 1))).unwrap_or_else(|| panic!("{s}"));
+        assert!(note.contains("repository/conf/deployment.toml"), "{note}");
+        assert!(note.ends_with("then run:"), "{note}");
+        // The command on a line of its own, whole, to be copied as it stands.
+        let copy = out.join(name).join("wso2am-4.2.0");
+        let command = format!("    apim-profiles update --continue {}", copy.display());
+        assert!(s.lines().skip_while(|l| *l != note).nth(1) == Some(command.as_str()), "{s}");
+    }
 }
 
 #[test]
@@ -141,8 +152,23 @@ fn status_says_why_a_copy_is_stale() {
         assert!(why.contains("the source home changed since it was made"), "{why}");
         assert!(why.contains("README.txt: size"), "{why}");
     }
-    let s = text(&status(&[&out], &[]).stdout);
-    assert!(s.contains("stale (the source home changed since it was made (1 path differs): README.txt"), "{s}");
+    // The table says one word and a note's number; the notes under it say why,
+    // wrapped to COLUMNS.
+    let o = bin().arg("status").arg(&out).env("COLUMNS", "60").output().unwrap();
+    let s = text(&o.stdout);
+    let (table, notes) = s.split_once("\n\n").unwrap_or_else(|| panic!("no notes under the table: {s}"));
+    for (line, (n, name)) in table.lines().skip(1).zip([(1, "gateway-worker"), (2, "traffic-manager")]) {
+        assert!(line.starts_with(name) && line.contains(&format!(" stale [{n}] ")), "{s}");
+    }
+    let unwrapped = notes.split_whitespace().collect::<Vec<_>>().join(" ");
+    let why = "the source home changed since it was made (1 path differs): README.txt: size";
+    assert!(unwrapped.starts_with(&format!("[1] gateway-worker: {why}")), "{s}");
+    assert!(unwrapped.contains(&format!(" [2] traffic-manager: {why}")), "{s}");
+    assert!(notes.contains("\n[2] traffic-manager: "), "{s}");
+    for l in notes.lines() {
+        assert!(l.chars().count() <= 60 || !l.trim().contains(' '), "a note line wider than COLUMNS=60: {l:?}");
+        assert!(l.starts_with('[') || l.starts_with("    "), "continuations are indented: {l:?}");
+    }
 
     // split names the same reason when it refuses the stale copy.
     let o = split_no_update(&home, &out).args(["--profiles", "gateway-worker"]).output().unwrap();
@@ -193,11 +219,10 @@ fn status_names_what_drifted_and_split_and_verify_agree() {
 
     let s = text(&status(&[&out], &[]).stdout);
     let line = s.lines().find(|l| l.starts_with("gateway-worker")).unwrap();
-    assert!(
-        line.contains("drifted (2 changes since apim-profiles left it: repository/conf/deployment.toml: size"),
-        "{s}"
-    );
-    assert!(line.contains("repository/notes.txt: file added"), "{s}");
+    assert!(line.contains(" drifted [1] "), "{s}");
+    let note = s.split("\n[1] ").nth(1).unwrap_or_else(|| panic!("no note: {s}")).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(note.starts_with("gateway-worker: 2 changes since apim-profiles left it: repository/conf/deployment.toml: size"), "{s}");
+    assert!(note.contains("repository/notes.txt: file added"), "{s}");
 
     // A split re-run of the same output says the same of each copy, and verify too.
     let o = bin()
@@ -268,6 +293,97 @@ fn status_refuses_what_is_not_a_copy() {
     assert!(doc["error"].as_str().unwrap().contains("no copy"), "{doc}");
     let e = text(&status(&[&tmp.path().join("nope")], &[]).stderr);
     assert!(e.starts_with("error: ") && e.contains("hint: "), "{e}");
+    // A path that is not there is said to be missing, not to hold no copy.
+    assert!(e.lines().next().unwrap().ends_with("/nope does not exist"), "{e}");
+}
+
+// ---------------------------------------------------------------- hints that work as typed
+
+/// The `error:` and `hint:` lines of a refusal (exit 2).
+fn refusal(o: &Output) -> (String, String) {
+    let e = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    let line = |tag: &str| e.lines().find_map(|l| l.strip_prefix(tag)).unwrap_or_else(|| panic!("no {tag} in {e}")).to_string();
+    (line("error: "), line("hint: "))
+}
+
+/// The long options a hint names (`--credentials-file`, `--jobs`).
+fn options_in(hint: &str) -> Vec<String> {
+    hint.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn update_without_credentials_suggests_only_what_update_takes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(&tmp.path().join("src"));
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &["--profiles", "gateway-worker"]);
+    let copy = out.join("gateway-worker/wso2am-4.2.0");
+    let o = bin().arg("update").arg(&copy).arg("--update-tool").arg(double()).write_stdin("").output().unwrap();
+    let (what, hint) = refusal(&o);
+    assert!(what.contains("no WSO2 credentials"), "{what}");
+    let help = text(&bin().args(["update", "--help"]).output().unwrap().stdout);
+    let named = options_in(&hint);
+    assert!(named.contains(&"--credentials-file".to_string()), "{hint}");
+    for opt in named {
+        assert!(help.contains(&format!("{opt} ")) || help.contains(&format!("{opt}\n")), "the hint names {opt}, which update does not take: {hint}");
+    }
+    // Taken as typed: the hint's option is accepted by update.
+    let creds = tmp.path().join("creds");
+    std::fs::write(&creds, format!("username=ops@example.com\npassword={PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let o = bin().arg("update").arg(&copy).arg("--update-tool").arg(double()).arg("--credentials-file").arg(&creds).output().unwrap();
+    assert_ne!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}
+
+#[test]
+fn zero_jobs_are_refused_and_the_hint_agrees_with_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let help = text(&bin().args(["split", "--help"]).output().unwrap().stdout);
+    for (flag, help_says) in [("--jobs", "default: four per core"), ("--update-jobs", "[default: 1]")] {
+        let mut split = bin();
+        split.arg("split").arg(fixture()).arg("--out").arg(tmp.path().join("out")).args([flag, "0"]);
+        let o = split.output().unwrap();
+        let (what, hint) = refusal(&o);
+        assert!(what.contains(&format!("{flag} 0")), "{what}");
+        assert!(help.contains(help_says), "{help}");
+        let default = hint.split("(the default, ").nth(1).and_then(|h| h.split(',').next()).unwrap_or_else(|| panic!("{hint}"));
+        assert!(help_says.contains(default), "{flag}: the hint says the default is {default:?}, --help says {help_says:?}");
+        assert!(!tmp.path().join("out").exists(), "nothing written");
+    }
+}
+
+#[test]
+fn a_mistyped_profile_is_matched_by_edit_distance() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (typed, nearest) in [("api-key-manager", Some("api-key-manager-deprecated")), ("gateway-workr", Some("gateway-worker")), ("traffic", Some("traffic-manager")), ("xyz", None)] {
+        let o = split_no_update(&fixture(), &tmp.path().join("out")).args(["-p", typed]).output().unwrap();
+        let (what, hint) = refusal(&o);
+        assert!(what.contains(&format!("unknown profile `{typed}`")), "{what}");
+        match nearest {
+            Some(n) => assert!(hint.starts_with(&format!("did you mean `{n}`?")), "{typed}: {hint}"),
+            None => assert!(!hint.contains("did you mean"), "{typed}: nothing is close, yet: {hint}"),
+        }
+    }
+}
+
+#[test]
+fn a_stale_refusal_names_every_stale_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(&tmp.path().join("src"));
+    let out = tmp.path().join("out");
+    split_json(&home, &out, &[]);
+    std::fs::write(home.join("README.txt"), "changed in the source\n").unwrap();
+    let o = split_no_update(&home, &out).output().unwrap();
+    let (what, hint) = refusal(&o);
+    assert!(what.starts_with("3 copies exist and are stale: "), "{what}");
+    for p in ["control-plane", "gateway-worker", "traffic-manager"] {
+        assert!(what.contains(&format!("{}/{p}/wso2am-4.2.0 (the source home changed", out.display())), "{p}: {what}");
+    }
+    assert!(hint.contains("--force"), "{hint}");
 }
 
 // ---------------------------------------------------------------- settings
@@ -420,6 +536,80 @@ fn help_is_grouped_with_examples_and_short_flags() {
     assert!(top.contains("status") && top.contains("completions") && top.contains("Examples:"), "{top}");
 }
 
+/// Every argument and option in each command's `-h` has its description.
+#[test]
+fn every_argument_is_described_in_short_help() {
+    for sub in ["split", "optimize", "update", "verify", "status", "profiles", "completions", "man", "schema"] {
+        let o = bin().args([sub, "-h"]).output().unwrap();
+        assert!(o.status.success());
+        let help = text(&o.stdout);
+        let items = help.lines().take_while(|l| !l.starts_with("Examples:")).filter(|l| {
+            let t = l.trim_start();
+            l.len() - t.len() >= 2 && (t.starts_with('<') || t.starts_with('-') || t.starts_with('['))
+        });
+        let mut n = 0;
+        for item in items {
+            n += 1;
+            let described = item.trim().split_once("  ").is_some_and(|(_, d)| !d.trim().is_empty());
+            assert!(described, "{sub} -h: {item:?} has no description\n{help}");
+        }
+        assert!(n >= 2, "{sub}: no items read from {help}");
+    }
+}
+
+#[test]
+fn dry_run_summary_lists_files_and_lost_settings_and_suggests_carry_common() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = |extra: &[&str]| {
+        let o = split_no_update(&fixture(), &out).args(["-n", "-p", "gateway-worker"]).args(extra).env("COLUMNS", "100").output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let full = run(&[]);
+    let short = run(&["--summary"]);
+    assert!(!short.contains("\n@@ ") && !short.contains("\n--- a/"), "no diff in the summary: {short}");
+    assert!(short.lines().count() * 2 < full.lines().count(), "{} lines against {}", short.lines().count(), full.lines().count());
+    assert!(short.contains("rewritten (2):\n  repository/conf/deployment.toml\n"), "{short}");
+    assert!(short.contains("removed (56 entries, ") && short.contains("\n  repository/deployment/server/webapps/publisher/  (8 entries)\n"), "{short}");
+    let words = short.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("settings of the home replaced by the profile's (13): apim.key_manager.service_url,"), "{short}");
+    assert!(words.contains("super_admin.username"), "{short}");
+    assert!(words.contains("settings of the home dropped (15): ") && words.contains("truststore.password"), "{short}");
+    assert!(words.contains("hint: the home's super_admin, database.shared_db, keystore.tls, truststore would not reach the copy: add --carry-common"), "{short}");
+    assert!(!short.contains("Fixture-Admin-Pw1") && !short.contains("********"), "names only, never a value: {short}");
+    assert!(short.lines().all(|l| l.chars().count() <= 100 || !l.trim().contains(' ')), "wrapped to COLUMNS: {short}");
+    assert!(short.ends_with("dry run: nothing was written\n"), "{short}");
+    // Carried, nothing the hint names is lost any more.
+    let carried = run(&["--summary", "--carry-common"]);
+    assert!(!carried.contains("--carry-common"), "{carried}");
+    assert!(!carried.contains("super_admin.username") && !carried.contains("truststore.password"), "{carried}");
+    // --summary is a form of the dry-run.
+    let o = split_no_update(&fixture(), &out).arg("--summary").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+}
+
+#[test]
+fn quiet_reports_only_copies_that_need_attention() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = split_no_update(&fixture(), &out).arg("-q").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "", "a split that went well says nothing with -q");
+    assert_eq!(text(&o.stderr), "");
+    let copies: Vec<PathBuf> = ["control-plane", "gateway-worker", "traffic-manager"].iter().map(|p| out.join(p).join("wso2am-4.2.0")).collect();
+    let o = bin().arg("verify").args(&copies).arg("-q").output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout), "");
+    std::fs::write(copies[1].join("README.txt"), "changed\n").unwrap();
+    let o = bin().arg("verify").args(&copies).arg("-q").output().unwrap();
+    assert_eq!(o.status.code(), Some(4));
+    let s = text(&o.stdout);
+    assert!(s.starts_with("== gateway-worker (drifted)") && s.contains("README.txt"), "{s}");
+    assert!(!s.contains("control-plane") && !s.contains("traffic-manager"), "only the copy that drifted: {s}");
+}
+
 #[test]
 fn version_lists_the_product_versions() {
     let o = bin().arg("--version").output().unwrap();
@@ -474,6 +664,24 @@ fn man_pages_render() {
     let pages = names_in(tmp.path());
     for p in ["apim-profiles.1", "apim-profiles-split.1", "apim-profiles-status.1"] {
         assert!(pages.contains(&p.to_string()), "{pages:?}");
+    }
+    // Every page: EXIT STATUS and ENVIRONMENT, and no heading with nothing under it.
+    for p in &pages {
+        let roff = std::fs::read_to_string(tmp.path().join(p)).unwrap();
+        for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH EXAMPLES"] {
+            assert!(roff.contains(section), "{p} has no {section}");
+        }
+        for code in ["\\fB2\\fR", "\\fB4\\fR", "\\fB130\\fR", "\\fB143\\fR"] {
+            assert!(roff.contains(code), "{p}: EXIT STATUS lacks {code}");
+        }
+        for var in ["WSO2_PASSWORD", "NO_COLOR", "COLUMNS"] {
+            assert!(roff.contains(var), "{p}: ENVIRONMENT lacks {var}");
+        }
+        let lines: Vec<&str> = roff.lines().filter(|l| !l.trim().is_empty()).collect();
+        for (i, l) in lines.iter().enumerate() {
+            let next = lines.get(i + 1);
+            assert!(!l.starts_with(".SH") || next.is_some_and(|n| !n.starts_with(".SH")), "{p}: empty section {l}");
+        }
     }
     if std::process::Command::new("man").arg("--version").output().is_err() {
         eprintln!("skipped rendering: man is not installed (apt-get install man-db)");
@@ -599,6 +807,39 @@ fn archives_keep_real_times_and_say_where_they_are() {
     let f = z.by_name(&format!("wso2am-4.2.0/{rel}")).unwrap();
     let t = f.last_modified().unwrap();
     assert!(t.year() > 2000, "a real date, not 1980: {t:?}");
+    drop(f);
+    // Every entry, the root directory's included, carries the time of what it
+    // holds (zip keeps even seconds, in UTC).
+    let copy2 = out2.join("gateway-worker/wso2am-4.2.0");
+    let mut root_seen = false;
+    for i in 0..z.len() {
+        let f = z.by_index(i).unwrap();
+        let name = f.name().trim_end_matches('/').to_string();
+        let rel = name.strip_prefix("wso2am-4.2.0").unwrap().trim_start_matches('/');
+        root_seen |= rel.is_empty();
+        let want = std::fs::symlink_metadata(copy2.join(rel)).unwrap().mtime();
+        let t = f.last_modified().unwrap();
+        let days = days_from_civil(t.year().into(), t.month().into(), t.day().into());
+        let got = days * 86_400 + i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second());
+        assert!((0..=1).contains(&(want - got)), "{name}: zip says {t:?}, the copy {want}");
+    }
+    assert!(root_seen, "the zip has an entry for the copy's root directory");
+    // And the tarball's root directory.
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap());
+    let mut ar = tar::Archive::new(gz);
+    let root = ar.entries().unwrap().map(|e| e.unwrap()).find(|e| e.path().unwrap() == Path::new("wso2am-4.2.0")).unwrap();
+    assert_eq!(root.header().mtime().unwrap() as i64, std::fs::symlink_metadata(&copy).unwrap().mtime());
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 // ---------------------------------------------------------------- JSON schema
@@ -669,7 +910,7 @@ fn status_escapes_control_characters_in_names() {
     let out = tmp.path().join("out");
     split_json(&home, &out, &["--profiles", "gateway-worker"]);
     std::fs::write(out.join("gateway-worker/wso2am-4.2.0/evil\x1b[31mred"), "x").unwrap();
-    let o = status(&[&out], &["--color", "never"]);
+    let o = bin().arg("status").arg(&out).args(["--color", "never"]).env("COLUMNS", "1000").output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     let s = text(&o.stdout);
     assert!(!s.contains('\x1b'), "a raw escape reached the terminal: {s:?}");

@@ -1,15 +1,17 @@
 //! `--reflink never` copies bytes and `--reflink auto` shares them, checked by
 //! the new blocks a split takes on a loop-mounted XFS image with reflink. Needs
 //! root, mkfs.xfs (apt-get install xfsprogs) and loop devices; otherwise the
-//! test says why it is skipped and passes.
+//! test is reported skipped (`ignored, skipped: <why>`, see tests/runner).
 
 mod common;
+mod runner;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use runner::{skip, Outcome};
 
 const BIG: u64 = 24 << 20;
 /// The sparse file: 8 MiB of data, an 8 MiB hole, 8 MiB of data.
@@ -67,14 +69,10 @@ fn split_with(home: &Path, out: &Path, reflink: &str) -> u64 {
     used(home) - before
 }
 
-#[test]
-fn reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs() {
+fn reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs() -> Outcome {
     let fs = match xfs() {
         Ok(fs) => fs,
-        Err(why) => {
-            eprintln!("skipped: no XFS to test on: {why}");
-            return;
-        }
+        Err(why) => return skip(format!("no XFS to test on: {why}")),
     };
     let home = home_in(&fs.mnt);
     // One big file that every profile keeps, of bytes that do not compress.
@@ -117,9 +115,14 @@ fn reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs() {
     let never_sparse = fs.mnt.join("never").join(lib).join("sparse-bench.jar");
     assert_eq!(read(&never_sparse), read(&sparse));
     assert!(allocated(&never_sparse) < 20 << 20, "--reflink never filled the hole of a sparse file");
+    Outcome::Passed
 }
 
 /// Bytes the file system allocated to a file.
 fn allocated(p: &Path) -> u64 {
     std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(p).unwrap()) * 512
+}
+
+fn main() -> std::process::ExitCode {
+    runner::run(&[("reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs", reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs)])
 }

@@ -57,8 +57,8 @@ fn spawn_split(home: &Path, out: &Path) -> Child {
         .arg(home)
         .arg("--out")
         .arg(out)
-        .args(["--no-update", "--jobs", "1"])
-        .stdout(Stdio::null())
+        .args(["--no-update", "--jobs", "1", "--json"])
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
@@ -98,6 +98,12 @@ fn sigint_and_sigterm_stop_the_work_and_leave_nothing_half_made() {
         let mut err = String::new();
         std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
         assert!(!st.success(), "signal {sig}: the run went on to success");
+        // The JSON document says the code the process exits with: 128 + the signal.
+        let mut doc = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut doc).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap_or_else(|e| panic!("{e}: {doc}"));
+        assert_eq!(st.code(), Some(128 + sig), "signal {sig}: {doc}");
+        assert_eq!(doc["exit_code"], 128 + sig, "signal {sig}: {doc}");
         assert!(finals(&out).is_empty(), "signal {sig}: a copy was published: {err}");
         assert!(staging_dirs(&out).is_empty(), "signal {sig}: staging left behind: {err}");
         assert!(err.contains("interrupted"), "{err}");

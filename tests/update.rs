@@ -313,7 +313,11 @@ fn ctrl_c_stops_the_update_tool_and_publishes_nothing() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let st = child.wait().unwrap();
-    assert!(!st.success());
+    assert_eq!(st.code(), Some(130));
+    let mut doc = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut doc).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap_or_else(|e| panic!("{e}: {doc}"));
+    assert_eq!(doc["exit_code"], 130, "the JSON's exit_code is the process's: {doc}");
     assert!(!s.out.join("gateway-worker/wso2am-4.2.0").exists(), "nothing is published after Ctrl-C");
     let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);

@@ -103,10 +103,16 @@ pub const MAX_JOBS: usize = 256;
 
 /// Refuses thread counts above [`MAX_JOBS`] before anything is done.
 pub fn check_jobs(flag: &str, n: Option<usize>) -> Result<()> {
+    // The defaults as `--help` words them (`--jobs`: copy threads per core).
+    let default = if flag == "--jobs" { "four per core" } else { "1" };
     match n {
+        Some(0) => refuse(
+            format!("{flag} 0 would run nothing"),
+            format!("use 1 to {MAX_JOBS}, or leave {flag} out (the default, {default}, is usually best)"),
+        ),
         Some(n) if n > MAX_JOBS => refuse(
             format!("{flag} {n} is more than {MAX_JOBS}"),
-            format!("use at most {MAX_JOBS} (the default, one per core, is usually best)"),
+            format!("use at most {MAX_JOBS}, or leave {flag} out (the default, {default}, is usually best)"),
         ),
         _ => Ok(()),
     }
@@ -430,15 +436,32 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     let n = (targets.len(), entries);
     progress::done(planning, format!("plan: {} profile(s), {} entries in the home, {to_copy} to copy", n.0, n.1));
     refuse_an_ignored_update(args, &targets)?;
-    for t in targets.iter().filter(|_| !args.force && !args.dry_run) {
-        if let (CopyState::Stale { .. } | CopyState::Failed { .. }, Some(reason)) = (&t.state, t.state.why()) {
-            return refuse(
-                format!("{} exists and is stale: {reason}", t.final_path.display()),
-                "pass --force to rebuild it (the old copy stays until the new one is complete), or --dry-run to preview the replacement",
-            );
-        }
+    // Every stale copy is named, so that one --force is decided knowing them all.
+    let stale: Vec<(String, String)> = targets
+        .iter()
+        .filter(|_| !args.force && !args.dry_run)
+        .filter_map(|t| match (&t.state, t.state.why()) {
+            (CopyState::Stale { .. } | CopyState::Failed { .. }, Some(why)) => {
+                Some((t.final_path.display().to_string(), why))
+            }
+            _ => None,
+        })
+        .collect();
+    match stale.as_slice() {
+        [] => Ok(targets),
+        [(path, why)] => refuse(
+            format!("{path} exists and is stale: {why}"),
+            "pass --force to rebuild it (the old copy stays until the new one is complete), or --dry-run to preview the replacement",
+        ),
+        all => refuse(
+            format!(
+                "{} copies exist and are stale: {}",
+                all.len(),
+                all.iter().map(|(path, why)| format!("{path} ({why})")).collect::<Vec<_>>().join("; ")
+            ),
+            "pass --force to rebuild them (each old copy stays until its new one is complete), or --dry-run to preview the replacements",
+        ),
     }
-    Ok(targets)
 }
 
 /// An update asked of copies that are current and stay as they are is never

@@ -50,6 +50,12 @@ fn find_copies(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Record)>> {
     let mut out = Vec::new();
     for p in paths {
         let p = output::absolute(p)?;
+        if std::fs::symlink_metadata(&p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            return refuse(
+                format!("{} does not exist", p.display()),
+                "give an output directory of split (<DIR>) or copies (<DIR>/<profile>/<home>)",
+            );
+        }
         if let Some(rec) = read_record(&p, None)? {
             out.push((p, rec));
             continue;

@@ -88,7 +88,12 @@ fn write_zip(copy: &Path, top: &Path, tmp: &Path) -> Result<()> {
     let f = BufWriter::new(File::create(tmp)?);
     let mut z = zip::ZipWriter::new(f);
     let name = |p: &Path| p.to_string_lossy().replace('\\', "/");
-    z.add_directory(format!("{}/", name(top)), SimpleFileOptions::default())?;
+    // The root's entry carries the copy's own time and mode, as every other entry does.
+    let root = std::fs::symlink_metadata(copy).with_context(|| format!("reading {}", copy.display()))?;
+    let root_opts = SimpleFileOptions::default()
+        .unix_permissions(root.permissions().mode() & 0o7777)
+        .last_modified_time(zip_time(root.mtime()));
+    z.add_directory(format!("{}/", name(top)), root_opts)?;
     for e in entries(copy)? {
         let rel = top.join(e.path().strip_prefix(copy).expect("below copy"));
         let md = std::fs::symlink_metadata(e.path()).with_context(|| format!("reading {}", e.path().display()))?;

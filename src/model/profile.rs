@@ -346,16 +346,11 @@ impl Catalog {
                 }
                 Some(p) => out.push((*p).clone()),
                 None => {
-                    let nearest = known
-                        .iter()
-                        .map(|p| (strsim::levenshtein(n, &p.name), &p.name))
-                        .min()
-                        .map(|(_, name)| name.clone())
-                        .unwrap_or_default();
                     let all: Vec<&str> = known.iter().map(|p| p.name.as_str()).collect();
+                    let guess = nearest(n, &all).map(|g| format!("did you mean `{g}`? ")).unwrap_or_default();
                     return refuse(
                         format!("unknown profile `{n}` for {} {version}", label(product)),
-                        format!("did you mean `{nearest}`? Known profiles: {}", all.join(", ")),
+                        format!("{guess}Known profiles: {}", all.join(", ")),
                     );
                 }
             }
@@ -454,6 +449,17 @@ fn unreadable_dir(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied)".into(),
         _ => format!("cannot be read ({e})"),
     }
+}
+
+/// The known name closest to a mistyped one, if any is close: a name that
+/// holds the typed one whole (`api-key-manager` in
+/// `api-key-manager-deprecated`) first, else the fewest edits, at most a
+/// third of the typed name's length (two at least); ties go to the name
+/// nearer in length.
+fn nearest<'a>(typed: &str, known: &[&'a str]) -> Option<&'a str> {
+    let edits = |k: &str| if k.contains(typed) || typed.contains(k) { 0 } else { strsim::levenshtein(typed, k) };
+    let (d, k) = known.iter().map(|k| ((edits(k), k.len().abs_diff(typed.len())), *k)).min()?;
+    (d.0 <= (typed.chars().count() / 3).max(2)).then_some(k)
 }
 
 #[cfg(test)]

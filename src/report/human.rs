@@ -42,40 +42,51 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The text form of a profile's result, for people.
-pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
+/// A dry-run in full: the diffs, the settings relative to the home's own,
+/// the removed entries by step, the backups.
+fn dry_run_full(r: &ProfileReport) -> String {
+    let mut s = String::new();
+    if let Some(d) = &r.diff {
+        s.push_str(d);
+    }
+    if !r.settings.is_empty() {
+        s.push_str("deployment.toml settings, relative to the home's own:\n");
+        for l in &r.settings {
+            s.push_str(&format!("  {l}\n"));
+        }
+    }
+    if !r.removed.is_empty() {
+        s.push_str(&format!(
+            "removed ({} entries, {}):\n",
+            r.entries_removed,
+            human_bytes(r.removed.iter().map(|x| x.bytes).sum())
+        ));
+        let mut last_step = "";
+        for x in &r.removed {
+            if x.step != last_step {
+                s.push_str(&format!("  [{}]\n", x.step));
+                last_step = &x.step;
+            }
+            let slash = if x.dir { "/" } else { "" };
+            let more = if x.entries > 1 { format!("  ({} entries)", x.entries) } else { String::new() };
+            s.push_str(&format!("    - {}{slash}{more}\n", escape(&x.path)));
+        }
+    }
+    for b in &r.backups {
+        s.push_str(&format!("backup: {} -> {}\n", escape(&b.from), escape(&b.to)));
+    }
+    s
+}
+
+/// The text form of a profile's result, for people; `short`: a dry-run's summary form instead of the
+/// diffs (the keys `--carry-common` would carry, for its suggestion).
+pub fn print_profile(r: &ProfileReport, dry_run: bool, short: Option<&[String]>) -> String {
     let mut s = String::new();
     s.push_str(&format!("== {} ({}): {}\n", r.profile, r.status, escape(&r.path)));
-    if dry_run {
-        if let Some(d) = &r.diff {
-            s.push_str(d);
-        }
-        if !r.settings.is_empty() {
-            s.push_str("deployment.toml settings, relative to the home's own:\n");
-            for l in &r.settings {
-                s.push_str(&format!("  {l}\n"));
-            }
-        }
-        if !r.removed.is_empty() {
-            s.push_str(&format!(
-                "removed ({} entries, {}):\n",
-                r.entries_removed,
-                human_bytes(r.removed.iter().map(|x| x.bytes).sum())
-            ));
-            let mut last_step = "";
-            for x in &r.removed {
-                if x.step != last_step {
-                    s.push_str(&format!("  [{}]\n", x.step));
-                    last_step = &x.step;
-                }
-                let slash = if x.dir { "/" } else { "" };
-                let more = if x.entries > 1 { format!("  ({} entries)", x.entries) } else { String::new() };
-                s.push_str(&format!("    - {}{slash}{more}\n", escape(&x.path)));
-            }
-        }
-        for b in &r.backups {
-            s.push_str(&format!("backup: {} -> {}\n", escape(&b.from), escape(&b.to)));
-        }
+    if let (true, Some(common)) = (dry_run, short) {
+        s.push_str(&dry_run_summary(r, common, crate::report::wrap::terminal_width()));
+    } else if dry_run {
+        s.push_str(&dry_run_full(r));
     }
     for l in &r.links_rewritten {
         s.push_str(&format!("link made relative (it pointed into the home): {}\n", escape(l)));
@@ -141,14 +152,67 @@ fn verdict(r: &ProfileReport) -> String {
     s
 }
 
-/// A report as text on stdout; the caller decides what a write error means.
-pub fn print_report(r: &Report) -> std::io::Result<()> {
+/// A dry-run in short (`--summary`): the files rewritten and removed, the
+/// home's settings the profile replaces or drops (names only), and, when some
+/// of them are what `--carry-common` keeps, the suggestion to pass it.
+pub fn dry_run_summary(r: &ProfileReport, common: &[String], width: usize) -> String {
+    use crate::report::wrap::wrap;
+    let mut s = String::new();
+    if !r.rewritten.is_empty() {
+        s.push_str(&format!("rewritten ({}):\n", r.rewritten.len()));
+        for f in &r.rewritten {
+            s.push_str(&format!("  {}\n", escape(f)));
+        }
+    }
+    if !r.removed.is_empty() {
+        let bytes = human_bytes(r.removed.iter().map(|x| x.bytes).sum());
+        s.push_str(&format!("removed ({} entries, {bytes}):\n", r.entries_removed));
+        for x in &r.removed {
+            let (slash, more) = if x.dir { ("/", format!("  ({} entries)", x.entries)) } else { ("", String::new()) };
+            s.push_str(&format!("  {}{slash}{more}\n", escape(&x.path)));
+        }
+    }
+    // `~ key: old -> new` and `- key`: the home's value is not what the copy gets.
+    let key_of =
+        |l: &str, mark: &str| l.strip_prefix(mark).map(|k| k.split([':', ' ']).next().unwrap_or(k).to_string());
+    let replaced: Vec<String> = r.settings.iter().filter_map(|l| key_of(l, "~ ")).collect();
+    let dropped: Vec<String> = r.settings.iter().filter_map(|l| key_of(l, "- ")).collect();
+    for (what, keys) in [("replaced by the profile's", &replaced), ("dropped", &dropped)] {
+        if !keys.is_empty() {
+            s.push_str(&format!("settings of the home {what} ({}):\n", keys.len()));
+            s.push_str(&wrap("  ", &escape(&keys.join(", ")), width));
+        }
+    }
+    let under =
+        |k: &str, root: &str| k == root || k.starts_with(&format!("{root}.")) || k.starts_with(&format!("{root}["));
+    let lost: Vec<&str> = common
+        .iter()
+        .filter(|root| replaced.iter().chain(&dropped).any(|k| under(k, root)))
+        .map(String::as_str)
+        .collect();
+    if !lost.is_empty() {
+        let text = format!(
+            "the home's {} would not reach the copy: add --carry-common to keep {} (or --carry KEY,... for others)",
+            lost.join(", "),
+            if lost.len() == 1 { "it" } else { "them" }
+        );
+        s.push_str(&wrap("hint: ", &text, width));
+    }
+    s
+}
+
+/// The report on stdout; with `quiet`, only the copies that need attention
+/// (failed, conflicts, drifted, stale); with `short`, a dry-run's summary form
+/// (the keys `--carry-common` carries).
+pub fn print_report(r: &Report, quiet: bool, short: Option<&[String]>) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let paint = Paint::stdout();
-    for p in &r.profiles {
-        write!(stdout, "{}", paint.report(&print_profile(p, r.dry_run)))?;
+    let attention =
+        |s: crate::outcome::Status| s == crate::outcome::Status::Stale || s.exit() != crate::outcome::Exit::Ok;
+    for p in r.profiles.iter().filter(|p| !quiet || attention(p.status)) {
+        write!(stdout, "{}", paint.report(&print_profile(p, r.dry_run, short)))?;
     }
-    if r.dry_run {
+    if r.dry_run && !quiet {
         writeln!(stdout, "dry run: nothing was written")?;
     }
     stdout.flush()

@@ -63,9 +63,56 @@ pub fn with_examples(cmd: clap::Command) -> clap::Command {
 }
 
 /// The completion script for a shell.
-pub fn completions(cmd: &mut clap::Command, shell: clap_complete::Shell, w: &mut dyn Write) {
+pub fn completions(cmd: &mut clap::Command, shell: clap_complete::Shell, w: &mut dyn Write) -> std::io::Result<()> {
     let name = cmd.get_name().to_string();
-    clap_complete::generate(shell, cmd, name, w);
+    let mut script = Vec::new();
+    clap_complete::generate(shell, cmd, name.clone(), &mut script);
+    if shell == clap_complete::Shell::Bash {
+        script = bash_labels(&String::from_utf8_lossy(&script), &name).into_bytes();
+    }
+    if shell == clap_complete::Shell::Fish {
+        script.extend(fish_positional_values(cmd).into_bytes());
+    }
+    w.write_all(&script)
+}
+
+/// clap_complete's fish script offers the values of options but not of
+/// arguments (`completions <TAB>`, `schema <TAB>` offer files): one line per
+/// value of each sub-command's argument that has a fixed set.
+fn fish_positional_values(cmd: &clap::Command) -> String {
+    let mut s = String::new();
+    let helper = format!("__fish_{}_using_subcommand", cmd.get_name().replace('-', "_"));
+    for sub in cmd.get_subcommands() {
+        for arg in sub.get_positionals() {
+            for v in arg.get_possible_values().iter().filter(|v| !v.is_hide_set()) {
+                let about =
+                    v.get_help().map(|h| format!(" -d '{}'", h.to_string().replace('\\', "\\\\").replace('\'', "\\'")));
+                s.push_str(&format!(
+                    "complete -c {} -n \"{helper} {}\" -f -a \"{}\"{}\n",
+                    cmd.get_name(),
+                    sub.get_name(),
+                    v.get_name(),
+                    about.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    s
+}
+
+/// clap_complete's bash script (up to at least 4.6.11) names a sub-command's
+/// state `apim__profiles__subcmd__split` in the loop that reads the words but
+/// labels its case `apim__subcmd__profiles__subcmd__split` (every hyphen of
+/// the binary's name turned into the separator): no label matches and only
+/// the first word completes. The labels are renamed to what the loop builds.
+fn bash_labels(script: &str, bin: &str) -> String {
+    const SEP: &str = "__subcmd__";
+    let wrong = format!("{}{SEP}", bin.replace('-', SEP));
+    let right = format!("{}{SEP}", bin.replace('-', "__"));
+    if wrong == right {
+        return script.to_string();
+    }
+    script.replace(&wrong, &right)
 }
 
 /// Writes `apim-profiles.1` and `apim-profiles-<command>.1` into `dir`.
@@ -94,13 +141,69 @@ fn write_page(cmd: &clap::Command, name: &str, examples_of: &str, dir: &Path) ->
     man.render_description_section(&mut page)?;
     man.render_options_section(&mut page)?;
     man.render_subcommands_section(&mut page)?;
+    page.extend(EXIT_STATUS_ROFF.as_bytes());
+    page.extend(ENVIRONMENT_ROFF.as_bytes());
     page.extend(examples_roff(if name == "apim-profiles" { "" } else { short }).as_bytes());
     if cmd_has_version {
         man.render_version_section(&mut page)?;
     }
     let path = dir.join(format!("{name}.1"));
-    std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, without_empty_sections(&String::from_utf8_lossy(&page)))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// The exit codes of the contract (`outcome::Exit`), for every page.
+const EXIT_STATUS_ROFF: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+Done, or nothing needed doing.
+.TP
+\fB1\fR
+Failed while working; what was completed is reported.
+.TP
+\fB2\fR
+Refused: bad invocation or bad input; nothing was written.
+.TP
+\fB3\fR
+An update stopped on conflicts that a person must resolve.
+.TP
+\fB4\fR
+A copy no longer matches its profile or what the tool left.
+.TP
+\fB129\fR, \fB130\fR, \fB143\fR
+Stopped by SIGHUP, SIGINT (Ctrl\-C) or SIGTERM; the run's staging is removed.
+.PP
+With \fB\-\-json\fR the document's \fBexit_code\fR is the exit status.
+"#;
+
+/// The variables the tool reads.
+const ENVIRONMENT_ROFF: &str = r#".SH ENVIRONMENT
+.TP
+\fBWSO2_USERNAME\fR, \fBWSO2_PASSWORD\fR
+The WSO2 account the U2 update tool signs in with (else \fB\-\-credentials\-file\fR, else a prompt on a terminal). Never printed.
+.TP
+\fBNO_COLOR\fR
+When set, no colour with \fB\-\-color auto\fR.
+.TP
+\fBCOLUMNS\fR
+The width \fBstatus\fR wraps its notes to (else the terminal's, else 80).
+"#;
+
+/// The page without a section heading that has nothing under it (clap_mangen
+/// writes SUBCOMMANDS for a command that has none).
+fn without_empty_sections(page: &str) -> String {
+    let lines: Vec<&str> = page.lines().collect();
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty());
+        if line.starts_with(".SH ") && next.is_none_or(|n| n.starts_with(".SH ")) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 fn examples_roff(command: &str) -> String {

@@ -21,6 +21,7 @@ pub mod progress;
 pub mod schema;
 pub mod status;
 pub mod style;
+pub mod wrap;
 
 #[derive(Debug, Serialize, Default, schemars::JsonSchema)]
 pub struct Report {
@@ -273,10 +274,11 @@ fn advice(exit: Exit, report: &Report) -> Vec<String> {
 /// Prints an outcome: the report on stdout (JSON or text), warnings on stderr
 /// (not with `--quiet`, unless the run asks for attention).
 /// The result is whether the report reached stdout ([`after_printing`]).
-pub fn emit(json: bool, quiet: bool, outcome: &RunOutcome) -> std::io::Result<()> {
+pub fn emit(json: bool, quiet: bool, summary: bool, outcome: &RunOutcome) -> std::io::Result<()> {
     match &outcome.output {
         Output::Report(r) => {
-            let printed = if json { json::print_report(r) } else { human::print_report(r) };
+            let common = summary.then(|| carry_common_keys(r));
+            let printed = if json { json::print_report(r) } else { human::print_report(r, quiet, common.as_deref()) };
             let mut err = std::io::stderr().lock();
             let warning = style::Paint::stderr().paint(style::BOLD_YELLOW, "warning:");
             for w in &r.warnings {
@@ -292,12 +294,20 @@ pub fn emit(json: bool, quiet: bool, outcome: &RunOutcome) -> std::io::Result<()
         Output::Profiles(list) if json => json::print_profiles(list),
         Output::Profiles(list) => human::print_profiles(list),
         Output::Status(doc) if json => json::print_status(doc),
-        Output::Status(doc) => human::print_text(&status::render(doc, style::Paint::stdout())),
+        Output::Status(doc) => human::print_text(&status::render(doc, style::Paint::stdout(), wrap::terminal_width())),
         Output::Paths(paths) => {
             let text: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
             human::print_text(&text)
         }
     }
+}
+
+/// The keys `--carry-common` carries for the report's product version (none
+/// when this build has no facts of it, or when the run already carried them).
+fn carry_common_keys(r: &Report) -> Vec<String> {
+    let (Some(product), Some(version)) = (&r.product, &r.version) else { return Vec::new() };
+    let Ok(catalog) = crate::model::profile::Catalog::embedded() else { return Vec::new() };
+    catalog.facts(product, version).deployment_toml.carry_common
 }
 
 /// Prints an error: what failed, the cause chain and the hint, on stderr, and

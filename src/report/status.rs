@@ -8,6 +8,7 @@ use crate::outcome::Status;
 use crate::report::human::{escape, human_bytes};
 use crate::report::schema::SchemaVersion;
 use crate::report::style::{Paint, BOLD};
+use crate::report::wrap::wrap;
 
 /// The JSON document of `status --json`.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -62,9 +63,12 @@ pub struct LastUpdate {
     pub message: String,
 }
 
-/// The human table: a header and one line per copy.
-pub fn render(doc: &StatusDoc, paint: Paint) -> String {
+/// The human table: a header and one line per copy, its STATE one word and
+/// the number of its note; then the notes (why a copy is not current, which
+/// files wait on a person), each wrapped to `width` columns.
+pub fn render(doc: &StatusDoc, paint: Paint, width: usize) -> String {
     let header = ["PROFILE", "VERSION", "LEVEL", "LAST UPDATE", "STATE", "SIZE", "PATH"];
+    let mut notes: Vec<(String, Option<String>)> = Vec::new();
     let rows: Vec<[String; 7]> = doc
         .profiles
         .iter()
@@ -73,13 +77,11 @@ pub fn render(doc: &StatusDoc, paint: Paint) -> String {
                 Some(u) => format!("{} {}", u.status, u.at.as_deref().map(short_time).unwrap_or_default()),
                 None => "never".into(),
             };
-            let state = match c.status {
-                Status::Stale | Status::Drifted | Status::Failed if !c.reasons.is_empty() => {
-                    format!("{} ({})", c.status, c.reasons.join("; "))
-                }
-                Status::Conflicts => format!("conflicts ({})", c.conflicts.len()),
-                s => s.to_string(),
-            };
+            let mut state = c.status.to_string();
+            if let Some((note, command)) = note_of(c) {
+                notes.push((format!("{}: {note}", c.profile), command));
+                state = format!("{state} [{}]", notes.len());
+            }
             [
                 c.profile.clone(),
                 c.version.clone(),
@@ -89,21 +91,20 @@ pub fn render(doc: &StatusDoc, paint: Paint) -> String {
                 human_bytes(c.bytes),
                 c.path.clone(),
             ]
-            // A file name in a reason or a path can neither break the table
-            // nor drive the terminal.
+            // A file name in a path can neither break the table nor drive the terminal.
             .map(|cell| escape(&cell).into_owned())
         })
         .collect();
-    let mut width = header.map(str::len);
+    let mut widths = header.map(str::len);
     for r in &rows {
         for (i, cell) in r.iter().enumerate() {
-            width[i] = width[i].max(cell.chars().count());
+            widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let line = |cells: [&str; 7], painted_state: &str| {
-        let pad = " ".repeat(width[4].saturating_sub(cells[4].chars().count()));
-        let first: Vec<String> = (0..4).map(|i| format!("{:<w$}", cells[i], w = width[i])).collect();
-        format!("{}  {painted_state}{pad}  {:>w5$}  {}\n", first.join("  "), cells[5], cells[6], w5 = width[5])
+        let pad = " ".repeat(widths[4].saturating_sub(cells[4].chars().count()));
+        let first: Vec<String> = (0..4).map(|i| format!("{:<w$}", cells[i], w = widths[i])).collect();
+        format!("{}  {painted_state}{pad}  {:>w5$}  {}\n", first.join("  "), cells[5], cells[6], w5 = widths[5])
     };
     let mut out = paint.paint(BOLD, line(header, "STATE").trim_end());
     out.push('\n');
@@ -112,10 +113,37 @@ pub fn render(doc: &StatusDoc, paint: Paint) -> String {
         let painted = r[4].replacen(&word, &paint.status(&word), 1);
         out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]], &painted));
     }
+    if !notes.is_empty() || !doc.warnings.is_empty() {
+        out.push('\n');
+    }
+    for (i, (note, command)) in notes.iter().enumerate() {
+        out.push_str(&wrap(&format!("[{}] ", i + 1), &escape(note), width));
+        // A command is never broken across lines: it is copied as it stands.
+        if let Some(command) = command {
+            out.push_str(&format!("    {}\n", escape(command)));
+        }
+    }
     for w in &doc.warnings {
         out.push_str(&format!("warning: {}\n", escape(w)));
     }
     out
+}
+
+/// What a copy's note says: why it is not current, and for conflicts the
+/// files and the command that goes on. None for a current copy.
+fn note_of(c: &CopyStatus) -> Option<(String, Option<String>)> {
+    match c.status {
+        Status::Conflicts => {
+            let files =
+                if c.conflicts.is_empty() { "(the tool listed none)".to_string() } else { c.conflicts.join(", ") };
+            let text = format!(
+                "the last update stopped on conflicts in {files}; resolve each, save it beside as <file>.final, then run:"
+            );
+            Some((text, Some(format!("apim-profiles update --continue {}", c.path))))
+        }
+        _ if c.reasons.is_empty() => None,
+        _ => Some((c.reasons.join("; "), None)),
+    }
 }
 
 /// A warning when copies of one product and version are at different update

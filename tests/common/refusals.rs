@@ -166,6 +166,26 @@ pub fn cases() -> Vec<Case> {
             expect: "unknown profile `gateway`",
         },
         Case {
+            name: "no copy threads",
+            prepare: |h, o| args(&["split", &p(h), "--out", &p(o), "--no-update", "--jobs", "0"]),
+            expect: "--jobs 0 would run nothing",
+        },
+        Case {
+            name: "no update runs",
+            prepare: |h, o| args(&["split", &p(h), "--out", &p(o), "--update-jobs", "0"]),
+            expect: "--update-jobs 0 would run nothing",
+        },
+        Case {
+            name: "a profile of an older version, by its old name",
+            prepare: |h, o| args(&["split", &p(h), "--out", &p(o), "--no-update", "-p", "api-key-manager"]),
+            expect: "unknown profile `api-key-manager` for",
+        },
+        Case {
+            name: "status of a path that does not exist",
+            prepare: |_, o| args(&["status", &p(o)]),
+            expect: "does not exist",
+        },
+        Case {
             name: "verify of something that is not a copy",
             prepare: |h, _| args(&["verify", &p(h)]),
             expect: "has no .apim-profiles.json record",
