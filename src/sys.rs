@@ -149,6 +149,10 @@ pub fn same_file(file: &File, path: &Path) -> bool {
 pub struct Stat(rustix::fs::Stat);
 
 impl Stat {
+    /// The metadata `fstat` gave.
+    pub fn of(st: rustix::fs::Stat) -> Stat {
+        Stat(st)
+    }
     fn file_type(&self) -> rustix::fs::FileType {
         rustix::fs::FileType::from_raw_mode(self.0.st_mode)
     }

@@ -992,3 +992,58 @@ fn jobs_are_bounded() {
     let md = std::fs::metadata(&w.out).unwrap();
     assert!(md.dev() > 0);
 }
+
+// --- issue 25: one file-system discipline for every read, write and delete ---------
+
+/// A root-only directory outside HOME (`<root>/root-only`, 0700) holding
+/// files the attacks aim at, and its digest.
+fn root_only_dir(w: &World, files: &[&str]) -> PathBuf {
+    let d = w.root().join("root-only");
+    for f in files {
+        let p = d.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("root-only {f}\n")).unwrap();
+        chmod(&p, 0o600);
+    }
+    chmod(&d, 0o700);
+    d
+}
+
+fn chown_nobody(p: &Path) {
+    assert!(Command::new("chown").args(["-R", "65534:65534"]).arg(p).status().unwrap().success());
+}
+
+#[test]
+fn a_directory_swapped_for_a_link_during_optimize_in_place_deletes_nothing_elsewhere() {
+    if !can_attack_as_nobody("a_directory_swapped_for_a_link_during_optimize_in_place_deletes_nothing_elsewhere") {
+        return;
+    }
+    let w = World::new();
+    // The files the gateway-worker plan removes from webapps, kept by root
+    // in a directory only root may enter.
+    let webapps: Vec<String> = names_in(&w.home.join(WEBAPPS));
+    let files: Vec<String> = webapps.iter().map(|n| format!("server/webapps/{n}")).collect();
+    let victim_dir = root_only_dir(&w, &files.iter().map(String::as_str).collect::<Vec<_>>());
+    let victim_before = digest(&victim_dir);
+    chown_nobody(&w.home);
+    // The pack owner swaps repository/deployment for a link to it at the
+    // moment the tool is about to open webapps (the fault hook).
+    let dep = w.home.join("repository/deployment");
+    let swap = format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'mv {d} {d}.moved && ln -s {v} {d}'",
+        d = dep.display(),
+        v = victim_dir.display()
+    );
+    let o = bin()
+        .arg("optimize")
+        .arg(&w.home)
+        .args(["--profile", "gateway-worker", "--json"])
+        .env("APIM_PROFILES_BEFORE_OPEN", format!("{WEBAPPS}={swap}"))
+        .output()
+        .unwrap();
+    assert!(std::fs::symlink_metadata(&dep).unwrap().file_type().is_symlink(), "the hook did not run: {}", text(&o));
+    assert_ne!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(digest(&victim_dir), victim_before, "files in the root-only directory were deleted: {}", text(&o));
+    let v = json(&o);
+    assert!(v["error"].as_str().unwrap_or_default().contains("link"), "{v}");
+}
