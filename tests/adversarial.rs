@@ -1047,3 +1047,34 @@ fn a_directory_swapped_for_a_link_during_optimize_in_place_deletes_nothing_elsew
     let v = json(&o);
     assert!(v["error"].as_str().unwrap_or_default().contains("link"), "{v}");
 }
+
+#[test]
+fn a_profile_directory_planted_as_a_link_or_by_another_account_is_refused() {
+    if !can_attack_as_nobody("a_profile_directory_planted_as_a_link_or_by_another_account_is_refused") {
+        return;
+    }
+    let w = World::new();
+    std::fs::create_dir(&w.out).unwrap();
+    chmod(&w.out, 0o777);
+    let before = w.snapshot();
+    let target = w.home.join("repository");
+    as_nobody(&format!("ln -s {} {}/control-plane", target.display(), w.out.display()));
+    let o = split_plain(&w, &w.out, &["--profiles", "control-plane"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    let v = json(&o);
+    assert!(v["error"].as_str().unwrap().contains("not a directory apim-profiles made"), "{v}");
+    assert!(v["hint"].as_str().is_some(), "{v}");
+    w.assert_untouched(&before);
+    // A real directory, but another account's: refused the same way.
+    as_nobody(&format!("mkdir {}/gateway-worker", w.out.display()));
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("uid 65534"), "{}", text(&o));
+    assert_eq!(names_in(&w.out.join("gateway-worker")), Vec::<String>::new(), "written into another account's directory");
+    w.assert_untouched(&before);
+    // The directory the tool makes itself is used.
+    std::fs::remove_dir(w.out.join("gateway-worker")).unwrap();
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::metadata(w.out.join("gateway-worker")).unwrap().mode() & 0o022, 0);
+}

@@ -484,7 +484,8 @@ fn stage<'a>(
         for stale in output::remove_stale_staging(&target.final_path, &c.homes[target.home].dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
-        let staging = Staging::for_copy(&target.final_path);
+        // Beneath the profile directory's handle, which must be ours.
+        let staging = Staging::for_copy_in(&target.final_path, output::open_profile_dir(parent)?);
         builds.push(Build { target, staging, stats: CopyStats::default(), update: None });
     }
     Ok(builds)
@@ -497,7 +498,7 @@ fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
         .iter()
         .map(|b| Job {
             plan: b.target.shipped.as_ref().unwrap_or(&b.target.plan),
-            dest: b.staging.path().to_path_buf(),
+            dest: b.staging.write_path(),
             flush: Flush::Large,
         })
         .collect();
