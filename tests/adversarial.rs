@@ -1078,3 +1078,111 @@ fn a_profile_directory_planted_as_a_link_or_by_another_account_is_refused() {
     assert_eq!(code(&o), Some(0), "{}", text(&o));
     assert_eq!(std::fs::metadata(w.out.join("gateway-worker")).unwrap().mode() & 0o022, 0);
 }
+
+/// Names of the entries of an archive (tar.gz or zip), as the system tools list them.
+fn archive_names(p: &Path) -> String {
+    let o = if p.extension().is_some_and(|e| e == "zip") {
+        Command::new("unzip").arg("-Z1").arg(p).output().unwrap()
+    } else {
+        Command::new("tar").arg("tzf").arg(p).output().unwrap()
+    };
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_copy_directory_swapped_for_a_link_while_archived_puts_no_outside_file_in_the_archive() {
+    if !can_attack_as_nobody("a_copy_directory_swapped_for_a_link_while_archived_puts_no_outside_file_in_the_archive") {
+        return;
+    }
+    for format in ["tar.gz", "zip"] {
+        let w = World::new();
+        let victim_dir = root_only_dir(&w, &["root-only-secret.txt", "keys/root-only.jks"]);
+        chown_nobody(&w.home);
+        let copy = w.out.join("gateway-worker/wso2am-4.2.0");
+        let conf = copy.join("repository/conf");
+        let swap = format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'mv {c} {c}.moved && ln -s {v} {c}'",
+            c = conf.display(),
+            v = victim_dir.display()
+        );
+        let o = bin()
+            .arg("split")
+            .arg(&w.home)
+            .arg("--out")
+            .arg(&w.out)
+            .args(["--no-update", "--json", "--profiles", "gateway-worker", "--archive", format])
+            .env("APIM_PROFILES_BEFORE_OPEN", format!("repository/conf={swap}"))
+            .output()
+            .unwrap();
+        assert!(std::fs::symlink_metadata(&conf).unwrap().file_type().is_symlink(), "hook did not run: {}", text(&o));
+        assert_ne!(code(&o), Some(0), "{format}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("changed while it was archived"), "{format}: {}", text(&o));
+        for e in std::fs::read_dir(w.out.join("gateway-worker")).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                let names = archive_names(&p);
+                assert!(!names.contains("root-only"), "{format}: outside files in {}: {names}", p.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn archives_are_no_wider_than_the_copy_and_not_written_through_planted_links() {
+    if !can_attack_as_nobody("archives_are_no_wider_than_the_copy_and_not_written_through_planted_links") {
+        return;
+    }
+    let w = World::new();
+    chmod(&w.home, 0o750);
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--archive", "zip"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let zip = w.out.join("gateway-worker/wso2am-4.2.0.zip");
+    let md = std::fs::symlink_metadata(&zip).unwrap();
+    assert!(md.file_type().is_file());
+    assert_eq!(md.mode() & 0o7777, 0o640, "the archive of a 750 copy");
+    assert!(archive_names(&zip).contains("wso2am-4.2.0/repository/conf/deployment.toml"));
+    // A profile directory others may write in (where links could be planted
+    // at the archive's names) is refused before anything is written.
+    let pdir = w.out.join("gateway-worker");
+    chmod(&pdir, 0o777);
+    std::fs::remove_file(&zip).unwrap();
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").unwrap().trim().parse().unwrap();
+    for p in last + 1..last + 200 {
+        std::os::unix::fs::symlink(&w.victim, pdir.join(format!(".wso2am-4.2.0.zip.apim-profiles-tmp-{p}"))).unwrap();
+    }
+    as_nobody(&format!("ln -s {} {}", w.victim.display(), zip.display()));
+    let victim = sha(&read(&w.victim));
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--archive", "zip"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("not a directory apim-profiles made"), "{}", text(&o));
+    assert_eq!(sha(&read(&w.victim)), victim, "written through a planted link");
+    // Made safe again, the archive replaces the link rather than writing through it.
+    chmod(&pdir, 0o755);
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--archive", "zip"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(sha(&read(&w.victim)), victim, "written through a planted link");
+    assert!(std::fs::symlink_metadata(&zip).unwrap().file_type().is_file(), "the archive is still a link");
+}
+
+#[test]
+fn archive_entry_names_are_exact_bytes_never_decoded_lossily() {
+    use std::os::unix::ffi::OsStrExt;
+    let w = World::new();
+    // Two names that a lossy decoding makes one ("caf\u{FFFD}.txt").
+    let dir = w.home.join("repository/conf");
+    for b in [&b"caf\xe9.txt"[..], &b"caf\xff.txt"[..]] {
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b)), b).unwrap();
+    }
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--archive", "zip"]);
+    assert_ne!(code(&o), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--archive tar.gz"), "{}", text(&o));
+    assert!(!w.out.join("gateway-worker/wso2am-4.2.0.zip").exists());
+    let o = split_plain(&w, &w.root().join("out2"), &["--profiles", "gateway-worker", "--archive", "tar.gz"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let tgz = w.root().join("out2/gateway-worker/wso2am-4.2.0.tar.gz");
+    let listing = Command::new("tar").args(["--quoting-style=literal", "-tzf"]).arg(&tgz).output().unwrap().stdout;
+    for b in [&b"conf/caf\xe9.txt"[..], &b"conf/caf\xff.txt"[..]] {
+        assert!(listing.windows(b.len()).any(|x| x == b), "{}", String::from_utf8_lossy(&listing));
+    }
+}

@@ -639,7 +639,8 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
     }
     if let Some(f) = args.archive {
         let path = archive::archive_path(&t.final_path, f);
-        if !path.exists() {
+        // Anything but a regular file there (a planted link) is replaced.
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
             archive::write(&t.final_path, f)?;
             r.changed = true;
         }
