@@ -318,6 +318,26 @@ impl Beneath {
         Ok(File::from(fd))
     }
 
+    /// Writes `bytes` as `name` in this directory: a new file under an
+    /// unguessable name (`O_EXCL`, no link followed, `mode`), synced, then
+    /// renamed over `name`; whatever was at `name` (a planted link) is
+    /// replaced, never written through.
+    pub fn write_atomic(&self, name: &OsStr, bytes: &[u8], mode: u32) -> Result<()> {
+        let tmp = OsString::from(unguessable(&format!(".{}.apim-profiles-tmp-", name.to_string_lossy())));
+        let mut f = self.create_new(&tmp, 0o600)?;
+        let shown = self.path.join(name);
+        let written = rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(mode))
+            .map_err(std::io::Error::from)
+            .and_then(|()| f.write_all(bytes))
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("writing {}", shown.display()))
+            .and_then(|()| self.rename(&tmp, name));
+        if written.is_err() {
+            let _ = rustix::fs::unlinkat(&self.fd, &tmp, rustix::fs::AtFlags::empty());
+        }
+        written
+    }
+
     /// Opens the regular file `name` of this directory for reading, no link
     /// followed, refused unless it is the (device, inode) `expected`.
     pub fn open_file(&self, name: &OsStr, expected: (u64, u64)) -> Result<File> {

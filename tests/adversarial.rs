@@ -1186,3 +1186,28 @@ fn archive_entry_names_are_exact_bytes_never_decoded_lossily() {
         assert!(listing.windows(b.len()).any(|x| x == b), "{}", String::from_utf8_lossy(&listing));
     }
 }
+
+#[test]
+fn man_pages_replace_a_planted_link_never_write_through_it() {
+    if !can_attack_as_nobody("man_pages_replace_a_planted_link_never_write_through_it") {
+        return;
+    }
+    let w = World::new();
+    let man = w.root().join("man1");
+    std::fs::create_dir(&man).unwrap();
+    chmod(&man, 0o777);
+    as_nobody(&format!(
+        "ln -s {v} {m}/apim-profiles.1 && ln -s {v} {m}/apim-profiles-split.1",
+        v = w.victim.display(),
+        m = man.display()
+    ));
+    let o = bin().arg("man").arg("--out").arg(&man).output().unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&w.victim).unwrap(), VICTIM_TEXT, "a man page was written through the link");
+    for page in ["apim-profiles.1", "apim-profiles-split.1"] {
+        let md = std::fs::symlink_metadata(man.join(page)).unwrap();
+        assert!(md.file_type().is_file(), "{page} is still a link");
+        assert_eq!(md.mode() & 0o7777, 0o644);
+    }
+    assert!(std::fs::read_to_string(man.join("apim-profiles-split.1")).unwrap().contains(".SH"));
+}
