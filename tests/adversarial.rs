@@ -1211,3 +1211,47 @@ fn man_pages_replace_a_planted_link_never_write_through_it() {
     }
     assert!(std::fs::read_to_string(man.join("apim-profiles-split.1")).unwrap().contains(".SH"));
 }
+
+#[test]
+fn oracle_user_password_urls_and_comments_beside_secrets_are_masked() {
+    const ORA: &[&str] = &["OraFilePw1", "OraCommentPw2", "OraCommentPw3", "OraSetPw4", "OraCarryPw5", "OraErrPw6"];
+    let w = World::new();
+    let toml = w.home.join(TOML);
+    let mut conf = std::fs::read_to_string(&toml).unwrap();
+    conf.push_str(
+        "\n[database.oracle_extra]\nurl = \"jdbc:oracle:thin:apim/OraFilePw1@db.example:1521/ORCL\" # was OraCommentPw2\n\
+         password = \"OraCarryPw5\" # old one: OraCommentPw3\n# previous password: OraCommentPw3\n",
+    );
+    std::fs::write(&toml, conf).unwrap();
+    let mut outputs = Vec::new();
+    for json_flag in [true, false] {
+        let mut c = bin();
+        c.arg("split").arg(&w.home).arg("--out").arg(&w.out);
+        c.args(["--no-update", "--dry-run", "--profiles", "gateway-worker", "--carry", "database.oracle_extra"]);
+        c.args(["--set", "database.apim_db.url=\"jdbc:oracle:thin:apim/OraSetPw4@//db:1521/svc\""]);
+        if json_flag {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        assert_eq!(code(&o), Some(0), "{}", text(&o));
+        outputs.push(o);
+    }
+    // The URL's host still shows: only the password is hidden.
+    let v = json(&outputs[0]);
+    assert!(v.to_string().contains("jdbc:oracle:thin:apim/********@//db:1521/svc"), "{v}");
+    // An error that names the value does not show it either.
+    let o = bin()
+        .arg("split")
+        .arg(&w.home)
+        .arg("--out")
+        .arg(&w.out)
+        .args(["--no-update", "--dry-run", "--json", "--set", "database.apim_db.url=jdbc:oracle:thin:u/OraErrPw6@h junk"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    outputs.push(o);
+    for o in &outputs {
+        assert_output_clean(o, ORA);
+    }
+    assert!(!w.out.exists());
+}
