@@ -1255,3 +1255,67 @@ fn oracle_user_password_urls_and_comments_beside_secrets_are_masked() {
     }
     assert!(!w.out.exists());
 }
+
+/// `ansible-playbook` from `$APIM_TEST_ANSIBLE_VENV/bin`, else from PATH.
+fn ansible_playbook() -> Option<PathBuf> {
+    if let Some(v) = std::env::var_os("APIM_TEST_ANSIBLE_VENV") {
+        let p = Path::new(&v).join("bin/ansible-playbook");
+        return p.exists().then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join("ansible-playbook")).find(|p| p.exists())
+}
+
+#[test]
+fn the_ansible_module_never_shows_or_returns_set_secrets() {
+    let Some(playbook) = ansible_playbook() else {
+        eprintln!("skipped the_ansible_module_never_shows_or_returns_set_secrets: no ansible-playbook (set APIM_TEST_ANSIBLE_VENV)");
+        return;
+    };
+    const ANS: &[&str] = &["AnsSetAdminPw1", "AnsUrlPw2", "AnsOraPw3", "AnsSecretsAlias4"];
+    let w = World::new();
+    let play = w.root().join("play.yml");
+    let yaml = format!(
+        r#"- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - apim_profiles:
+        binary: {bin}
+        home: {home}
+        out: {out}
+        profiles: [gateway-worker]
+        set:
+          gateway-worker:
+            super_admin.password: AnsSetAdminPw1
+            database.apim_db.url: "jdbc:mysql://apim:AnsUrlPw2@db:3306/apim"
+            database.shared_db.url: "jdbc:oracle:thin:apim/AnsOraPw3@db:1521/x"
+            secrets.some_alias: AnsSecretsAlias4
+            server.offset: 5
+      register: r
+    - debug: var=r
+    - assert:
+        that: ["r.profiles[0].status == 'created'", "'AnsSetAdminPw1' not in (r | to_json)"]
+"#,
+        bin = exe().display(),
+        home = w.home.display(),
+        out = w.out.display()
+    );
+    std::fs::write(&play, yaml).unwrap();
+    let o = Command::new(&playbook)
+        .args(["-i", "localhost,", "-vvv"])
+        .arg(&play)
+        .env("ANSIBLE_LIBRARY", Path::new(env!("CARGO_MANIFEST_DIR")).join("ansible/plugins/modules"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_PYTHON_INTERPRETER", playbook.with_file_name("python"))
+        .env("ANSIBLE_LOCAL_TEMP", w.root().join("ans-local"))
+        .env("ANSIBLE_REMOTE_TEMP", w.root().join("ans-remote"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_output_clean(&o, ANS);
+    // The values were applied all the same, and ordinary values still show.
+    let toml = std::fs::read_to_string(w.out.join("gateway-worker/wso2am-4.2.0").join(TOML)).unwrap();
+    assert!(toml.contains("AnsSetAdminPw1") && toml.contains("offset = 5"), "{toml}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"server.offset\": 5"), "{}", text(&o));
+}
