@@ -1319,3 +1319,26 @@ fn the_ansible_module_never_shows_or_returns_set_secrets() {
     assert!(toml.contains("AnsSetAdminPw1") && toml.contains("offset = 5"), "{toml}");
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"server.offset\": 5"), "{}", text(&o));
 }
+
+#[test]
+fn an_update_that_removes_the_products_core_directories_fails_verification() {
+    let w = World::new();
+    let o = split_with_update(&w, &["--profiles", "gateway-worker"])
+        .env("APIM_DOUBLE_REMOVE", "repository/components")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(1), "{}", text(&o));
+    let v = json(&o);
+    let p = &v["profiles"][0];
+    assert_eq!(p["status"], "failed", "{v}");
+    assert!(p["error"].as_str().unwrap().contains("repository/components/ is missing"), "{v}");
+    assert!(!w.out.join("gateway-worker/wso2am-4.2.0").exists(), "the broken copy was published");
+    // A copy that lost a core directory after it was made does not verify.
+    let o = split_plain(&w, &w.root().join("out2"), &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let copy = w.root().join("out2/gateway-worker/wso2am-4.2.0");
+    std::fs::remove_dir_all(copy.join("repository/components")).unwrap();
+    let o = bin().arg("verify").arg(&copy).arg("--json").output().unwrap();
+    assert_ne!(code(&o), Some(0), "{}", text(&o));
+    assert!(json(&o)["profiles"][0]["drift"].to_string().contains("repository/components/ is missing"), "{}", text(&o));
+}

@@ -117,7 +117,11 @@ fn replace_file(plan: &Plan, top: &Beneath, rel: &Path, after: &Origin, backup: 
         if let Err(err) = dir.hard_link(&name, &bdir, &bname) {
             let _ = dir.remove_tree(&tmp);
             return Err(err).with_context(|| {
-                format!("keeping {} as {} (an existing backup is never overwritten)", target.display(), root.join(b).display())
+                format!(
+                    "keeping {} as {} (an existing backup is never overwritten)",
+                    target.display(),
+                    root.join(b).display()
+                )
             });
         }
     }
