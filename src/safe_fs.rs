@@ -148,12 +148,24 @@ fn not_ours(path: &Path) -> anyhow::Error {
     .into()
 }
 
-/// Reads a file of the tool's own (see [`open_own`]).
+/// The most a file of the tool's own may hold: a record of a 200,000-file
+/// copy is tens of MB; anything near this is not one of ours.
+pub const OWN_LIMIT: u64 = 256 << 20;
+
+/// The most a small file (a lock's or a pid file's number, a settings or
+/// credentials file, an overlay) may hold.
+pub const SMALL_LIMIT: u64 = 16 << 20;
+
+/// Reads a file of the tool's own (see [`open_own`]), refused past
+/// [`OWN_LIMIT`].
 pub fn read_own(path: &Path) -> Result<Option<Vec<u8>>> {
-    let Some(mut f) = open_own(path)? else { return Ok(None) };
-    let mut b = Vec::new();
-    f.read_to_end(&mut b).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Some(b))
+    read_own_bounded(path, OWN_LIMIT)
+}
+
+/// [`read_own`] of a file that may hold no more than `limit` bytes.
+pub fn read_own_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
+    let Some(f) = open_own(path)? else { return Ok(None) };
+    read_bounded(f, path, limit).map(Some)
 }
 
 /// Whether something (anything, a link included) is at `path`.
@@ -186,12 +198,11 @@ pub fn open_regular(path: &Path, what: &str) -> Result<File> {
     Ok(f)
 }
 
-/// Reads a regular file given to the tool (see [`open_regular`]).
+/// Reads a regular file given to the tool (see [`open_regular`]), no
+/// larger than [`SMALL_LIMIT`].
 pub fn read_regular(path: &Path, what: &str) -> Result<Vec<u8>> {
-    let mut f = open_regular(path, what)?;
-    let mut b = Vec::new();
-    f.read_to_end(&mut b).with_context(|| format!("reading {}", path.display()))?;
-    Ok(b)
+    let f = open_regular(path, what)?;
+    read_bounded(f, path, SMALL_LIMIT).with_context(|| format!("reading the {what} {}", path.display()))
 }
 
 /// Where `root/rel` leads, refused when a link takes it outside `root`.

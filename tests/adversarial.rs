@@ -1342,3 +1342,55 @@ fn an_update_that_removes_the_products_core_directories_fails_verification() {
     assert_ne!(code(&o), Some(0), "{}", text(&o));
     assert!(json(&o)["profiles"][0]["drift"].to_string().contains("repository/components/ is missing"), "{}", text(&o));
 }
+
+/// Runs a command that must end by itself within `limit`: the exit code, or
+/// a failure naming what hung.
+fn run_within(mut c: Command, limit: Duration, what: &str) -> Output {
+    let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    if wait_timeout(&mut child, limit).is_none() {
+        let _ = child.kill();
+        panic!("{what}: still running after {limit:?}");
+    }
+    collect(child)
+}
+
+#[test]
+fn settings_records_and_locks_that_are_fifos_devices_or_huge_are_refused_quickly() {
+    let w = World::new();
+    let fifo = w.root().join("fifo.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let huge = w.root().join("huge.toml");
+    std::fs::File::create(&huge).unwrap().set_len(64 << 20).unwrap();
+    // The settings file.
+    for settings in [fifo.as_path(), Path::new("/dev/zero"), huge.as_path()] {
+        let mut c = Command::new(exe());
+        c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--dry-run", "--json", "--settings"]).arg(settings);
+        let o = run_within(c, Duration::from_secs(5), &format!("--settings {}", settings.display()));
+        assert_eq!(code(&o), Some(2), "{}", text(&o));
+        assert!(json(&o)["hint"].as_str().is_some(), "{}", text(&o));
+    }
+    // HOME/.apim-profiles.json as a FIFO: the refusal of a home that looks
+    // like a copy does not hang on it.
+    let rec = w.home.join(".apim-profiles.json");
+    assert!(Command::new("mkfifo").arg(&rec).status().unwrap().success());
+    let mut c = Command::new(exe());
+    c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--no-update", "--dry-run", "--json"]);
+    let o = run_within(c, Duration::from_secs(5), "a FIFO at HOME/.apim-profiles.json");
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    std::fs::remove_file(&rec).unwrap();
+    // A FIFO at the output's lock: replaced, and the run succeeds.
+    std::fs::create_dir(&w.out).unwrap();
+    assert!(Command::new("mkfifo").arg(w.out.join(".apim-profiles.lock")).status().unwrap().success());
+    let mut c = Command::new(exe());
+    c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--no-update", "--json", "--profiles", "gateway-worker"]);
+    let o = run_within(c, Duration::from_secs(60), "a FIFO at the lock");
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    // A copy's record grown huge (sparse: no disk used) is refused, not read whole.
+    let copy = w.out.join("gateway-worker/wso2am-4.2.0");
+    std::fs::OpenOptions::new().write(true).open(copy.join(".apim-profiles.json")).unwrap().set_len(300 << 20).unwrap();
+    let mut c = Command::new(exe());
+    c.arg("verify").arg(&copy).arg("--json");
+    let o = run_within(c, Duration::from_secs(5), "a huge record");
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("bytes"), "{}", text(&o));
+}

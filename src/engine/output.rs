@@ -167,8 +167,14 @@ impl Lock {
                 }
                 Err(e) => return Err(e).with_context(|| format!("opening the lock {}", path.display())),
             };
+            if !file.metadata().is_ok_and(|m| m.file_type().is_file()) {
+                // A FIFO or device planted at the lock's name: removed the
+                // same way, never used.
+                std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+                continue;
+            }
             if !sys::try_lock(&file).with_context(|| format!("locking {}", path.display()))? {
-                let holder = crate::safe_fs::read_own(&path)
+                let holder = crate::safe_fs::read_own_bounded(&path, 64)
                     .ok()
                     .flatten()
                     .and_then(|t| String::from_utf8_lossy(&t).trim().parse::<u32>().ok());
