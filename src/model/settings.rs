@@ -145,7 +145,10 @@ pub fn load(path: &Path, known: &[&str]) -> Result<Settings> {
     // once instead of hanging the run.
     let bytes = crate::safe_fs::read_regular(path, "--settings")?;
     let text = String::from_utf8(bytes).map_err(|_| {
-        Refusal::new(format!("--settings {}: it is not UTF-8 text", path.display()), "give the path of a TOML settings file")
+        Refusal::new(
+            format!("--settings {}: it is not UTF-8 text", path.display()),
+            "give the path of a TOML settings file",
+        )
     })?;
     parse(&text, path, known)
 }

@@ -162,23 +162,27 @@ impl Masker {
                 }
                 continue;
             }
-            let q = chars.get(k).copied().filter(|c| *c == '"' || *c == '\'');
-            match q {
-                Some(q) => {
-                    let triple = value.starts_with(&format!("{q}{q}{q}"));
-                    let d = if triple { format!("{q}{q}{q}") } else { q.to_string() };
-                    let inner = value.trim_start_matches(q).trim_end_matches(q);
-                    out.push_str(&format!("{d}{}{d}", mask_for(inner, self.tagged)));
-                }
-                None if end > k => out.push_str(&mask_for(&value, self.tagged)),
-                None => {}
-            }
+            out.push_str(&mask_value(&value, self.tagged));
             i = end;
             if mask_comment_after(&chars, end, &mut out) {
                 return out;
             }
         }
         out
+    }
+}
+
+/// A secret value as written (quoted, triple-quoted or bare), masked.
+fn mask_value(value: &str, tagged: bool) -> String {
+    match value.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        Some(q) => {
+            let triple = value.starts_with(&format!("{q}{q}{q}"));
+            let d = if triple { format!("{q}{q}{q}") } else { q.to_string() };
+            let inner = value.trim_start_matches(q).trim_end_matches(q);
+            format!("{d}{}{d}", mask_for(inner, tagged))
+        }
+        None if !value.is_empty() => mask_for(value, tagged),
+        None => String::new(),
     }
 }
 
