@@ -97,7 +97,7 @@ pub fn open_source(root: &Path, rel: &Path, scanned: (u64, u64)) -> Result<File>
     let f = match f {
         Ok(f) => f,
         Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
-            return open_regular(&resolve_inside(root, rel)?, "file");
+            return open_inside(root, rel);
         }
         Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
     };
@@ -220,11 +220,45 @@ pub fn resolve_inside(root: &Path, rel: &Path) -> Result<PathBuf> {
     Ok(resolved)
 }
 
-/// Reads `root/rel`, following links only while they stay inside `root`,
-/// and only a regular file.
+/// Opens `root/rel` for reading, following links only while they stay
+/// inside `root`, and only a regular file. The kernel resolves the name
+/// beneath the root's descriptor (`openat2(RESOLVE_BENEATH)`), so a
+/// directory swapped for a link to elsewhere at any moment fails the open
+/// rather than leading it out. An absolute link into the root (which
+/// `RESOLVE_BENEATH` refuses) is resolved first, then its target opened the
+/// same way with no link followed.
+pub fn open_inside(root: &Path, rel: &Path) -> Result<File> {
+    let top = Beneath::open(root, true)?;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    crate::hooks::before_open(rel);
+    let fd = match rustix::fs::openat2(top.fd(), rel, flags, rustix::fs::Mode::empty(), how) {
+        Ok(fd) => fd,
+        Err(e) if e == Errno::XDEV || e == Errno::NOSYS || e == Errno::PERM || e == Errno::AGAIN => {
+            let resolved = resolve_inside(root, rel)?;
+            let root_c = std::fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
+            let inner = resolved.strip_prefix(&root_c).unwrap_or(Path::new("")).to_path_buf();
+            top.open_at(&inner, flags, 0).map_err(|e| refused_link(&root.join(rel), e))?
+        }
+        Err(e) if e == Errno::LOOP || e == Errno::NOTDIR => return Err(refused_link(&root.join(rel), e.into())),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", root.join(rel).display())),
+    };
+    let f = File::from(fd);
+    if !f.metadata()?.file_type().is_file() {
+        return Err(Refusal::new(
+            format!("{} is not a regular file (a FIFO, socket or device)", root.join(rel).display()),
+            "remove it from the home; a product home holds only files, directories and links",
+        )
+        .into());
+    }
+    Ok(f)
+}
+
+/// Reads `root/rel` (see [`open_inside`]).
 pub fn read_inside(root: &Path, rel: &Path) -> Result<Vec<u8>> {
-    let resolved = resolve_inside(root, rel)?;
-    read_regular(&resolved, "file").with_context(|| format!("reading {}", root.join(rel).display()))
+    let shown = root.join(rel);
+    let f = open_inside(root, rel)?;
+    read_bounded(f, &shown, OWN_LIMIT)
 }
 
 /// Device and inode of what is at `path` (links followed).

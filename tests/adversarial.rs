@@ -1394,3 +1394,33 @@ fn settings_records_and_locks_that_are_fifos_devices_or_huge_are_refused_quickly
     assert_eq!(code(&o), Some(2), "{}", text(&o));
     assert!(json(&o)["error"].as_str().unwrap().contains("bytes"), "{}", text(&o));
 }
+
+#[test]
+fn the_templates_directory_swapped_for_a_link_during_split_publishes_no_outside_content() {
+    if !can_attack_as_nobody("the_templates_directory_swapped_for_a_link_during_split_publishes_no_outside_content") {
+        return;
+    }
+    let w = World::new();
+    let victim_dir = root_only_dir(&w, &["gateway-worker.toml"]);
+    std::fs::write(victim_dir.join("gateway-worker.toml"), "[server]\nhostname = \"ROOT-ONLY-TEMPLATE\"\n").unwrap();
+    chown_nobody(&w.home);
+    let dtpl = w.home.join(DTPL);
+    let swap = format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'mv {d} {d}.moved && ln -s {v} {d}'",
+        d = dtpl.display(),
+        v = victim_dir.display()
+    );
+    let o = bin()
+        .arg("split")
+        .arg(&w.home)
+        .arg("--out")
+        .arg(&w.out)
+        .args(["--no-update", "--json", "--profiles", "gateway-worker", "--set", "server.offset=3"])
+        .env("APIM_PROFILES_BEFORE_OPEN", format!("{DTPL}/gateway-worker.toml={swap}"))
+        .output()
+        .unwrap();
+    assert!(std::fs::symlink_metadata(&dtpl).unwrap().file_type().is_symlink(), "hook did not run: {}", text(&o));
+    assert_output_clean(&o, &["ROOT-ONLY-TEMPLATE"]);
+    assert_no_secret_under(&w.out, &["ROOT-ONLY-TEMPLATE"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+}
