@@ -481,11 +481,13 @@ fn stage<'a>(
     for target in to_build {
         let parent = target.final_path.parent().expect("copy has a parent");
         created.create_all(parent)?;
+        // Nothing is removed or written in the profile directory before it
+        // is known to be ours; the copy is then written beneath its handle.
+        let dir = output::open_profile_dir(parent)?;
         for stale in output::remove_stale_staging(&target.final_path, &c.homes[target.home].dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
-        // Beneath the profile directory's handle, which must be ours.
-        let staging = Staging::for_copy_in(&target.final_path, output::open_profile_dir(parent)?);
+        let staging = Staging::for_copy_in(&target.final_path, dir);
         builds.push(Build { target, staging, stats: CopyStats::default(), update: None });
     }
     Ok(builds)
