@@ -117,7 +117,7 @@ run_contender() { # name
     dd_direct) run_dd oflag=direct ;;
     dd_fsync) run_dd conv=fsync ;;
     upd_none) run_split ;;
-    upd_each) upd_env "$bin" split "$home" --out "$dst" --update-tool "$double" >/dev/null ;;
+    upd_each) upd_env "$bin" split "$home" --out "$dst" --update-tool "$double" --update-each >/dev/null ;;
     upd_once) upd_env "$bin" split "$home" --out "$dst" --update-tool "$double" --update-once >/dev/null ;;
   esac
 }
@@ -194,6 +194,8 @@ inv_ratio_row() { # LABEL A B OP GOAL: B/A (how many times faster A is)
 # ---- the home ---------------------------------------------------------------
 "$gen" "$work/src" --template "$root/fixtures/wso2am-4.2.0" --size-mb "$size" --files "$files" >/dev/null
 home=$work/src/wso2am-4.2.0
+# The update double knows a pack by its record of the files as shipped.
+"$root/fixtures/update-tool/ship" "$home"
 home_bytes=$(find "$home" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
 home_files=$(find "$home" | wc -l)
 ref=$work/ref

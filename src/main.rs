@@ -110,7 +110,7 @@ struct Common {
 #[command(next_help_heading = "Update")]
 struct NoUpdate {
     /// Do not run the U2 update in the copies.
-    #[arg(long, conflicts_with_all = ["update_tool", "update_zip", "update_level", "credentials_file", "update_timeout", "update_jobs"])]
+    #[arg(long, conflicts_with_all = ["update_tool", "update_zip", "update_level", "credentials_file", "update_timeout", "update_jobs", "update_input_timeout", "update_trial_subscription"])]
     no_update: bool,
 }
 
@@ -135,6 +135,12 @@ struct UpdateFlags {
     /// How many update runs at once (they share ~/.wso2-updates).
     #[arg(long, value_name = "N", default_value_t = 1)]
     update_jobs: usize,
+    /// Seconds the tool may wait, silent, for an answer apim-profiles does not give before it is stopped.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    update_input_timeout: u64,
+    /// Accept a trial subscription when the tool offers one (the account has no active subscription).
+    #[arg(long)]
+    update_trial_subscription: bool,
 }
 
 /// The operator's settings for each profile's deployment.toml.
@@ -212,9 +218,12 @@ struct SplitCmd {
     #[command(flatten)]
     update: UpdateFlags,
     /// Run the update once, in a staging copy of the home, and make the copies from it
-    /// (one download and one tool run for all profiles; HOME is not changed).
-    #[arg(help_heading = "Update", long, conflicts_with = "no_update")]
+    /// (one download and one tool run for all profiles; HOME is not changed). The default with one home.
+    #[arg(help_heading = "Update", long, conflicts_with_all = ["no_update", "update_each"])]
     update_once: bool,
+    /// Make each copy, then run the update in it (one tool run per copy; conflicts resolved per copy).
+    #[arg(help_heading = "Update", long, conflicts_with = "no_update")]
+    update_each: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -246,6 +255,12 @@ struct UpdateCmd {
     /// Resume after conflicts were resolved (`<file>.final` beside each).
     #[arg(long = "continue")]
     resume: bool,
+    /// Roll back the copy's last update (the tool's apply-update --revert), then optimize it again.
+    #[arg(long, conflicts_with_all = ["resume", "update_zip", "update_level"])]
+    revert: bool,
+    /// Update copies that changed since apim-profiles left them; edited files are left for the tool.
+    #[arg(long)]
+    force: bool,
     /// Read the update options from a TOML settings file (flags win).
     #[arg(long, value_name = "FILE.toml", help_heading = "Configuration")]
     settings: Option<PathBuf>,
@@ -300,7 +315,12 @@ fn load_settings(path: Option<&Path>, profile_dir: Option<&Path>) -> anyhow::Res
 impl UpdateFlags {
     /// The update step's settings.
     fn settings(&self, resume: bool, json: bool, quiet: bool) -> update::Settings {
+        use std::io::IsTerminal;
         update::Settings {
+            input_timeout: std::time::Duration::from_secs(self.update_input_timeout),
+            trial_subscription: self.update_trial_subscription,
+            revert: false,
+            progress: !json && !quiet && std::io::stderr().is_terminal(),
             tool: self.update_tool.clone(),
             zip: self.update_zip.clone(),
             level: self.update_level.clone(),
@@ -478,6 +498,7 @@ impl SplitCmd {
             jobs: self.jobs,
             reflink: self.reflink,
             update_once: self.update_once,
+            update_each: self.update_each,
             options,
             profile_dir: self.common.profile_dir,
             progress: !json && !quiet && std::io::stderr().is_terminal(),
@@ -510,7 +531,8 @@ impl UpdateCmd {
             self.update.merge(&s.update, given);
         }
         split::check_jobs("--update-jobs", Some(self.update.update_jobs))?;
-        let s = self.update.settings(self.resume, self.common.json, quiet);
-        update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref())
+        let mut s = self.update.settings(self.resume, self.common.json, quiet);
+        s.revert = self.revert;
+        update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref(), self.force)
     }
 }

@@ -85,6 +85,9 @@ pub enum Status {
     Drifted,
     /// `update`: the update ran and the copy was re-optimized.
     Updated,
+    /// `update --revert`: the last update was rolled back and the copy
+    /// re-optimized.
+    Reverted,
 }
 
 impl Status {

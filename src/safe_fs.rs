@@ -500,6 +500,68 @@ pub fn read_bounded(f: File, path: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(b)
 }
 
+/// Opens the directory `root/rel` beneath `root` (`openat2` with
+/// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`): no link is followed on the way
+/// and nothing outside `root` can be reached, whatever is swapped in meanwhile.
+pub fn open_dir_beneath(root: &Path, rel: &Path) -> Result<std::os::fd::OwnedFd> {
+    let base = crate::sys::open_dir(root, false).with_context(|| format!("opening {}", root.display()))?;
+    if rel.as_os_str().is_empty() {
+        return Ok(base);
+    }
+    rustix::fs::openat2(
+        &base,
+        rel,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::BENEATH | rustix::fs::ResolveFlags::NO_SYMLINKS,
+    )
+    .with_context(|| format!("opening {} beneath {}", rel.display(), root.display()))
+}
+
+/// The directory holding `root/rel`, opened beneath `root`, and the name in it.
+fn parent_beneath(root: &Path, rel: &Path) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString)> {
+    let name = rel.file_name().with_context(|| format!("{} names no file", rel.display()))?.to_os_string();
+    let dir = open_dir_beneath(root, rel.parent().unwrap_or(Path::new("")))?;
+    Ok((dir, name))
+}
+
+/// Renames `root/from` to `root/to` (replacing a file there), both beneath
+/// `root`, no link followed on either way.
+pub fn rename_beneath(root: &Path, from: &Path, to: &Path) -> Result<()> {
+    let (fd_from, n_from) = parent_beneath(root, from)?;
+    let (fd_to, n_to) = parent_beneath(root, to)?;
+    rustix::fs::renameat(&fd_from, &n_from, &fd_to, &n_to)
+        .with_context(|| format!("renaming {} to {} in {}", from.display(), to.display(), root.display()))
+}
+
+/// Removes the file `root/rel` beneath `root` (a link is removed, not followed).
+pub fn remove_file_beneath(root: &Path, rel: &Path) -> Result<()> {
+    let (fd, name) = parent_beneath(root, rel)?;
+    rustix::fs::unlinkat(&fd, &name, rustix::fs::AtFlags::empty())
+        .with_context(|| format!("removing {} in {}", rel.display(), root.display()))
+}
+
+/// Reads the regular file `root/rel` beneath `root` (no link followed, a
+/// special file refused before it is read); None when nothing is there.
+pub fn read_file_beneath(root: &Path, rel: &Path) -> Result<Option<Vec<u8>>> {
+    let (fd, name) = parent_beneath(root, rel)?;
+    let f = match rustix::fs::openat(&fd, &name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK, rustix::fs::Mode::empty()) {
+        Ok(f) => File::from(f),
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("opening {} in {}", rel.display(), root.display())),
+    };
+    if !f.metadata()?.is_file() {
+        return Err(Refusal::new(
+            format!("{} in {} is not a regular file", rel.display(), root.display()),
+            "put the file the product ships in its place",
+        )
+        .into());
+    }
+    let mut b = Vec::new();
+    (&f).read_to_end(&mut b).with_context(|| format!("reading {} in {}", rel.display(), root.display()))?;
+    Ok(Some(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -357,7 +357,7 @@ fn the_update_password_is_in_no_argv_and_no_environment_of_the_tool() {
     let before = w.snapshot();
     let child = split_with_update(&w, &["--profiles", "gateway-worker"]).env("APIM_DOUBLE_SLEEP", "3").spawn().unwrap();
     let apim_pid = child.id();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("--backup"));
     // While the double sleeps: every process's argv and environment.
     let mut looked = 0;
     let t = Instant::now();
@@ -423,7 +423,7 @@ fn credentials_from_the_environment_do_not_reach_the_tools_environment() {
     }
     let child = c2.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let apim = child.id();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("--backup"));
     // Only apim-profiles itself (given the variable by the operator) holds it.
     let holding = processes_holding(password, Some(apim));
     assert!(holding.is_empty(), "the password is readable in /proc: {holding:?}");
@@ -532,8 +532,12 @@ fn links_planted_at_predictable_temporary_names_are_not_followed() {
 fn a_directory_appearing_at_the_final_place_during_a_run_is_left_alone() {
     let w = World::new();
     let before = w.snapshot();
-    let child = split_with_update(&w, &["--profiles", "gateway-worker"]).env("APIM_DOUBLE_SLEEP", "2").spawn().unwrap();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    // The each order: the copy is staged beside its final place while its update runs.
+    let child = split_with_update(&w, &["--profiles", "gateway-worker", "--update-each"])
+        .env("APIM_DOUBLE_SLEEP", "2")
+        .spawn()
+        .unwrap();
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("--backup"));
     let place = w.out.join("gateway-worker/wso2am-4.2.0");
     std::fs::create_dir(&place).unwrap();
     std::fs::write(place.join("someone-elses.txt"), "not yours\n").unwrap();
@@ -559,7 +563,7 @@ fn force_exchanges_only_with_the_copy_that_was_there() {
         .env("APIM_DOUBLE_SLEEP", "2")
         .spawn()
         .unwrap();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("--backup"));
     std::fs::rename(&place, w.out.join("gateway-worker/moved-away")).unwrap();
     std::fs::create_dir(&place).unwrap();
     std::fs::write(place.join("someone-elses.txt"), "not yours\n").unwrap();
@@ -841,7 +845,7 @@ fn after_sigkill_no_orphan_update_survives_and_a_rerun_refuses_meanwhile() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("cwd="));
+    wait_for("the update double to start", Duration::from_secs(60), || w.calls().contains("--backup"));
     std::thread::sleep(Duration::from_millis(200));
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();

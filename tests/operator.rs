@@ -108,7 +108,8 @@ fn status_shows_conflicts_waiting() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
-    let o = updated_split(&home, &out, "conflicts");
+    // The each order: a copy that stops on conflicts is published for a person.
+    let o = split_with_double(&home, &out, "conflicts", PASSWORD).arg("--update-each").output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
     let o = status(&[&out], &["--json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));

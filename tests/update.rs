@@ -27,9 +27,12 @@ fn setup() -> Setup {
     Setup { home, out, calls, _tmp: tmp }
 }
 
+/// `split` in the per-copy order (each copy updated in place), which these
+/// tests are about; tests/update_once.rs and tests/update_contract.rs cover
+/// the once order.
 fn split_cmd(s: &Setup, scenario: &str, extra: &[&str]) -> assert_cmd::Command {
     let mut c = split_with_double(&s.home, &s.out, scenario, PASSWORD);
-    c.args(extra).env("APIM_DOUBLE_CALLS", &s.calls);
+    c.arg("--update-each").args(extra).env("APIM_DOUBLE_CALLS", &s.calls);
     c
 }
 
@@ -50,8 +53,10 @@ fn assert_no_password_under(dir: &Path) {
     }
 }
 
+/// The tool's update runs (its `current-state` questions left out).
 fn calls(s: &Setup) -> Vec<String> {
-    std::fs::read_to_string(&s.calls).unwrap_or_default().lines().map(str::to_string).collect()
+    let text = std::fs::read_to_string(&s.calls).unwrap_or_default();
+    text.lines().filter(|l| !l.contains("args=current-state")).map(str::to_string).collect()
 }
 
 #[test]
@@ -87,16 +92,17 @@ fn split_updates_every_copy_then_reoptimizes_and_verifies() {
             .any(|l| l.as_str().unwrap().contains("api#am#publisher.war")),
         "{p}"
     );
-    // The update changed the TM axis2 variant: it is re-copied, and no
-    // backup is lost (the pristine one stays, the replaced one is kept too).
+    // The update changed the TM axis2 variant and the default: the updated
+    // variant is in place, and the backup is the updated default (what the
+    // product's script backs up from the updated pack), with no second one.
     let tm = s.out.join("traffic-manager/wso2am-4.2.0");
     let axis2 = format!("{T}/repository/conf/axis2/axis2.xml.j2");
-    assert_eq!(read(tm.join(&axis2)), read(tm.join(format!("{T}/repository/conf/axis2/axis2_TM.xml.j2"))));
-    assert_eq!(read(tm.join(format!("{axis2}.backup"))), read(s.home.join(&axis2)));
-    assert_eq!(
-        read(tm.join(format!("{axis2}.backup.1"))),
-        read(s.home.join(format!("{T}/repository/conf/axis2/axis2_TM.xml.j2")))
-    );
+    let variant = read(tm.join(format!("{T}/repository/conf/axis2/axis2_TM.xml.j2")));
+    assert_eq!(read(tm.join(&axis2)), variant);
+    assert!(String::from_utf8_lossy(&variant).contains("wso2 update level 5"));
+    let backup = read(tm.join(format!("{axis2}.backup")));
+    assert!(backup.starts_with(&read(s.home.join(&axis2))) && backup != read(s.home.join(&axis2)));
+    assert!(!tm.join(format!("{axis2}.backup.1")).exists());
     // The password appears nowhere.
     assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
     assert!(!String::from_utf8_lossy(&o.stderr).contains(PASSWORD));
@@ -256,7 +262,8 @@ fn missing_credentials_are_refused_before_copying() {
 fn offline_update_zip_needs_no_account() {
     let s = setup();
     let zip = s.home.parent().unwrap().join("update-4.2.0.5.zip");
-    std::fs::write(&zip, b"PK\x03\x04 not really").unwrap();
+    // What the tool's create-update makes (the double's own archive format).
+    std::fs::write(&zip, b"wso2-update-double-archive 1\nproduct=wso2am-4.2.0\nstart=1\nend=5\n").unwrap();
     let o = bin()
         .arg("split")
         .arg(&s.home)
@@ -272,6 +279,9 @@ fn offline_update_zip_needs_no_account() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let c = calls(&s);
     assert!(c[0].contains("apply-update") && c[0].contains("update-4.2.0.5.zip"), "{c:?}");
+    // Only what WSO2 lists for apply-update: a backup place, no template.
+    assert!(c[0].contains("--backup") && !c[0].contains("--template"), "{c:?}");
+    assert_eq!(json(&o)["profiles"][0]["update"]["level"], "4.2.0.5");
     bin().arg("verify").arg(s.out.join("gateway-worker/wso2am-4.2.0")).assert().success();
 }
 
@@ -308,4 +318,56 @@ fn ctrl_c_stops_the_update_tool_and_publishes_nothing() {
     let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
     assert!(!ps.lines().any(|l| l.contains(&marker) && l.contains("wso2update")), "{ps}");
+}
+
+/// A question the tool asks that apim-profiles does not answer stops that
+/// run at once, with the question in the error: the trial-subscription
+/// question (answered only with --update-trial-subscription), a second
+/// password prompt (the service refused the credentials), and a silent wait
+/// on the terminal.
+#[test]
+fn unanswered_questions_stop_the_run_with_the_question_shown() {
+    let started = std::time::Instant::now();
+    let cases: [(&str, &[&str], Option<&str>, &str); 3] = [
+        ("trial", &[], None, "trial subscription? [y/N]"),
+        ("success", &[], Some("another-password"), "Password for 'ops@example.com'"),
+        ("silent-read", &["--update-input-timeout", "2"], None, "waited 2 s for input"),
+    ];
+    for (scenario, extra, expect, shown) in cases {
+        let s = setup();
+        let mut c = split_cmd(&s, scenario, &["--profiles", "gateway-worker"]);
+        c.args(extra);
+        if let Some(p) = expect {
+            c.env("APIM_DOUBLE_EXPECT_PASSWORD", p);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{scenario}: {}", String::from_utf8_lossy(&o.stderr));
+        let err = json(&o)["profiles"][0]["error"].as_str().unwrap().to_string();
+        assert!(err.contains("stopped to ask") && err.contains(shown), "{scenario}: {err}");
+        assert!(!err.contains(PASSWORD));
+    }
+    assert!(started.elapsed().as_secs() < 120, "a question waited for the update timeout");
+    // Accepted when the operator says so.
+    let s = setup();
+    let o = split_cmd(&s, "trial", &["--profiles", "gateway-worker", "--update-trial-subscription"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Newer packs ship bin/update_tool_setup.sh instead of the tool; a zip
+/// carries its own levels.
+#[test]
+fn setup_script_packs_and_levels_with_a_zip_are_refused_with_the_next_step() {
+    let s = setup();
+    let script = s.home.join("bin/update_tool_setup.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let o = bin().arg("split").arg(&s.home).arg("--out").arg(&s.out).env("WSO2_USERNAME", "u").env("WSO2_PASSWORD", "p").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("update_tool_setup.sh") && err.contains("--update-tool"), "{err}");
+    let zip = s.home.parent().unwrap().join("u.zip");
+    std::fs::write(&zip, b"x").unwrap();
+    let o = split_cmd(&s, "success", &["--update-level", "5", "--update-zip", zip.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("apply-update takes no level"));
+    assert!(!s.out.exists());
 }

@@ -36,8 +36,12 @@ pub struct SplitArgs {
     pub force: bool,
     pub jobs: Option<usize>,
     pub reflink: Reflink,
-    /// `--update-once`: update a staging copy of the home once, then copy from it.
+    /// `--update-once`: update a staging copy of the home once, then copy
+    /// from it (the default with one home).
     pub update_once: bool,
+    /// `--update-each`: make each copy, then update it (the default with
+    /// several homes: each component pack runs its own tool).
+    pub update_each: bool,
     pub options: Options,
     pub profile_dir: Option<PathBuf>,
     /// None with `--no-update`.
@@ -86,6 +90,7 @@ impl Target {
     fn report(&self, status: Status) -> ProfileReport {
         let mut r = ProfileReport::from_plan(&self.plan, &self.final_path, status);
         r.links_rewritten = self.relinked.iter().map(|p| p.display().to_string()).collect();
+        r.start = self.profile.start_command();
         r
     }
 }
@@ -151,7 +156,7 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     match updated_home {
         // The copies are made: the staged home goes now, before the flush
         // that publishes them, so its pages are dropped instead of written.
-        Some(h) => h.hand_out(&mut builds),
+        Some(h) => h.hand_out(&mut builds)?,
         None if checked.update.iter().any(Option::is_some) => {
             update_all(&checked.update, &args.options, &mut builds)
                 .context("the update step failed; no copy was published")?
@@ -191,10 +196,12 @@ fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
     }
 }
 
-/// `--update-once` applies when one home is updated and a copy is to be
-/// built; with several homes (component packs) each pack runs its own tool.
+/// The once order (update the pack, then optimize each copy: WSO2's update
+/// FAQ, one download for every profile) applies when one home is updated and
+/// a copy is to be built, unless `--update-each` asks for the per-copy order;
+/// with several homes (component packs) each pack's copies run their own tool.
 fn update_once<'a>(args: &SplitArgs, c: &'a Checked, to_build: &[&Target]) -> Result<Option<&'a update::Settings>> {
-    if !args.update_once {
+    if args.update_each || (!args.update_once && c.homes.len() > 1) {
         return Ok(None);
     }
     if c.homes.len() > 1 {
@@ -216,6 +223,9 @@ fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: b
     }
     let staged_home_bytes = if once { Tree::scan(&c.homes[0].path)?.total_bytes() } else { 0 };
     check_space(&c.homes, &c.out, to_build, args.reflink, args.dry_run, staged_home_bytes)?;
+    // An update of a killed run may still be dying beside a copy (the each
+    // order) or beside the staged home in the output (the once order).
+    crate::update::process::refuse_if_running(&c.out)?;
     for t in to_build {
         crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
     }
@@ -416,6 +426,7 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     let to_copy = human_bytes(targets.iter().map(|t| t.plan.tree.total_bytes()).sum());
     let n = (targets.len(), entries);
     progress::done(planning, format!("plan: {} profile(s), {} entries in the home, {to_copy} to copy", n.0, n.1));
+    refuse_an_ignored_update(args, &targets)?;
     for t in targets.iter().filter(|_| !args.force && !args.dry_run) {
         if let (CopyState::Stale { .. } | CopyState::Failed { .. }, Some(reason)) = (&t.state, t.state.why()) {
             return refuse(
@@ -425,6 +436,46 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
         }
     }
     Ok(targets)
+}
+
+/// An update asked of copies that are current and stay as they are is never
+/// silently skipped: a copy made without the update, or at another level
+/// than `--update-level`, is refused with the command that updates it.
+fn refuse_an_ignored_update(args: &SplitArgs, targets: &[Target]) -> Result<()> {
+    let Some(u) = &args.update else { return Ok(()) };
+    let mut behind = Vec::new();
+    for t in targets.iter().filter(|t| matches!(t.state, CopyState::Current)) {
+        let Some(rec) = &t.have else { continue };
+        let level = rec.update.as_ref().and_then(|v| v.get("level")).and_then(|l| l.as_str()).map(str::to_string);
+        let why = match (&rec.update, &u.level) {
+            (None, _) => "was made without the update".to_string(),
+            (Some(_), Some(want)) if !level.as_deref().is_some_and(|l| same_level(l, want)) => {
+                format!("is at update level {}, not {want}", level.as_deref().unwrap_or("unknown"))
+            }
+            _ => continue,
+        };
+        behind.push((t.final_path.display().to_string(), why));
+    }
+    let Some((first, why)) = behind.first() else { return Ok(()) };
+    let paths: Vec<&str> = behind.iter().map(|(p, _)| p.as_str()).collect();
+    let level = u.level.as_ref().map(|l| format!(" --update-level {l}")).unwrap_or_default();
+    refuse(
+        format!("{first} {why}{}: split does not update copies that are current", more(behind.len())),
+        format!("update them in place with: apim-profiles update{level} {}", paths.join(" ")),
+    )
+}
+
+fn more(n: usize) -> String {
+    if n > 1 {
+        format!(" (and {} more)", n - 1)
+    } else {
+        String::new()
+    }
+}
+
+/// `7` or `4.2.0.7` names the level `4.2.0.7`.
+fn same_level(have: &str, want: &str) -> bool {
+    have == want || (!want.contains('.') && have.rsplit('.').next() == Some(want))
 }
 
 fn dry_run(args: &SplitArgs, targets: &[Target], u: Option<&update::Settings>) -> Result<Vec<ProfileReport>> {
@@ -534,13 +585,32 @@ fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<CopyS
 /// `--update-once`: the home as updated, in a staging place of the output.
 struct UpdatedHome {
     result: UpdateResult,
+    /// The tool's backup of the files it changed (for a revert).
+    backup: PathBuf,
     /// Removed when dropped: the copies are made by then.
     _staging: Staging,
 }
 
 impl UpdatedHome {
-    /// Every copy built from the updated home carries its update's result.
-    fn hand_out(self, builds: &mut [Build<'_>]) {
+    /// Every copy built from the updated home carries its update's result,
+    /// and its own copy of the tool's backup beside it (where `update
+    /// --revert` of that copy looks), made once per update level.
+    fn hand_out(self, builds: &mut [Build<'_>]) -> Result<()> {
+        let levels: Vec<PathBuf> = match std::fs::read_dir(&self.backup) {
+            Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+            Err(_) => vec![],
+        };
+        for b in builds.iter() {
+            let own = update::backup_dir(&b.target.final_path);
+            for level in &levels {
+                let dest = own.join(level.file_name().unwrap_or_default());
+                if std::fs::symlink_metadata(&dest).is_err() {
+                    std::fs::create_dir_all(&own).with_context(|| format!("creating {}", own.display()))?;
+                    let plan = Plan::unchanged(Tree::scan(level)?);
+                    copy::materialize(&[Job { plan: &plan, dest, flush: Flush::Large }], Reflink::Auto, None)?;
+                }
+            }
+        }
         for b in builds {
             let mut res = self.result.clone();
             res.logs = b.target.final_path.join("updates/logs").display().to_string();
@@ -548,6 +618,7 @@ impl UpdatedHome {
                 .push("updated once, in a staging copy of the home, before this copy was made (--update-once)".into());
             b.update = Some((res, b.target.record.clone()));
         }
+        Ok(())
     }
 }
 
@@ -579,16 +650,18 @@ fn update_home_once(
         let kept = staging.keep_aside(&shown, "update-failed")?;
         return Err(anyhow::anyhow!("{}", result.message)).context(format!(
             "the update of the staging copy of the home did not finish (kept with its logs at {}); no copy was made. \
-             Run split without --update-once to update each copy, where conflicts can be resolved per copy",
+             Run split with --update-each to update each copy, where conflicts can be resolved per copy",
             kept.display()
         ));
     }
     let updated = Tree::scan(staging.path())?;
     for t in targets.iter_mut().filter(|t| t.builds(args.force)) {
         t.plan = plan::compute(&t.profile, &updated, &args.options)?;
+        // Made from the updated pack: nothing starts as the pack as shipped.
+        t.shipped = None;
         t.record.deployment_toml_sha256 = t.plan.written_toml_sha256.clone();
     }
-    Ok(UpdatedHome { result, _staging: staging })
+    Ok(UpdatedHome { result, backup, _staging: staging })
 }
 
 /// The update in every staged copy, with its home's settings. Update runs
@@ -633,12 +706,6 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
         _ => {}
     }
     let mut r = t.report(Status::Current);
-    if args.update.is_some() && t.have.as_ref().is_some_and(|rec| rec.update.is_none()) {
-        r.notes.push(format!(
-            "this copy was made without the update and is current otherwise; to update it run: apim-profiles update {}",
-            t.final_path.display()
-        ));
-    }
     if let Some(f) = args.archive {
         let path = archive::archive_path(&t.final_path, f);
         // Anything but a regular file there (a planted link) is replaced.

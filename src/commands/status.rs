@@ -38,6 +38,7 @@ pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> 
         schema_version: Default::default(),
         command: "status".into(),
         changed: false,
+        warnings: crate::report::status::mixed_levels(&profiles),
         profiles,
         duration_ms: started.elapsed().as_millis() as u64,
     }))
@@ -119,7 +120,7 @@ fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceC
         path: path.display().to_string(),
         product: rec.product.clone(),
         version: rec.version.clone(),
-        update_level: update_level(path),
+        update_level: recorded_level(rec).or_else(|| update_level(path)),
         last_update: rec.update.as_ref().map(last_update),
         status,
         reasons: state.why().into_iter().collect(),
@@ -128,6 +129,10 @@ fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceC
         drift: drift.into_iter().take(DRIFT_SHOWN).collect(),
         entries,
         bytes,
+        start: catalog
+            .select(&rec.product, &rec.version, Some(std::slice::from_ref(&rec.profile)))
+            .ok()
+            .and_then(|p| p.first().and_then(|p| p.start_command())),
     })
 }
 
@@ -188,6 +193,11 @@ impl SourceCache {
 /// `update-level` of the copy's `updates/config.json` (read at most 64 KiB;
 /// opened without following a link and without waiting on a fifo, and read
 /// only when it is a regular file).
+/// The level the copy's last update reached, as its record keeps it.
+fn recorded_level(rec: &Record) -> Option<String> {
+    rec.update.as_ref()?.get("level")?.as_str().map(str::to_string)
+}
+
 fn update_level(copy: &Path) -> Option<String> {
     let f = crate::sys::open_read_nofollow(&copy.join("updates/config.json")).ok()?;
     if !f.metadata().ok()?.is_file() {

@@ -15,18 +15,20 @@ use crate::model::plan;
 use crate::model::profile::load_catalog;
 use crate::model::record::{self, record_for};
 use crate::model::standing::{self, CopyState};
-use crate::model::tree::Tree;
+use crate::model::config::{self, ConfigEdits, Overlay};
+use crate::model::tree::{self, Tree};
+use crate::safe_fs::read_file_beneath;
 use crate::outcome::Status;
 use crate::report::{ProfileReport, Report, RunOutcome};
 use crate::update::{self, Settings, UpdateStatus};
 
-pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) -> Result<RunOutcome> {
+pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>, force: bool) -> Result<RunOutcome> {
     let started = Instant::now();
     let work = check(copies, settings, profile_dir)?;
     crate::engine::start_writing();
     let mut report = Report { command: "update".into(), ..Default::default() };
     for (copy, s) in work {
-        let r = match held_back(&copy, settings.resume)? {
+        let r = match held_back(&copy, settings.resume, force)? {
             Some(r) => r,
             None => update_one(copy, &s)?,
         };
@@ -57,7 +59,8 @@ fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) ->
 }
 
 fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
-    let Copy { home: h, profile, options: opts, record: rec } = copy;
+    let opts = with_settings(&copy)?;
+    let Copy { home: h, profile, record: rec, .. } = copy;
     let _lock = Lock::acquire(&lock_dir(&h.path, &profile.name))?;
     let mut rec = match rec {
         Some(r) => r,
@@ -72,10 +75,11 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
         None => plan::compute(&profile, &Tree::scan(&h.path)?, &opts)?,
     };
     let mut r = ProfileReport::from_plan(&plan, &h.path, res.copy_status());
-    if res.status != UpdateStatus::Updated {
+    if !matches!(res.status, UpdateStatus::Updated | UpdateStatus::RolledBack) {
         r.error = Some(res.message.clone());
     }
     r.notes.extend(res.notes.iter().cloned());
+    r.start = profile.start_command();
     r.changed = res.runs > 0;
     r.update = Some(res.clone());
     r.duration_ms = res.duration_ms;
@@ -85,10 +89,40 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
     Ok(r)
 }
 
+/// The copy's options with its operator's settings: they are not kept (they
+/// may hold secrets), so they are read back from the deployment.toml
+/// apim-profiles wrote, as what differs from the profile's template, and
+/// applied again to the updated template (carried keys carried again).
+fn with_settings(copy: &Copy) -> Result<plan::Options> {
+    let mut o = copy.options.clone();
+    let Some(rec) = &copy.record else { return Ok(o) };
+    let plain = record::options_hash(&plan::Options::of_copy(rec.skip_config_optimization, None));
+    let Some((template, target)) = copy.profile.deployment_toml() else { return Ok(o) };
+    if rec.options_sha256 == plain || rec.skip_config_optimization {
+        return Ok(o);
+    }
+    let root = &copy.home.path;
+    let (Some(ours), Some(tpl)) = (read_file_beneath(root, &target)?, read_file_beneath(root, &template)?) else {
+        return Ok(o);
+    };
+    if rec.deployment_toml_sha256.as_deref() != Some(tree::sha256_hex(&ours).as_str()) {
+        return Ok(o); // edited by hand: left to the tool, which conflicts on it
+    }
+    let mut carried = rec.carry.clone();
+    if rec.carry_common {
+        carried.extend(copy.profile.facts.deployment_toml.carry_common.iter().cloned());
+    }
+    let (ours, tpl) = (String::from_utf8_lossy(&ours), String::from_utf8_lossy(&tpl));
+    let text = config::settings_overlay(&ours, &tpl, &carried)?;
+    let kept = Overlay { profile: None, path: target.clone(), text };
+    o.config = ConfigEdits { carry: rec.carry.clone(), carry_common: rec.carry_common, sets: vec![], overlays: vec![kept] };
+    Ok(o)
+}
+
 /// The report of a copy the update must not touch: one waiting on conflicts
 /// (without `--continue`), or one changed since the tool left it. The same
 /// rules as a re-run of `split`.
-fn held_back(copy: &Copy, resume: bool) -> Result<Option<ProfileReport>> {
+fn held_back(copy: &Copy, resume: bool, force: bool) -> Result<Option<ProfileReport>> {
     let Some(rec) = &copy.record else {
         return Ok(None);
     };
@@ -104,12 +138,14 @@ fn held_back(copy: &Copy, resume: bool) -> Result<Option<ProfileReport>> {
             ));
             r
         }
-        CopyState::Drifted { differences } => {
+        CopyState::Drifted { differences } if !force => {
             let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
             let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Drifted);
             r.drift = standing::drift_lines(&differences);
             r.drift_total = Some(differences.len());
-            r.notes.push(format!("{path} changed since apim-profiles left it; the update did not run"));
+            r.notes.push(format!(
+                "{path} changed since apim-profiles left it; the update did not run. To update it keeping the edits (the tool stops on a conflict where the update changes an edited file) run: apim-profiles update --force {path}"
+            ));
             r
         }
         _ => return Ok(None),

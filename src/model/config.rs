@@ -359,6 +359,48 @@ pub fn apply(
     Ok(Edited { text, warnings })
 }
 
+/// The operator's settings as they show in a deployment.toml apim-profiles
+/// wrote (`ours`) over the profile's template it was written from: every key
+/// whose value differs from the template's, as an overlay (keys in `carried`
+/// left out: they are carried again from the home's file). Re-applied to an
+/// updated template, it gives what the same settings give there, without the
+/// settings themselves being kept anywhere (they may hold secrets).
+pub fn settings_overlay(ours: &str, template: &str, carried: &[String]) -> Result<String> {
+    let mut doc: DocumentMut = ours.parse()?;
+    let tpl: DocumentMut = template.parse()?;
+    strip_same(doc.as_table_mut(), tpl.as_item(), "", carried);
+    Ok(doc.to_string())
+}
+
+/// Removes from `t` every key equal to the template's (or carried), and the
+/// tables left empty.
+fn strip_same(t: &mut Table, tpl: &Item, prefix: &str, carried: &[String]) {
+    let keys: Vec<String> = t.iter().map(|(k, _)| k.to_string()).collect();
+    for k in keys {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        if carried.iter().any(|c| key == *c || key.starts_with(&format!("{c}."))) {
+            t.remove(&k);
+            continue;
+        }
+        let theirs = get(tpl, &key);
+        let item = t.get_mut(&k).expect("listed");
+        let drop = match (item, &theirs) {
+            (Item::Table(sub), _) => {
+                strip_same(sub, tpl, &key, carried);
+                sub.is_empty()
+            }
+            (Item::Value(v), Some(Item::Value(o))) => {
+                v.clone().decorated("", "").to_string() == o.clone().decorated("", "").to_string()
+            }
+            (other, Some(o)) => other.to_string().trim() == o.to_string().trim(),
+            (_, None) => false,
+        };
+        if drop {
+            t.remove(&k);
+        }
+    }
+}
+
 /// Every leaf of a TOML document as `dotted.key → value`, arrays of tables
 /// as `key[i]`.
 fn flatten(text: &str) -> BTreeMap<String, String> {

@@ -29,6 +29,10 @@ pub struct VersionFacts {
     /// Printed with each update of a copy, from the version's documentation.
     #[serde(rename = "update-advice", default)]
     pub update_advice: Option<String>,
+    /// How a copy of this version is started, as the product documents it
+    /// (`{profile}` stands for the profile's name); a profile may say otherwise.
+    #[serde(default)]
+    pub start: Option<String>,
     /// Set when the version is refused: why, and what to do instead.
     #[serde(default)]
     pub refuse: Option<String>,

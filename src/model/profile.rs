@@ -120,6 +120,10 @@ pub struct Profile {
     /// Whether `split` makes this profile when `--profiles` is not given.
     #[serde(default = "yes")]
     pub default: bool,
+    /// How a copy of this profile is started, when not as its version's
+    /// facts say (`start` there).
+    #[serde(default)]
+    pub start: Option<String>,
     /// No steps: the pack as shipped (the component packs of 4.5.0+).
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
@@ -137,6 +141,23 @@ pub struct Profile {
 
 impl Profile {
     /// The same profile with no steps: the pack as shipped.
+    /// The profile's deployment template and the file it replaces, when it
+    /// replaces deployment.toml.
+    pub fn deployment_toml(&self) -> Option<(PathBuf, PathBuf)> {
+        self.steps.iter().find_map(|s| match s {
+            Step::ReplaceDeploymentToml { template, target, .. } => {
+                Some((check_relative(template).ok()?, check_relative(target).ok()?))
+            }
+            _ => None,
+        })
+    }
+
+    /// The command that starts a copy of this profile, from its home.
+    pub fn start_command(&self) -> Option<String> {
+        let t = self.start.clone().or_else(|| self.facts.start.clone())?;
+        Some(t.replace("{profile}", &self.name))
+    }
+
     pub fn as_shipped(&self) -> Profile {
         Profile { steps: vec![], ..self.clone() }
     }

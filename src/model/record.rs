@@ -29,6 +29,13 @@ pub struct Record {
     pub skip_config_optimization: bool,
     /// Hash over every option that shapes the copy (settings included).
     pub options_sha256: String,
+    /// The keys `--carry` named (names only, never values): an update
+    /// carries them again from the updated home's file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carry: Vec<String>,
+    /// Whether `--carry-common` was given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carry_common: bool,
     /// The source home and its fingerprint (paths, sizes, modes, times).
     pub source: Option<String>,
     pub source_fingerprint: Option<String>,
@@ -127,6 +134,8 @@ pub fn record_for(profile: &Profile, home: &Home, opts: &Options, fingerprint: O
         profile_sha256: tree::sha256_hex(profile.source_text.as_bytes()),
         skip_config_optimization: opts.skip_config_optimization,
         options_sha256: options_hash(opts),
+        carry: opts.config.carry.clone(),
+        carry_common: opts.config.carry_common,
         source: fingerprint.as_ref().map(|_| home.path.display().to_string()),
         source_fingerprint: fingerprint,
         deployment_toml_sha256: plan.written_toml_sha256.clone(),

@@ -13,6 +13,8 @@ pub enum UpdateStatus {
     Conflicts,
     Failed,
     Reverted,
+    /// `update --revert`: the tool rolled its last update back, as asked.
+    RolledBack,
     TimedOut,
     Interrupted,
 }
@@ -27,6 +29,13 @@ pub struct UpdateResult {
     pub duration_ms: u64,
     /// When the run ended (RFC 3339, UTC): `status` shows it.
     pub finished_at: Option<String>,
+    /// The update level the copy is at after the run (the tool's
+    /// `current-state`), when the tool says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// The level before the run, when the tool said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_before: Option<String>,
     pub logs: String,
     pub message: String,
     pub modified: Vec<String>,
@@ -49,6 +58,7 @@ impl UpdateResult {
         match self.status {
             UpdateStatus::Updated => Status::Updated,
             UpdateStatus::Conflicts => Status::Conflicts,
+            UpdateStatus::RolledBack => Status::Reverted,
             _ => Status::Failed,
         }
     }
@@ -69,11 +79,13 @@ impl UpdateResult {
             notes: vec![],
             duration_ms: 0,
             finished_at: None,
+            level: None,
+            level_before: None,
         }
     }
     /// Whether the copy is published (updated, or waiting for a person).
     pub fn keeps_copy(&self) -> bool {
-        matches!(self.status, UpdateStatus::Updated | UpdateStatus::Conflicts)
+        matches!(self.status, UpdateStatus::Updated | UpdateStatus::Conflicts | UpdateStatus::RolledBack)
     }
     /// The form kept in the copy's record.
     pub fn to_json(&self) -> serde_json::Value {

@@ -92,11 +92,10 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool) -> String {
     if let Some(more) = r.drift_total.map(|t| t.saturating_sub(r.drift.len())).filter(|m| *m > 0) {
         s.push_str(&format!("drift: and {more} more differences\n"));
     }
-    if let Some(a) = &r.archive {
-        s.push_str(&format!("archive: {}\n", escape(a)));
-    }
-    if let Some(e) = &r.error {
-        s.push_str(&format!("error: {}\n", escape(e)));
+    for (label, v) in [("start", &r.start), ("archive", &r.archive), ("error", &r.error)] {
+        if let Some(v) = v {
+            s.push_str(&format!("{label}: {}\n", escape(v)));
+        }
     }
     if r.status.is_verdict() {
         let verdict = if r.drift.is_empty() {

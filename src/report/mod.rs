@@ -82,6 +82,10 @@ pub struct ProfileReport {
     /// `--archive`: the archive of the copy, written or already there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
+    /// How to start the copy, from its home, as the product documents it
+    /// (`bin/api-manager.sh -Dprofile=gateway-worker`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
     /// Dry-run: deployment.toml keys added (+), changed (~) and removed (-)
     /// relative to the home's own file, secrets masked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -138,6 +142,7 @@ impl ProfileReport {
             reason: None,
             links_rewritten: Vec::new(),
             archive: None,
+            start: None,
             settings: Vec::new(),
             diff: None,
             error: None,

@@ -27,6 +27,11 @@ pub fn done(bar: Option<ProgressBar>, summary: String) {
     }
 }
 
+/// One copy's line while its update tool runs: its name and elapsed time.
+pub fn update_line(enabled: bool, label: &str) -> Option<ProgressBar> {
+    phase(enabled, &format!("[{label}] update running"))
+}
+
 /// The copy's bar: bytes done of the total, speed and time left.
 pub fn copy_bar(enabled: bool, total: u64) -> Option<ProgressBar> {
     enabled.then(|| {

@@ -17,6 +17,10 @@ pub struct StatusDoc {
     /// Always false: `status` only reads.
     pub changed: bool,
     pub profiles: Vec<CopyStatus>,
+    /// What concerns the copies together (copies of one product at different
+    /// update levels), each with what to do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub duration_ms: u64,
 }
 
@@ -44,6 +48,9 @@ pub struct CopyStatus {
     /// Entries and apparent bytes of the copy (from metadata).
     pub entries: u64,
     pub bytes: u64,
+    /// How to start the copy, from its home (see the profile definitions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -105,7 +112,44 @@ pub fn render(doc: &StatusDoc, paint: Paint) -> String {
         let painted = r[4].replacen(&word, &paint.status(&word), 1);
         out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]], &painted));
     }
+    for w in &doc.warnings {
+        out.push_str(&format!("warning: {}\n", escape(w)));
+    }
     out
+}
+
+/// A warning when copies of one product and version are at different update
+/// levels: which copies are at which level, and the command that brings them
+/// to the highest.
+pub fn mixed_levels(copies: &[CopyStatus]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let mut out = Vec::new();
+    let mut packs: BTreeMap<(&str, &str), BTreeMap<&str, Vec<&CopyStatus>>> = BTreeMap::new();
+    for c in copies {
+        let level = c.update_level.as_deref().unwrap_or("unknown");
+        packs.entry((&c.product, &c.version)).or_default().entry(level).or_default().push(c);
+    }
+    for ((product, version), levels) in packs.iter().filter(|(_, l)| l.len() > 1) {
+        let shown: Vec<String> = levels
+            .iter()
+            .map(|(l, cs)| format!("{l} ({})", cs.iter().map(|c| c.profile.as_str()).collect::<Vec<_>>().join(", ")))
+            .collect();
+        let top = levels.keys().filter(|l| **l != "unknown").max_by(|a, b| level_order(a, b)).copied().unwrap_or("");
+        let behind: Vec<&str> =
+            levels.iter().filter(|(l, _)| **l != top).flat_map(|(_, cs)| cs.iter().map(|c| c.path.as_str())).collect();
+        out.push(format!(
+            "{product} {version} copies are at different update levels: {}; bring them together with: apim-profiles update --update-level {top} {}",
+            shown.join(", "),
+            behind.join(" ")
+        ));
+    }
+    out
+}
+
+/// Levels compared number by number (`4.2.0.10` after `4.2.0.9`).
+fn level_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let n = |s: &str| s.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
+    n(a).cmp(&n(b))
 }
 
 /// `2026-11-25T16:02:11Z` → `2026-11-25 16:02Z`.

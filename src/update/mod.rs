@@ -1,7 +1,14 @@
 //! The U2 update step: run WSO2's update tool inside a copy, understand its
 //! exit codes, then optimize the copy again (an update applies to every
 //! profile and can bring back what this one removed) and check the result.
-//! The tool is closed source; its interface is in shared/reference.
+//! The tool is closed source; its interface (options per sub-command,
+//! prompts, exit codes) is WSO2's command reference, summed up in the README.
+//!
+//! The order in a copy is the one that gives WSO2's documented result
+//! (update the pack, then optimize): the files the profile rewrote are put
+//! back as shipped (`restore`), the tool runs, what it changed is learnt by
+//! comparing the copy before and after (`changes`), and the profile is
+//! applied again to the updated files (`reoptimize`).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -15,9 +22,11 @@ use crate::model::profile::Profile;
 use crate::model::record::Record;
 use crate::outcome::refuse;
 
+pub mod changes;
 pub mod credentials;
 pub mod process;
 pub mod reoptimize;
+pub mod restore;
 pub mod result;
 pub mod tool;
 
@@ -36,10 +45,19 @@ pub struct Settings {
     pub level: Option<String>,
     pub credentials_file: Option<PathBuf>,
     pub timeout: Duration,
+    /// How long the tool may wait for an answer nobody gives (a question
+    /// this tool does not know) before it is stopped.
+    pub input_timeout: Duration,
+    /// Answer yes when the tool offers a trial subscription.
+    pub trial_subscription: bool,
     pub jobs: usize,
     pub resume: bool,
+    /// `update --revert`: roll the copy's last update back.
+    pub revert: bool,
     /// Stream the tool's (masked) output to stderr.
     pub echo: bool,
+    /// Show one line per copy with its elapsed time while the tool runs.
+    pub progress: bool,
     /// Filled in by `preflight`.
     pub ready: Option<Ready>,
     /// A dry-run: check everything the real run checks, but ask nothing.
@@ -75,33 +93,8 @@ impl Ready {
 
 /// Everything the update step needs, checked before any copy is made.
 pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
-    let (place_tool, tool_name) = match &s.tool {
-        Some(t) => {
-            let md = std::fs::metadata(t).ok().filter(|m| m.is_file());
-            if md.is_none() {
-                return refuse(
-                    format!("--update-tool {} is not a file", t.display()),
-                    "give the path of wso2update_linux (or _darwin) from WSO2",
-                );
-            }
-            let name = t.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let name = if tool::is_tool_name(&name) { name } else { tool::tool_prefix().to_string() };
-            (Some(std::fs::canonicalize(t).with_context(|| format!("resolving {}", t.display()))?), name)
-        }
-        None => match tool::find_tool(home) {
-            Some(n) => (None, n),
-            None => {
-                return refuse(
-                    format!(
-                        "no update tool in {}/bin (looked for {}*) and no --update-tool given",
-                        home.display(),
-                        tool::tool_prefix()
-                    ),
-                    "pass --update-tool PATH to the WSO2 update tool, or --no-update to skip updating",
-                )
-            }
-        },
-    };
+    check_combination(s)?;
+    let (place_tool, tool_name) = find_or_place(s, home)?;
     if let Some(z) = &s.zip {
         if !z.is_file() {
             return refuse(
@@ -122,12 +115,12 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
             );
         }
     }
-    // An offline archive needs no account; everything else does.
+    // An offline archive and a revert need no account; everything else does.
     // Asked once per run: a preflight of the next copy reuses what the first found.
     let known = s.ready.as_ref().filter(|r| r.credentials.is_some());
     let known = known.map(|r| (r.credentials.clone(), r.credentials_from.clone()));
-    let (credentials, credentials_from) = match (s.zip.is_some(), known) {
-        (true, _) => (None, "nowhere (an offline archive needs no account)".to_string()),
+    let (credentials, credentials_from) = match (s.zip.is_some() || s.revert, known) {
+        (true, _) => (None, "nowhere (an offline archive or a revert needs no account)".to_string()),
         (false, Some(c)) => c,
         (false, None) => credentials::credentials(s.credentials_file.as_deref(), s.preview)?,
     };
@@ -135,8 +128,62 @@ pub fn preflight(s: &mut Settings, home: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Options that the tool's sub-commands cannot take together.
+fn check_combination(s: &Settings) -> Result<()> {
+    if let (Some(_), Some(l)) = (&s.zip, &s.level) {
+        return refuse(
+            format!("--update-level {l} with --update-zip: the tool's apply-update takes no level"),
+            "an update archive carries its own levels (made with create-update --end-level); drop --update-level",
+        );
+    }
+    if s.revert && (s.zip.is_some() || s.level.is_some() || s.resume) {
+        return refuse(
+            "--revert with --update-zip, --update-level or --continue",
+            "a revert rolls back the copy's last update: run apim-profiles update --revert COPY alone",
+        );
+    }
+    Ok(())
+}
+
+/// The tool to run: placed from `--update-tool`, or the one the home ships.
+fn find_or_place(s: &Settings, home: &Path) -> Result<(Option<PathBuf>, String)> {
+    if let Some(t) = &s.tool {
+        if !std::fs::metadata(t).is_ok_and(|m| m.is_file()) {
+            return refuse(
+                format!("--update-tool {} is not a file", t.display()),
+                "give the path of wso2update_linux (or _darwin) from WSO2",
+            );
+        }
+        let name = t.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = if tool::is_tool_name(&name) { name } else { tool::tool_prefix().to_string() };
+        return Ok((Some(std::fs::canonicalize(t).with_context(|| format!("resolving {}", t.display()))?), name));
+    }
+    if let Some(n) = tool::find_tool(home) {
+        return Ok((None, n));
+    }
+    if home.join("bin").join(tool::SETUP_SCRIPT).is_file() {
+        return refuse(
+            format!(
+                "{} ships bin/{} (which downloads the update tool) but not the tool itself",
+                home.display(),
+                tool::SETUP_SCRIPT
+            ),
+            format!(
+                "run it once in the pack (cd {}/bin && ./{}), or pass --update-tool PATH to a downloaded tool",
+                home.display(),
+                tool::SETUP_SCRIPT
+            ),
+        );
+    }
+    refuse(
+        format!("no update tool in {}/bin (looked for {}*) and no --update-tool given", home.display(), tool::tool_prefix()),
+        "pass --update-tool PATH to the WSO2 update tool, or --no-update to skip updating",
+    )
+}
+
 /// The tool's `--backup` directory for the copy at `final_path`:
-/// `<DIR>/<profile>/.apim-profiles-update-backup`, outside the copy.
+/// `<DIR>/<profile>/.apim-profiles-update-backup`, beside the copy and
+/// outside it (the tool refuses one inside the product), one per copy.
 pub fn backup_dir(final_path: &Path) -> PathBuf {
     final_path.parent().unwrap_or(final_path).join(".apim-profiles-update-backup")
 }
@@ -167,27 +214,29 @@ pub fn check_backup_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The tool's command line for one copy. No credentials: the tool asks for
-/// them at its prompt, on a pseudo-terminal (see `process`), so they never
-/// show in its argv.
+/// The tool's command line for one run, with only the options WSO2's
+/// command reference lists for that sub-command: `apply-update` takes no
+/// `--template` and no `--level`. No credentials: the tool asks for them at
+/// its prompt, on a pseudo-terminal (see `process`), so they never show in
+/// its argv.
 fn tool_args(s: &Settings, backup_dir: &Path) -> Result<Vec<String>> {
     let mut args: Vec<String> = Vec::new();
-    if let Some(z) = &s.zip {
-        args.push("apply-update".into());
-        args.push(z.display().to_string());
+    let plain = s.zip.is_none() && !s.revert;
+    if s.revert {
+        args.extend(["apply-update".into(), "--revert".into()]);
+    } else if let Some(z) = &s.zip {
+        args.extend(["apply-update".into(), z.display().to_string()]);
+    } else if let Some(l) = &s.level {
+        args.extend(["--level".into(), l.clone()]);
     }
-
-    if s.zip.is_none() {
-        if let Some(l) = &s.level {
-            args.extend(["--level".into(), l.clone()]);
-        }
-        args.extend(["--backup".into(), backup_dir.display().to_string()]);
-        std::fs::create_dir_all(backup_dir).with_context(|| format!("creating {}", backup_dir.display()))?;
-    }
+    args.extend(["--backup".into(), backup_dir.display().to_string()]);
+    std::fs::create_dir_all(backup_dir).with_context(|| format!("creating {}", backup_dir.display()))?;
     if s.resume {
         args.push("--continue".into());
     }
-    args.extend(["--template".into(), result::TEMPLATE.into()]);
+    if plain {
+        args.extend(["--template".into(), result::TEMPLATE.into()]);
+    }
     Ok(args)
 }
 
@@ -213,11 +262,11 @@ fn place_tool(ready: &Ready, copy: &Path, shown: &Path) -> Result<PathBuf> {
     Ok(tool)
 }
 
-/// Runs the update in `copy` (the copy's own bin/ tool, cwd bin/), re-runs it
-/// after a self-update, then re-optimizes and verifies. `shown` is the path
-/// to name in messages (the final place of a staged copy). Returns the result
-/// and, when the copy was updated, the plan of the updated copy (which
-/// changes nothing when the copy matches its profile).
+/// One copy's update, in WSO2's order: the profile's rewritten files put
+/// back as shipped, the tool run (again after each self-update), then the
+/// profile applied to the updated files and the copy checked. `shown` is the
+/// path to name in messages (the final place of a staged copy). Returns the
+/// result and the plan of the copy as it is left.
 pub fn update_copy(
     s: &Settings,
     copy: &Path,
@@ -227,41 +276,107 @@ pub fn update_copy(
     rec: &mut Record,
 ) -> Result<(UpdateResult, Option<Plan>)> {
     let started = Instant::now();
-    let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
-    let tool = place_tool(ready, copy, shown)?;
-    let backup_dir = backup_dir(shown);
-    let args = tool_args(s, &backup_dir)?;
-    let marker_dir = shown.parent().unwrap_or(shown);
+    let ours = opts.after_update(rec.deployment_toml_sha256.clone());
     let mut result = UpdateResult::new(result::logs_of(copy));
-    loop {
-        result.runs += 1;
-        let run =
-            tool::run_tool(&tool, &copy.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, &profile.name)?;
-        result::keep_output(copy, &run.lines)?;
-        result.logs = result::logs_of(copy);
-        if !read_run(&mut result, &run, s, copy) {
-            break;
-        }
+    place_tool(s.ready.as_ref().context("internal: update preflight was not run")?, copy, shown)?;
+    result.level_before = tool::current_level(s, copy);
+    let mut touched = pending_conflicts(rec, s);
+    let mut restored = restore::Restored::default();
+    if !s.resume {
+        restored = restore::before_update(copy, profile, &ours)?;
+        result.notes.extend(restored.edited.iter().map(|p| {
+            format!(
+                "{} was edited since apim-profiles wrote it: left as it is for the update tool, which may stop on a conflict there",
+                p.display()
+            )
+        }));
     }
-    let mut plan = None;
-    if result.status == UpdateStatus::Updated {
-        plan = Some(reoptimize::after_update(&mut result, copy, profile, opts, rec)?);
-    }
+    let before = changes::Snapshot::take(copy)?;
+    run_until_done(&mut result, s, copy, shown, &profile.name)?;
+    let [added, modified, removed] = changes::compare(&before, &changes::Snapshot::take(copy)?);
+    (result.added, result.modified, result.removed) = (added, modified, removed);
+    result.level = tool::current_level(s, copy);
+    touched.extend(result.modified.iter().chain(&result.added).cloned());
+    let plan = finish_copy(&mut result, copy, profile, opts, rec, &touched, &restored.before)?;
     result.duration_ms = started.elapsed().as_millis() as u64;
     result.finished_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     Ok((result, plan))
 }
 
-/// Runs the tool in `home` (its bin/ tool, cwd bin/) until it is done,
-/// again after each self-update; no re-optimization. `shown` names the home in
-/// messages, `label` the run in the echoed output.
-pub fn run_update(s: &Settings, home: &Path, shown: &Path, backup_dir: &Path, label: &str) -> Result<UpdateResult> {
+/// The files of the copy's last update that waited on a person, when this
+/// run continues it.
+fn pending_conflicts(rec: &Record, s: &Settings) -> Vec<String> {
+    if !s.resume {
+        return vec![];
+    }
+    crate::model::standing::pending_conflicts(rec).unwrap_or_default()
+}
+
+/// After the tool: a copy it updated (or rolled back, or left half done) gets
+/// its profile again from the updated files; one waiting on conflicts is
+/// left for the person who resolves them.
+fn finish_copy(
+    result: &mut UpdateResult,
+    copy: &Path,
+    profile: &Profile,
+    opts: &Options,
+    rec: &mut Record,
+    touched: &[String],
+    before: &[(PathBuf, Vec<u8>)],
+) -> Result<Option<Plan>> {
+    if result.status == UpdateStatus::Conflicts {
+        return Ok(None);
+    }
+    let taken = restore::take_updated(copy, profile, opts, touched)?;
+    result.notes.extend(taken.iter().map(|p| {
+        format!("{}: the update's version was taken as the pack's file and the profile applied to it", p.display())
+    }));
+    if matches!(result.status, UpdateStatus::Updated | UpdateStatus::RolledBack) {
+        return Ok(Some(reoptimize::after_update(result, copy, profile, opts, rec, before)?));
+    }
+    // The tool stopped half way: the profile is applied again all the same,
+    // so the copy never stays with the pack's files in its profile's place.
+    let mut again = UpdateResult { status: UpdateStatus::Updated, ..result.clone() };
+    let plan = reoptimize::after_update(&mut again, copy, profile, opts, rec, before)?;
+    result.notes.push("the profile was applied again after the update stopped".into());
+    Ok(Some(plan))
+}
+
+/// Runs the tool in `copy` (its bin/ tool, cwd bin/) until it is done: again
+/// after each self-update. `label` names the run in the echoed output.
+fn run_until_done(result: &mut UpdateResult, s: &Settings, copy: &Path, shown: &Path, label: &str) -> Result<()> {
+    let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
+    let tool = place_tool(ready, copy, shown)?;
+    let args = tool_args(s, &backup_dir(shown))?;
+    let marker_dir = shown.parent().unwrap_or(shown);
+    let bar = crate::report::progress::update_line(s.progress, label);
+    loop {
+        result.runs += 1;
+        let run = tool::run_tool(&tool, &copy.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, label)?;
+        result::keep_output(copy, &run.lines)?;
+        result.logs = result::logs_of(copy);
+        if !read_run(result, &run, s, shown) {
+            break;
+        }
+    }
+    crate::report::progress::done(bar, format!("[{label}] update: {}", result::outcome_word(result)));
+    Ok(())
+}
+
+/// Runs the tool in `home` (its bin/ tool, cwd bin/) until it is done, again
+/// after each self-update; no re-optimization (`--update-once`: the home is
+/// the pack). `shown` names the home in messages, `label` the run in the
+/// echoed output; `backup` is the tool's `--backup` directory.
+pub fn run_update(s: &Settings, home: &Path, shown: &Path, backup: &Path, label: &str) -> Result<UpdateResult> {
     let started = Instant::now();
     let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
     let tool = place_tool(ready, home, shown)?;
-    let args = tool_args(s, backup_dir)?;
+    let args = tool_args(s, backup)?;
     let marker_dir = shown.parent().unwrap_or(shown);
     let mut result = UpdateResult::new(shown.join("updates/logs").display().to_string());
+    result.level_before = tool::current_level(s, home);
+    let before = changes::Snapshot::take(home)?;
+    let bar = crate::report::progress::update_line(s.progress, label);
     loop {
         result.runs += 1;
         let run = tool::run_tool(&tool, &home.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, label)?;
@@ -271,14 +386,19 @@ pub fn run_update(s: &Settings, home: &Path, shown: &Path, backup_dir: &Path, la
             break;
         }
     }
+    crate::report::progress::done(bar, format!("[{label}] update: {}", result::outcome_word(&result)));
+    let [added, modified, removed] = changes::compare(&before, &changes::Snapshot::take(home)?);
+    (result.added, result.modified, result.removed) = (added, modified, removed);
+    result.level = tool::current_level(s, home);
     result.duration_ms = started.elapsed().as_millis() as u64;
+    result.finished_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     Ok(result)
 }
 
 /// Reads one run of the tool into `result`; true when the tool asks to be
 /// run again (it updated itself).
 fn read_run(result: &mut UpdateResult, run: &Run, s: &Settings, shown: &Path) -> bool {
-    result::take_lists(result, &run.lines);
+    result::take_conflicts(result, &run.lines);
     result.tool_exit_code = run.code;
     let logs = result.logs.clone();
     let last = run
@@ -298,6 +418,10 @@ fn read_run(result: &mut UpdateResult, run: &Run, s: &Settings, shown: &Path) ->
             result.status = UpdateStatus::Interrupted;
             result.message = "interrupted: the update tool was stopped".into();
         }
+        (Ended::Asked(question), _) => {
+            result.status = UpdateStatus::Failed;
+            result.message = format!("the update tool in {} stopped to ask: {question}", shown.display());
+        }
         (_, Some(2)) if result.self_updates < MAX_SELF_UPDATES => {
             // The tool replaced itself; WSO2 says to run the same command again.
             result.self_updates += 1;
@@ -309,7 +433,7 @@ fn read_run(result: &mut UpdateResult, run: &Run, s: &Settings, shown: &Path) ->
                 shown.display()
             );
         }
-        (_, Some(0)) => result.status = UpdateStatus::Updated,
+        (_, Some(0)) if !s.revert => result.status = UpdateStatus::Updated,
         (_, Some(3)) => {
             result.status = UpdateStatus::Conflicts;
             let listed = if result.conflicts.is_empty() {
@@ -319,6 +443,7 @@ fn read_run(result: &mut UpdateResult, run: &Run, s: &Settings, shown: &Path) ->
             };
             result.message = format!("the update stopped on conflicts in {}: {listed}", shown.display());
         }
+        (_, Some(4)) if s.revert => result.status = UpdateStatus::RolledBack,
         (_, Some(4)) => {
             result.status = UpdateStatus::Reverted;
             result.message = format!("the update was reverted by the tool; see {logs}");

@@ -45,6 +45,9 @@ pub enum Ended {
     Exited,
     TimedOut,
     Interrupted,
+    /// Stopped while it waited for an answer this tool cannot give: the
+    /// question (masked), or what it was waiting for.
+    Asked(String),
 }
 
 pub struct Outcome {
@@ -128,6 +131,11 @@ pub struct Spec<'a> {
     /// Where the marker naming the running group is kept (beside the copy).
     pub marker_dir: &'a Path,
     pub timeout: Duration,
+    /// How long the tool may wait for input nobody gives, silent, before it
+    /// is stopped with its question shown.
+    pub input_timeout: Duration,
+    /// Answer yes to the trial-subscription question.
+    pub trial: bool,
 }
 
 /// Runs the tool and answers its credential prompts. `clean` masks each
@@ -138,9 +146,9 @@ pub fn run(
     clean: &dyn Fn(&str) -> String,
     on_line: &dyn Fn(&str),
 ) -> Result<Outcome> {
-    let Spec { tool, cwd, args, answers, marker_dir, timeout } = spec;
+    let Spec { tool, cwd, args, answers, marker_dir, timeout, input_timeout, trial } = spec;
     become_subreaper();
-    let (master, slave) = open_pty()?;
+    let (master, slave, tty) = open_pty()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // The tool is started through this binary's launcher (see `launch`),
@@ -167,7 +175,9 @@ pub fn run(
     let _ =
         crate::safe_fs::write_atomic(marker_dir, ".apim-profiles-update.pid", format!("{pgid}\n").as_bytes(), 0o644);
 
-    let r = pump(&mut child, pgid, [out_r, err_r, master], answers, timeout, interrupted, clean, on_line);
+    let mut pump = Pump::new([out_r, err_r, master], answers, trial, tty);
+    let limits = Limits { timeout, input_timeout };
+    let r = pump.run(&mut child, pgid, limits, interrupted, clean, on_line);
 
     kill_group(pgid, &mut child);
     kill_orphans();
@@ -181,100 +191,245 @@ pub fn run(
     r
 }
 
-/// Reads the tool's output and answers its prompts until it and everything
-/// holding its pipes are gone, or the timeout or Ctrl-C.
-#[allow(clippy::too_many_arguments)]
-fn pump(
-    child: &mut Child,
-    pgid: i32,
-    fds: [OwnedFd; 3],
-    answers: Option<Answers<'_>>,
+/// How long a run may take, and wait for input.
+struct Limits {
     timeout: Duration,
-    interrupted: &dyn Fn() -> bool,
-    clean: &dyn Fn(&str) -> String,
-    on_line: &dyn Fn(&str),
-) -> Result<Outcome> {
-    let started = Instant::now();
-    let mut files: Vec<Option<File>> = fds.into_iter().map(|fd| Some(File::from(fd))).collect();
-    for f in files.iter().flatten() {
-        set_nonblocking(f);
+    input_timeout: Duration,
+}
+
+/// The reading side of one run: the tool's stdout, stderr and terminal, what
+/// it printed so far, and the state of the conversation at its prompts.
+struct Pump<'a> {
+    files: Vec<Option<File>>,
+    pending: [Vec<u8>; 3],
+    /// The output since the last answer, where a prompt is looked for.
+    prompt: String,
+    lines: Vec<String>,
+    talk: Talk<'a>,
+    /// The last time the tool printed anything or was answered.
+    heard: Instant,
+}
+
+/// The conversation at the tool's prompts: what was answered, what to do
+/// with the trial question, and the terminal's name (to tell when the tool
+/// waits on it).
+struct Talk<'a> {
+    answers: Option<Answers<'a>>,
+    trial: bool,
+    tty: PathBuf,
+    user_sent: bool,
+    pass_sent: bool,
+    trial_sent: bool,
+}
+
+/// What the conversation asks of the run after new output.
+enum Turn {
+    Go,
+    Stop(String),
+}
+
+impl<'a> Pump<'a> {
+    fn new(fds: [OwnedFd; 3], answers: Option<Answers<'a>>, trial: bool, tty: PathBuf) -> Pump<'a> {
+        let files: Vec<Option<File>> = fds.into_iter().map(|fd| Some(File::from(fd))).collect();
+        for f in files.iter().flatten() {
+            set_nonblocking(f);
+        }
+        let talk = Talk { answers, trial, tty, user_sent: false, pass_sent: false, trial_sent: false };
+        Pump { files, pending: Default::default(), prompt: String::new(), lines: Vec::new(), talk, heard: Instant::now() }
     }
-    let mut pending: [Vec<u8>; 3] = Default::default();
-    let mut prompt = String::new();
-    let (mut user_sent, mut pass_sent) = (false, false);
-    let mut lines = Vec::new();
-    let mut status = None;
-    let mut ended = Ended::Exited;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        if status.is_none() {
-            status = child.try_wait()?;
-        }
-        let open: Vec<usize> = (0..3).filter(|i| files[*i].is_some()).collect();
-        // The terminal stays open as long as the tool's session does; the
-        // pipes tell when the output has ended.
-        // Drained when the output ended, or when the tool's whole group is
-        // gone (what still holds the pipes left the group: not waited for).
-        let pipes_open = files[0].is_some() || files[1].is_some();
-        if status.is_some() && (!pipes_open || group_gone(pgid)) {
-            drain_now(&mut files, &mut pending, &mut lines, clean, on_line);
-            break;
-        }
-        if interrupted() {
-            ended = Ended::Interrupted;
-            break;
-        }
-        if started.elapsed() >= timeout {
+
+    /// Reads the tool's output and answers its prompts until it and
+    /// everything holding its pipes are gone, or the timeout, Ctrl-C or a
+    /// question nobody answers.
+    fn run(
+        &mut self,
+        child: &mut Child,
+        pgid: i32,
+        limits: Limits,
+        interrupted: &dyn Fn() -> bool,
+        clean: &dyn Fn(&str) -> String,
+        on_line: &dyn Fn(&str),
+    ) -> Result<Outcome> {
+        let started = Instant::now();
+        let mut status = None;
+        let ended = loop {
             if status.is_none() {
-                ended = Ended::TimedOut;
+                status = child.try_wait()?;
             }
-            break;
+            // Drained when the output ended, or when the tool's whole group is
+            // gone (what still holds the pipes left the group: not waited for).
+            let pipes_open = self.files[0].is_some() || self.files[1].is_some();
+            if status.is_some() && (!pipes_open || group_gone(pgid)) {
+                drain_now(&mut self.files, &mut self.pending, &mut self.lines, clean, on_line);
+                break Ended::Exited;
+            }
+            if interrupted() {
+                break Ended::Interrupted;
+            }
+            if started.elapsed() >= limits.timeout {
+                break if status.is_none() { Ended::TimedOut } else { Ended::Exited };
+            }
+            self.read_ready(clean, on_line);
+            if let Turn::Stop(q) = self.converse(pgid, limits.input_timeout, clean) {
+                // The question was on the terminal, not a line of output: the
+                // kept log shows it too.
+                self.lines.push(format!("apim-profiles: stopped the update tool at its question: {q}"));
+                break Ended::Asked(q);
+            }
+        };
+        for p in self.pending.iter_mut().take(2) {
+            if !p.is_empty() {
+                p.push(b'\n');
+                take_lines(p, &mut self.lines, clean, on_line);
+            }
         }
+        let code = status.and_then(|s| s.code());
+        Ok(Outcome { code, ended, lines: std::mem::take(&mut self.lines) })
+    }
+
+    /// Waits up to 100 ms for output and reads what came.
+    fn read_ready(&mut self, clean: &dyn Fn(&str) -> String, on_line: &dyn Fn(&str)) {
+        let open: Vec<usize> = (0..3).filter(|i| self.files[*i].is_some()).collect();
         let ready: Vec<bool> = {
             let mut pfds: Vec<PollFd<'_>> =
-                open.iter().map(|i| PollFd::new(files[*i].as_ref().expect("open"), PollFlags::IN)).collect();
+                open.iter().map(|i| PollFd::new(self.files[*i].as_ref().expect("open"), PollFlags::IN)).collect();
             let tick = rustix::event::Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
             let _ = rustix::event::poll(&mut pfds, Some(&tick));
             pfds.iter().map(|p| !p.revents().is_empty()).collect()
         };
-        for (k, i) in open.iter().enumerate() {
-            if !ready[k] {
-                continue;
-            }
-            let f = files[*i].as_mut().expect("open");
+        let mut buf = vec![0u8; 64 * 1024];
+        for (k, i) in open.iter().enumerate().filter(|(k, _)| ready[*k]) {
+            let _ = k;
+            let f = self.files[*i].as_mut().expect("open");
             match f.read(&mut buf) {
-                Ok(0) => files[*i] = None,
+                Ok(0) => self.files[*i] = None,
                 Ok(n) => {
+                    self.heard = Instant::now();
                     if *i == 2 {
-                        prompt.push_str(&String::from_utf8_lossy(&buf[..n]));
+                        self.prompt.push_str(&String::from_utf8_lossy(&buf[..n]));
                     } else {
-                        pending[*i].extend_from_slice(&buf[..n]);
-                        take_lines(&mut pending[*i], &mut lines, clean, on_line);
+                        self.pending[*i].extend_from_slice(&buf[..n]);
+                        take_lines(&mut self.pending[*i], &mut self.lines, clean, on_line);
                         // A prompt on stdout (no newline yet) counts too.
-                        prompt.push_str(&String::from_utf8_lossy(&pending[*i]));
+                        self.prompt.push_str(&String::from_utf8_lossy(&self.pending[*i]));
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 // EIO on the terminal: every slave end is closed.
-                Err(_) => files[*i] = None,
+                Err(_) => self.files[*i] = None,
             }
         }
-        if let (Some(a), Some(term)) = (&answers, files[2].as_mut()) {
-            answer(&mut prompt, a, term, &mut user_sent, &mut pass_sent);
-        }
-        if prompt.len() > 4096 {
-            prompt.drain(..prompt.len() - 1024);
-        }
-    }
-    for p in pending.iter_mut().take(2) {
-        if !p.is_empty() {
-            p.push(b'\n');
-            take_lines(p, &mut lines, clean, on_line);
+        if self.prompt.len() > 4096 {
+            let cut = self.prompt.len() - 1024;
+            let cut = (cut..self.prompt.len()).find(|i| self.prompt.is_char_boundary(*i)).unwrap_or(0);
+            self.prompt.drain(..cut);
         }
     }
-    let code = status.and_then(|s| s.code());
-    Ok(Outcome { code, ended, lines })
+
+    /// Answers the prompt the tool shows, if it is one this tool knows; stops
+    /// the run on one it cannot answer, or when the tool has waited on its
+    /// terminal, silent, for `input_timeout`.
+    fn converse(&mut self, pgid: i32, input_timeout: Duration, clean: &dyn Fn(&str) -> String) -> Turn {
+        let question = self.prompt.rsplit('\n').next().unwrap_or("").trim().to_string();
+        let Some(term) = self.files[2].as_mut() else { return Turn::Go };
+        match self.talk.reply(&question) {
+            Reply::Send(text) => {
+                let _ = term.write_all(format!("{text}\n").as_bytes());
+                self.prompt.clear();
+                self.heard = Instant::now();
+                return Turn::Go;
+            }
+            Reply::Refuse(why) => return Turn::Stop(format!("{} ({why})", clean(&question))),
+            Reply::Wait => {}
+        }
+        if self.heard.elapsed() < input_timeout || !waits_on_terminal(pgid, &self.talk.tty) {
+            return Turn::Go;
+        }
+        Turn::Stop(if question.is_empty() {
+            format!("it waited {} s for input on its terminal without asking anything", input_timeout.as_secs())
+        } else {
+            format!("{} (a question apim-profiles does not answer)", clean(&question))
+        })
+    }
+}
+
+/// What to do at a prompt.
+enum Reply<'a> {
+    Send(&'a str),
+    Refuse(&'static str),
+    Wait,
+}
+
+impl<'a> Talk<'a> {
+    /// The answer to the documented prompts (`Username: `, `Password for
+    /// '<user>': `, the trial-subscription question); a second password
+    /// prompt means the password was refused.
+    fn reply(&mut self, question: &str) -> Reply<'a> {
+        let q = question.to_ascii_lowercase();
+        if !(q.ends_with(':') || q.ends_with('?') || q.ends_with(']') || q.ends_with('>')) {
+            return Reply::Wait;
+        }
+        if q.contains("trial") {
+            if !self.trial || self.trial_sent {
+                return Reply::Refuse("the account has no active subscription; pass --update-trial-subscription to accept a trial");
+            }
+            self.trial_sent = true;
+            return Reply::Send("y");
+        }
+        let Some(a) = &self.answers else { return Reply::Refuse("no credentials were given to answer it") };
+        if q.contains("password") {
+            if self.pass_sent {
+                return Reply::Refuse("asked again: the update service refused the username or password");
+            }
+            self.pass_sent = true;
+            return Reply::Send(a.password);
+        }
+        if q.contains("user") || q.contains("email") || q.contains("account") {
+            if self.user_sent {
+                return Reply::Refuse("asked again: the update service refused the username or password");
+            }
+            self.user_sent = true;
+            return Reply::Send(a.username);
+        }
+        Reply::Wait
+    }
+}
+
+/// Whether a process of the group `pgid` is blocked reading the terminal
+/// `tty` (from /proc: its threads' current system call and open files).
+fn waits_on_terminal(pgid: i32, tty: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return false };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| process_group(*pid) == Some(pgid))
+        .any(|pid| reads_terminal(pid, tty))
+}
+
+fn process_group(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Whether a thread of `pid` is in `read` on a descriptor open on `tty`.
+fn reads_terminal(pid: i32, tty: &Path) -> bool {
+    // read(2) on x86_64 and aarch64.
+    let read_nr = if cfg!(target_arch = "aarch64") { "63" } else { "0" };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|t| {
+        let Ok(sc) = std::fs::read_to_string(t.path().join("syscall")) else { return false };
+        let mut f = sc.split_whitespace();
+        if f.next() != Some(read_nr) {
+            return false;
+        }
+        let Some(fd) = f.next().and_then(|h| i64::from_str_radix(h.trim_start_matches("0x"), 16).ok()) else {
+            return false;
+        };
+        // Opened as its own terminal (`/dev/tty`: the tool's session has ours
+        // as its controlling terminal) or by name.
+        std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|p| p == tty || p == Path::new("/dev/tty"))
+    })
 }
 
 /// A last read of whatever is already buffered in the pipes.
@@ -297,26 +452,6 @@ fn drain_now(
             }
         }
     }
-}
-
-/// Answers a username or password prompt seen at the end of `prompt`.
-fn answer(prompt: &mut String, a: &Answers<'_>, term: &mut File, user_sent: &mut bool, pass_sent: &mut bool) {
-    let tail = prompt.trim_end().to_ascii_lowercase();
-    if !tail.ends_with(':') && !tail.ends_with('?') && !tail.ends_with('>') {
-        return;
-    }
-    let last = tail.rsplit('\n').next().unwrap_or(&tail);
-    let reply = if last.contains("password") && !*pass_sent {
-        *pass_sent = true;
-        a.password
-    } else if (last.contains("user") || last.contains("email") || last.contains("account")) && !*user_sent {
-        *user_sent = true;
-        a.username
-    } else {
-        return;
-    };
-    let _ = term.write_all(format!("{reply}\n").as_bytes());
-    prompt.clear();
 }
 
 fn take_lines(pending: &mut Vec<u8>, lines: &mut Vec<String>, clean: &dyn Fn(&str) -> String, on_line: &dyn Fn(&str)) {
@@ -448,7 +583,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 
 /// A pseudo-terminal pair with echo off, both ends close-on-exec in this
 /// process (the slave is handed to the tool as its stdin).
-fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
+fn open_pty() -> Result<(OwnedFd, OwnedFd, PathBuf)> {
     use rustix::pty::OpenptFlags;
     let what = "opening a pseudo-terminal for the update tool";
     let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).context(what)?;
@@ -465,7 +600,8 @@ fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
         t.local_modes.remove(rustix::termios::LocalModes::ECHO | rustix::termios::LocalModes::ECHONL);
         let _ = rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &t);
     }
-    Ok((master, slave))
+    let path = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(name.into_bytes()));
+    Ok((master, slave, path))
 }
 
 fn set_nonblocking(f: &File) {

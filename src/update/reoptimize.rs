@@ -2,7 +2,7 @@
 //! profile and can bring back what this one removed), then check that the copy
 //! matches its profile.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -11,6 +11,7 @@ use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::Profile;
 use crate::model::record::Record;
 use crate::model::tree::Tree;
+use crate::safe_fs::read_file_beneath;
 use crate::update::{UpdateResult, UpdateStatus};
 
 /// Re-optimization of an existing copy: the plan computed on the copy, with
@@ -30,10 +31,19 @@ pub fn after_update(
     profile: &Profile,
     opts: &Options,
     rec: &mut Record,
+    before: &[(PathBuf, Vec<u8>)],
 ) -> Result<Plan> {
     let o = opts.after_update(rec.deployment_toml_sha256.clone());
     let plan = reoptimize(copy, profile, &o)?;
-    result.reoptimized = plan.drift_lines();
+    // A rewritten file put back as shipped for the tool and rewritten with
+    // the same bytes again is not something the update changed.
+    let mut same = Vec::new();
+    for (p, b) in before {
+        if read_file_beneath(copy, p)?.as_deref() == Some(b.as_slice()) {
+            same.push(format!("{} ", p.display()));
+        }
+    }
+    result.reoptimized = plan.drift_lines().into_iter().filter(|l| !same.iter().any(|p| l.starts_with(p))).collect();
     result.notes.extend(plan.notes());
     if !result.reoptimized.is_empty() {
         let what =

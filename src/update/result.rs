@@ -1,4 +1,4 @@
-//! Reading the tool's output: the lists of its `--template` line.
+//! Reading the tool's output: the conflicts it lists, and where its logs are.
 
 use std::path::Path;
 
@@ -42,31 +42,37 @@ pub fn keep_output(copy: &Path, lines: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub const TEMPLATE: &str =
-    "APIM-PROFILES-RESULT Added: {{.Added}} | Modified: {{.Modified}} | Removed: {{.Removed}} | Conflicts: {{.Conflicts}}";
+/// The `--template` of a plain update run (WSO2 lists `--template` for it,
+/// not for `apply-update`): the conflicts, on a line of their own.
+pub const TEMPLATE: &str = "APIM-PROFILES-RESULT Conflicts: {{.Conflicts}}";
 
-/// `[a b c]` lists from the tool's `--template` output.
-pub fn parse_result_line(line: &str) -> Option<[Vec<String>; 4]> {
-    let rest = line.trim().strip_prefix("APIM-PROFILES-RESULT ")?;
-    let mut out: [Vec<String>; 4] = Default::default();
-    for (i, field) in ["Added: ", "Modified: ", "Removed: ", "Conflicts: "].iter().enumerate() {
-        let start = rest.find(field)? + field.len();
-        let tail = &rest[start..];
-        let open = tail.find('[')?;
-        let close = tail[open..].find(']')? + open;
-        out[i] = tail[open + 1..close].split_whitespace().map(str::to_string).collect();
+/// The `[a b c]` list after `Conflicts: ` on a line of the tool's output: our
+/// `--template` line, or the summary line a run without one prints.
+pub fn parse_conflicts(line: &str) -> Option<Vec<String>> {
+    let start = line.find("Conflicts: ")? + "Conflicts: ".len();
+    let tail = &line[start..];
+    let open = tail.find('[')?;
+    if tail[..open].trim() != "" {
+        return None;
     }
-    Some(out)
+    let close = tail[open..].find(']')? + open;
+    Some(tail[open + 1..close].split_whitespace().map(str::to_string).collect())
 }
 
-/// Takes in the `--template` lists of one run's output.
-pub fn take_lists(result: &mut UpdateResult, lines: &[String]) {
-    if let Some([a, m, r, c]) = lines.iter().rev().find_map(|l| parse_result_line(l)) {
-        result.added.extend(a);
-        result.modified.extend(m);
-        result.removed.extend(r);
+/// Takes in the conflicts one run's output lists (the last such line).
+pub fn take_conflicts(result: &mut UpdateResult, lines: &[String]) {
+    if let Some(c) = lines.iter().rev().find_map(|l| parse_conflicts(l)) {
         result.conflicts = c;
     }
+}
+
+/// One word for how the tool's run ended, for the progress line.
+pub fn outcome_word(r: &UpdateResult) -> String {
+    let mut w = serde_json::to_value(&r.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    if let Some(l) = &r.level {
+        w.push_str(&format!(" (level {l})"));
+    }
+    w
 }
 
 #[cfg(test)]
@@ -74,12 +80,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_template_output() {
-        let l = "APIM-PROFILES-RESULT Added: [a/b c] | Modified: [] | Removed: [x] | Conflicts: [repository/conf/deployment.toml]";
-        let [a, m, r, c] = parse_result_line(l).unwrap();
-        assert_eq!(a, ["a/b", "c"]);
-        assert!(m.is_empty());
-        assert_eq!(r, ["x"]);
-        assert_eq!(c, ["repository/conf/deployment.toml"]);
+    fn parses_conflict_lists() {
+        let l = "APIM-PROFILES-RESULT Conflicts: [repository/conf/deployment.toml a/b.j2]";
+        assert_eq!(parse_conflicts(l).unwrap(), ["repository/conf/deployment.toml", "a/b.j2"]);
+        let d = "Added: [x] Modified: [] Removed: [] Conflicts: []";
+        assert!(parse_conflicts(d).unwrap().is_empty());
+        assert!(parse_conflicts("Conflicts: none [x]").is_none());
     }
 }

@@ -3,6 +3,7 @@
 //! stopped at every end).
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -10,6 +11,9 @@ use crate::engine::interrupted;
 use crate::report::mask::{mask_line, MASK};
 use crate::update::process;
 use crate::update::{Credentials, Settings};
+
+/// The script newer packs ship instead of the tool: it downloads the tool.
+pub const SETUP_SCRIPT: &str = "update_tool_setup.sh";
 
 /// The names the tool goes by on this OS: `wso2update_linux`, or with a CPU
 /// suffix in newer builds (`wso2update_linux_arm64`).
@@ -88,9 +92,34 @@ pub fn run_tool(
         answers: credentials.map(|c| process::Answers { username: &c.username, password: &c.password }),
         marker_dir,
         timeout: s.timeout,
+        input_timeout: s.input_timeout,
+        trial: s.trial_subscription,
     };
     let o = process::run(spec, &interrupted, &clean, &on_line)?;
     Ok(Run { code: o.code, ended: o.ended, lines: o.lines })
+}
+
+/// The update level of the home at `home`, as the tool's `current-state`
+/// says (no account needed); None when it cannot say.
+pub fn current_level(s: &Settings, home: &Path) -> Option<String> {
+    let name = &s.ready.as_ref()?.tool_name;
+    let tool = home.join("bin").join(name);
+    if !tool.is_file() {
+        return None;
+    }
+    let quick = Settings { timeout: Duration::from_secs(60), echo: false, trial_subscription: false, ..s.clone() };
+    let marker = home.parent()?;
+    let run = run_tool(&tool, &home.join("bin"), &["current-state".to_string()], None, marker, &quick, "").ok()?;
+    if run.code != Some(0) {
+        return None;
+    }
+    run.lines.iter().rev().find_map(|l| l.split(|c: char| c.is_whitespace() || c == '"' || c == ',').find(|w| is_level(w))).map(str::to_string)
+}
+
+/// `4.2.0.5`: four dot-separated numbers.
+fn is_level(w: &str) -> bool {
+    let parts: Vec<&str> = w.split('.').collect();
+    parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]

@@ -252,6 +252,7 @@ pub fn build(pack: Pack, version: &str, parent: &Path) -> Option<PathBuf> {
     webapps(pack, version, &home);
     jaggeryapps(version, &home);
     web_templates(pack, version, &home);
+    ship(&home);
     Some(home)
 }
 
@@ -320,4 +321,13 @@ fn synthetic_conf(pack: Pack, version: &str, home: &Path) {
             write(&dtpl.join(format!("{t}.toml")), format!("[server]\nserver_role = \"{t}\"\n").as_bytes());
         }
     }
+}
+
+/// Records `home` as shipped for the update double (its manifest of the
+/// pack's files: it conflicts on any file that differs from it, as WSO2's
+/// tool does).
+pub fn ship(home: &Path) {
+    let ship = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/ship");
+    let st = Command::new(ship).arg(home).status().unwrap();
+    assert!(st.success(), "shipping {}", home.display());
 }

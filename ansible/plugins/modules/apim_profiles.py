@@ -115,6 +115,14 @@ options:
   update_jobs:
     description: How many update runs at once (C(--update-jobs), tool default 1; they share C(~/.wso2-updates)).
     type: int
+  update_order:
+    description:
+      - With O(state=split), the order of the update. V(once) updates a staging copy of the home once and makes
+        every copy from it (C(--update-once), the tool's default with one home); V(each) makes each copy, then
+        updates it (C(--update-each)), so that conflicts stop that copy only and are resolved per copy.
+      - Both orders give the same copies.
+    type: str
+    choices: [once, each]
   jobs:
     description: Threads for copying (C(--jobs), tool default one per core).
     type: int
@@ -437,7 +445,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six import string_types
 
 UPDATE_OPTIONS = ('update_tool', 'update_zip', 'update_level', 'update_timeout', 'update_jobs', 'credentials')
-SPLIT_ONLY = ('home', 'out', 'profiles', 'carry', 'set', 'overlay', 'archive', 'jobs', 'reflink')
+SPLIT_ONLY = ('home', 'out', 'profiles', 'carry', 'set', 'overlay', 'archive', 'jobs', 'reflink', 'update_order')
 SPLIT_ONLY_FLAGS = ('force', 'skip_config_optimization', 'carry_common', 'update')
 CLI_FLAG = {
     'home': 'HOME', 'out': '--out', 'profiles': '--profiles', 'carry': '--carry', 'set': '--set',
@@ -446,7 +454,7 @@ CLI_FLAG = {
     'carry_common': '--carry-common', 'update': '--no-update', 'continue': '--continue',
     'copies': 'COPY', 'update_tool': '--update-tool', 'update_zip': '--update-zip',
     'update_level': '--update-level', 'update_timeout': '--update-timeout', 'update_jobs': '--update-jobs',
-    'credentials': '--credentials-file',
+    'credentials': '--credentials-file', 'update_order': '--update-once/--update-each',
 }
 BARE_KEY = re.compile(r'^[A-Za-z0-9_-]+$')
 
@@ -476,7 +484,7 @@ def check_combinations(module, params):
             refuse(module, "the argument 'continue' (--continue) cannot be used with 'state: split'",
                    'resume an update that stopped on conflicts with state: update, continue: true')
         if not params['update']:
-            for name in UPDATE_OPTIONS:
+            for name in UPDATE_OPTIONS + ('update_order',):
                 if is_set(params, name):
                     refuse(module, "the argument 'update: false' (--no-update) cannot be used with '%s' (%s)"
                            % (name, CLI_FLAG[name]), 'set update: true to run the update, or drop %s' % name)
@@ -732,6 +740,8 @@ def split_command(module, params, private, dry_run):
         cmd += ['--reflink', params['reflink']]
     cmd += settings_args(module, params, private)
     cmd += update_args(params, private) if params['update'] else ['--no-update']
+    if params['update'] and params.get('update_order'):
+        cmd.append('--update-%s' % params['update_order'])
     if dry_run:
         cmd.append('--dry-run')
     return cmd
@@ -957,6 +967,7 @@ def main():
             update_level=dict(type='str'),
             update_timeout=dict(type='int'),
             update_jobs=dict(type='int'),
+            update_order=dict(type='str', choices=['once', 'each']),
             jobs=dict(type='int'),
             reflink=dict(type='str', choices=['auto', 'always', 'never']),
             profile_dir=dict(type='path'),

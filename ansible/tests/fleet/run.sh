@@ -142,7 +142,8 @@ cfl=$work/conflict
 mkdir -p "$cfl"
 inventory "$cfl/hosts"
 sed -i "s|$nodes|$cfl/nodes|g" "$cfl/hosts"
-creds="{\"apim_profiles_update\": true, \"apim_profiles_update_tool\": \"$double\", \"apim_profiles_credentials\": {\"username\": \"ops@example.com\", \"password\": \"$password\"}}"
+# The each order: a copy that stops on conflicts is kept for a person to resolve.
+creds="{\"apim_profiles_update\": true, \"apim_profiles_update_order\": \"each\", \"apim_profiles_update_tool\": \"$double\", \"apim_profiles_credentials\": {\"username\": \"ops@example.com\", \"password\": \"$password\"}}"
 cplay() { # LOG [args]
   local log=$1; shift
   APIM_DOUBLE_SCENARIO=conflicts APIM_DOUBLE_EXPECT_PASSWORD=$password \
