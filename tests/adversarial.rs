@@ -1327,7 +1327,8 @@ fn the_ansible_module_never_shows_or_returns_set_secrets() {
 #[test]
 fn an_update_that_removes_the_products_core_directories_fails_verification() {
     let w = World::new();
-    let o = split_with_update(&w, &["--profiles", "gateway-worker"])
+    // Each copy updated: that profile fails.
+    let o = split_with_update(&w, &["--profiles", "gateway-worker", "--update-each"])
         .env("APIM_DOUBLE_REMOVE", "repository/components")
         .output()
         .unwrap();
@@ -1337,6 +1338,14 @@ fn an_update_that_removes_the_products_core_directories_fails_verification() {
     assert_eq!(p["status"], "failed", "{v}");
     assert!(p["error"].as_str().unwrap().contains("repository/components/ is missing"), "{v}");
     assert!(!w.out.join("gateway-worker/wso2am-4.2.0").exists(), "the broken copy was published");
+    // The home updated once (the default): no copy is made from it.
+    let o = split_with_update(&w, &["--profiles", "gateway-worker"])
+        .env("APIM_DOUBLE_REMOVE", "repository/components")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("repository/components/ is missing"), "{}", text(&o));
+    assert!(!w.out.join("gateway-worker/wso2am-4.2.0").exists(), "a copy of the broken home was published");
     // A copy that lost a core directory after it was made does not verify.
     let o = split_plain(&w, &w.root().join("out2"), &["--profiles", "gateway-worker"]);
     assert_eq!(code(&o), Some(0), "{}", text(&o));

@@ -657,6 +657,15 @@ fn update_home_once(
     let updated = Tree::scan(staging.path())?;
     for t in targets.iter_mut().filter(|t| t.builds(args.force)) {
         t.plan = plan::compute(&t.profile, &updated, &args.options)?;
+        // An update that broke the pack (a core directory gone) fails its
+        // verification here, before any copy is made from it.
+        if let Err(e) = plan::check_met(&t.plan) {
+            let kept = staging.keep_aside(&shown, "update-failed")?;
+            return Err(anyhow::anyhow!("{e}")).context(format!(
+                "the updated staging copy of the home fails verification (kept at {}); no copy was made",
+                kept.display()
+            ));
+        }
         // Made from the updated pack: nothing starts as the pack as shipped.
         t.shipped = None;
         t.record.deployment_toml_sha256 = t.plan.written_toml_sha256.clone();
