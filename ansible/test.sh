@@ -104,6 +104,12 @@ find "$out" -printf '%p %T@\n' | sort > "$work/times2"
 cmp -s "$work/times1" "$work/times2" || fail "the second run moved file times"
 ok "split.yml: check $(recap localhost "$work/check.log" | grep -o 'changed=[0-9]*'), first $(recap localhost "$work/first.log" | grep -o 'changed=[0-9]*'), second $(recap localhost "$work/second.log" | grep -o 'changed=[0-9]*')"
 
+# --- secrets given with set: never logged, never returned (at -vvv, in a registered result) -------
+(cd "$root" && APIM_TEST_ANSIBLE_VENV=$venv cargo test -q --test adversarial the_ansible_module_never_shows_or_returns_set_secrets -- --nocapture \
+  > "$work/set-secrets.log" 2>&1) || { cat "$work/set-secrets.log"; fail "a set secret was shown or returned"; }
+! grep -q skipped "$work/set-secrets.log" || { cat "$work/set-secrets.log"; fail "the set-secrets test was skipped"; }
+ok "set secrets: hidden at -vvv and in registered results"
+
 # --- the fleet: sshd on 127.0.0.2-127.0.0.5 ----------------------------------------------------
 "$here/tests/fleet/run.sh" "$work" "$venv" "$bin" "$home" "$double"
 passed=$((passed + $(cat "$work/fleet-passed")))

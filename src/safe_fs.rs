@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use rustix::fs::OFlags;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use crate::outcome::Refusal;
@@ -94,7 +97,7 @@ pub fn open_source(root: &Path, rel: &Path, scanned: (u64, u64)) -> Result<File>
     let f = match f {
         Ok(f) => f,
         Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
-            return open_regular(&resolve_inside(root, rel)?, "file");
+            return open_inside(root, rel);
         }
         Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
     };
@@ -175,12 +178,24 @@ fn not_ours(path: &Path) -> anyhow::Error {
     .into()
 }
 
-/// Reads a file of the tool's own (see [`open_own`]).
+/// The most a file of the tool's own may hold: a record of a 200,000-file
+/// copy is tens of MB; anything near this is not one of ours.
+pub const OWN_LIMIT: u64 = 256 << 20;
+
+/// The most a small file (a lock's or a pid file's number, a settings or
+/// credentials file, an overlay) may hold.
+pub const SMALL_LIMIT: u64 = 16 << 20;
+
+/// Reads a file of the tool's own (see [`open_own`]), refused past
+/// [`OWN_LIMIT`].
 pub fn read_own(path: &Path) -> Result<Option<Vec<u8>>> {
-    let Some(mut f) = open_own(path)? else { return Ok(None) };
-    let mut b = Vec::new();
-    f.read_to_end(&mut b).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Some(b))
+    read_own_bounded(path, OWN_LIMIT)
+}
+
+/// [`read_own`] of a file that may hold no more than `limit` bytes.
+pub fn read_own_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
+    let Some(f) = open_own(path)? else { return Ok(None) };
+    read_bounded(f, path, limit).map(Some)
 }
 
 /// Whether something (anything, a link included) is at `path`.
@@ -213,12 +228,11 @@ pub fn open_regular(path: &Path, what: &str) -> Result<File> {
     Ok(f)
 }
 
-/// Reads a regular file given to the tool (see [`open_regular`]).
+/// Reads a regular file given to the tool (see [`open_regular`]), no
+/// larger than [`SMALL_LIMIT`].
 pub fn read_regular(path: &Path, what: &str) -> Result<Vec<u8>> {
-    let mut f = open_regular(path, what)?;
-    let mut b = Vec::new();
-    f.read_to_end(&mut b).with_context(|| format!("reading {}", path.display()))?;
-    Ok(b)
+    let f = open_regular(path, what)?;
+    read_bounded(f, path, SMALL_LIMIT).with_context(|| format!("reading the {what} {}", path.display()))
 }
 
 /// Where `root/rel` leads, refused when a link takes it outside `root`.
@@ -236,11 +250,45 @@ pub fn resolve_inside(root: &Path, rel: &Path) -> Result<PathBuf> {
     Ok(resolved)
 }
 
-/// Reads `root/rel`, following links only while they stay inside `root`,
-/// and only a regular file.
+/// Opens `root/rel` for reading, following links only while they stay
+/// inside `root`, and only a regular file. The kernel resolves the name
+/// beneath the root's descriptor (`openat2(RESOLVE_BENEATH)`), so a
+/// directory swapped for a link to elsewhere at any moment fails the open
+/// rather than leading it out. An absolute link into the root (which
+/// `RESOLVE_BENEATH` refuses) is resolved first, then its target opened the
+/// same way with no link followed.
+pub fn open_inside(root: &Path, rel: &Path) -> Result<File> {
+    let top = Beneath::open(root, true)?;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    crate::hooks::before_open(rel);
+    let fd = match rustix::fs::openat2(top.fd(), rel, flags, rustix::fs::Mode::empty(), how) {
+        Ok(fd) => fd,
+        Err(e) if e == Errno::XDEV || e == Errno::NOSYS || e == Errno::PERM || e == Errno::AGAIN => {
+            let resolved = resolve_inside(root, rel)?;
+            let root_c = std::fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
+            let inner = resolved.strip_prefix(&root_c).unwrap_or(Path::new("")).to_path_buf();
+            top.open_at(&inner, flags, 0).map_err(|e| refused_link(&root.join(rel), e))?
+        }
+        Err(e) if e == Errno::LOOP || e == Errno::NOTDIR => return Err(refused_link(&root.join(rel), e.into())),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", root.join(rel).display())),
+    };
+    let f = File::from(fd);
+    if !f.metadata()?.file_type().is_file() {
+        return Err(Refusal::new(
+            format!("{} is not a regular file (a FIFO, socket or device)", root.join(rel).display()),
+            "remove it from the home; a product home holds only files, directories and links",
+        )
+        .into());
+    }
+    Ok(f)
+}
+
+/// Reads `root/rel` (see [`open_inside`]).
 pub fn read_inside(root: &Path, rel: &Path) -> Result<Vec<u8>> {
-    let resolved = resolve_inside(root, rel)?;
-    read_regular(&resolved, "file").with_context(|| format!("reading {}", root.join(rel).display()))
+    let shown = root.join(rel);
+    let f = open_inside(root, rel)?;
+    read_bounded(f, &shown, OWN_LIMIT)
 }
 
 /// Device and inode of what is at `path` (links followed).
@@ -251,6 +299,235 @@ pub fn dev_ino(path: &Path) -> Option<(u64, u64)> {
 /// Device and inode of what is at `path` itself (a link is not followed).
 pub fn dev_ino_nofollow(path: &Path) -> Option<(u64, u64)> {
     std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// A directory opened once; everything below it is reached relative to its
+/// descriptor with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (or, on a
+/// kernel without `openat2`, one `openat(O_NOFOLLOW)` per name): no link is
+/// followed and no `..` leaves it, so a directory below swapped for a link,
+/// at any moment, makes the operation fail instead of reaching elsewhere.
+/// The path is kept only to name things in messages.
+pub struct Beneath {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// A link, a special file or a directory swapped since it was read: the
+/// error of an open beneath a handle that refused to follow it.
+fn led_out(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(c) if c == Errno::LOOP.raw_os_error() || c == Errno::XDEV.raw_os_error() || c == Errno::NOTDIR.raw_os_error())
+}
+
+fn refused_link(path: &Path, e: std::io::Error) -> anyhow::Error {
+    if led_out(&e) {
+        return Refusal::new(
+            format!("{} is a link, or a directory on its way was replaced by one; it is not followed", path.display()),
+            "run again when nothing else changes the directory; links are never followed below a directory apim-profiles works in",
+        )
+        .into();
+    }
+    anyhow::Error::new(e).context(format!("opening {}", path.display()))
+}
+
+impl Beneath {
+    /// Opens the directory at `path`; `follow` allows `path` itself to be a
+    /// link (a directory a person named), never anything below it.
+    pub fn open(path: &Path, follow: bool) -> Result<Beneath> {
+        let fd = crate::sys::open_dir(path, follow).map_err(|e| refused_link(path, e))?;
+        Ok(Beneath { fd, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// (device, inode, mode, owner) of the directory itself.
+    pub fn stat(&self) -> Result<rustix::fs::Stat> {
+        rustix::fs::fstat(&self.fd).with_context(|| format!("reading {}", self.path.display()))
+    }
+
+    /// Opens `rel` below this directory with `flags`, following no link on
+    /// the way or at the end. The test suite's fault hook runs between the
+    /// name being chosen and the open, where a swap would matter.
+    pub fn open_at(&self, rel: &Path, flags: OFlags, mode: u32) -> std::io::Result<OwnedFd> {
+        crate::hooks::before_open(rel);
+        let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mode = rustix::fs::Mode::from_raw_mode(mode);
+        let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(&self.fd, rel, flags, mode, how) {
+            Err(e) if e == Errno::NOSYS || e == Errno::PERM => {}
+            Err(e) if e == Errno::AGAIN => {}
+            r => return r.map_err(Into::into),
+        }
+        open_by_names(&self.fd, rel, flags, mode)
+    }
+
+    /// The directory `rel` below this one (see [`Beneath::open_at`]).
+    pub fn dir(&self, rel: &Path) -> Result<Beneath> {
+        let path = self.path.join(rel);
+        if rel.as_os_str().is_empty() {
+            let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?;
+            return Ok(Beneath { fd, path });
+        }
+        let fd = self.open_at(rel, OFlags::RDONLY | OFlags::DIRECTORY, 0).map_err(|e| refused_link(&path, e))?;
+        Ok(Beneath { fd, path })
+    }
+
+    /// The directory holding `rel`, and `rel`'s last name.
+    pub fn parent_of(&self, rel: &Path) -> Result<(Beneath, OsString)> {
+        let name = rel.file_name().with_context(|| format!("{} has no name", rel.display()))?;
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        Ok((self.dir(parent)?, name.to_os_string()))
+    }
+
+    /// Creates the file `name` in this directory: `O_EXCL`, no link
+    /// followed, with `mode`.
+    pub fn create_new(&self, name: &OsStr, mode: u32) -> Result<File> {
+        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, name, flags, rustix::fs::Mode::from_raw_mode(mode))
+            .with_context(|| format!("creating {}", self.path.join(name).display()))?;
+        Ok(File::from(fd))
+    }
+
+    /// Writes `bytes` as `name` in this directory: a new file under an
+    /// unguessable name (`O_EXCL`, no link followed, `mode`), synced, then
+    /// renamed over `name`; whatever was at `name` (a planted link) is
+    /// replaced, never written through.
+    pub fn write_atomic(&self, name: &OsStr, bytes: &[u8], mode: u32) -> Result<()> {
+        let tmp = OsString::from(unguessable(&format!(".{}.apim-profiles-tmp-", name.to_string_lossy())));
+        let mut f = self.create_new(&tmp, 0o600)?;
+        let shown = self.path.join(name);
+        let written = rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(mode))
+            .map_err(std::io::Error::from)
+            .and_then(|()| f.write_all(bytes))
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("writing {}", shown.display()))
+            .and_then(|()| self.rename(&tmp, name));
+        if written.is_err() {
+            let _ = rustix::fs::unlinkat(&self.fd, &tmp, rustix::fs::AtFlags::empty());
+        }
+        written
+    }
+
+    /// Opens the regular file `name` of this directory for reading, no link
+    /// followed, refused unless it is the (device, inode) `expected`.
+    pub fn open_file(&self, name: &OsStr, expected: (u64, u64)) -> Result<File> {
+        let path = self.path.join(name);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, name, flags, rustix::fs::Mode::empty())
+            .map_err(|e| refused_link(&path, e.into()))?;
+        let st = rustix::fs::fstat(&fd)?;
+        if (st.st_dev, st.st_ino) != expected || !crate::sys::Stat::of(st).is_file() {
+            return Err(changed(&path));
+        }
+        Ok(File::from(fd))
+    }
+
+    /// Renames `from` to `to`, both names in this directory.
+    pub fn rename(&self, from: &OsStr, to: &OsStr) -> Result<()> {
+        rustix::fs::renameat(&self.fd, from, &self.fd, to)
+            .with_context(|| format!("renaming {} to {}", self.path.join(from).display(), to.to_string_lossy()))
+    }
+
+    /// A second name `to` (in `dir`) for the file `from` of this directory;
+    /// fails rather than replace anything at `to`.
+    pub fn hard_link(&self, from: &OsStr, dir: &Beneath, to: &OsStr) -> std::io::Result<()> {
+        rustix::fs::linkat(&self.fd, from, &dir.fd, to, rustix::fs::AtFlags::empty()).map_err(Into::into)
+    }
+
+    /// Removes the name `name` of this directory, and everything below it
+    /// when it is a directory (never through a link: a link is removed as a
+    /// link). Nothing there is fine.
+    pub fn remove_tree(&self, name: &OsStr) -> Result<()> {
+        let full = self.path.join(name);
+        let st = match crate::sys::stat_at(&self.fd, name) {
+            Ok(st) => st,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", full.display())),
+        };
+        if !st.is_dir() {
+            return rustix::fs::unlinkat(&self.fd, name, rustix::fs::AtFlags::empty())
+                .with_context(|| format!("removing {}", full.display()));
+        }
+        let fd = crate::sys::open_dir_at(&self.fd, name).map_err(|e| refused_link(&full, e))?;
+        if crate::sys::fd_id(&fd)? != (st.dev(), st.ino()) {
+            return Err(changed(&full));
+        }
+        // A read-only directory of a copy (modes are the pack's) is made
+        // writable to be emptied.
+        if st.mode() & 0o300 != 0o300 {
+            rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(0o700))?;
+        }
+        let sub = Beneath { fd, path: full.clone() };
+        for (child, _) in crate::sys::list_dir(&sub.fd).with_context(|| format!("reading {}", full.display()))? {
+            sub.remove_tree(&child)?;
+        }
+        rustix::fs::unlinkat(&self.fd, name, rustix::fs::AtFlags::REMOVEDIR)
+            .with_context(|| format!("removing {}", full.display()))
+    }
+}
+
+fn changed(path: &Path) -> anyhow::Error {
+    Refusal::new(
+        format!("{} is not what was read a moment ago: it was replaced meanwhile", path.display()),
+        "run again when nothing else changes the directory",
+    )
+    .into()
+}
+
+/// `open_at` without `openat2`: one `openat(O_NOFOLLOW)` per name, refusing
+/// `..` and absolute paths.
+fn open_by_names(root: &OwnedFd, rel: &Path, flags: OFlags, mode: rustix::fs::Mode) -> std::io::Result<OwnedFd> {
+    use std::path::Component;
+    let names: Vec<&OsStr> = rel
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .map(|c| match c {
+            Component::Normal(n) => Ok(n),
+            _ => Err(std::io::Error::from_raw_os_error(Errno::XDEV.raw_os_error())),
+        })
+        .collect::<std::io::Result<_>>()?;
+    let Some((last, dirs)) = names.split_last() else {
+        return rustix::io::fcntl_dupfd_cloexec(root, 0).map_err(Into::into);
+    };
+    let mut at: Option<OwnedFd> = None;
+    for d in dirs {
+        let next = crate::sys::open_dir_at(at.as_ref().unwrap_or(root), d)?;
+        at = Some(next);
+    }
+    rustix::fs::openat(at.as_ref().unwrap_or(root), *last, flags, mode).map_err(Into::into)
+}
+
+/// Reads a file of the tool's own or one it was given (settings, records,
+/// pid files) that must be a regular file no larger than `limit`: a FIFO, a
+/// device such as `/dev/zero` or a huge file is refused at once instead of
+/// hanging the run or filling its memory.
+pub fn read_bounded(f: File, path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let md = f.metadata().with_context(|| format!("reading {}", path.display()))?;
+    if !md.file_type().is_file() {
+        return Err(Refusal::new(
+            format!("{} is not a regular file (a FIFO, socket or device)", path.display()),
+            "replace it with a regular file; special files are refused because reading them can block forever",
+        )
+        .into());
+    }
+    if md.len() > limit {
+        return Err(Refusal::new(
+            format!("{} is {} bytes, more than the {limit} this file can be", path.display(), md.len()),
+            "check that it is the right file",
+        )
+        .into());
+    }
+    let mut b = Vec::new();
+    f.take(limit + 1).read_to_end(&mut b).with_context(|| format!("reading {}", path.display()))?;
+    if b.len() as u64 > limit {
+        return Err(Refusal::new(format!("{} grew past {limit} bytes while read", path.display()), "run again").into());
+    }
+    Ok(b)
 }
 
 /// Opens the directory `root/rel` beneath `root` (`openat2` with

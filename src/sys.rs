@@ -115,7 +115,7 @@ pub fn can_create_in(dir: &Path) -> bool {
 /// Opens (creating, mode 600) a lock file for reading and writing, never
 /// through a symbolic link.
 pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
-    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(0o600))?;
     Ok(File::from(fd))
 }
@@ -143,6 +143,10 @@ pub fn same_file(file: &File, path: &Path) -> bool {
 pub struct Stat(rustix::fs::Stat);
 
 impl Stat {
+    /// The metadata `fstat` gave.
+    pub fn of(st: rustix::fs::Stat) -> Stat {
+        Stat(st)
+    }
     fn file_type(&self) -> rustix::fs::FileType {
         rustix::fs::FileType::from_raw_mode(self.0.st_mode)
     }

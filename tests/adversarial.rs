@@ -996,3 +996,444 @@ fn jobs_are_bounded() {
     let md = std::fs::metadata(&w.out).unwrap();
     assert!(md.dev() > 0);
 }
+
+// --- issue 25: one file-system discipline for every read, write and delete ---------
+
+/// A root-only directory outside HOME (`<root>/root-only`, 0700) holding
+/// files the attacks aim at, and its digest.
+fn root_only_dir(w: &World, files: &[&str]) -> PathBuf {
+    let d = w.root().join("root-only");
+    for f in files {
+        let p = d.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("root-only {f}\n")).unwrap();
+        chmod(&p, 0o600);
+    }
+    chmod(&d, 0o700);
+    d
+}
+
+fn chown_nobody(p: &Path) {
+    assert!(Command::new("chown").args(["-R", "65534:65534"]).arg(p).status().unwrap().success());
+}
+
+#[test]
+fn a_directory_swapped_for_a_link_during_optimize_in_place_deletes_nothing_elsewhere() {
+    if !can_attack_as_nobody("a_directory_swapped_for_a_link_during_optimize_in_place_deletes_nothing_elsewhere") {
+        return;
+    }
+    let w = World::new();
+    // The files the gateway-worker plan removes from webapps, kept by root
+    // in a directory only root may enter.
+    let webapps: Vec<String> = names_in(&w.home.join(WEBAPPS));
+    let files: Vec<String> = webapps.iter().map(|n| format!("server/webapps/{n}")).collect();
+    let victim_dir = root_only_dir(&w, &files.iter().map(String::as_str).collect::<Vec<_>>());
+    let victim_before = digest(&victim_dir);
+    chown_nobody(&w.home);
+    // The pack owner swaps repository/deployment for a link to it at the
+    // moment the tool is about to open webapps (the fault hook).
+    let dep = w.home.join("repository/deployment");
+    let swap = format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'mv {d} {d}.moved && ln -s {v} {d}'",
+        d = dep.display(),
+        v = victim_dir.display()
+    );
+    let o = bin()
+        .arg("optimize")
+        .arg(&w.home)
+        .args(["--profile", "gateway-worker", "--json"])
+        .env("APIM_PROFILES_BEFORE_OPEN", format!("{WEBAPPS}={swap}"))
+        .output()
+        .unwrap();
+    assert!(std::fs::symlink_metadata(&dep).unwrap().file_type().is_symlink(), "the hook did not run: {}", text(&o));
+    assert_ne!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(digest(&victim_dir), victim_before, "files in the root-only directory were deleted: {}", text(&o));
+    let v = json(&o);
+    assert!(v["error"].as_str().unwrap_or_default().contains("link"), "{v}");
+}
+
+#[test]
+fn a_profile_directory_planted_as_a_link_or_by_another_account_is_refused() {
+    if !can_attack_as_nobody("a_profile_directory_planted_as_a_link_or_by_another_account_is_refused") {
+        return;
+    }
+    let w = World::new();
+    std::fs::create_dir(&w.out).unwrap();
+    chmod(&w.out, 0o777);
+    let before = w.snapshot();
+    let target = w.home.join("repository");
+    as_nobody(&format!("ln -s {} {}/control-plane", target.display(), w.out.display()));
+    let o = split_plain(&w, &w.out, &["--profiles", "control-plane"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    let v = json(&o);
+    assert!(v["error"].as_str().unwrap().contains("not a directory apim-profiles made"), "{v}");
+    assert!(v["hint"].as_str().is_some(), "{v}");
+    w.assert_untouched(&before);
+    // A real directory, but another account's: refused the same way.
+    as_nobody(&format!("mkdir {}/gateway-worker", w.out.display()));
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("uid 65534"), "{}", text(&o));
+    assert_eq!(names_in(&w.out.join("gateway-worker")), Vec::<String>::new(), "written into another account's directory");
+    w.assert_untouched(&before);
+    // The directory the tool makes itself is used.
+    std::fs::remove_dir(w.out.join("gateway-worker")).unwrap();
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::metadata(w.out.join("gateway-worker")).unwrap().mode() & 0o022, 0);
+}
+
+/// Names of the entries of an archive (tar.gz or zip), as the system tools list them.
+fn archive_names(p: &Path) -> String {
+    let o = if p.extension().is_some_and(|e| e == "zip") {
+        Command::new("unzip").arg("-Z1").arg(p).output().unwrap()
+    } else {
+        Command::new("tar").arg("tzf").arg(p).output().unwrap()
+    };
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_copy_directory_swapped_for_a_link_while_archived_puts_no_outside_file_in_the_archive() {
+    if !can_attack_as_nobody("a_copy_directory_swapped_for_a_link_while_archived_puts_no_outside_file_in_the_archive") {
+        return;
+    }
+    for format in ["tar.gz", "zip"] {
+        let w = World::new();
+        let victim_dir = root_only_dir(&w, &["root-only-secret.txt", "keys/root-only.jks"]);
+        chown_nobody(&w.home);
+        let copy = w.out.join("gateway-worker/wso2am-4.2.0");
+        let conf = copy.join("repository/conf");
+        let swap = format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'mv {c} {c}.moved && ln -s {v} {c}'",
+            c = conf.display(),
+            v = victim_dir.display()
+        );
+        let o = bin()
+            .arg("split")
+            .arg(&w.home)
+            .arg("--out")
+            .arg(&w.out)
+            .args(["--no-update", "--json", "--profiles", "gateway-worker", "--archive", format])
+            .env("APIM_PROFILES_BEFORE_OPEN", format!("repository/conf={swap}"))
+            .output()
+            .unwrap();
+        assert!(std::fs::symlink_metadata(&conf).unwrap().file_type().is_symlink(), "hook did not run: {}", text(&o));
+        assert_ne!(code(&o), Some(0), "{format}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("changed while it was archived"), "{format}: {}", text(&o));
+        for e in std::fs::read_dir(w.out.join("gateway-worker")).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                let names = archive_names(&p);
+                assert!(!names.contains("root-only"), "{format}: outside files in {}: {names}", p.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn archives_are_no_wider_than_the_copy_and_not_written_through_planted_links() {
+    if !can_attack_as_nobody("archives_are_no_wider_than_the_copy_and_not_written_through_planted_links") {
+        return;
+    }
+    let w = World::new();
+    chmod(&w.home, 0o750);
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--archive", "zip"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let zip = w.out.join("gateway-worker/wso2am-4.2.0.zip");
+    let md = std::fs::symlink_metadata(&zip).unwrap();
+    assert!(md.file_type().is_file());
+    assert_eq!(md.mode() & 0o7777, 0o640, "the archive of a 750 copy");
+    assert!(archive_names(&zip).contains("wso2am-4.2.0/repository/conf/deployment.toml"));
+    // A profile directory others may write in (where links could be planted
+    // at the archive's names) is refused before anything is written.
+    let pdir = w.out.join("gateway-worker");
+    chmod(&pdir, 0o777);
+    std::fs::remove_file(&zip).unwrap();
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").unwrap().trim().parse().unwrap();
+    for p in last + 1..last + 200 {
+        std::os::unix::fs::symlink(&w.victim, pdir.join(format!(".wso2am-4.2.0.zip.apim-profiles-tmp-{p}"))).unwrap();
+    }
+    as_nobody(&format!("ln -s {} {}", w.victim.display(), zip.display()));
+    let victim = sha(&read(&w.victim));
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--archive", "zip"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("not a directory apim-profiles made"), "{}", text(&o));
+    assert_eq!(sha(&read(&w.victim)), victim, "written through a planted link");
+    // Made safe again, the archive replaces the link rather than writing through it.
+    chmod(&pdir, 0o755);
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--archive", "zip"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(sha(&read(&w.victim)), victim, "written through a planted link");
+    assert!(std::fs::symlink_metadata(&zip).unwrap().file_type().is_file(), "the archive is still a link");
+}
+
+#[test]
+fn archive_entry_names_are_exact_bytes_never_decoded_lossily() {
+    use std::os::unix::ffi::OsStrExt;
+    let w = World::new();
+    // Two names that a lossy decoding makes one ("caf\u{FFFD}.txt").
+    let dir = w.home.join("repository/conf");
+    for b in [&b"caf\xe9.txt"[..], &b"caf\xff.txt"[..]] {
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b)), b).unwrap();
+    }
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--archive", "zip"]);
+    assert_ne!(code(&o), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--archive tar.gz"), "{}", text(&o));
+    assert!(!w.out.join("gateway-worker/wso2am-4.2.0.zip").exists());
+    let o = split_plain(&w, &w.root().join("out2"), &["--profiles", "gateway-worker", "--archive", "tar.gz"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let tgz = w.root().join("out2/gateway-worker/wso2am-4.2.0.tar.gz");
+    let listing = Command::new("tar").args(["--quoting-style=literal", "-tzf"]).arg(&tgz).output().unwrap().stdout;
+    for b in [&b"conf/caf\xe9.txt"[..], &b"conf/caf\xff.txt"[..]] {
+        assert!(listing.windows(b.len()).any(|x| x == b), "{}", String::from_utf8_lossy(&listing));
+    }
+}
+
+#[test]
+fn man_pages_replace_a_planted_link_never_write_through_it() {
+    if !can_attack_as_nobody("man_pages_replace_a_planted_link_never_write_through_it") {
+        return;
+    }
+    let w = World::new();
+    let man = w.root().join("man1");
+    std::fs::create_dir(&man).unwrap();
+    chmod(&man, 0o777);
+    as_nobody(&format!(
+        "ln -s {v} {m}/apim-profiles.1 && ln -s {v} {m}/apim-profiles-split.1",
+        v = w.victim.display(),
+        m = man.display()
+    ));
+    let o = bin().arg("man").arg("--out").arg(&man).output().unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&w.victim).unwrap(), VICTIM_TEXT, "a man page was written through the link");
+    for page in ["apim-profiles.1", "apim-profiles-split.1"] {
+        let md = std::fs::symlink_metadata(man.join(page)).unwrap();
+        assert!(md.file_type().is_file(), "{page} is still a link");
+        assert_eq!(md.mode() & 0o7777, 0o644);
+    }
+    assert!(std::fs::read_to_string(man.join("apim-profiles-split.1")).unwrap().contains(".SH"));
+}
+
+#[test]
+fn oracle_user_password_urls_and_comments_beside_secrets_are_masked() {
+    const ORA: &[&str] = &["OraFilePw1", "OraCommentPw2", "OraCommentPw3", "OraSetPw4", "OraCarryPw5", "OraErrPw6"];
+    let w = World::new();
+    let toml = w.home.join(TOML);
+    let mut conf = std::fs::read_to_string(&toml).unwrap();
+    conf.push_str(
+        "\n[database.oracle_extra]\nurl = \"jdbc:oracle:thin:apim/OraFilePw1@db.example:1521/ORCL\" # was OraCommentPw2\n\
+         password = \"OraCarryPw5\" # old one: OraCommentPw3\n# previous password: OraCommentPw3\n",
+    );
+    std::fs::write(&toml, conf).unwrap();
+    let mut outputs = Vec::new();
+    for json_flag in [true, false] {
+        let mut c = bin();
+        c.arg("split").arg(&w.home).arg("--out").arg(&w.out);
+        c.args(["--no-update", "--dry-run", "--profiles", "gateway-worker", "--carry", "database.oracle_extra"]);
+        c.args(["--set", "database.apim_db.url=\"jdbc:oracle:thin:apim/OraSetPw4@//db:1521/svc\""]);
+        if json_flag {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        assert_eq!(code(&o), Some(0), "{}", text(&o));
+        outputs.push(o);
+    }
+    // The URL's host still shows: only the password is hidden.
+    let v = json(&outputs[0]);
+    assert!(v.to_string().contains("jdbc:oracle:thin:apim/********@//db:1521/svc"), "{v}");
+    // An error that names the value does not show it either.
+    let o = bin()
+        .arg("split")
+        .arg(&w.home)
+        .arg("--out")
+        .arg(&w.out)
+        .args(["--no-update", "--dry-run", "--json", "--set", "database.apim_db.url=jdbc:oracle:thin:u/OraErrPw6@h junk"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    outputs.push(o);
+    for o in &outputs {
+        assert_output_clean(o, ORA);
+    }
+    assert!(!w.out.exists());
+}
+
+/// `ansible-playbook` from `$APIM_TEST_ANSIBLE_VENV/bin`, else from PATH.
+fn ansible_playbook() -> Option<PathBuf> {
+    if let Some(v) = std::env::var_os("APIM_TEST_ANSIBLE_VENV") {
+        let p = Path::new(&v).join("bin/ansible-playbook");
+        return p.exists().then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join("ansible-playbook")).find(|p| p.exists())
+}
+
+#[test]
+fn the_ansible_module_never_shows_or_returns_set_secrets() {
+    let Some(playbook) = ansible_playbook() else {
+        eprintln!("skipped the_ansible_module_never_shows_or_returns_set_secrets: no ansible-playbook (set APIM_TEST_ANSIBLE_VENV)");
+        return;
+    };
+    const ANS: &[&str] = &["AnsSetAdminPw1", "AnsUrlPw2", "AnsOraPw3", "AnsSecretsAlias4"];
+    let w = World::new();
+    let play = w.root().join("play.yml");
+    let yaml = format!(
+        r#"- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - apim_profiles:
+        binary: {bin}
+        home: {home}
+        out: {out}
+        profiles: [gateway-worker]
+        set:
+          gateway-worker:
+            super_admin.password: AnsSetAdminPw1
+            database.apim_db.url: "jdbc:mysql://apim:AnsUrlPw2@db:3306/apim"
+            database.shared_db.url: "jdbc:oracle:thin:apim/AnsOraPw3@db:1521/x"
+            secrets.some_alias: AnsSecretsAlias4
+            server.offset: 5
+      register: r
+    - debug: var=r
+    - assert:
+        that: ["r.profiles[0].status == 'created'", "'AnsSetAdminPw1' not in (r | to_json)"]
+"#,
+        bin = exe().display(),
+        home = w.home.display(),
+        out = w.out.display()
+    );
+    std::fs::write(&play, yaml).unwrap();
+    let o = Command::new(&playbook)
+        .args(["-i", "localhost,", "-vvv"])
+        .arg(&play)
+        .env("ANSIBLE_LIBRARY", Path::new(env!("CARGO_MANIFEST_DIR")).join("ansible/plugins/modules"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_PYTHON_INTERPRETER", playbook.with_file_name("python"))
+        .env("ANSIBLE_LOCAL_TEMP", w.root().join("ans-local"))
+        .env("ANSIBLE_REMOTE_TEMP", w.root().join("ans-remote"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert_output_clean(&o, ANS);
+    // The values were applied all the same, and ordinary values still show.
+    let toml = std::fs::read_to_string(w.out.join("gateway-worker/wso2am-4.2.0").join(TOML)).unwrap();
+    assert!(toml.contains("AnsSetAdminPw1") && toml.contains("offset = 5"), "{toml}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"server.offset\": 5"), "{}", text(&o));
+}
+
+#[test]
+fn an_update_that_removes_the_products_core_directories_fails_verification() {
+    let w = World::new();
+    // Each copy updated: that profile fails.
+    let o = split_with_update(&w, &["--profiles", "gateway-worker", "--update-each"])
+        .env("APIM_DOUBLE_REMOVE", "repository/components")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(1), "{}", text(&o));
+    let v = json(&o);
+    let p = &v["profiles"][0];
+    assert_eq!(p["status"], "failed", "{v}");
+    assert!(p["error"].as_str().unwrap().contains("repository/components/ is missing"), "{v}");
+    assert!(!w.out.join("gateway-worker/wso2am-4.2.0").exists(), "the broken copy was published");
+    // The home updated once (the default): no copy is made from it.
+    let o = split_with_update(&w, &["--profiles", "gateway-worker"])
+        .env("APIM_DOUBLE_REMOVE", "repository/components")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("repository/components/ is missing"), "{}", text(&o));
+    assert!(!w.out.join("gateway-worker/wso2am-4.2.0").exists(), "a copy of the broken home was published");
+    // A copy that lost a core directory after it was made does not verify.
+    let o = split_plain(&w, &w.root().join("out2"), &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let copy = w.root().join("out2/gateway-worker/wso2am-4.2.0");
+    std::fs::remove_dir_all(copy.join("repository/components")).unwrap();
+    let o = bin().arg("verify").arg(&copy).arg("--json").output().unwrap();
+    assert_ne!(code(&o), Some(0), "{}", text(&o));
+    assert!(json(&o)["profiles"][0]["drift"].to_string().contains("repository/components/ is missing"), "{}", text(&o));
+}
+
+/// Runs a command that must end by itself within `limit`: the exit code, or
+/// a failure naming what hung.
+fn run_within(mut c: Command, limit: Duration, what: &str) -> Output {
+    let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    if wait_timeout(&mut child, limit).is_none() {
+        let _ = child.kill();
+        panic!("{what}: still running after {limit:?}");
+    }
+    collect(child)
+}
+
+#[test]
+fn settings_records_and_locks_that_are_fifos_devices_or_huge_are_refused_quickly() {
+    let w = World::new();
+    let fifo = w.root().join("fifo.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let huge = w.root().join("huge.toml");
+    std::fs::File::create(&huge).unwrap().set_len(64 << 20).unwrap();
+    // The settings file.
+    for settings in [fifo.as_path(), Path::new("/dev/zero"), huge.as_path()] {
+        let mut c = Command::new(exe());
+        c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--dry-run", "--json", "--settings"]).arg(settings);
+        let o = run_within(c, Duration::from_secs(5), &format!("--settings {}", settings.display()));
+        assert_eq!(code(&o), Some(2), "{}", text(&o));
+        assert!(json(&o)["hint"].as_str().is_some(), "{}", text(&o));
+    }
+    // HOME/.apim-profiles.json as a FIFO: the refusal of a home that looks
+    // like a copy does not hang on it.
+    let rec = w.home.join(".apim-profiles.json");
+    assert!(Command::new("mkfifo").arg(&rec).status().unwrap().success());
+    let mut c = Command::new(exe());
+    c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--no-update", "--dry-run", "--json"]);
+    let o = run_within(c, Duration::from_secs(5), "a FIFO at HOME/.apim-profiles.json");
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    std::fs::remove_file(&rec).unwrap();
+    // A FIFO at the output's lock: replaced, and the run succeeds.
+    std::fs::create_dir(&w.out).unwrap();
+    assert!(Command::new("mkfifo").arg(w.out.join(".apim-profiles.lock")).status().unwrap().success());
+    let mut c = Command::new(exe());
+    c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--no-update", "--json", "--profiles", "gateway-worker"]);
+    let o = run_within(c, Duration::from_secs(60), "a FIFO at the lock");
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    // A copy's record grown huge (sparse: no disk used) is refused, not read whole.
+    let copy = w.out.join("gateway-worker/wso2am-4.2.0");
+    std::fs::OpenOptions::new().write(true).open(copy.join(".apim-profiles.json")).unwrap().set_len(300 << 20).unwrap();
+    let mut c = Command::new(exe());
+    c.arg("verify").arg(&copy).arg("--json");
+    let o = run_within(c, Duration::from_secs(5), "a huge record");
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("bytes"), "{}", text(&o));
+}
+
+#[test]
+fn the_templates_directory_swapped_for_a_link_during_split_publishes_no_outside_content() {
+    if !can_attack_as_nobody("the_templates_directory_swapped_for_a_link_during_split_publishes_no_outside_content") {
+        return;
+    }
+    let w = World::new();
+    let victim_dir = root_only_dir(&w, &["gateway-worker.toml"]);
+    std::fs::write(victim_dir.join("gateway-worker.toml"), "[server]\nhostname = \"ROOT-ONLY-TEMPLATE\"\n").unwrap();
+    chown_nobody(&w.home);
+    let dtpl = w.home.join(DTPL);
+    let swap = format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'mv {d} {d}.moved && ln -s {v} {d}'",
+        d = dtpl.display(),
+        v = victim_dir.display()
+    );
+    let o = bin()
+        .arg("split")
+        .arg(&w.home)
+        .arg("--out")
+        .arg(&w.out)
+        .args(["--no-update", "--json", "--profiles", "gateway-worker", "--set", "server.offset=3"])
+        .env("APIM_PROFILES_BEFORE_OPEN", format!("{DTPL}/gateway-worker.toml={swap}"))
+        .output()
+        .unwrap();
+    assert!(std::fs::symlink_metadata(&dtpl).unwrap().file_type().is_symlink(), "hook did not run: {}", text(&o));
+    assert_output_clean(&o, &["ROOT-ONLY-TEMPLATE"]);
+    assert_no_secret_under(&w.out, &["ROOT-ONLY-TEMPLATE"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+}

@@ -558,10 +558,13 @@ fn stage<'a>(
     for target in to_build {
         let parent = target.final_path.parent().expect("copy has a parent");
         created.create_all(parent)?;
+        // Nothing is removed or written in the profile directory before it
+        // is known to be ours; the copy is then written beneath its handle.
+        let dir = output::open_profile_dir(parent)?;
         for stale in output::remove_stale_staging(&target.final_path, &c.homes[target.home].dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
-        let staging = Staging::for_copy(&target.final_path);
+        let staging = Staging::for_copy_in(&target.final_path, dir);
         builds.push(Build { target, staging, stats: CopyStats::default(), digests: Known::default(), update: None });
     }
     Ok(builds)
@@ -574,7 +577,7 @@ fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
         .iter()
         .map(|b| Job {
             plan: b.target.shipped.as_ref().unwrap_or(&b.target.plan),
-            dest: b.staging.path().to_path_buf(),
+            dest: b.staging.write_path(),
             flush: Flush::Large,
         })
         .collect();
@@ -681,6 +684,15 @@ fn update_home_once(
     let updated = Tree::scan(staging.path())?;
     for t in targets.iter_mut().filter(|t| t.builds(args.force)) {
         t.plan = plan::compute(&t.profile, &updated, &args.options)?;
+        // An update that broke the pack (a core directory gone) fails its
+        // verification here, before any copy is made from it.
+        if let Err(e) = plan::check_met(&t.plan) {
+            let kept = staging.keep_aside(&shown, "update-failed")?;
+            return Err(anyhow::anyhow!("{e}")).context(format!(
+                "the updated staging copy of the home fails verification (kept at {}); no copy was made",
+                kept.display()
+            ));
+        }
         // Made from the updated pack: nothing starts as the pack as shipped.
         t.shipped = None;
         t.record.deployment_toml_sha256 = t.plan.written_toml_sha256.clone();
@@ -732,7 +744,8 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
     let mut r = t.report(Status::Current);
     if let Some(f) = args.archive {
         let path = archive::archive_path(&t.final_path, f);
-        if !path.exists() {
+        // Anything but a regular file there (a planted link) is replaced.
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
             archive::write(&t.final_path, f)?;
             r.changed = true;
         }

@@ -215,6 +215,21 @@ pub fn write_file(
         .mode(0o600)
         .open(dst)
         .with_context(|| format!("creating {}", dst.display()))?;
+    write_into(source_root, e, out, dst, reflink, root_user, flush)
+}
+
+/// [`write_file`] into a file already created (`O_EXCL`, mode 600, open for
+/// reading too: a clone is hashed through it) by the caller, e.g. beneath a
+/// directory handle; `dst` names it in messages.
+pub fn write_into(
+    source_root: &Path,
+    e: &Entry,
+    out: File,
+    dst: &Path,
+    reflink: Reflink,
+    root_user: bool,
+    flush: Flush,
+) -> Result<Written> {
     let (cloned, sha, keep_time, src) = match &e.origin {
         Origin::Generated(bytes) => {
             use std::io::Write;

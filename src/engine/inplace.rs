@@ -5,15 +5,17 @@
 //! temporary is renamed over the original. An interrupted run leaves a tree the
 //! next run's plan completes, because the plan is computed from what is there.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use crate::engine::copy::{self, Flush, Reflink};
-use crate::engine::{interrupted, output};
+use crate::engine::interrupted;
 use crate::hooks;
 use crate::model::plan::{Action, Plan};
 use crate::model::tree::{Entry, Origin};
+use crate::safe_fs::Beneath;
 use crate::sys;
 
 /// The journal of an in-place run, at the home's root: the actions about to
@@ -55,6 +57,8 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
         return Ok(false);
     }
     write_journal(plan)?;
+    // The root as the person named it; nothing below it is reached by path.
+    let top = Beneath::open(root, true)?;
     // The test suite's stand-in for a crash in the middle.
     let fail_after = hooks::fail_after_actions();
     let mut pending_backup: Option<(PathBuf, PathBuf)> = None;
@@ -68,7 +72,7 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
         }
         match a {
             Action::Remove { path, .. } => {
-                output::remove_tree(&root.join(path))?;
+                remove_beneath(&top, path)?;
                 changed = true;
             }
             Action::Backup { from, to, .. } => {
@@ -76,7 +80,7 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
             }
             Action::Rewrite { path, after, .. } => {
                 let backup = pending_backup.take().filter(|(from, _)| from == path).map(|(_, to)| to);
-                replace_file(plan, path, after, backup.as_deref())?;
+                replace_file(plan, &top, path, after, backup.as_deref())?;
                 changed = true;
             }
             Action::Note { .. } | Action::Blocked { .. } | Action::Unmet { .. } => {}
@@ -90,28 +94,50 @@ pub fn apply_in_place(plan: &Plan) -> Result<bool> {
 }
 
 /// Replaces `rel` with the content of `after`, keeping the old file at
-/// `backup` (never overwriting one).
-fn replace_file(plan: &Plan, rel: &Path, after: &Origin, backup: Option<&Path>) -> Result<()> {
+/// `backup` (never overwriting one). Every name is reached beneath the
+/// root's handle with no link followed: a directory of the tree swapped for
+/// a link meanwhile makes this fail, never write or link elsewhere.
+fn replace_file(plan: &Plan, top: &Beneath, rel: &Path, after: &Origin, backup: Option<&Path>) -> Result<()> {
     let root = &plan.root;
     let target = root.join(rel);
     let entry = plan.tree.get(rel).context("internal: rewritten file is not in the plan")?;
-    // An unguessable name, created with O_EXCL (create_new): nothing planted
-    // there can be written through.
-    let tmp = target.with_file_name(crate::safe_fs::unguessable(&format!(
-        ".{}.apim-profiles-tmp-",
-        target.file_name().unwrap_or_default().to_string_lossy()
-    )));
+    let (dir, name) = top.parent_of(rel)?;
+    // An unguessable name, created with O_EXCL and no link followed.
+    let tmp = OsString::from(crate::safe_fs::unguessable(&format!(".{}.apim-profiles-tmp-", name.to_string_lossy())));
+    let shown = target.with_file_name(&tmp);
+    let out = dir.create_new(&tmp, 0o600)?;
     let e = Entry { origin: after.clone(), ..entry.clone() };
-    copy::write_file(root, &e, &tmp, Reflink::Auto, sys::is_root(), Flush::Each)?;
+    let written = copy::write_into(root, &e, out, &shown, Reflink::Auto, sys::is_root(), Flush::Each);
+    if let Err(err) = written {
+        let _ = dir.remove_tree(&tmp);
+        return Err(err);
+    }
     if let Some(b) = backup {
-        let b = root.join(b);
-        if let Err(err) = std::fs::hard_link(&target, &b) {
-            let _ = std::fs::remove_file(&tmp);
+        let (bdir, bname) = top.parent_of(b)?;
+        if let Err(err) = dir.hard_link(&name, &bdir, &bname) {
+            let _ = dir.remove_tree(&tmp);
             return Err(err).with_context(|| {
-                format!("keeping {} as {} (an existing backup is never overwritten)", target.display(), b.display())
+                format!(
+                    "keeping {} as {} (an existing backup is never overwritten)",
+                    target.display(),
+                    root.join(b).display()
+                )
             });
         }
     }
-    std::fs::rename(&tmp, &target).with_context(|| format!("replacing {}", target.display()))?;
+    dir.rename(&tmp, &name).with_context(|| format!("replacing {}", target.display()))?;
     Ok(())
+}
+
+/// Removes `rel` (a tree) beneath the root's handle, following no link.
+fn remove_beneath(top: &Beneath, rel: &Path) -> Result<()> {
+    let (dir, name) = match top.parent_of(rel) {
+        Ok(found) => found,
+        // Its directory is gone already: a removal is repeatable.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) => {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
+    dir.remove_tree(&name)
 }

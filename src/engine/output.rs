@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::model::paths::Overlap;
 use crate::outcome::refuse;
+use crate::safe_fs::Beneath;
 use crate::sys;
 
 pub const LOCK_FILE: &str = ".apim-profiles.lock";
@@ -122,7 +123,8 @@ impl CreatedDirs {
             at = d.parent();
         }
         for d in missing.into_iter().rev() {
-            match std::fs::create_dir(&d) {
+            use std::os::unix::fs::DirBuilderExt;
+            match std::fs::DirBuilder::new().mode(0o755).create(&d) {
                 Ok(()) => self.dirs.push(d),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e).with_context(|| format!("creating {}", d.display())),
@@ -165,8 +167,14 @@ impl Lock {
                 }
                 Err(e) => return Err(e).with_context(|| format!("opening the lock {}", path.display())),
             };
+            if !file.metadata().is_ok_and(|m| m.file_type().is_file()) {
+                // A FIFO or device planted at the lock's name: removed the
+                // same way, never used.
+                std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+                continue;
+            }
             if !sys::try_lock(&file).with_context(|| format!("locking {}", path.display()))? {
-                let holder = crate::safe_fs::read_own(&path)
+                let holder = crate::safe_fs::read_own_bounded(&path, 64)
                     .ok()
                     .flatten()
                     .and_then(|t| String::from_utf8_lossy(&t).trim().parse::<u32>().ok());
@@ -197,21 +205,75 @@ impl Drop for Lock {
     }
 }
 
+/// Opens a profile directory of the output (`<DIR>/<profile>`) as the
+/// handle a copy is written beneath. Only a directory the running account
+/// made is used: a link planted there (to the home, to `/etc`) or a
+/// directory another account made or may write in is refused, never
+/// written through.
+pub fn open_profile_dir(dir: &Path) -> Result<Beneath> {
+    let not_ours = |why: String| -> Result<Beneath> {
+        refuse(
+            format!("{} is not a directory apim-profiles made: {why}", dir.display()),
+            "remove it (it was not made by this tool) or choose another --out; copies are written only into directories the running account owns and no one else may write",
+        )
+    };
+    let h = match Beneath::open(dir, false) {
+        Ok(h) => h,
+        Err(_) if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) => {
+            return not_ours("it is a link".into())
+        }
+        Err(e) => return Err(e),
+    };
+    let st = h.stat()?;
+    let me = rustix::process::geteuid().as_raw();
+    if st.st_uid != me {
+        return not_ours(format!("it belongs to uid {}", st.st_uid));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return not_ours(format!("other accounts may write in it (mode {:o})", st.st_mode & 0o7777));
+    }
+    Ok(h)
+}
+
 /// A staging directory, removed when dropped unless it was published or kept:
 /// every way out of a run (an error, a panic, Ctrl-C) cleans up the same way.
 pub struct Staging {
     path: PathBuf,
     armed: bool,
+    /// The profile directory, opened and checked (see [`open_profile_dir`]).
+    dir: Option<Beneath>,
 }
 
 impl Staging {
     /// The staging place for the copy at `final_path` (not yet created).
     pub fn for_copy(final_path: &Path) -> Staging {
-        Staging { path: staging_path(final_path), armed: true }
+        Staging { path: staging_path(final_path), armed: true, dir: None }
+    }
+
+    /// The same, beneath the profile directory's handle `dir`.
+    pub fn for_copy_in(final_path: &Path, dir: Beneath) -> Staging {
+        Staging { path: staging_path(final_path), armed: true, dir: Some(dir) }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where to write the copy: the staging place reached through the
+    /// profile directory's handle (`/proc/self/fd/<n>/<name>`), so that the
+    /// profile directory renamed and replaced by a link meanwhile cannot
+    /// turn the writes elsewhere. Its [`Staging::path`] where there is no
+    /// handle or no `/proc`.
+    pub fn write_path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        let (Some(dir), Some(name)) = (&self.dir, self.path.file_name()) else { return self.path.clone() };
+        let via = PathBuf::from(format!("/proc/self/fd/{}", dir.fd().as_raw_fd()));
+        // Where /proc is missing, the handle's path as a path.
+        let id = dir.stat().ok().map(|s| (s.st_dev, s.st_ino));
+        if id.is_none() || crate::safe_fs::dev_ino(&via) != id {
+            return self.path.clone();
+        }
+        via.join(name)
     }
 
     /// Makes the staged copy the copy at `final_path` (see [`publish`]).

@@ -164,6 +164,7 @@ pub fn compute(profile: &Profile, tree: &Tree, opts: &Options) -> Result<Plan> {
         p.step(profile, step, opts)
             .with_context(|| format!("planning `{}` of profile {}", step.label(), profile.name))?;
     }
+    p.check_core();
     Ok(Plan {
         profile: profile.name.clone(),
         root: tree.root.clone(),
@@ -185,7 +186,26 @@ fn rel(s: &str) -> PathBuf {
     check_relative(s).expect("profile paths are validated when parsed")
 }
 
+/// The directories without which a tree is no product home (every pack,
+/// all-in-one or component, has them, and no profile removes them): a copy
+/// that lost one (an update that deleted `repository/components`) does not
+/// match any profile, however little else differs.
+pub const CORE_DIRS: &[&str] = &["bin", "repository/components", "repository/components/plugins", "repository/conf"];
+
 impl Planner {
+    /// An unmet step for each core directory missing (or not a real
+    /// directory) in the tree the plan leaves.
+    fn check_core(&mut self) {
+        for d in CORE_DIRS {
+            if !self.t.get(Path::new(d)).is_some_and(|e| e.is_dir()) {
+                self.actions.push(Action::Unmet {
+                    step: "product core".into(),
+                    message: format!("{d}/ is missing or not a directory: it is part of every product home"),
+                });
+            }
+        }
+    }
+
     fn step(&mut self, profile: &Profile, step: &Step, opts: &Options) -> Result<()> {
         let label = step.label();
         match step {
@@ -600,7 +620,7 @@ mod tests {
         let p = profile("[[step]]\nop = \"remove\"\npaths = [\"a\", \"missing\"]\n");
         let plan = compute(&p, &t, &Options::default()).unwrap();
         assert_eq!(names(&plan), ["b.txt"]);
-        assert!(matches!(&plan.actions[..], [Action::Remove { entries: 2, dir: true, .. }]), "{:?}", plan.actions);
+        assert!(matches!(&plan.actions[..], [Action::Remove { entries: 2, dir: true, .. }, ..]), "{:?}", plan.actions);
     }
 
     #[test]
@@ -647,7 +667,23 @@ mod tests {
         assert!(!plan.changes_anything());
         assert_eq!(plan.notes(), ["deployment.toml kept as it is (--skip-config-optimization)"]);
         let plan = compute(&p, &t, &Options::default()).unwrap();
-        assert_eq!(plan.drift_lines().len(), 1, "{:?}", plan.drift_lines());
+        let drift: Vec<_> = plan.drift_lines().into_iter().filter(|l| !l.ends_with("(product core)")).collect();
+        assert_eq!(drift.len(), 1, "{drift:?}");
+    }
+
+    #[test]
+    fn a_tree_without_the_products_core_directories_is_unmet() {
+        let files = [("bin/v.txt", ""), ("repository/components/plugins/a.jar", ""), ("repository/conf/x", "")];
+        let (_d, t) = tree(&files);
+        let p = profile("[[step]]\nop = \"remove\"\npaths = [\"missing\"]\n");
+        assert!(check_met(&compute(&p, &t, &Options::default()).unwrap()).is_ok());
+        let (_d, t) = tree(&files[..2]);
+        let plan = compute(&p, &t, &Options::default()).unwrap();
+        assert_eq!(
+            plan.drift_lines(),
+            ["repository/conf/ is missing or not a directory: it is part of every product home (product core)"]
+        );
+        assert!(check_met(&plan).is_err());
     }
 
     #[test]

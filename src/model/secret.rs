@@ -76,7 +76,7 @@ const URL_SECRET_PARAMS: &[&str] =
 /// Passwords in URLs, wherever they stand: `scheme://user:pw@host` and
 /// `password=` (and similar) parameters after `?`, `&` or `;`.
 pub fn mask_urls(s: &str) -> String {
-    let mut out = mask_userinfo(s);
+    let mut out = mask_userinfo(&mask_oracle(s));
     let lower = out.to_ascii_lowercase();
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     for p in URL_SECRET_PARAMS {
@@ -102,6 +102,35 @@ pub fn mask_urls(s: &str) -> String {
     for (a, b) in cuts.into_iter().rev() {
         out.replace_range(a..b, MASK);
     }
+    out
+}
+
+/// Oracle's `user/password@host` form (`jdbc:oracle:thin:apim/pw@db:1521/x`,
+/// `jdbc:oracle:oci:apim/pw@tns`): the password between the first `/` after
+/// the driver's name and the last `@` of the connect string.
+fn mask_oracle(s: &str) -> String {
+    let lower = s.to_ascii_lowercase();
+    let mut out = String::with_capacity(s.len());
+    let mut from = 0;
+    while let Some(p) = lower[from..].find("jdbc:oracle:") {
+        let driver = from + p + "jdbc:oracle:".len();
+        let Some(colon) = lower[driver..].find(':').map(|c| driver + c + 1) else { break };
+        let end = s[colon..]
+            .find(|c: char| matches!(c, '"' | '\'' | '<' | '>' | '`') || c.is_whitespace())
+            .map_or(s.len(), |e| colon + e);
+        let conn = &s[colon..end];
+        out.push_str(&s[from..colon]);
+        match (conn.find('/'), conn.rfind('@')) {
+            (Some(slash), Some(at)) if slash < at => {
+                out.push_str(&conn[..=slash]);
+                out.push_str(MASK);
+                out.push_str(&conn[at..]);
+            }
+            _ => out.push_str(conn),
+        }
+        from = end;
+    }
+    out.push_str(&s[from..]);
     out
 }
 
@@ -156,6 +185,26 @@ mod tests {
         }
         for k in ["username", "tokens_url", "file_name", "alias", "keystore", "service_url", "passive", "type"] {
             assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn oracle_user_password_at_host() {
+        for (url, shown) in [
+            (
+                "jdbc:oracle:thin:apim/OraPw1@db.example:1521/ORCL",
+                "jdbc:oracle:thin:apim/********@db.example:1521/ORCL",
+            ),
+            (
+                "url = \"jdbc:oracle:thin:apim/Ora/Pw2@//db:1521/svc\"",
+                "url = \"jdbc:oracle:thin:apim/********@//db:1521/svc\"",
+            ),
+            (
+                "JDBC:ORACLE:OCI:u/p@tns and jdbc:oracle:thin:@db:1521:x",
+                "JDBC:ORACLE:OCI:u/********@tns and jdbc:oracle:thin:@db:1521:x",
+            ),
+        ] {
+            assert_eq!(mask_urls(url), shown);
         }
     }
 

@@ -141,9 +141,12 @@ const HINT: &str = "fix the line named; the README's \"Settings file\" section l
 /// Reads and validates a settings file. `known` are the profile names of
 /// the build (for `[profile.NAME]` tables).
 pub fn load(path: &Path, known: &[&str]) -> Result<Settings> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    // A regular file of bounded size: a FIFO or /dev/zero is refused at
+    // once instead of hanging the run.
+    let bytes = crate::safe_fs::read_regular(path, "--settings")?;
+    let text = String::from_utf8(bytes).map_err(|_| {
         Refusal::new(
-            format!("--settings {}: cannot read it ({e})", path.display()),
+            format!("--settings {}: it is not UTF-8 text", path.display()),
             "give the path of a TOML settings file",
         )
     })?;

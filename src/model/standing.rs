@@ -131,7 +131,9 @@ pub fn judge(copy: &Path, have: &Record, wanted: &Record, unseen: &[String]) -> 
 pub fn check_not_a_copy(home: &Path, catalog: &Catalog, version: &str) -> Result<()> {
     let hint = "split the original, unoptimized pack: a copy optimized for one profile lacks what the others need";
     if std::fs::symlink_metadata(home.join(RECORD_FILE)).is_ok() {
-        let text = std::fs::read(home.join(RECORD_FILE)).unwrap_or_default();
+        // Only a regular file of bounded size is read (a FIFO planted there
+        // must not hang the refusal).
+        let text = crate::safe_fs::read_own(&home.join(RECORD_FILE)).ok().flatten().unwrap_or_default();
         let rec: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
         let profile = rec.get("profile").and_then(|p| p.as_str()).unwrap_or("a profile");
         let from =
@@ -297,8 +299,12 @@ fn read_raw(copy: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
     if !md.is_file() {
         return Err("it is not a regular file".into());
     }
+    // Refused by its size before a byte is read.
+    if md.len() > crate::safe_fs::OWN_LIMIT {
+        return Err(format!("it is {} bytes, more than a record can be", md.len()));
+    }
     let mut text = Vec::new();
-    f.take(256 << 20).read_to_end(&mut text).map_err(|e| format!("it cannot be read ({e})"))?;
+    f.take(crate::safe_fs::OWN_LIMIT).read_to_end(&mut text).map_err(|e| format!("it cannot be read ({e})"))?;
     Ok(Some(text))
 }
 

@@ -118,6 +118,9 @@ fn bash_labels(script: &str, bin: &str) -> String {
 /// Writes `apim-profiles.1` and `apim-profiles-<command>.1` into `dir`.
 pub fn write_man_pages(cmd: &clap::Command, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Every page is written beneath this handle: a link planted at a page's
+    // name is replaced, never written through.
+    let dir = &crate::safe_fs::Beneath::open(dir, true)?;
     let mut cmd = cmd.clone();
     cmd.build();
     let mut written = vec![write_page(&cmd, cmd.get_name(), "", dir)?];
@@ -129,7 +132,7 @@ pub fn write_man_pages(cmd: &clap::Command, dir: &Path) -> Result<Vec<PathBuf>> 
     Ok(written)
 }
 
-fn write_page(cmd: &clap::Command, name: &str, examples_of: &str, dir: &Path) -> Result<PathBuf> {
+fn write_page(cmd: &clap::Command, name: &str, examples_of: &str, dir: &crate::safe_fs::Beneath) -> Result<PathBuf> {
     let short = name.strip_prefix("apim-profiles-").unwrap_or(examples_of);
     let cmd_has_version = cmd.get_version().is_some();
     let cmd = cmd.clone().after_help(None::<&str>).after_long_help(None::<&str>);
@@ -147,10 +150,10 @@ fn write_page(cmd: &clap::Command, name: &str, examples_of: &str, dir: &Path) ->
     if cmd_has_version {
         man.render_version_section(&mut page)?;
     }
-    let path = dir.join(format!("{name}.1"));
-    std::fs::write(&path, without_empty_sections(&String::from_utf8_lossy(&page)))
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    let file = format!("{name}.1");
+    let page = without_empty_sections(&String::from_utf8_lossy(&page));
+    dir.write_atomic(std::ffi::OsStr::new(&file), page.as_bytes(), 0o644)?;
+    Ok(dir.path().join(file))
 }
 
 /// The exit codes of the contract (`outcome::Exit`), for every page.

@@ -82,6 +82,9 @@ impl Masker {
             self.table = t.trim_matches(|c| c == '[' || c == ']' || c == ' ').replace(['"', '\'', ' '], "");
             return line.to_string();
         }
+        if let Some(masked) = mask_comment(line) {
+            return masked;
+        }
         let line = self.assignments(line);
         let line = mask_urls(&line);
         mask_xml_elements(&line, self.tagged)
@@ -149,27 +152,73 @@ impl Masker {
                 }
             }
             let end = value_end(&chars, k);
+            let value: String = chars[k..end].iter().collect();
             if !secret {
-                out.extend(&chars[k..end]);
+                out.push_str(&value);
                 i = end;
+                // Beside a URL with a password, a comment is masked too.
+                if mask_urls(&value) != value && mask_comment_after(&chars, end, &mut out) {
+                    return out;
+                }
                 continue;
             }
-            let value: String = chars[k..end].iter().collect();
-            let q = chars.get(k).copied().filter(|c| *c == '"' || *c == '\'');
-            match q {
-                Some(q) => {
-                    let triple = value.starts_with(&format!("{q}{q}{q}"));
-                    let d = if triple { format!("{q}{q}{q}") } else { q.to_string() };
-                    let inner = value.trim_start_matches(q).trim_end_matches(q);
-                    out.push_str(&format!("{d}{}{d}", mask_for(inner, self.tagged)));
-                }
-                None if end > k => out.push_str(&mask_for(&value, self.tagged)),
-                None => {}
-            }
+            out.push_str(&mask_value(&value, self.tagged));
             i = end;
+            if mask_comment_after(&chars, end, &mut out) {
+                return out;
+            }
         }
         out
     }
+}
+
+/// A secret value as written (quoted, triple-quoted or bare), masked.
+fn mask_value(value: &str, tagged: bool) -> String {
+    match value.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        Some(q) => {
+            let triple = value.starts_with(&format!("{q}{q}{q}"));
+            let d = if triple { format!("{q}{q}{q}") } else { q.to_string() };
+            let inner = value.trim_start_matches(q).trim_end_matches(q);
+            format!("{d}{}{d}", mask_for(inner, tagged))
+        }
+        None if !value.is_empty() => mask_for(value, tagged),
+        None => String::new(),
+    }
+}
+
+/// A comment beside a secret (`password = "x" # was OldPw`) often holds
+/// another one: when a `#` comment follows `end`, it is written masked and
+/// the line is done.
+fn mask_comment_after(chars: &[char], end: usize, out: &mut String) -> bool {
+    let mut c = end;
+    while c < chars.len() && chars[c].is_whitespace() {
+        c += 1;
+    }
+    if chars.get(c) != Some(&'#') || chars[c + 1..].iter().all(|ch| ch.is_whitespace()) {
+        return false;
+    }
+    out.extend(&chars[end..=c]);
+    out.push(' ');
+    out.push_str(MASK);
+    true
+}
+
+/// A comment that names a secret with a colon (`# password: OldPw`,
+/// `<!-- keystore password: x -->`): what follows the colon is masked.
+fn mask_comment(line: &str) -> Option<String> {
+    let t = line.trim_start();
+    let body_at = if t.starts_with('#') || t.starts_with("//") || t.starts_with("<!--") {
+        line.len() - t.len()
+    } else {
+        return None;
+    };
+    let colon = line[body_at..].find(':')? + body_at;
+    let key = line[body_at..colon].trim_end().rsplit(|c: char| !is_key_char(c)).next().unwrap_or("");
+    if key.is_empty() || !is_secret_key(key) || line[colon + 1..].trim().is_empty() {
+        return None;
+    }
+    let tail = if line.trim_end().ends_with("-->") { " -->" } else { "" };
+    Some(format!("{} {MASK}{tail}", &line[..=colon]))
 }
 
 /// What starts at a position of a line: a key (bare or quoted) and the
@@ -341,7 +390,13 @@ mod tests {
     fn keeps_plain_lines() {
         assert_eq!(mask_line(r#"username = "admin""#), r#"username = "admin""#);
         assert_eq!(mask_line("<Name>x</Name>"), "<Name>x</Name>");
-        assert_eq!(mask_line(r#"  key_password = 'wso2carbon' # c"#), r#"  key_password = '********' # c"#);
+        assert_eq!(
+            mask_line(r#"  key_password = 'wso2carbon' # old: Pw0"#),
+            r#"  key_password = '********' # ********"#
+        );
+        assert_eq!(mask_line("# admin password: OldPw1"), "# admin password: ********");
+        assert_eq!(mask_line("# hostname: kept"), "# hostname: kept");
+        assert_eq!(mask_line("<!-- keystore password: x -->"), "<!-- keystore password: ******** -->");
         assert_eq!(mask_line("client_secret=abc"), "client_secret=********");
     }
 }

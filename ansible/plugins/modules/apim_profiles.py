@@ -164,6 +164,9 @@ options:
       - Values are YAML values written as TOML (a string as a TOML string, a number, a boolean, a list, a
         dictionary as an inline table). Applied after O(carry) and O(overlay), as the tool's C(--set).
       - Handed to the tool in a private file, so a secret set here never shows on a command line.
+      - Marked no_log - never logged; in what the task returns (at -vvv, in a registered result) the values of
+        secret keys (password, secret, key, token, ..., anything under secrets) and passwords inside URLs are
+        hidden, other values show.
     type: dict
   overlay:
     description:
@@ -560,6 +563,68 @@ def toml_value(value, where):
     raise ValueError('set %s: a %s value cannot be written as TOML' % (where, type(value).__name__))
 
 
+SECRET_WORDS = ('password', 'passwd', 'pwd', 'pass', 'passphrase', 'secret', 'secrets', 'token', 'key', 'apikey',
+                'credential', 'credentials', 'privatekey')
+URL_SECRETS = (
+    re.compile(r'://[^:/@\s"\']+:([^@/\s"\']+)@'),
+    re.compile(r'(?i)[?&;](?:password|passwd|pwd|pass|secret|token|apikey|api_key|access_token|client_secret)='
+               r'([^&;#\s"\'<)]+)'),
+    re.compile(r'(?i)jdbc:oracle:[a-z0-9]+:[^/@\s"\']*/([^\s"\']+)@'),
+)
+
+
+def is_secret_key(key):
+    """The tool's policy (src/model/secret.rs): keys under [secrets], and names with a secret word."""
+    parts = [p.strip('"\' ') for p in key.split('.')]
+    if parts[0].lower() == 'secrets' and len(parts) > 1:
+        return True
+    last = parts[-1]
+    if any(w in last.lower() for w in ('password', 'secret', 'passphrase', 'credential')):
+        return True
+    words = re.findall(r'[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])', last)
+    return any(w.lower() in SECRET_WORDS for w in words)
+
+
+def leaves(value):
+    """Every scalar below a value, as the text Ansible compares with its no_log values."""
+    if isinstance(value, dict):
+        for v in value.values():
+            for leaf in leaves(v):
+                yield leaf
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            for leaf in leaves(v):
+                yield leaf
+    elif value is not None and not isinstance(value, bool) and str(value):
+        yield str(value)
+
+
+def set_secrets(value):
+    """The secrets among set: values of secret keys, and passwords inside URLs of any key."""
+    for keys in (value or {}).values():
+        for key, v in (keys.items() if isinstance(keys, dict) else ()):
+            if is_secret_key(str(key)):
+                for leaf in leaves(v):
+                    yield leaf
+            for leaf in leaves(v):
+                for pattern in URL_SECRETS:
+                    for m in pattern.finditer(leaf):
+                        yield m.group(1)
+
+
+def protect_secrets(module):
+    """set is no_log as a whole, so that Ansible's own logging never shows it; in what the module returns
+    (the invocation included, which -vvv prints and register keeps) only its secrets are hidden, since
+    hiding every value (a port, true) would garble every number and word of the result that matches one."""
+    value = module.params.get('set')
+    everything = set(leaves(value))
+    keep = set(v for v in module.no_log_values if v not in everything)
+    creds = module.params.get('credentials') or {}
+    if creds.get('password'):
+        keep.add(creds['password'])
+    module.no_log_values = keep | set(s for s in set_secrets(value) if s)
+
+
 class Private(object):
     """A private temporary directory (mode 0700) for files that carry secrets or settings."""
 
@@ -915,12 +980,13 @@ def main():
             skip_config_optimization=dict(type='bool', default=False),
             carry=dict(type='list', elements='str'),
             carry_common=dict(type='bool', default=False),
-            set=dict(type='dict'),
+            set=dict(type='dict', no_log=True),
             overlay=dict(type='dict'),
             **{'continue': dict(type='bool', default=False)}
         ),
         supports_check_mode=True,
     )
+    protect_secrets(module)
     params = module.params
     check_combinations(module, params)
     check_credentials(module, params)
