@@ -575,7 +575,12 @@ pub fn remove_file_beneath(root: &Path, rel: &Path) -> Result<()> {
 /// special file refused before it is read); None when nothing is there.
 pub fn read_file_beneath(root: &Path, rel: &Path) -> Result<Option<Vec<u8>>> {
     let (fd, name) = parent_beneath(root, rel)?;
-    let f = match rustix::fs::openat(&fd, &name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK, rustix::fs::Mode::empty()) {
+    let f = match rustix::fs::openat(
+        &fd,
+        &name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        rustix::fs::Mode::empty(),
+    ) {
         Ok(f) => File::from(f),
         Err(Errno::NOENT) => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("opening {} in {}", rel.display(), root.display())),

@@ -1074,7 +1074,11 @@ fn a_profile_directory_planted_as_a_link_or_by_another_account_is_refused() {
     let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
     assert_eq!(code(&o), Some(2), "{}", text(&o));
     assert!(json(&o)["error"].as_str().unwrap().contains("uid 65534"), "{}", text(&o));
-    assert_eq!(names_in(&w.out.join("gateway-worker")), Vec::<String>::new(), "written into another account's directory");
+    assert_eq!(
+        names_in(&w.out.join("gateway-worker")),
+        Vec::<String>::new(),
+        "written into another account's directory"
+    );
     w.assert_untouched(&before);
     // The directory the tool makes itself is used.
     std::fs::remove_dir(w.out.join("gateway-worker")).unwrap();
@@ -1249,7 +1253,13 @@ fn oracle_user_password_urls_and_comments_beside_secrets_are_masked() {
         .arg(&w.home)
         .arg("--out")
         .arg(&w.out)
-        .args(["--no-update", "--dry-run", "--json", "--set", "database.apim_db.url=jdbc:oracle:thin:u/OraErrPw6@h junk"])
+        .args([
+            "--no-update",
+            "--dry-run",
+            "--json",
+            "--set",
+            "database.apim_db.url=jdbc:oracle:thin:u/OraErrPw6@h junk",
+        ])
         .output()
         .unwrap();
     assert_eq!(code(&o), Some(2), "{}", text(&o));
@@ -1395,7 +1405,12 @@ fn settings_records_and_locks_that_are_fifos_devices_or_huge_are_refused_quickly
     std::fs::create_dir(&w.out).unwrap();
     assert!(Command::new("mkfifo").arg(w.out.join(".apim-profiles.lock")).status().unwrap().success());
     let mut c = Command::new(exe());
-    c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args(["--no-update", "--json", "--profiles", "gateway-worker"]);
+    c.arg("split").arg(&w.home).arg("--out").arg(&w.out).args([
+        "--no-update",
+        "--json",
+        "--profiles",
+        "gateway-worker",
+    ]);
     let o = run_within(c, Duration::from_secs(60), "a FIFO at the lock");
     assert_eq!(code(&o), Some(0), "{}", text(&o));
     // A copy's record grown huge (sparse: no disk used) is refused, not read whole.

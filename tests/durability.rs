@@ -56,5 +56,8 @@ fn the_copy_is_flushed_before_the_rename_that_publishes_it() -> Outcome {
 }
 
 fn main() -> std::process::ExitCode {
-    runner::run(&[("the_copy_is_flushed_before_the_rename_that_publishes_it", the_copy_is_flushed_before_the_rename_that_publishes_it)])
+    runner::run(&[(
+        "the_copy_is_flushed_before_the_rename_that_publishes_it",
+        the_copy_is_flushed_before_the_rename_that_publishes_it,
+    )])
 }

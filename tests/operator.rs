@@ -220,8 +220,19 @@ fn status_names_what_drifted_and_split_and_verify_agree() {
     let s = text(&status(&[&out], &[]).stdout);
     let line = s.lines().find(|l| l.starts_with("gateway-worker")).unwrap();
     assert!(line.contains(" drifted [1] "), "{s}");
-    let note = s.split("\n[1] ").nth(1).unwrap_or_else(|| panic!("no note: {s}")).split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(note.starts_with("gateway-worker: 2 changes since apim-profiles left it: repository/conf/deployment.toml: size"), "{s}");
+    let note = s
+        .split("\n[1] ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no note: {s}"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        note.starts_with(
+            "gateway-worker: 2 changes since apim-profiles left it: repository/conf/deployment.toml: size"
+        ),
+        "{s}"
+    );
     assert!(note.contains("repository/notes.txt: file added"), "{s}");
 
     // A split re-run of the same output says the same of each copy, and verify too.
@@ -303,7 +314,9 @@ fn status_refuses_what_is_not_a_copy() {
 fn refusal(o: &Output) -> (String, String) {
     let e = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
-    let line = |tag: &str| e.lines().find_map(|l| l.strip_prefix(tag)).unwrap_or_else(|| panic!("no {tag} in {e}")).to_string();
+    let line = |tag: &str| {
+        e.lines().find_map(|l| l.strip_prefix(tag)).unwrap_or_else(|| panic!("no {tag} in {e}")).to_string()
+    };
     (line("error: "), line("hint: "))
 }
 
@@ -329,13 +342,24 @@ fn update_without_credentials_suggests_only_what_update_takes() {
     let named = options_in(&hint);
     assert!(named.contains(&"--credentials-file".to_string()), "{hint}");
     for opt in named {
-        assert!(help.contains(&format!("{opt} ")) || help.contains(&format!("{opt}\n")), "the hint names {opt}, which update does not take: {hint}");
+        assert!(
+            help.contains(&format!("{opt} ")) || help.contains(&format!("{opt}\n")),
+            "the hint names {opt}, which update does not take: {hint}"
+        );
     }
     // Taken as typed: the hint's option is accepted by update.
     let creds = tmp.path().join("creds");
     std::fs::write(&creds, format!("username=ops@example.com\npassword={PASSWORD}\n")).unwrap();
     std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let o = bin().arg("update").arg(&copy).arg("--update-tool").arg(double()).arg("--credentials-file").arg(&creds).output().unwrap();
+    let o = bin()
+        .arg("update")
+        .arg(&copy)
+        .arg("--update-tool")
+        .arg(double())
+        .arg("--credentials-file")
+        .arg(&creds)
+        .output()
+        .unwrap();
     assert_ne!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }
 
@@ -350,8 +374,12 @@ fn zero_jobs_are_refused_and_the_hint_agrees_with_help() {
         let (what, hint) = refusal(&o);
         assert!(what.contains(&format!("{flag} 0")), "{what}");
         assert!(help.contains(help_says), "{help}");
-        let default = hint.split("(the default, ").nth(1).and_then(|h| h.split(',').next()).unwrap_or_else(|| panic!("{hint}"));
-        assert!(help_says.contains(default), "{flag}: the hint says the default is {default:?}, --help says {help_says:?}");
+        let default =
+            hint.split("(the default, ").nth(1).and_then(|h| h.split(',').next()).unwrap_or_else(|| panic!("{hint}"));
+        assert!(
+            help_says.contains(default),
+            "{flag}: the hint says the default is {default:?}, --help says {help_says:?}"
+        );
         assert!(!tmp.path().join("out").exists(), "nothing written");
     }
 }
@@ -359,7 +387,12 @@ fn zero_jobs_are_refused_and_the_hint_agrees_with_help() {
 #[test]
 fn a_mistyped_profile_is_matched_by_edit_distance() {
     let tmp = tempfile::tempdir().unwrap();
-    for (typed, nearest) in [("api-key-manager", Some("api-key-manager-deprecated")), ("gateway-workr", Some("gateway-worker")), ("traffic", Some("traffic-manager")), ("xyz", None)] {
+    for (typed, nearest) in [
+        ("api-key-manager", Some("api-key-manager-deprecated")),
+        ("gateway-workr", Some("gateway-worker")),
+        ("traffic", Some("traffic-manager")),
+        ("xyz", None),
+    ] {
         let o = split_no_update(&fixture(), &tmp.path().join("out")).args(["-p", typed]).output().unwrap();
         let (what, hint) = refusal(&o);
         assert!(what.contains(&format!("unknown profile `{typed}`")), "{what}");
@@ -562,18 +595,35 @@ fn dry_run_summary_lists_files_and_lost_settings_and_suggests_carry_common() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let run = |extra: &[&str]| {
-        let o = split_no_update(&fixture(), &out).args(["-n", "-p", "gateway-worker"]).args(extra).env("COLUMNS", "100").output().unwrap();
+        let o = split_no_update(&fixture(), &out)
+            .args(["-n", "-p", "gateway-worker"])
+            .args(extra)
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", text(&o.stderr));
         text(&o.stdout)
     };
     let full = run(&[]);
     let short = run(&["--summary"]);
     assert!(!short.contains("\n@@ ") && !short.contains("\n--- a/"), "no diff in the summary: {short}");
-    assert!(short.lines().count() * 2 < full.lines().count(), "{} lines against {}", short.lines().count(), full.lines().count());
+    assert!(
+        short.lines().count() * 2 < full.lines().count(),
+        "{} lines against {}",
+        short.lines().count(),
+        full.lines().count()
+    );
     assert!(short.contains("rewritten (2):\n  repository/conf/deployment.toml\n"), "{short}");
-    assert!(short.contains("removed (56 entries, ") && short.contains("\n  repository/deployment/server/webapps/publisher/  (8 entries)\n"), "{short}");
+    assert!(
+        short.contains("removed (56 entries, ")
+            && short.contains("\n  repository/deployment/server/webapps/publisher/  (8 entries)\n"),
+        "{short}"
+    );
     let words = short.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(words.contains("settings of the home replaced by the profile's (13): apim.key_manager.service_url,"), "{short}");
+    assert!(
+        words.contains("settings of the home replaced by the profile's (13): apim.key_manager.service_url,"),
+        "{short}"
+    );
     assert!(words.contains("super_admin.username"), "{short}");
     assert!(words.contains("settings of the home dropped (15): ") && words.contains("truststore.password"), "{short}");
     assert!(words.contains("hint: the home's super_admin, database.shared_db, keystore.tls, truststore would not reach the copy: add --carry-common"), "{short}");
@@ -598,7 +648,10 @@ fn quiet_reports_only_copies_that_need_attention() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "", "a split that went well says nothing with -q");
     assert_eq!(text(&o.stderr), "");
-    let copies: Vec<PathBuf> = ["control-plane", "gateway-worker", "traffic-manager"].iter().map(|p| out.join(p).join("wso2am-4.2.0")).collect();
+    let copies: Vec<PathBuf> = ["control-plane", "gateway-worker", "traffic-manager"]
+        .iter()
+        .map(|p| out.join(p).join("wso2am-4.2.0"))
+        .collect();
     let o = bin().arg("verify").args(&copies).arg("-q").output().unwrap();
     assert!(o.status.success());
     assert_eq!(text(&o.stdout), "");
@@ -827,7 +880,8 @@ fn archives_keep_real_times_and_say_where_they_are() {
     // And the tarball's root directory.
     let gz = flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap());
     let mut ar = tar::Archive::new(gz);
-    let root = ar.entries().unwrap().map(|e| e.unwrap()).find(|e| e.path().unwrap() == Path::new("wso2am-4.2.0")).unwrap();
+    let root =
+        ar.entries().unwrap().map(|e| e.unwrap()).find(|e| e.path().unwrap() == Path::new("wso2am-4.2.0")).unwrap();
     assert_eq!(root.header().mtime().unwrap() as i64, std::fs::symlink_metadata(&copy).unwrap().mtime());
 }
 

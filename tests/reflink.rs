@@ -124,5 +124,8 @@ fn allocated(p: &Path) -> u64 {
 }
 
 fn main() -> std::process::ExitCode {
-    runner::run(&[("reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs", reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs)])
+    runner::run(&[(
+        "reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs",
+        reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs,
+    )])
 }

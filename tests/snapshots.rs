@@ -169,8 +169,17 @@ fn split_and_update_with_the_update_tool_double() {
     let split = c.output().unwrap();
     let out2 = tmp.path().join("out2");
     let mut c = bin();
-    c.args(["split", path(&home), "--out", path(&out2), "--profiles", "traffic-manager", "--update-each", "--update-tool"])
-        .arg(double());
+    c.args([
+        "split",
+        path(&home),
+        "--out",
+        path(&out2),
+        "--profiles",
+        "traffic-manager",
+        "--update-each",
+        "--update-tool",
+    ])
+    .arg(double());
     with_double(&mut c, "conflicts");
     let conflicts_human = c.output().unwrap();
     let copy = out.join("gateway-worker/wso2am-4.2.0");

@@ -364,7 +364,15 @@ fn setup_script_packs_and_levels_with_a_zip_are_refused_with_the_next_step() {
     let s = setup();
     let script = s.home.join("bin/update_tool_setup.sh");
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
-    let o = bin().arg("split").arg(&s.home).arg("--out").arg(&s.out).env("WSO2_USERNAME", "u").env("WSO2_PASSWORD", "p").output().unwrap();
+    let o = bin()
+        .arg("split")
+        .arg(&s.home)
+        .arg("--out")
+        .arg(&s.out)
+        .env("WSO2_USERNAME", "u")
+        .env("WSO2_PASSWORD", "p")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("update_tool_setup.sh") && err.contains("--update-tool"), "{err}");
@@ -382,5 +390,9 @@ fn setup_script_packs_and_levels_with_a_zip_are_refused_with_the_next_step() {
 fn the_committed_fixture_is_recorded_as_shipped() {
     let ship = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/update-tool/ship");
     let o = std::process::Command::new(ship).arg("--check").arg(fixture()).output().unwrap();
-    assert!(o.status.success(), "run fixtures/update-tool/ship fixtures/wso2am-4.2.0: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "run fixtures/update-tool/ship fixtures/wso2am-4.2.0: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use packs::Pack;
 use common::*;
+use packs::Pack;
 
 const PW: &str = "C0ntract-Pa55word!";
 
@@ -65,7 +65,13 @@ fn procedure(home: &Path, profile: &str, work: &Path, latest: u32, settings: &[&
     let backup = work.join(format!("procedure-backup-{profile}-{latest}"));
     let o = run_tool(&copy, &["-u", "ops@example.com", "-p", PW, "-b", backup.to_str().unwrap()], latest);
     assert!(o.status.success(), "the tool: {}", String::from_utf8_lossy(&o.stderr));
-    bin().arg("optimize").arg(&copy).args(["--profile", profile]).args(for_profile(settings, profile)).assert().success();
+    bin()
+        .arg("optimize")
+        .arg(&copy)
+        .args(["--profile", profile])
+        .args(for_profile(settings, profile))
+        .assert()
+        .success();
     copy
 }
 
@@ -268,7 +274,10 @@ fn a_level_asked_for_is_never_ignored_and_mixed_levels_are_named() {
     let o = again("7");
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("is at update level 4.2.0.5, not 7") && err.contains("apim-profiles update --update-level 7"), "{err}");
+    assert!(
+        err.contains("is at update level 4.2.0.5, not 7") && err.contains("apim-profiles update --update-level 7"),
+        "{err}"
+    );
     // One copy rolled forward: status names the two levels and what to run.
     let gw = out.join("gateway-worker/wso2am-4.2.0");
     let o = update(&gw, 7, &["--update-level", "7"]);

@@ -10,16 +10,16 @@ use anyhow::Result;
 
 use crate::commands::verify::{identify, Copy};
 use crate::engine::output::{lock_dir, Lock};
+use crate::model::config::{self, ConfigEdits, Overlay};
 use crate::model::home;
 use crate::model::plan;
 use crate::model::profile::load_catalog;
 use crate::model::record::{self, record_for};
 use crate::model::standing::{self, CopyState};
-use crate::model::config::{self, ConfigEdits, Overlay};
 use crate::model::tree::{self, Tree};
-use crate::safe_fs::read_file_beneath;
 use crate::outcome::Status;
 use crate::report::{ProfileReport, Report, RunOutcome};
+use crate::safe_fs::read_file_beneath;
 use crate::update::{self, Settings, UpdateStatus};
 
 pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>, force: bool) -> Result<RunOutcome> {
@@ -122,7 +122,8 @@ fn with_settings(copy: &Copy) -> Result<(plan::Options, Option<String>)> {
     let (ours, tpl) = (String::from_utf8_lossy(&ours), String::from_utf8_lossy(&tpl));
     let text = config::settings_overlay(&ours, &tpl, &carried)?;
     let kept = Overlay { profile: None, path: target.clone(), text };
-    o.config = ConfigEdits { carry: rec.carry.clone(), carry_common: rec.carry_common, sets: vec![], overlays: vec![kept] };
+    o.config =
+        ConfigEdits { carry: rec.carry.clone(), carry_common: rec.carry_common, sets: vec![], overlays: vec![kept] };
     Ok((o, None))
 }
 

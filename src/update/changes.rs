@@ -49,7 +49,8 @@ impl Snapshot {
 pub fn compare(before: &Snapshot, after: &Snapshot) -> [Vec<String>; 3] {
     let show = |p: &Path| p.to_string_lossy().into_owned();
     let added = after.0.keys().filter(|p| !before.0.contains_key(*p)).map(|p| show(p)).collect();
-    let changed = after.0.iter().filter(|(p, s)| before.0.get(*p).is_some_and(|b| b != *s)).map(|(p, _)| show(p)).collect();
+    let changed =
+        after.0.iter().filter(|(p, s)| before.0.get(*p).is_some_and(|b| b != *s)).map(|(p, _)| show(p)).collect();
     let removed = before.0.keys().filter(|p| !after.0.contains_key(*p)).map(|p| show(p)).collect();
     [added, changed, removed]
 }

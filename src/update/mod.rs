@@ -176,7 +176,11 @@ fn find_or_place(s: &Settings, home: &Path) -> Result<(Option<PathBuf>, String)>
         );
     }
     refuse(
-        format!("no update tool in {}/bin (looked for {}*) and no --update-tool given", home.display(), tool::tool_prefix()),
+        format!(
+            "no update tool in {}/bin (looked for {}*) and no --update-tool given",
+            home.display(),
+            tool::tool_prefix()
+        ),
         "pass --update-tool PATH to the WSO2 update tool, or --no-update to skip updating",
     )
 }
@@ -351,7 +355,16 @@ fn run_until_done(result: &mut UpdateResult, s: &Settings, copy: &Path, shown: &
     let bar = crate::report::progress::update_line(s.progress, label);
     loop {
         result.runs += 1;
-        let run = tool::run_tool(&tool, &copy.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, label, bar.as_ref())?;
+        let run = tool::run_tool(
+            &tool,
+            &copy.join("bin"),
+            &args,
+            ready.credentials.as_ref(),
+            marker_dir,
+            s,
+            label,
+            bar.as_ref(),
+        )?;
         result::keep_output(copy, &run.lines)?;
         result.logs = result::logs_of(copy);
         if !read_run(result, &run, s, shown) {
@@ -379,7 +392,16 @@ pub fn run_update(s: &Settings, home: &Path, shown: &Path, backup: &Path, label:
     let bar = crate::report::progress::update_line(s.progress, label);
     loop {
         result.runs += 1;
-        let run = tool::run_tool(&tool, &home.join("bin"), &args, ready.credentials.as_ref(), marker_dir, s, label, bar.as_ref())?;
+        let run = tool::run_tool(
+            &tool,
+            &home.join("bin"),
+            &args,
+            ready.credentials.as_ref(),
+            marker_dir,
+            s,
+            label,
+            bar.as_ref(),
+        )?;
         result::keep_output(home, &run.lines)?;
         result.logs = result::logs_of(home);
         if !read_run(&mut result, &run, s, home) {

@@ -235,7 +235,14 @@ impl<'a> Pump<'a> {
             set_nonblocking(f);
         }
         let talk = Talk { answers, trial, tty, user_sent: false, pass_sent: false, trial_sent: false };
-        Pump { files, pending: Default::default(), prompt: String::new(), lines: Vec::new(), talk, heard: Instant::now() }
+        Pump {
+            files,
+            pending: Default::default(),
+            prompt: String::new(),
+            lines: Vec::new(),
+            talk,
+            heard: Instant::now(),
+        }
     }
 
     /// Reads the tool's output and answers its prompts until it and
@@ -372,7 +379,9 @@ impl<'a> Talk<'a> {
         }
         if q.contains("trial") {
             if !self.trial || self.trial_sent {
-                return Reply::Refuse("the account has no active subscription; pass --update-trial-subscription to accept a trial");
+                return Reply::Refuse(
+                    "the account has no active subscription; pass --update-trial-subscription to accept a trial",
+                );
             }
             self.trial_sent = true;
             return Reply::Send("y");

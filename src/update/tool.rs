@@ -114,11 +114,16 @@ pub fn current_level(s: &Settings, home: &Path) -> Option<String> {
     }
     let quick = Settings { timeout: Duration::from_secs(60), echo: false, trial_subscription: false, ..s.clone() };
     let marker = home.parent()?;
-    let run = run_tool(&tool, &home.join("bin"), &["current-state".to_string()], None, marker, &quick, "", None).ok()?;
+    let run =
+        run_tool(&tool, &home.join("bin"), &["current-state".to_string()], None, marker, &quick, "", None).ok()?;
     if run.code != Some(0) {
         return None;
     }
-    run.lines.iter().rev().find_map(|l| l.split(|c: char| c.is_whitespace() || c == '"' || c == ',').find(|w| is_level(w))).map(str::to_string)
+    run.lines
+        .iter()
+        .rev()
+        .find_map(|l| l.split(|c: char| c.is_whitespace() || c == '"' || c == ',').find(|w| is_level(w)))
+        .map(str::to_string)
 }
 
 /// `4.2.0.5`: four dot-separated numbers.
