@@ -296,7 +296,7 @@ pub fn update_copy(
         }));
     }
     let before = changes::Snapshot::take(copy)?;
-    run_until_done(&mut result, s, copy, shown, &profile.name)?;
+    run_until_done(&mut result, s, copy, shown, &backup_dir(shown), &profile.name)?;
     let [added, modified, removed] = changes::compare(&before, &changes::Snapshot::take(copy)?);
     (result.added, result.modified, result.removed) = (added, modified, removed);
     touched.extend(result.modified.iter().chain(&result.added).cloned());
@@ -345,71 +345,48 @@ fn finish_copy(
     Ok(Some(plan))
 }
 
-/// Runs the tool in `copy` (its bin/ tool, cwd bin/) until it is done: again
-/// after each self-update. `label` names the run in the echoed output.
-fn run_until_done(result: &mut UpdateResult, s: &Settings, copy: &Path, shown: &Path, label: &str) -> Result<()> {
+/// Runs the tool in `tree` (its bin/ tool, cwd bin/) until it is done: again
+/// after each self-update, with `backup` as its `--backup`. `shown` names the
+/// tree in messages, `label` the run in the echoed output and progress line.
+fn run_until_done(
+    result: &mut UpdateResult,
+    s: &Settings,
+    tree: &Path,
+    shown: &Path,
+    backup: &Path,
+    label: &str,
+) -> Result<()> {
     let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
-    let tool = place_tool(ready, copy, shown)?;
-    let args = tool_args(s, &backup_dir(shown))?;
+    let tool = place_tool(ready, tree, shown)?;
+    let args = tool_args(s, backup)?;
     let marker_dir = shown.parent().unwrap_or(shown);
     let bar = crate::report::progress::update_line(s.progress, label);
+    let credentials = ready.credentials.as_ref();
     loop {
         result.runs += 1;
-        let run = tool::run_tool(
-            &tool,
-            &copy.join("bin"),
-            &args,
-            ready.credentials.as_ref(),
-            marker_dir,
-            s,
-            label,
-            bar.as_ref(),
-        )?;
-        result::keep_output(copy, &run.lines)?;
-        result.logs = result::logs_of(copy);
+        let run = tool::run_tool(&tool, &tree.join("bin"), &args, credentials, marker_dir, s, label, bar.as_ref())?;
+        result::keep_output(tree, &run.lines)?;
+        result.logs = result::logs_of(tree);
         if !read_run(result, &run, s, shown) {
             break;
         }
     }
-    result.level = tool::current_level(s, copy);
+    result.level = tool::current_level(s, tree);
     crate::report::progress::done(bar, format!("[{label}] update: {}", result::outcome_word(result)));
     Ok(())
 }
 
-/// Runs the tool in `home` (its bin/ tool, cwd bin/) until it is done, again
-/// after each self-update; no re-optimization (`--update-once`: the home is
-/// the pack). `shown` names the home in messages, `label` the run in the
-/// echoed output; `backup` is the tool's `--backup` directory.
+/// Runs the tool in `home` until it is done; no re-optimization
+/// (`--update-once`: the home is the pack). `shown` names the home in
+/// messages, `label` the run in the echoed output; `backup` is the tool's
+/// `--backup` directory.
 pub fn run_update(s: &Settings, home: &Path, shown: &Path, backup: &Path, label: &str) -> Result<UpdateResult> {
     let started = Instant::now();
-    let ready = s.ready.as_ref().context("internal: update preflight was not run")?;
-    let tool = place_tool(ready, home, shown)?;
-    let args = tool_args(s, backup)?;
-    let marker_dir = shown.parent().unwrap_or(shown);
     let mut result = UpdateResult::new(shown.join("updates/logs").display().to_string());
+    place_tool(s.ready.as_ref().context("internal: update preflight was not run")?, home, shown)?;
     result.level_before = tool::current_level(s, home);
     let before = changes::Snapshot::take(home)?;
-    let bar = crate::report::progress::update_line(s.progress, label);
-    loop {
-        result.runs += 1;
-        let run = tool::run_tool(
-            &tool,
-            &home.join("bin"),
-            &args,
-            ready.credentials.as_ref(),
-            marker_dir,
-            s,
-            label,
-            bar.as_ref(),
-        )?;
-        result::keep_output(home, &run.lines)?;
-        result.logs = result::logs_of(home);
-        if !read_run(&mut result, &run, s, home) {
-            break;
-        }
-    }
-    result.level = tool::current_level(s, home);
-    crate::report::progress::done(bar, format!("[{label}] update: {}", result::outcome_word(&result)));
+    run_until_done(&mut result, s, home, home, backup, label)?;
     let [added, modified, removed] = changes::compare(&before, &changes::Snapshot::take(home)?);
     (result.added, result.modified, result.removed) = (added, modified, removed);
     result.duration_ms = started.elapsed().as_millis() as u64;
