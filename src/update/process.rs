@@ -305,8 +305,7 @@ impl<'a> Pump<'a> {
             pfds.iter().map(|p| !p.revents().is_empty()).collect()
         };
         let mut buf = vec![0u8; 64 * 1024];
-        for (k, i) in open.iter().enumerate().filter(|(k, _)| ready[*k]) {
-            let _ = k;
+        for (_, i) in open.iter().enumerate().filter(|(k, _)| ready[*k]) {
             let f = self.files[*i].as_mut().expect("open");
             match f.read(&mut buf) {
                 Ok(0) => self.files[*i] = None,
