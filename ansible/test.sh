@@ -25,6 +25,8 @@ trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 # Everything the tools keep under ~ (ansible's ~/.ansible, ansible-test's venvs and cache, pip's
 # cache, ssh's ~/.ssh) stays in the temp dir: the operator's home is never written.
 mkdir -p "$work/home"
+# cargo (run below for the set-secrets test) finds its toolchain under the real home.
+real_home=$HOME
 export HOME=$work/home ANSIBLE_HOME=$work/home/.ansible
 venv=${ANSIBLE_VENV:-$work/venv}
 if [ ! -x "$venv/bin/ansible-playbook" ]; then
@@ -105,7 +107,7 @@ cmp -s "$work/times1" "$work/times2" || fail "the second run moved file times"
 ok "split.yml: check $(recap localhost "$work/check.log" | grep -o 'changed=[0-9]*'), first $(recap localhost "$work/first.log" | grep -o 'changed=[0-9]*'), second $(recap localhost "$work/second.log" | grep -o 'changed=[0-9]*')"
 
 # --- secrets given with set: never logged, never returned (at -vvv, in a registered result) -------
-(cd "$root" && APIM_TEST_ANSIBLE_VENV=$venv cargo test -q --test adversarial the_ansible_module_never_shows_or_returns_set_secrets -- --nocapture \
+(cd "$root" && HOME=$real_home APIM_TEST_ANSIBLE_VENV=$venv cargo test -q --test adversarial the_ansible_module_never_shows_or_returns_set_secrets -- --nocapture \
   > "$work/set-secrets.log" 2>&1) || { cat "$work/set-secrets.log"; fail "a set secret was shown or returned"; }
 ! grep -q skipped "$work/set-secrets.log" || { cat "$work/set-secrets.log"; fail "the set-secrets test was skipped"; }
 ok "set secrets: hidden at -vvv and in registered results"
