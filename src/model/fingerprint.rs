@@ -370,8 +370,28 @@ impl<'de> Deserialize<'de> for Fingerprint {
     }
 }
 
+/// Whether the copy was moved as a whole (unpacked on a node, copied with
+/// `cp -a`): entries are there, but not one keeps the inode it was recorded
+/// with. Such a copy is compared by what a move keeps (kind, size, mode, link
+/// target, modification time); `verify --content` proves its bytes.
+fn relocated(recorded: &Fingerprint, now: &Fingerprint) -> bool {
+    let now: std::collections::HashMap<&str, (u64, u64)> =
+        now.iter().filter_map(|(p, s)| s.id.map(|id| (p, id))).collect();
+    let mut common = 0;
+    for (p, s) in recorded.iter() {
+        if let (Some(a), Some(b)) = (s.id, now.get(p)) {
+            if a == *b {
+                return false;
+            }
+            common += 1;
+        }
+    }
+    common > 0
+}
+
 /// How `now` differs from `recorded`, in path order.
 pub fn compare(recorded: &Fingerprint, now: &Fingerprint) -> Vec<Difference> {
+    let moved = relocated(recorded, now);
     let mut out = Vec::new();
     let mut a = recorded.iter().peekable();
     let mut b = now.iter().peekable();
@@ -396,7 +416,7 @@ pub fn compare(recorded: &Fingerprint, now: &Fingerprint) -> Vec<Difference> {
                     b.next();
                 }
                 std::cmp::Ordering::Equal => {
-                    let what = changes(sa, sb);
+                    let what = changes(sa, sb, moved);
                     if !what.is_empty() {
                         out.push(Difference::Changed { path: pa.to_string(), what });
                     }
@@ -409,7 +429,7 @@ pub fn compare(recorded: &Fingerprint, now: &Fingerprint) -> Vec<Difference> {
     out
 }
 
-fn changes(a: &Stamp, b: &Stamp) -> Vec<String> {
+fn changes(a: &Stamp, b: &Stamp, moved: bool) -> Vec<String> {
     if a.kind != b.kind {
         return vec![format!("was a {}, is a {}", kind_word(a.kind), kind_word(b.kind))];
     }
@@ -430,8 +450,9 @@ fn changes(a: &Stamp, b: &Stamp) -> Vec<String> {
     if a.mtime != b.mtime {
         what.push("modification time changed".to_string());
     }
-    // Compared only when both sides keep them (an earlier record does not).
-    let (Some(ia), Some(ib)) = (a.id, b.id) else {
+    // Compared only when both sides keep them (an earlier record does not),
+    // and where the copy was not moved as a whole.
+    let (Some(ia), Some(ib), false) = (a.id, b.id, moved) else {
         return what;
     };
     if ia != ib {
@@ -513,6 +534,22 @@ mod tests {
         }
         assert!(Fingerprint::from_lines(&["x 644 1 1.1 a".into()]).is_err());
         assert!(Fingerprint::from_lines(&["l 644 1 1.1 a".into()]).is_err(), "a link without a target");
+    }
+
+    /// A copy moved as a whole (unpacked on a node) keeps no inode: it is
+    /// compared by what a move keeps, and an edit still shows.
+    #[test]
+    fn a_copy_moved_as_a_whole_is_compared_without_inodes() {
+        let line = |ino: u32, size: u32| format!("f 644 {size} 9.5,9.6,1:{ino} a");
+        let other = |ino: u32| format!("f 644 1 9.5,9.6,1:{ino} b");
+        let recorded = Fingerprint::from_lines(&[line(10, 3), other(11)]).unwrap();
+        let moved = Fingerprint::from_lines(&[line(20, 3), other(21)]).unwrap();
+        assert!(compare(&recorded, &moved).is_empty());
+        let moved_and_edited = Fingerprint::from_lines(&[line(20, 4), other(21)]).unwrap();
+        assert_eq!(compare(&recorded, &moved_and_edited).len(), 1);
+        // In place, one file replaced: named.
+        let replaced = Fingerprint::from_lines(&[line(20, 3), other(11)]).unwrap();
+        assert!(compare(&recorded, &replaced)[0].to_string().contains("replaced by another file"));
     }
 
     #[test]
