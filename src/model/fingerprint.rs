@@ -91,33 +91,29 @@ impl fmt::Display for Difference {
     }
 }
 
+/// A scanned entry's stamp; `ids`: with its change time, device and inode
+/// (a copy's), else without (a source's listing).
+fn entry_stamp(e: &crate::model::tree::Entry, ids: bool) -> Stamp {
+    let (kind, size, target) = match &e.kind {
+        Kind::File { size } => ('f', *size, None),
+        Kind::Dir => ('d', 0, None),
+        Kind::Symlink { target } => ('l', 0, Some(target.to_string_lossy().into_owned())),
+    };
+    let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec));
+    let ctime = (ids && kind != 'd').then_some(e.meta.ctime);
+    Stamp { kind, mode: e.meta.mode, size, mtime, target, ctime, id: ids.then_some((e.meta.dev, e.meta.ino)) }
+}
+
 impl Fingerprint {
     /// The fingerprint of a scanned tree (the tool's own entries are not in a scan).
     pub fn of_tree(tree: &Tree) -> Fingerprint {
-        Fingerprint::of_walk(tree.iter().collect(), |e| {
-            let (kind, size, target) = match &e.kind {
-                Kind::File { size } => ('f', *size, None),
-                Kind::Dir => ('d', 0, None),
-                Kind::Symlink { target } => ('l', 0, Some(target.to_string_lossy().into_owned())),
-            };
-            let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec));
-            Stamp { kind, mode: e.meta.mode, size, mtime, target, ctime: None, id: None }
-        })
+        Fingerprint::of_walk(tree.iter().collect(), |e| entry_stamp(e, false))
     }
 
     /// The fingerprint of a scanned copy, as [`Fingerprint::of_dir`] makes
     /// it: with change times, devices and inodes.
     pub fn of_copy_tree(tree: &Tree) -> Fingerprint {
-        Fingerprint::of_walk(tree.iter().collect(), |e| {
-            let (kind, size, target) = match &e.kind {
-                Kind::File { size } => ('f', *size, None),
-                Kind::Dir => ('d', 0, None),
-                Kind::Symlink { target } => ('l', 0, Some(target.to_string_lossy().into_owned())),
-            };
-            let mtime = (kind != 'd').then_some((e.meta.mtime, e.meta.mtime_nsec));
-            let ctime = (kind != 'd').then_some(e.meta.ctime);
-            Stamp { kind, mode: e.meta.mode, size, mtime, target, ctime, id: Some((e.meta.dev, e.meta.ino)) }
-        })
+        Fingerprint::of_walk(tree.iter().collect(), |e| entry_stamp(e, true))
     }
 
     /// Whether every entry carries its change time, device and inode (a
