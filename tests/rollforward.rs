@@ -93,6 +93,7 @@ fn rolling_forward_updates_the_base_once_and_rewrites_only_what_changed() {
         assert_eq!(pr["status"], "updated", "{p}: {pr}");
         assert_eq!(pr["update"]["level_before"], "4.2.0.7", "{p}");
         assert_eq!(pr["update"]["level"], "4.2.0.8", "{p}");
+        assert!(pr["files_kept"].as_u64().unwrap() > 30, "{p}: {pr}");
         // The report lists what the roll forward added and changed in this copy.
         let added: Vec<&str> = pr["update"]["added"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(added, ["repository/components/dropins/wso2-update-fix-8.jar"], "{p}");

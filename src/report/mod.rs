@@ -64,6 +64,13 @@ pub struct ProfileReport {
     pub files_copied: u64,
     pub bytes_copied: u64,
     pub files_cloned: u64,
+    /// A copy rolled forward: files taken as they were from the copy's
+    /// earlier self (same inode and times), not counted in `files_copied`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files_kept: u64,
+    /// Their bytes, not counted in `bytes_copied`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_kept: u64,
     pub bytes_to_copy: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateResult>,
@@ -139,6 +146,8 @@ impl ProfileReport {
             files_copied: 0,
             bytes_copied: 0,
             files_cloned: 0,
+            files_kept: 0,
+            bytes_kept: 0,
             bytes_to_copy: plan.tree.total_bytes(),
             update: None,
             drift: Vec::new(),
@@ -179,9 +188,11 @@ impl ProfileReport {
     }
 
     pub fn add_copy(&mut self, s: &CopyStats) {
-        self.files_copied += s.files;
-        self.bytes_copied += s.bytes;
+        self.files_copied += s.files - s.reused;
+        self.bytes_copied += s.bytes - s.reused_bytes;
         self.files_cloned += s.cloned;
+        self.files_kept += s.reused;
+        self.bytes_kept += s.reused_bytes;
     }
 }
 
@@ -353,4 +364,8 @@ pub fn after_printing(printed: std::io::Result<()>, exit: Exit) -> Exit {
             exit.max(Exit::Failed)
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
