@@ -145,3 +145,41 @@ fn update_once_needs_the_update() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!tmp.path().join("out").exists());
 }
+
+/// The update runs in the kept base, never through it: a directory of the
+/// home reached by a link into the home (absolute, or relative and climbing
+/// out of the home and back in) points into the base there, so the files the
+/// update adds go into the base, and the home stays as it was.
+#[test]
+fn links_into_the_home_never_let_the_update_write_into_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let components = home.join("repository/components");
+    // The update adds a fix jar to dropins/: make dropins/ a link into the home.
+    std::fs::rename(components.join("dropins"), components.join("dropins-real")).unwrap();
+    std::os::unix::fs::symlink(components.join("dropins-real"), components.join("dropins")).unwrap();
+    // And a relative link that climbs to / and back down to the home.
+    let depth = home.components().count() + 2;
+    let climb = format!("{}{}/repository/conf", "../".repeat(depth), home.display());
+    std::os::unix::fs::symlink(&climb, home.join("repository/components/conf-by-climbing")).unwrap();
+    packs_ship(&home);
+    let before = digest(&home);
+    let out = tmp.path().join("out");
+    let o = split(&home, &out, &tmp.path().join("calls.log"), "success", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after = digest(&home);
+    let changed: Vec<&String> = after.keys().chain(before.keys()).filter(|k| after.get(*k) != before.get(*k)).collect();
+    assert!(changed.is_empty(), "the update wrote into the home through a link: {changed:?}");
+    let base = out.join(".apim-profiles-base/wso2am-4.2.0/repository/components");
+    assert!(std::fs::read_link(base.join("dropins")).unwrap().is_relative());
+    assert!(base.join("dropins-real/wso2-update-fix-5.jar").is_file(), "the update did not reach the base");
+    assert!(std::fs::read_link(base.join("conf-by-climbing")).unwrap().is_relative());
+    verify_all(&out);
+}
+
+/// The home as shipped, for the double (its manifest of shipped files).
+fn packs_ship(home: &Path) {
+    let st =
+        std::process::Command::new(fixture().parent().unwrap().join("update-tool/ship")).arg(home).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+}

@@ -480,12 +480,18 @@ impl Tree {
         let mut changed = Vec::new();
         for (rel, e) in self.iter() {
             let Kind::Symlink { target } = &e.kind else { continue };
-            if !target.is_absolute() {
-                continue;
-            }
-            let Ok(resolved) = crate::model::paths::resolve(target) else { continue };
-            let Ok(inside) = resolved.strip_prefix(home) else { continue };
             let parent = rel.parent().unwrap_or(Path::new(""));
+            // A relative link that stays below the home is fine as it is; one
+            // that climbs out of it (and maybe back in) is seen as absolute.
+            let through = if target.is_absolute() {
+                target.to_path_buf()
+            } else if climbs_out(parent, target) {
+                home.join(parent).join(target)
+            } else {
+                continue;
+            };
+            let Ok(resolved) = crate::model::paths::resolve(&through) else { continue };
+            let Ok(inside) = resolved.strip_prefix(home) else { continue };
             let mut e = e.clone();
             e.kind = Kind::Symlink { target: crate::model::paths::relative(parent, inside).into_boxed_path() };
             changed.push((rel.to_path_buf(), e));
@@ -546,6 +552,22 @@ pub fn fingerprint(tree: &Tree) -> String {
         }
     }
     hex(&h.finalize())
+}
+
+/// Whether the link `target`, found in the directory `parent` (relative to
+/// the root), climbs above the root on its way.
+fn climbs_out(parent: &Path, target: &Path) -> bool {
+    use std::path::Component;
+    let mut depth = parent.components().filter(|c| matches!(c, Component::Normal(_))).count();
+    for c in target.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir if depth == 0 => return true,
+            Component::ParentDir => depth -= 1,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// A hash of everything the scan saw of each entry, the change time and the
