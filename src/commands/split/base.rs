@@ -139,7 +139,11 @@ fn make_anew(
     make_private_dir(&kept.dir)?;
     output::remove_stale_staging(&kept.path, &home.dir_name)?;
     let staging = Staging::for_copy(&kept.path);
-    let plan = Plan::unchanged(Tree::scan(&home.path)?);
+    let mut plan = Plan::unchanged(Tree::scan(&home.path)?);
+    // A link into the home (absolute, or relative and climbing out) would
+    // let the tool write into the home through the base: it points into the
+    // base instead, as in every copy.
+    plan.tree.relativize_links_into(&home.path);
     // Not flushed: a base lost in a power cut is made again (its identity no
     // longer holds), and nobody waits for it on disk.
     let job = Job { plan: &plan, dest: staging.path().to_path_buf(), flush: Flush::Never, reuse: None };
