@@ -872,6 +872,61 @@ fn after_sigkill_no_orphan_update_survives_and_a_rerun_refuses_meanwhile() {
     assert!(left.is_empty(), "processes of the killed run's update: {left:?}");
 }
 
+#[test]
+fn a_setsid_grandchild_that_outlived_a_sigkill_stops_the_rerun() {
+    let w = World::new();
+    let marker = w.root().display().to_string();
+    let mut child = split_with_update(&w, &["--profiles", "gateway-worker"])
+        .env("APIM_DOUBLE_SCENARIO", "detach")
+        .env("APIM_DOUBLE_DETACH_SECONDS", "60")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The tool has started its child in a session of its own, then waits.
+    let detached = format!("detached from {}", w.out.display());
+    wait_for("the detached child", Duration::from_secs(60), || !processes_mentioning(&detached).is_empty());
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    // Its group is gone soon (the launcher's parent-death signal), the child not.
+    let t = Instant::now();
+    let o = loop {
+        let o = split_with_update(&w, &["--profiles", "gateway-worker"]).output().unwrap();
+        let err = json(&o)["error"].as_str().unwrap_or_default().to_string();
+        if !err.contains("still running") || t.elapsed() > Duration::from_secs(20) {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let left = processes_mentioning(&detached);
+    kill_mentioning(&marker);
+    assert!(!left.is_empty(), "the detached child did not outlive the run (nothing to test)");
+    assert_eq!(code(&o), Some(2), "a re-run started an update beside a leftover of the last one: {}", text(&o));
+    let err = json(&o)["error"].as_str().unwrap().to_string();
+    assert!(err.contains("still works in") && err.contains(&format!("process {}", left[0].0)), "{err}");
+}
+
+#[test]
+fn a_planted_update_marker_never_names_another_process_group() {
+    let w = World::new();
+    std::fs::create_dir_all(&w.out).unwrap();
+    // A marker naming this test's own process group, written by another account
+    // (and one by root naming a live group it did not start).
+    let mine = unsafe { libc::getpgrp() };
+    let planted = w.out.join(".apim-profiles-update.pid");
+    std::fs::write(&planted, format!("{mine}\n")).unwrap();
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    }
+    let o = split_with_update(&w, &["--profiles", "gateway-worker"]).output().unwrap();
+    assert_eq!(code(&o), Some(0), "a planted marker stopped the run: {}", text(&o));
+    assert!(!text(&o).contains(&format!("-{mine}")), "{}", text(&o));
+    std::fs::write(&planted, format!("{mine} 1\n")).unwrap();
+    std::os::unix::fs::chown(&planted, Some(unsafe { libc::geteuid() }), None).unwrap();
+    let o = split_with_update(&w, &["--profiles", "gateway-worker", "--force"]).output().unwrap();
+    assert_eq!(code(&o), Some(0), "a marker naming another group stopped the run: {}", text(&o));
+}
+
 /// Pids whose process group is `pgid`.
 fn group_members(pgid: i32) -> Vec<i32> {
     let mut v = Vec::new();

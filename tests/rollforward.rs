@@ -210,3 +210,36 @@ fn a_changed_copy_is_not_rolled_forward_without_force() {
     assert!(!std::fs::read_to_string(&edited).unwrap().contains("a hand edit"));
     assert_eq!(gw["update"]["level"], "4.2.0.8");
 }
+
+#[test]
+fn a_base_directory_someone_else_planted_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    let calls = tmp.path().join("calls.log");
+    std::fs::create_dir_all(&out).unwrap();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join(".apim-profiles-base")).unwrap();
+    let o = split_at(&home, &out, 7, &calls, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(json(&o)["error"].as_str().unwrap().contains("is not a directory apim-profiles made"));
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "written through the planted link");
+    assert_eq!(runs(&calls), 0);
+}
+
+#[test]
+fn a_killed_runs_staged_base_is_swept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = home_in(tmp.path());
+    let out = tmp.path().join("out");
+    let calls = tmp.path().join("calls.log");
+    assert!(split_at(&home, &out, 7, &calls, &[]).status.success());
+    // What a run killed while staging the home leaves (as `Staging` names it).
+    let left = out.join(".apim-profiles-base/.wso2am-4.2.0.apim-profiles-staging-4242");
+    std::fs::create_dir_all(left.join("bin")).unwrap();
+    let o = split_at(&home, &out, 8, &calls, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!left.exists(), "the staged home of a killed run is still there");
+    assert!(json(&o)["warnings"].to_string().contains("left by an interrupted run"));
+}

@@ -174,6 +174,7 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
         _ => None,
     };
     if let Some(b) = &base {
+        report.warnings.extend(b.swept.iter().map(|p| format!("removed {} left by an interrupted run", p.display())));
         b.derive(args, &mut targets)?;
     }
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
@@ -256,9 +257,6 @@ fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: b
     }
     let staged_home_bytes = if once { Tree::scan(&c.homes[0].path)?.total_bytes() } else { 0 };
     check_space(&c.homes, &c.out, to_build, args.reflink, args.dry_run, staged_home_bytes)?;
-    // An update of a killed run may still be dying beside a copy (the each
-    // order) or beside the staged home in the output (the once order).
-    crate::update::process::refuse_if_running(&c.out)?;
     for t in to_build {
         crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
     }
@@ -300,6 +298,14 @@ fn check(args: &SplitArgs) -> Result<Checked> {
     let out = output::absolute(&args.out)?;
     for h in &homes {
         output::check_separate(&h.path, &out, &sys_dir_id(&h.path))?;
+    }
+    // First: an update of a killed run may still be dying in the output
+    // (the once order: in the kept base) or beside a copy (checked again
+    // for the copies to build).
+    crate::update::process::refuse_if_running(&out)?;
+    crate::update::process::refuse_if_running(&out.join(crate::engine::base::BASE_DIR))?;
+    for (_, p) in &profiles {
+        crate::update::process::refuse_if_running(&out.join(&p.name))?;
     }
     let update = preflight_updates(args, &homes)?;
     Ok(Checked { homes, out, profiles, update })

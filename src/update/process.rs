@@ -73,17 +73,73 @@ pub fn running_marker(dir: &Path) -> PathBuf {
     dir.join(".apim-profiles-update.pid")
 }
 
-/// The process group an earlier run's update still runs as, if any. A marker
-/// naming a group that is gone is removed.
+/// The process group an earlier run's update still runs as, if any. Only a
+/// marker this account wrote (its owner, no write bit for others) is read,
+/// and it names the group with its leader's start time: a planted marker, or
+/// one naming a group whose number was reused, never names someone else's
+/// processes. A marker naming a group that is gone is removed.
 pub fn still_running(dir: &Path) -> Option<i32> {
+    use std::os::unix::fs::MetadataExt;
     let m = running_marker(dir);
-    let text = crate::safe_fs::read_own(&m).ok().flatten()?;
-    let pgid: i32 = String::from_utf8_lossy(&text).trim().parse().ok()?;
-    if pgid > 1 && !group_gone(pgid) {
+    let f = crate::safe_fs::open_own(&m).ok().flatten()?;
+    let md = f.metadata().ok()?;
+    if md.uid() != rustix::process::geteuid().as_raw() || md.mode() & 0o022 != 0 {
+        return None;
+    }
+    let text = crate::safe_fs::read_bounded(f, &m, 64).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let mut parts = text.split_whitespace();
+    let pgid: i32 = parts.next()?.parse().ok()?;
+    let started: u64 = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+    // A group keeps its number while any member lives, so a leader that is
+    // gone (killed with the run) still names this group; a leader alive with
+    // another start time is another process.
+    if pgid > 1 && !group_gone(pgid) && start_time(pgid).is_none_or(|t| t == started) {
         return Some(pgid);
     }
     let _ = std::fs::remove_file(&m);
     None
+}
+
+/// When the process `pid` started (clock ticks since boot, from /proc).
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid ... : field 22 is the start time; comm may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// A process that works in a `bin/` below `dir` (its working directory is
+/// there, as the update tool's is) and is
+/// neither this process nor one of its ancestors: a child an earlier update
+/// tool left in a session of its own, which outlived that run.
+fn lingering_in(dir: &Path) -> Option<(i32, String)> {
+    let me = std::process::id() as i32;
+    let mut mine = HashSet::from([me]);
+    let mut p = me;
+    while let Some(parent) = parent_of(p).filter(|pp| *pp > 1) {
+        mine.insert(parent);
+        p = parent;
+    }
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if mine.contains(&pid) {
+            continue;
+        }
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else { continue };
+        // Where the tool runs (a copy's bin/), and what it starts inherits.
+        let in_bin = cwd.strip_prefix(dir).is_ok_and(|r| r.components().any(|c| c.as_os_str() == "bin"));
+        if in_bin {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            return Some((pid, comm.trim().to_string()));
+        }
+    }
+    None
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Refuses to start while an update of an earlier run (killed before it could
@@ -94,6 +150,17 @@ pub fn refuse_if_running(dir: &Path) -> Result<()> {
         return crate::outcome::refuse(
             format!("an update started by an earlier run is still running in {} (process group {pgid})", dir.display()),
             format!("wait for it to end, or stop it with: kill -TERM -- -{pgid}"),
+        );
+    }
+    if let Some((pid, comm)) = lingering_in(dir) {
+        return crate::outcome::refuse(
+            format!(
+                "process {pid} ({comm}) still works in {}, left by an earlier update that was killed",
+                dir.display()
+            ),
+            format!(
+                "check what it is (ls -l /proc/{pid}/cwd) and stop it when it is the update tool's, then run again"
+            ),
         );
     }
     Ok(())
@@ -172,8 +239,9 @@ pub fn run(
     });
     let watchdog = Watchdog::start(pgid);
     let marker = running_marker(marker_dir);
-    let _ =
-        crate::safe_fs::write_atomic(marker_dir, ".apim-profiles-update.pid", format!("{pgid}\n").as_bytes(), 0o644);
+    let started = start_time(pgid).unwrap_or(0);
+    let text = format!("{pgid} {started}\n");
+    let _ = crate::safe_fs::write_atomic(marker_dir, ".apim-profiles-update.pid", text.as_bytes(), 0o644);
 
     let mut pump = Pump::new([out_r, err_r, master], answers, trial, tty);
     let limits = Limits { timeout, input_timeout };

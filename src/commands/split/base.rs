@@ -34,6 +34,8 @@ pub(super) struct Base {
     /// This run's update of the base, when the tool ran.
     result: Option<UpdateResult>,
     backup: PathBuf,
+    /// Staging places of killed runs removed on the way.
+    pub swept: Vec<PathBuf>,
 }
 
 /// What the kept base is before the run: usable (with its tree), or why not.
@@ -47,6 +49,11 @@ pub(super) struct Found {
 /// Reads the kept base (nothing is written) and refuses a level below it.
 pub(super) fn look(c: &Checked, u: &update::Settings) -> Result<Found> {
     let home = &c.homes[0];
+    // The base is trusted only in a directory this account made (not a link,
+    // its own, no one else may write in it).
+    if std::fs::symlink_metadata(c.out.join(crate::engine::base::BASE_DIR)).is_ok() {
+        output::open_profile_dir(&c.out.join(crate::engine::base::BASE_DIR))?;
+    }
     let kept = KeptBase::of(&c.out, home);
     let home_fingerprint = tree::fingerprint(&Tree::scan(&home.path)?);
     let (usable, why_not) = match kept.usable(home, &home_fingerprint)? {
@@ -89,6 +96,17 @@ impl Found {
     /// again from the home in a staging place and updated there.
     pub(super) fn prepare(self, args: &SplitArgs, c: &Checked, u: &update::Settings) -> Result<Base> {
         let home = &c.homes[0];
+        // What a killed run left: the staged home in the base's directory
+        // (or, from earlier versions, in the output itself).
+        let mut swept = output::remove_stale_staging(&self.kept.path, &home.dir_name)?;
+        swept.extend(output::remove_stale_staging(&c.out.join(&home.dir_name), &home.dir_name)?);
+        let mut base = self.prepare_swept(args, c, u)?;
+        base.swept = swept;
+        Ok(base)
+    }
+
+    fn prepare_swept(self, args: &SplitArgs, c: &Checked, u: &update::Settings) -> Result<Base> {
+        let home = &c.homes[0];
         let backup = c.out.join(".apim-profiles-update-backup");
         let tool_needed = self.tool_needed(u);
         let Found { kept, usable, why_not, home_fingerprint } = self;
@@ -98,7 +116,16 @@ impl Found {
         let rec = kept.record.clone().expect("a usable base has a record");
         if !tool_needed {
             let identity = rec.identity.clone();
-            return Ok(Base { kept, tree: before, identity, level: rec.level, before: None, result: None, backup });
+            return Ok(Base {
+                kept,
+                tree: before,
+                identity,
+                level: rec.level,
+                before: None,
+                result: None,
+                backup,
+                swept: vec![],
+            });
         }
         let updating = KeptBase::record_for(home, &home_fingerprint, BaseState::Updating, rec.level.clone(), &before);
         kept.write_record(&updating)?;
@@ -117,7 +144,7 @@ impl Found {
         kept.write_record(&done)?;
         let identity = done.identity;
         let before = Some((rec.identity, before));
-        Ok(Base { kept, tree, identity, level, before, result: Some(result), backup })
+        Ok(Base { kept, tree, identity, level, before, result: Some(result), backup, swept: vec![] })
     }
 }
 
@@ -137,7 +164,6 @@ fn make_anew(
     let home = &c.homes[0];
     let shown = c.out.join(&home.dir_name);
     make_private_dir(&kept.dir)?;
-    output::remove_stale_staging(&kept.path, &home.dir_name)?;
     let staging = Staging::for_copy(&kept.path);
     let mut plan = Plan::unchanged(Tree::scan(&home.path)?);
     // A link into the home (absolute, or relative and climbing out) would
@@ -167,7 +193,7 @@ fn make_anew(
     let rec = KeptBase::record_for(home, home_fingerprint, BaseState::Ready, result.level.clone(), &tree);
     kept.write_record(&rec)?;
     let (identity, level) = (rec.identity, rec.level);
-    Ok(Base { kept, tree, identity, level, before: None, result: Some(result), backup })
+    Ok(Base { kept, tree, identity, level, before: None, result: Some(result), backup, swept: vec![] })
 }
 
 /// The base's directory, readable by its owner only (its files are never
