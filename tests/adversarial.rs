@@ -814,6 +814,22 @@ fn output_that_is_not_utf8_does_not_fail_a_good_update() {
 }
 
 #[test]
+fn tool_output_without_newlines_is_kept_in_bounded_lines() {
+    let w = World::new();
+    let o = split_with_update(&w, &["--profiles", "gateway-worker", "--update-each"])
+        .env("APIM_DOUBLE_NOISE", "unbroken")
+        .env("APIM_DOUBLE_NOISE_MB", "3")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let log = std::fs::read(w.out.join("gateway-worker/wso2am-4.2.0/.apim-profiles-update.log")).unwrap();
+    let dots = log.iter().filter(|b| **b == b'.').count();
+    assert!(dots >= 3 << 20, "the tool's output was not kept whole: {dots} dots");
+    let longest = log.split(|b| *b == b'\n').map(<[u8]>::len).max().unwrap();
+    assert!(longest <= (1 << 20) + 64, "a line of {longest} bytes was kept");
+}
+
+#[test]
 fn a_detached_child_holding_the_pipes_does_not_hold_the_run_past_the_timeout() {
     let w = World::new();
     let marker = w.root().display().to_string();

@@ -382,10 +382,16 @@ impl<'a> Pump<'a> {
                     if *i == 2 {
                         self.prompt.push_str(&String::from_utf8_lossy(&buf[..n]));
                     } else {
-                        self.pending[*i].extend_from_slice(&buf[..n]);
-                        take_lines(&mut self.pending[*i], &mut self.lines, clean, on_line);
+                        let new = &buf[..n];
+                        self.pending[*i].extend_from_slice(new);
+                        // Only new bytes are looked at: output without
+                        // newlines is never scanned or decoded twice.
+                        if new.contains(&b'\n') || self.pending[*i].len() > MAX_LINE {
+                            take_lines(&mut self.pending[*i], &mut self.lines, clean, on_line);
+                        }
                         // A prompt on stdout (no newline yet) counts too.
-                        self.prompt.push_str(&String::from_utf8_lossy(&self.pending[*i]));
+                        let tail = new.iter().rposition(|b| *b == b'\n').map_or(new, |p| &new[p + 1..]);
+                        self.prompt.push_str(&String::from_utf8_lossy(tail));
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -530,14 +536,26 @@ fn drain_now(
     }
 }
 
+/// The longest line kept whole: a tool that prints this much without a
+/// newline has its output cut into lines of this length.
+const MAX_LINE: usize = 1 << 20;
+
 fn take_lines(pending: &mut Vec<u8>, lines: &mut Vec<String>, clean: &dyn Fn(&str) -> String, on_line: &dyn Fn(&str)) {
-    while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-        let raw: Vec<u8> = pending.drain(..=pos).collect();
-        let line = String::from_utf8_lossy(&raw[..raw.len() - 1]).trim_end_matches('\r').to_string();
+    let mut start = 0;
+    while let Some(pos) = pending[start..].iter().position(|b| *b == b'\n').map(|p| start + p) {
+        let line = String::from_utf8_lossy(&pending[start..pos]).trim_end_matches('\r').to_string();
         let line = clean(&line);
         on_line(&line);
         lines.push(line);
+        start = pos + 1;
     }
+    while pending.len() - start > MAX_LINE {
+        let line = clean(&String::from_utf8_lossy(&pending[start..start + MAX_LINE]));
+        on_line(&line);
+        lines.push(line);
+        start += MAX_LINE;
+    }
+    pending.drain(..start);
 }
 
 fn group_gone(pgid: i32) -> bool {
