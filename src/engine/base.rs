@@ -28,6 +28,9 @@ pub enum BaseState {
     /// The tool was running on it: a run that did not finish leaves this, and
     /// the base is made again from the home.
     Updating,
+    /// The update left it failing the product's own checks (a core
+    /// directory gone): never derived from; made again from the home.
+    Broken,
 }
 
 /// `record.json` of the kept base.
@@ -65,13 +68,21 @@ impl KeptBase {
         KeptBase { dir, path, record }
     }
 
+    /// The record as it is on disk now (after this run wrote it).
+    pub fn record_now(&self) -> Result<Option<BaseRecord>> {
+        Ok(crate::safe_fs::read_own_bounded(&self.dir.join(RECORD), 1 << 20)?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
     /// Whether the base can be updated and derived from, with its tree; the
     /// reason when it cannot (it is then made again from the home).
     pub fn usable(&self, home: &Home, home_fingerprint: &str) -> Result<Usable> {
         let Some(rec) = &self.record else {
             return Ok(Usable::No("there is none yet".into()));
         };
-        let why = if rec.state != BaseState::Ready {
+        let why = if rec.state == BaseState::Broken {
+            "its last update left it failing verification"
+        } else if rec.state != BaseState::Ready {
             "an update of it did not finish"
         } else if rec.source_fingerprint != home_fingerprint
             || rec.product != home.product

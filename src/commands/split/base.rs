@@ -230,10 +230,15 @@ impl Base {
             }
             t.plan = plan::compute(&t.profile, &self.tree, &args.options)?;
             // An update that broke the pack (a core directory gone) fails its
-            // verification here, before any copy is made from it.
-            plan::check_met(&t.plan).with_context(|| {
-                format!("the copies' base {} fails verification after the update", self.kept.path.display())
-            })?;
+            // verification here, before any copy is made from it; the base is
+            // marked so that the next run makes it again.
+            if let Err(e) = plan::check_met(&t.plan) {
+                self.mark_broken()?;
+                return Err(anyhow::anyhow!("{e}")).context(format!(
+                    "the copies' base {} fails verification after the update; no copy was made from it (the next run makes it again from the home)",
+                    self.kept.path.display()
+                ));
+            }
             t.shipped = None;
             t.record.deployment_toml_sha256 = t.plan.written_toml_sha256.clone();
             t.record.base = Some(self.identity.clone());
@@ -243,6 +248,12 @@ impl Base {
             }
         }
         Ok(())
+    }
+
+    /// Marks the base as broken by its update (see [`BaseState::Broken`]).
+    fn mark_broken(&self) -> Result<()> {
+        let Some(rec) = self.kept.record_now()? else { return Ok(()) };
+        self.kept.write_record(&crate::engine::base::BaseRecord { state: BaseState::Broken, ..rec })
     }
 
     /// The files of a current copy that the new plan wants as they are: the
