@@ -179,9 +179,10 @@ options:
   variable_prefix:
     description:
       - The tool's messages name its command-line flags (C(pass --force)); this module names the option
-        instead (C(force: true)). With a prefix, the option is named as the variable C(<prefix><option>=<value>) -
-        the C(distribute) role passes C(apim_profiles_), so its messages say C(apim_profiles_force=true), and a
-        pending conflict says to run the play again with C(apim_profiles_continue=true).
+        instead (C(force=true) written as a task option). With a prefix, the option is named as the variable
+        C(<prefix><option>=<value>) - the C(distribute) role passes C(apim_profiles_), so its messages say
+        C(apim_profiles_force=true), and a pending conflict says to run the play again with
+        C(apim_profiles_continue=true).
     type: str
 notes:
   - Exit codes of the tool map to results - 0 ok, 1 failed, 2 refused (the tool's message and hint), 3 conflicts

@@ -562,9 +562,17 @@ def exchange(a, b):
 def read_delta(src, name, wanted):
     """(doc, tar, data members by index) of the archive src, every name and path in it checked."""
     tar = tarfile.open(src, 'r:*')
+    try:
+        doc, data = checked_delta(tar, src, name, wanted)
+    except Exception:
+        tar.close()
+        raise
+    return doc, tar, data
+
+
+def checked_delta(tar, src, name, wanted):
     first = tar.next()
     if first is None or first.name != 'delta.json' or not first.isreg() or first.size > (1 << 30):
-        tar.close()
         raise Refused('%s is not an archive made by state: delta' % src, 'run the play again (it makes the archive)')
     doc = json.loads(tar.extractfile(first).read().decode('utf-8'))
     if not isinstance(doc, dict) or doc.get('format') != FORMAT or doc.get('version') != 1:
@@ -590,7 +598,7 @@ def read_delta(src, name, wanted):
                                                                                     or m.issym() else 'an entry'),
                           'give the archive made for this copy')
         data[int(match.group(1))] = m
-    return doc, tar, data
+    return doc, data
 
 
 class Stage(object):

@@ -15,14 +15,20 @@ password=Fleet-Secret-Pw-7q
 
 fleet=$work/fleet
 nodes=$fleet/nodes
-mkdir -p "$fleet"
+mkdir -p "$fleet" "$fleet/stats"
 inventory "$fleet/hosts"
+# The fixture home holds 36 KB of files where a real one holds hundreds of MB of jars: one 4 MiB jar
+# (random bytes, every profile keeps lib/) gives the copies a size against which bytes moved mean something.
+head -c 4194304 /dev/urandom > "$home/lib/fleet-bulk.jar"
 # The pack as operators download it: the zip of the home.
 (cd "$(dirname "$home")" && zip -qry "$fleet/wso2am-4.2.0.zip" "$(basename "$home")")
 play() { # LOG [args...]
   local log=$1; shift
   "$venv/bin/ansible-playbook" -i "$fleet/hosts" "$here/fleet.yml" \
-    -e "apim_profiles_binary=$bin" -e "apim_profiles_work=$fleet/work" "$@" > "$log" 2>&1
+    -e "apim_profiles_binary=$bin" -e "apim_profiles_work=$fleet/work" -e "fleet_stats=$fleet/stats" "$@" > "$log" 2>&1
+}
+moved() { # HOST: "bytes moved of copy bytes" from the role's apim_profiles_result of the last run
+  "$venv/bin/python" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["bytes_moved"], r["copy_bytes"], r["full"])' "$fleet/stats/$1.json"
 }
 recaps() { grep -E '^(cp1|gw1|gw2|tm1) +:' "$1"; }
 every_host() { # LOG PATTERN: each of the four hosts' recap matches
@@ -56,6 +62,11 @@ done
 [ -n "$(ls "$nodes/cp1/wso2am-4.2.0/repository/deployment/server/webapps/" | grep -F 'publisher')" ] || fail "the control plane lost its publisher"
 [ -z "$(ls "$nodes/gw1/wso2am-4.2.0/repository/deployment/server/webapps/" | grep -F 'publisher')" ] || fail "a gateway kept the publisher"
 "$venv/bin/python" -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$start" "$end" > "$fleet/first-seconds"
+for h in "${hosts[@]}"; do
+  read -r b c full < <(moved "$h")
+  [ "$full" = True ] && [ "$b" -gt 0 ] || fail "$h: the first run did not send the whole copy ($b bytes, full=$full)"
+  echo "$h first run: $b bytes moved, copy $c bytes (whole copy)"
+done
 ok "first run: every host changed, every node's copy verifies as its profile, one restart each ($(cat "$fleet/first-seconds")s)"
 
 # 3. second run: changed=0 everywhere, nothing moved, no restart
@@ -78,6 +89,50 @@ play "$fleet/repair.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" || { ca
 grep -E '^gw2 +:' "$fleet/repair.log" | grep -q 'changed=[1-9]' || fail "the edited node was not put right"
 [ "$(wc -l < "$nodes/gw2/restarts.log")" = 2 ] && [ "$(wc -l < "$nodes/gw1/restarts.log")" = 1 ] || fail "restarts: only the repaired node restarts"
 ok "check mode names only the edited node and writes nothing; the next run puts it right and restarts it alone"
+
+# 4b. a change to few files (one set value of the gateways): a message naming the role's variable first,
+# then with apim_profiles_force=true only the changed file moves to the gateways, unchanged files keep their
+# inode and time, one restart each; a new pack zip leaves the old unzipped pack, which the role removes.
+gwset='{"apim_profiles_set": {"gateway-worker": {"apim.key_manager.service_url": "https://cp.example.com:9443/services/"}}}'
+old_pack=$(ls -d "$fleet"/work/pack/*/)
+touch -d '2026-01-02 03:04:05' "$fleet/wso2am-4.2.0.zip"   # the next month's pack, as far as the role sees
+mkdir -p "$fleet/work/dist/gateway-worker"
+echo old > "$fleet/work/dist/gateway-worker/wso2am-4.2.0-0123456789abcdef.tar"   # a whole-copy tar of the old role
+play "$fleet/stale.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e "$gwset" && fail "a changed set over stale copies was accepted"
+grep -q 'set apim_profiles_force=true to rebuild' "$fleet/stale.log" || { cat "$fleet/stale.log"; fail "the refusal does not name apim_profiles_force=true"; }
+! grep -q -- 'pass --force' "$fleet/stale.log" || fail "the message names the CLI flag --force"
+ok "a changed setting over existing copies: the message names apim_profiles_force=true, not --force"
+declare -A restarts=()
+for h in "${hosts[@]}"; do
+  restarts[$h]=$(wc -l < "$nodes/$h/restarts.log")
+  find "$nodes/$h/wso2am-4.2.0" -type f -printf '%P %i %T@\n' | sort > "$fleet/inodes-$h-before"
+done
+play "$fleet/roll.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e "$gwset" -e apim_profiles_force=true \
+  || { cat "$fleet/roll.log"; fail "the run with apim_profiles_force=true failed"; }
+for h in gw1 gw2; do
+  grep -E "^$h +:" "$fleet/roll.log" | grep -q 'changed=[1-9]' || { recaps "$fleet/roll.log"; fail "$h was not changed"; }
+  [ "$(wc -l < "$nodes/$h/restarts.log")" = $((restarts[$h] + 1)) ] || fail "the handler did not run once on $h"
+  read -r b c full < <(moved "$h")
+  [ "$full" = False ] && [ "$b" -gt 0 ] && [ $((b * 20)) -lt "$c" ] || fail "$h: $b bytes moved for a copy of $c bytes (full=$full): not only the changed files"
+  echo "$h roll forward: $b bytes moved, copy $c bytes"
+  grep -q 'https://cp.example.com:9443/services/' "$nodes/$h/wso2am-4.2.0/repository/conf/deployment.toml" || fail "$h did not get the new deployment.toml"
+  find "$nodes/$h/wso2am-4.2.0" -type f -printf '%P %i %T@\n' | sort > "$fleet/inodes-$h-after"
+  changed=$(join "$fleet/inodes-$h-before" "$fleet/inodes-$h-after" | awk '$2 != $4 || $3 != $5 {print $1}')
+  [ "$changed" = repository/conf/deployment.toml ] || fail "$h: files other than deployment.toml lost their inode or time: $changed"
+  "$bin" verify "$nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's rolled copy does not verify"
+done
+for h in cp1 tm1; do
+  [ "$(wc -l < "$nodes/$h/restarts.log")" = "${restarts[$h]}" ] || fail "$h restarted though its copy did not change"
+  cmp -s "$fleet/inodes-$h-before" <(find "$nodes/$h/wso2am-4.2.0" -type f -printf '%P %i %T@\n' | sort) || fail "$h's copy was touched"
+done
+[ ! -e "$old_pack" ] && [ "$(ls -d "$fleet"/work/pack/*/ | wc -l)" = 1 ] || fail "the old unzipped pack was not removed: $(ls "$fleet/work/pack")"
+[ -z "$(find "$fleet/work/dist" -name '*.tar*')" ] && [ ! -e "$fleet/work/dist/gateway-worker" ] || fail "archives were left: $(find "$fleet/work/dist")"
+[ -z "$(find "$nodes" -name '*.apim-profiles-delta.tar' -o -name '*incoming*')" ] || fail "archives or staging left on a node"
+ok "a set value changed for the gateways: only deployment.toml moved to gw1 and gw2, other files keep inode and time, one restart each, cp1 and tm1 untouched; old pack and archives removed"
+play "$fleet/roll2.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e "$gwset" -e apim_profiles_force=true \
+  || { cat "$fleet/roll2.log"; fail "the second run after the change failed"; }
+every_host "$fleet/roll2.log" 'changed=0 .*failed=0' || { recaps "$fleet/roll2.log"; fail "the second run after the change reported a change"; }
+ok "second run after the change: changed=0 on every host"
 
 # 5. unknown apim_profile: fails with the known names before anything is split
 inventory "$fleet/hosts-bad" gw2=gateway-workr
@@ -154,7 +209,7 @@ for run in 1 2; do
   cplay "$cfl/run$run.log" && fail "run $run over a pending conflict succeeded"
   grep -q 'the update stopped on conflicts that a person must resolve' "$cfl/run$run.log" \
     && grep -q 'repository/conf/deployment.toml  -> save the resolved file as .*/copies/gateway-worker/wso2am-4.2.0/repository/conf/deployment.toml.final' "$cfl/run$run.log" \
-    && grep -q 'continue: true' "$cfl/run$run.log" \
+    && grep -q 'run the play again with apim_profiles_continue=true' "$cfl/run$run.log" \
     || { tail -50 "$cfl/run$run.log"; fail "run $run did not explain the conflict"; }
   grep -E '^cp1 +:' "$cfl/run$run.log" | grep -q 'failed=1' || { grep -E '^(cp1|gw1|gw2|tm1) ' "$cfl/run$run.log"; fail "run $run did not fail"; }
   [ ! -e "$cfl/nodes" ] || fail "a copy waiting on conflicts was sent to a node"
