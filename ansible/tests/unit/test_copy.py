@@ -56,6 +56,8 @@ class Delta(unittest.TestCase):
         write(os.path.join(self.ctl, 'lib', 'gone.jar'), 'old')
         write(os.path.join(self.ctl, 'bin', 'run.sh'), '#!/bin/sh\n', 0o750)
         os.symlink('run.sh', os.path.join(self.ctl, 'bin', 'start.sh'))
+        os.utime(os.path.join(self.ctl, 'bin', 'start.sh'), ns=(1600000000000000001, 1600000000000000001),
+                 follow_symlinks=False)
 
     def tearDown(self):
         shutil.rmtree(self.tmp)
@@ -99,6 +101,8 @@ class Delta(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.node, 'lib', 'gone.jar')))
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.node, 'bin', 'run.sh')).st_mode), 0o700)
         self.assertEqual(os.readlink(os.path.join(self.node, 'bin', 'start.sh')), 'run.sh')
+        link_times = [os.lstat(os.path.join(d, 'bin', 'start.sh')).st_mtime_ns for d in (self.ctl, self.node)]
+        self.assertEqual(link_times[0], link_times[1])
         self.assertEqual(sorted(os.listdir(self.dest)), ['.home.manifest.json', 'home'])
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.dest, '.home.manifest.json')).st_mode), 0o600)
         self.assertEqual(self.roll(), (None, None))
