@@ -256,3 +256,9 @@ pub fn list_dir(fd: &std::os::fd::OwnedFd) -> std::io::Result<Vec<(std::ffi::OsS
 pub fn stat_at(dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr) -> std::io::Result<Stat> {
     rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).map(Stat).map_err(Into::into)
 }
+
+/// A second name `dst` (a path this run made, e.g. in its staging) for the
+/// entry `name` of `dir`, never following a link at `name`.
+pub fn link_from(dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr, dst: &Path) -> std::io::Result<()> {
+    rustix::fs::linkat(dir, name, rustix::fs::CWD, dst, rustix::fs::AtFlags::empty()).map_err(Into::into)
+}

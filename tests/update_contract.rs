@@ -255,19 +255,20 @@ fn an_operators_edit_is_the_only_conflict_and_its_resolution_gives_the_contract(
     assert!(std::fs::read_to_string(&toml).unwrap().contains("server_role = \"gateway-worker\""));
 }
 
-/// A level asked for is never ignored: split over current copies at another
-/// level refuses with the command that rolls them forward; status names
+/// A level asked for is never ignored: in the per-copy order, split over
+/// current copies at another level refuses with the command that updates
+/// them (the once order rolls them forward: tests/rollforward.rs); status names
 /// copies at different levels; after the roll forward split is current.
 #[test]
 fn a_level_asked_for_is_never_ignored_and_mixed_levels_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let home = home_in(tmp.path());
     let out = tmp.path().join("out");
-    split(&home, &out, 5, &["-p", "gateway-worker,traffic-manager"]);
+    split(&home, &out, 5, &["-p", "gateway-worker,traffic-manager", "--update-each"]);
     let again = |level: &str| {
         split_with_double(&home, &out, "success", PW)
             .env("APIM_DOUBLE_LATEST_LEVEL", "7")
-            .args(["-p", "gateway-worker,traffic-manager", "--update-level", level])
+            .args(["-p", "gateway-worker,traffic-manager", "--update-each", "--update-level", level])
             .output()
             .unwrap()
     };

@@ -90,11 +90,18 @@ fn update_once_gives_the_per_copy_orders_copies_with_one_tool_run() {
     }
     verify_all(&once);
 
-    // A re-run finds the copies current and runs no update.
+    // A re-run asks the tool once, on the kept base, for a newer level
+    // ("latest" is the default); there is none, so the copies are current.
+    assert!(once.join(".apim-profiles-base/wso2am-4.2.0/updates/config.json").is_file());
     let o = split(&home, &once, &calls_once, "success", &["--update-once"]);
     assert!(o.status.success());
     assert!(json(&o)["profiles"].as_array().unwrap().iter().all(|p| p["status"] == "current"));
-    assert_eq!(runs(&calls_once), 1);
+    assert_eq!(runs(&calls_once), 2);
+    // With the level the copies are at, the tool is not even asked.
+    let o = split(&home, &once, &calls_once, "success", &["--update-once", "--update-level", "5"]);
+    assert!(o.status.success());
+    assert!(json(&o)["profiles"].as_array().unwrap().iter().all(|p| p["status"] == "current"));
+    assert_eq!(runs(&calls_once), 2);
 }
 
 fn verify_all(out: &Path) {

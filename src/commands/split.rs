@@ -26,6 +26,8 @@ use crate::report::{diff, progress, ProfileReport, Report, RunOutcome};
 use crate::update::{self, UpdateResult, UpdateStatus};
 use crate::{hooks, sys};
 
+mod base;
+
 /// Everything `split` takes from its command line.
 #[derive(Debug, Clone, Default)]
 pub struct SplitArgs {
@@ -72,12 +74,20 @@ struct Target {
     seen: Option<(u64, u64)>,
     /// Absolute links into the home, relative in the copy.
     relinked: Vec<PathBuf>,
+    /// The copy there is behind the kept base (another update level): it is
+    /// derived again from the base (`base::Base::derive`).
+    rolls: bool,
+    /// Its files that the copy rolled forward keeps as they are.
+    reuse: Option<copy::Reuse>,
 }
 
 impl Target {
     /// Whether this run (re)builds the copy: an absent one always; a stale,
     /// drifted or conflicted one only with `--force`.
     fn builds(&self, force: bool) -> bool {
+        if self.rolls {
+            return true;
+        }
         match self.state {
             CopyState::Absent => true,
             CopyState::Current => false,
@@ -145,7 +155,12 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let mut report = new_report(args, &checked);
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
     let once = update_once(args, &checked, &to_build)?;
-    preflight_builds(args, &checked, &to_build, once.is_some())?;
+    let found = match once {
+        Some(u) => Some(look_at_base(args, &checked, u, &targets)?),
+        None => None,
+    };
+    let stages_home = found.as_ref().is_some_and(|f| f.stages_home());
+    preflight_builds(args, &checked, &to_build, stages_home)?;
     if args.dry_run {
         report.profiles = dry_run(args, &targets, checked.update.iter().flatten().next())?;
         return Ok(finish(report, started));
@@ -153,19 +168,20 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     // Dropped last: whatever ends the run, the directories it made on the way
     // to the output go again if nothing was put in them.
     let mut created = CreatedDirs::default();
-    let _lock = lock_output(&checked.out, !to_build.is_empty(), &mut created)?;
-    let updated_home = match once {
-        Some(u) => Some(update_home_once(args, &checked, u, &mut targets)?),
-        None => None,
+    let _lock = lock_output(&checked.out, once.is_some() || !to_build.is_empty(), &mut created)?;
+    let base = match (found, once) {
+        (Some(f), Some(u)) => Some(f.prepare(args, &checked, u)?),
+        _ => None,
     };
+    if let Some(b) = &base {
+        b.derive(args, &mut targets)?;
+    }
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
     let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
-    match updated_home {
-        // The copies are made: the staged home goes now, before the flush
-        // that publishes them, so its pages are dropped instead of written.
-        Some(h) => h.hand_out(&mut builds)?,
+    match &base {
+        Some(b) => b.hand_out(&mut builds)?,
         None if checked.update.iter().any(Option::is_some) => {
             update_all(&checked.update, &args.options, &mut builds)
                 .context("the update step failed; no copy was published")?
@@ -184,6 +200,14 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     }
     report.profiles.sort_by_key(|p| targets.iter().position(|t| t.profile.name == p.profile));
     Ok(finish(report, started))
+}
+
+/// The kept base as it is before anything is written, and the copies that
+/// must not be rolled forward without `--force`.
+fn look_at_base(args: &SplitArgs, c: &Checked, u: &update::Settings, targets: &[Target]) -> Result<base::Found> {
+    let found = base::look(c, u)?;
+    base::refuse_held(args, u, targets)?;
+    Ok(found)
 }
 
 /// The report's head: the homes, the product and the output.
@@ -209,7 +233,7 @@ fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
 /// FAQ, one download for every profile) applies when one home is updated and
 /// a copy is to be built, unless `--update-each` asks for the per-copy order;
 /// with several homes (component packs) each pack's copies run their own tool.
-fn update_once<'a>(args: &SplitArgs, c: &'a Checked, to_build: &[&Target]) -> Result<Option<&'a update::Settings>> {
+fn update_once<'a>(args: &SplitArgs, c: &'a Checked, _to_build: &[&Target]) -> Result<Option<&'a update::Settings>> {
     if args.update_each || (!args.update_once && c.homes.len() > 1) {
         return Ok(None);
     }
@@ -219,7 +243,7 @@ fn update_once<'a>(args: &SplitArgs, c: &'a Checked, to_build: &[&Target]) -> Re
             "each component pack runs its own update tool: split them without --update-once",
         );
     }
-    Ok(c.update[0].as_ref().filter(|_| !to_build.is_empty()))
+    Ok(c.update[0].as_ref())
 }
 
 /// What the real run checks before writing: the update's backup places,
@@ -428,14 +452,30 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
             record.source_entries = source_entries.clone();
             let (profile, home) = (profile.clone(), i);
             let (state, have, seen) = (CopyState::Absent, None, None);
-            targets.push(Target { home, profile, plan, shipped, final_path, record, state, have, seen, relinked });
+            let (rolls, reuse) = (false, None);
+            targets.push(Target {
+                home,
+                profile,
+                plan,
+                shipped,
+                final_path,
+                record,
+                state,
+                have,
+                seen,
+                relinked,
+                rolls,
+                reuse,
+            });
         }
     }
     examine_all(&mut targets)?;
     let to_copy = human_bytes(targets.iter().map(|t| t.plan.tree.total_bytes()).sum());
     let n = (targets.len(), entries);
     progress::done(planning, format!("plan: {} profile(s), {} entries in the home, {to_copy} to copy", n.0, n.1));
-    refuse_an_ignored_update(args, &targets)?;
+    if !once_order(args, c) {
+        refuse_an_ignored_update(args, &targets)?;
+    }
     // Every stale copy is named, so that one --force is decided knowing them all.
     let stale: Vec<(String, String)> = targets
         .iter()
@@ -464,7 +504,13 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     }
 }
 
-/// An update asked of copies that are current and stay as they are is never
+/// Whether the update runs once, on the kept base, and the copies are
+/// derived from it (see [`update_once`]).
+fn once_order(args: &SplitArgs, c: &Checked) -> bool {
+    !args.update_each && (args.update_once || c.homes.len() == 1) && c.update.first().is_some_and(Option::is_some)
+}
+
+/// In the per-copy order, an update asked of copies that are current and stay as they are is never
 /// silently skipped: a copy made without the update, or at another level
 /// than `--update-level`, is refused with the command that updates it.
 fn refuse_an_ignored_update(args: &SplitArgs, targets: &[Target]) -> Result<()> {
@@ -579,6 +625,7 @@ fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
             plan: b.target.shipped.as_ref().unwrap_or(&b.target.plan),
             dest: b.staging.write_path(),
             flush: Flush::Large,
+            reuse: b.target.reuse.as_ref(),
         })
         .collect();
     for (b, c) in builds.iter_mut().zip(copy_jobs(args, &jobs, "copying")?) {
@@ -607,97 +654,6 @@ fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<Copie
         b.finish_and_clear();
     }
     r
-}
-
-/// `--update-once`: the home as updated, in a staging place of the output.
-struct UpdatedHome {
-    result: UpdateResult,
-    /// The tool's backup of the files it changed (for a revert).
-    backup: PathBuf,
-    /// Removed when dropped: the copies are made by then.
-    _staging: Staging,
-}
-
-impl UpdatedHome {
-    /// Every copy built from the updated home carries its update's result,
-    /// and its own copy of the tool's backup beside it (where `update
-    /// --revert` of that copy looks), made once per update level.
-    fn hand_out(self, builds: &mut [Build<'_>]) -> Result<()> {
-        let levels: Vec<PathBuf> = match std::fs::read_dir(&self.backup) {
-            Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
-            Err(_) => vec![],
-        };
-        for b in builds.iter() {
-            let own = update::backup_dir(&b.target.final_path);
-            for level in &levels {
-                let dest = own.join(level.file_name().unwrap_or_default());
-                if std::fs::symlink_metadata(&dest).is_err() {
-                    std::fs::create_dir_all(&own).with_context(|| format!("creating {}", own.display()))?;
-                    let plan = Plan::unchanged(Tree::scan(level)?);
-                    copy::materialize(&[Job { plan: &plan, dest, flush: Flush::Large }], Reflink::Auto, None)?;
-                }
-            }
-        }
-        for b in builds {
-            let mut res = self.result.clone();
-            res.logs = b.target.final_path.join("updates/logs").display().to_string();
-            res.notes
-                .push("updated once, in a staging copy of the home, before this copy was made (--update-once)".into());
-            b.update = Some((res, b.target.record.clone()));
-        }
-        Ok(())
-    }
-}
-
-/// Copies the home to a staging place on the output's file system (HOME is
-/// never written), runs the update there once, and plans every copy to build
-/// from the updated home: the order of WSO2's update FAQ, update the pack,
-/// then distribute and optimize. An update that does not finish cleanly fails
-/// the run; the staged home is kept for its logs.
-fn update_home_once(
-    args: &SplitArgs,
-    c: &Checked,
-    u: &update::Settings,
-    targets: &mut [Target],
-) -> Result<UpdatedHome> {
-    let home = &c.homes[0];
-    let shown = c.out.join(&home.dir_name);
-    output::remove_stale_staging(&shown, &home.dir_name)?;
-    let staging = Staging::for_copy(&shown);
-    let source = Tree::scan(&home.path)?;
-    let plan = Plan::unchanged(source);
-    // Not durable: the staged home is removed after the run (kept only for
-    // the logs of an update that failed) and nobody waits for it on disk.
-    let job = Job { plan: &plan, dest: staging.path().to_path_buf(), flush: Flush::Never };
-    copy_jobs(args, &[job], "staging the home")
-        .context("copying the home to update it once failed; nothing was published")?;
-    let backup = c.out.join(".apim-profiles-update-backup");
-    let result = update::run_update(u, staging.path(), &shown, &backup, "update-once")?;
-    if result.status != UpdateStatus::Updated {
-        let kept = staging.keep_aside(&shown, "update-failed")?;
-        return Err(anyhow::anyhow!("{}", result.message)).context(format!(
-            "the update of the staging copy of the home did not finish (kept with its logs at {}); no copy was made. \
-             Run split with --update-each to update each copy, where conflicts can be resolved per copy",
-            kept.display()
-        ));
-    }
-    let updated = Tree::scan(staging.path())?;
-    for t in targets.iter_mut().filter(|t| t.builds(args.force)) {
-        t.plan = plan::compute(&t.profile, &updated, &args.options)?;
-        // An update that broke the pack (a core directory gone) fails its
-        // verification here, before any copy is made from it.
-        if let Err(e) = plan::check_met(&t.plan) {
-            let kept = staging.keep_aside(&shown, "update-failed")?;
-            return Err(anyhow::anyhow!("{e}")).context(format!(
-                "the updated staging copy of the home fails verification (kept at {}); no copy was made",
-                kept.display()
-            ));
-        }
-        // Made from the updated pack: nothing starts as the pack as shipped.
-        t.shipped = None;
-        t.record.deployment_toml_sha256 = t.plan.written_toml_sha256.clone();
-    }
-    Ok(UpdatedHome { result, backup, _staging: staging })
 }
 
 /// The update in every staged copy, with its home's settings. Update runs
@@ -759,8 +715,17 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 /// and attributes of `home`, as with `cp -a` of the home.
 fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport> {
     let t = b.target;
-    let built = if matches!(t.state, CopyState::Absent) { Status::Created } else { Status::Replaced };
+    let built = match t.state {
+        CopyState::Absent => Status::Created,
+        _ if t.rolls => Status::Updated,
+        _ => Status::Replaced,
+    };
     let mut r = t.report(built);
+    if let (true, CopyState::Drifted { differences }) = (t.rolls, &t.state) {
+        r.drift = standing::drift_lines(differences);
+        r.drift_total = Some(differences.len());
+        r.notes.push("rolled forward with --force: the changes listed under drift were discarded".into());
+    }
     r.add_copy(&b.stats);
     r.changed = true;
     let mut rec = t.record.clone();
@@ -782,6 +747,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
     standing::stamp_with(b.staging.path(), &mut rec, Some(&b.digests))?;
     record::write(b.staging.path(), &rec)?;
     fidelity::finish_root(home, b.staging.path())?;
+    let reused = reused_ids(t, &rec);
     if let Err(e) = b.staging.publish(&t.final_path, t.seen) {
         // Someone put or swapped a directory at the final place meanwhile: it
         // is left alone, and this profile fails.
@@ -790,6 +756,9 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         r.error = Some(taken.to_string());
         return Ok(r);
     }
+    if !reused.is_empty() {
+        base::restamp(&t.final_path, &mut rec, &reused)?;
+    }
     // A copy waiting for a person to resolve update conflicts is not finished:
     // it gets no archive.
     if let (Some(f), false) = (args.archive, r.status == Status::Conflicts) {
@@ -797,6 +766,15 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         r.archive = Some(path.display().to_string());
     }
     Ok(r)
+}
+
+/// The (device, inode) of the files a copy rolled forward took from its
+/// earlier self: as its record stamps them in staging.
+fn reused_ids(t: &Target, rec: &Record) -> std::collections::HashSet<(u64, u64)> {
+    let Some(reuse) = &t.reuse else { return Default::default() };
+    let ids: std::collections::HashSet<(u64, u64)> = reuse.files.values().map(|f| f.id).collect();
+    let Some(fp) = &rec.copy_fingerprint else { return Default::default() };
+    fp.iter().filter_map(|(_, st)| st.id).filter(|id| ids.contains(id)).collect()
 }
 
 /// Keeps a copy whose update failed beside the final place (one per

@@ -42,6 +42,17 @@ pub struct CopyStats {
     pub cloned: u64,
     pub dirs: u64,
     pub symlinks: u64,
+    /// Files taken as they were from an earlier copy (a roll forward): linked,
+    /// not written; counted in `files` too.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reused: u64,
+    /// Their bytes, counted in `bytes` too.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reused_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CopyStats {
@@ -51,6 +62,8 @@ impl CopyStats {
         self.cloned += s.cloned;
         self.dirs += s.dirs;
         self.symlinks += s.symlinks;
+        self.reused += s.reused;
+        self.reused_bytes += s.reused_bytes;
     }
 }
 
@@ -76,6 +89,54 @@ pub struct Job<'a> {
     pub dest: PathBuf,
     /// When its files are flushed to disk (see [`Flush`]).
     pub flush: Flush,
+    /// Files an earlier copy has as this one needs them (a roll forward).
+    pub reuse: Option<&'a Reuse>,
+}
+
+/// The files of an earlier copy that a new copy takes as they are, by
+/// relative path: each is given a name in the new copy (a hard link: the
+/// same inode, its times untouched) when it is still the file the earlier
+/// copy's record names, else it is written as any other.
+pub struct Reuse {
+    pub from: crate::safe_fs::Beneath,
+    pub files: std::collections::HashMap<PathBuf, Reused>,
+}
+
+/// One file of an earlier copy as its record names it.
+pub struct Reused {
+    pub id: (u64, u64),
+    pub ctime: (i64, u32),
+    /// Its digest, when the record keeps one.
+    pub sha: Option<Sha>,
+}
+
+/// Links the earlier copy's file to `dst` when it is still the recorded file
+/// with the owner, mode and size `e` asks; its (device, inode) and the change
+/// time it is left with. None when it cannot be taken (then it is written).
+fn link_reused(
+    reuse: &Reuse,
+    rel: &Path,
+    f: &Reused,
+    e: &Entry,
+    dst: &Path,
+) -> Result<Option<((u64, u64), (i64, u32))>> {
+    let Ok((dir, name)) = reuse.from.parent_of(rel) else { return Ok(None) };
+    let Ok(st) = sys::stat_at(dir.fd(), &name) else { return Ok(None) };
+    let same = st.is_file()
+        && (st.dev(), st.ino()) == f.id
+        && (st.ctime(), st.ctime_nsec()) == f.ctime
+        && (st.uid(), st.gid(), st.mode() & 0o7777, st.size())
+            == (e.meta.uid, e.meta.gid, e.meta.mode & 0o7777, e.size());
+    if !same || sys::link_from(dir.fd(), &name, dst).is_err() {
+        return Ok(None);
+    }
+    let md = std::fs::symlink_metadata(dst).with_context(|| format!("reading back {}", dst.display()))?;
+    if (md.dev(), md.ino()) != f.id {
+        // Replaced between the check and the link: written instead.
+        std::fs::remove_file(dst).with_context(|| format!("removing {}", dst.display()))?;
+        return Ok(None);
+    }
+    Ok(Some(((md.dev(), md.ino()), (md.ctime(), md.ctime_nsec() as u32))))
 }
 
 /// Directories first, in order (parents before children), writable for now.
@@ -95,6 +156,9 @@ fn make_dirs(jobs: &[Job<'_>]) -> Result<()> {
 /// Copies one file or link of a job's tree to its place in the job's `dest`.
 fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user: bool, out: &mut Copied) -> Result<()> {
     let dst = job.dest.join(rel);
+    if matches!(e.kind, Kind::File { .. }) && reused(job, rel, e, &dst, out)? {
+        return Ok(());
+    }
     let s = &mut out.stats;
     match &e.kind {
         Kind::Symlink { target } => {
@@ -116,6 +180,19 @@ fn copy_entry(job: &Job<'_>, rel: &Path, e: &Entry, reflink: Reflink, root_user:
         Kind::Dir => unreachable!("directories are made by make_dirs"),
     }
     Ok(())
+}
+
+/// Takes the file at `rel` from the job's earlier copy where it can.
+fn reused(job: &Job<'_>, rel: &Path, e: &Entry, dst: &Path, out: &mut Copied) -> Result<bool> {
+    let Some((reuse, f)) = job.reuse.and_then(|r| r.files.get(rel).map(|f| (r, f))) else { return Ok(false) };
+    let Some((id, ctime)) = link_reused(reuse, rel, f, e, dst)? else { return Ok(false) };
+    let s = &mut out.stats;
+    (s.files, s.bytes, s.reused, s.reused_bytes) =
+        (s.files + 1, s.bytes + e.size(), s.reused + 1, s.reused_bytes + e.size());
+    if let Some(sha) = f.sha {
+        out.digests.insert(id, ctime, sha);
+    }
+    Ok(true)
 }
 
 /// Writes every job's tree. Files of all jobs share one pass on all threads of

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 pub mod archive;
+pub mod base;
 pub mod copy;
 pub mod fidelity;
 pub mod inplace;

@@ -297,6 +297,15 @@ impl Staging {
         r
     }
 
+    /// Makes the staged tree the one at `final_path` without flushing it
+    /// first: for a tree that is checked before each use and made again
+    /// when a power cut took it (the kept base).
+    pub fn publish_unflushed(mut self, final_path: &Path, expected: Option<(u64, u64)>) -> Result<()> {
+        let r = publish(&self.path, final_path, expected);
+        self.armed = r.is_err() || self.path.exists();
+        r
+    }
+
     /// Moves the staged tree to a free name beside `final_path`
     /// (`<name>.<suffix>`, `.1`, ...) and stops guarding it.
     pub fn keep_aside(mut self, final_path: &Path, suffix: &str) -> Result<PathBuf> {

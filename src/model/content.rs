@@ -43,6 +43,14 @@ impl Known {
         self.0.len()
     }
 
+    /// The file `id` now has change time `ctime` through no write of its
+    /// bytes (a name added or removed): its digest holds on.
+    pub fn retime(&mut self, id: (u64, u64), ctime: (i64, u32)) {
+        if let Some((at, _)) = self.0.get_mut(&id) {
+            *at = ctime;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -56,6 +56,11 @@ pub struct Record {
     /// order of the copy fingerprint's file lines (see `model::content`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_sha256: Option<std::sync::Arc<String>>,
+    /// The identity of the kept base the copy was derived from
+    /// (`engine::base`): a roll forward reuses the copy's files that no
+    /// update changed only when the base it updates is that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
     /// A hash of everything above: a record edited by hand no longer matches it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
@@ -148,6 +153,7 @@ pub fn record_for(profile: &Profile, home: &Home, opts: &Options, fingerprint: O
         source_entries: None,
         copy_fingerprint: None,
         content_sha256: None,
+        base: None,
         seal: None,
     }
 }

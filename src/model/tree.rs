@@ -548,6 +548,38 @@ pub fn fingerprint(tree: &Tree) -> String {
     hex(&h.finalize())
 }
 
+/// A hash of everything the scan saw of each entry, the change time and the
+/// (device, inode) included (the update tool's logs left out): two scans give
+/// the same identity only when no entry was written, replaced, renamed or had its metadata set between them.
+/// The kept base's identity, which tells which files an update changed.
+pub fn identity(tree: &Tree) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    // The tool's logs grow at every run, one that finds nothing new too.
+    for (p, e) in tree.iter().filter(|(p, _)| !p.starts_with("updates/logs")) {
+        h.update(p.as_os_str().as_encoded_bytes());
+        h.update([0]);
+        h.update(same_entry_key(e));
+    }
+    hex(&h.finalize())
+}
+
+/// What must be equal for two scans of an entry to be the same file as it
+/// was (its bytes then unchanged): kind, size, link target, mode, owner,
+/// times and (device, inode).
+pub fn same_entry_key(e: &Entry) -> String {
+    let m = &e.meta;
+    let kind = match &e.kind {
+        Kind::File { size } => format!("f{size}"),
+        Kind::Dir => "d".to_string(),
+        Kind::Symlink { target } => format!("l{}", target.display()),
+    };
+    format!(
+        "{kind}:{:o}:{}:{}:{}.{}:{}.{}:{}:{}\n",
+        m.mode, m.uid, m.gid, m.mtime, m.mtime_nsec, m.ctime.0, m.ctime.1, m.dev, m.ino
+    )
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex(&Sha256::digest(bytes))

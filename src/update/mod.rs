@@ -254,8 +254,12 @@ fn place_tool(ready: &Ready, copy: &Path, shown: &Path) -> Result<PathBuf> {
         if !tool.exists() {
             std::fs::copy(src, &tool).with_context(|| format!("placing the update tool in {}", bin.display()))?;
         }
-        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("making {} executable", tool.display()))?;
+        // Set only when needed: a chmod moves the change time, and the kept
+        // base must stay as the tool left it when the tool changes nothing.
+        if std::fs::metadata(&tool).map(|m| m.permissions().mode() & 0o7777).ok() != Some(0o755) {
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("making {} executable", tool.display()))?;
+        }
     }
     if !tool.is_file() {
         return refuse(
