@@ -27,8 +27,8 @@ play() { # LOG [args...]
   "$venv/bin/ansible-playbook" -i "$fleet/hosts" "$here/fleet.yml" \
     -e "apim_profiles_binary=$bin" -e "apim_profiles_work=$fleet/work" -e "fleet_stats=$fleet/stats" "$@" > "$log" 2>&1
 }
-moved() { # HOST: "bytes moved of copy bytes" from the role's apim_profiles_result of the last run
-  "$venv/bin/python" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["bytes_moved"], r["copy_bytes"], r["full"])' "$fleet/stats/$1.json"
+moved() { # HOST [STATS_DIR]: "bytes_moved copy_bytes full" from the role's apim_profiles_result of the last run
+  "$venv/bin/python" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["bytes_moved"], r["copy_bytes"], r["full"])' "${2:-$fleet/stats}/$1.json"
 }
 recaps() { grep -E '^(cp1|gw1|gw2|tm1) +:' "$1"; }
 every_host() { # LOG PATTERN: each of the four hosts' recap matches
@@ -231,6 +231,62 @@ if grep -l -- "$password" "$cfl"/*.log "$fleet"/*.log; then fail "the password a
 if grep -rl -- "$password" "$cfl/work" "$cfl/nodes" 2>/dev/null; then fail "the password was written into a file above"; fi
 grep -q 'ops@example.com' "$cfl/run1.log" || fail "the -vvv log shows no module arguments (the grep would prove nothing)"
 ok "the password is in no -vvv output and no file"
+
+# 11. month two: the fleet at update level 7 rolled forward to 8 with apim_profiles_update_level (the double's
+# levels): every node changed with only the files the level changed moved, files the level left keep their inode
+# and time, one restart each; the next run changed=0; status on the controller: every copy at 4.2.0.8.
+rf=$work/rollforward
+mkdir -p "$rf/stats"
+inventory "$rf/hosts"
+sed -i "s|$nodes|$rf/nodes|g" "$rf/hosts"
+rcreds="{\"apim_profiles_update_tool\": \"$double\", \"apim_profiles_credentials\": {\"username\": \"ops@example.com\", \"password\": \"$password\"}}"
+rplay() { # LOG LEVEL [args]
+  local log=$1 level=$2; shift 2
+  APIM_DOUBLE_LATEST_LEVEL=8 APIM_DOUBLE_EXPECT_PASSWORD=$password \
+    "$venv/bin/ansible-playbook" -i "$rf/hosts" "$here/fleet.yml" -e "apim_profiles_binary=$bin" \
+    -e "apim_profiles_work=$rf/work" -e "apim_profiles_home=$home" -e "fleet_stats=$rf/stats" -e "$rcreds" \
+    -e "apim_profiles_update_level=$level" "$@" > "$log" 2>&1
+}
+files_of() { # DIR: "path inode mtime sha256" of every file
+  (cd "$1" && find . -type f -printf '%P %i %T@ ' -exec sh -c 'sha256sum < "$1" | cut -c1-64' _ {} \;) | sort
+}
+rplay "$rf/at7.log" 7 || { tail -60 "$rf/at7.log"; fail "the fleet at update level 7 failed"; }
+every_host "$rf/at7.log" 'changed=[1-9].* failed=0' || { recaps "$rf/at7.log"; fail "the fleet at level 7 did not change every host"; }
+for h in "${hosts[@]}"; do files_of "$rf/nodes/$h/wso2am-4.2.0" > "$rf/files-$h-7"; done
+rplay "$rf/at8.log" 8 || { tail -60 "$rf/at8.log"; fail "rolling the fleet forward to 8 failed"; }
+every_host "$rf/at8.log" 'changed=[1-9].* failed=0' || { recaps "$rf/at8.log"; fail "rolling forward did not change every host"; }
+for h in "${hosts[@]}"; do
+  [ "$(wc -l < "$rf/nodes/$h/restarts.log")" = 2 ] || fail "$h: not one restart for the roll forward"
+  read -r b c full < <(moved "$h" "$rf/stats")
+  [ "$full" = False ] && [ "$b" -gt 0 ] && [ $((b * 20)) -lt "$c" ] || fail "$h: $b bytes moved for a copy of $c bytes (full=$full)"
+  echo "$h roll forward 7 -> 8: $b bytes moved, copy $c bytes"
+  files_of "$rf/nodes/$h/wso2am-4.2.0" > "$rf/files-$h-8"
+  "$venv/bin/python" - "$rf/files-$h-7" "$rf/files-$h-8" "$h" <<'PY' || fail "$h: files the level did not change were rewritten"
+import sys
+def load(p):
+    return dict((l.split(' ')[0], l.split()[1:]) for l in open(p) if l.strip())
+old, new, host = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3]
+same = [p for p in new if p in old and old[p][1:] == new[p][1:]]
+moved = [p for p in same if old[p][0] != new[p][0]]
+changed = [p for p in new if p not in old or old[p][1:] != new[p][1:]]
+assert changed, 'the level changed no file of %s' % host
+assert not moved, 'kept content with a new inode on %s: %s' % (host, moved[:5])
+print('%s: %d files changed or added by the level, %d kept their inode and time' % (host, len(changed), len(same)))
+PY
+  "$bin" verify "$rf/nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's rolled-forward copy does not verify"
+done
+rplay "$rf/again.log" 8 || { tail -40 "$rf/again.log"; fail "the run after the roll forward failed"; }
+every_host "$rf/again.log" 'changed=0 .*failed=0' || { recaps "$rf/again.log"; fail "the run after the roll forward changed something"; }
+"$bin" status "$rf/work/copies" --json > "$rf/status.json" || true
+"$venv/bin/python" - "$rf/status.json" <<'PY' || { cat "$rf/status.json"; fail "status does not say every copy is at 4.2.0.8"; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+levels = dict((p['profile'], (p.get('update_level'), p['status'])) for p in d['profiles'])
+assert levels and all(v == ('4.2.0.8', 'current') for v in levels.values()), levels
+print('status: %s' % ', '.join('%s %s %s' % (k, v[0], v[1]) for k, v in sorted(levels.items())))
+PY
+if grep -l -- "$password" "$rf"/*.log "$rf"/*.json; then fail "the password appears in the output above"; fi
+ok "month two: the fleet rolled from level 7 to 8 with apim_profiles_update_level, only changed files moved, kept files keep inode and time, one restart each; then changed=0; status: every copy at 4.2.0.8"
 
 for log in "$fleet/check.log" "$fleet/first.log" "$fleet/second.log"; do
   echo "== $(basename "$log" .log)"; recaps "$log"
