@@ -202,6 +202,7 @@ copy_bytes:
 
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -486,7 +487,6 @@ def write_archive(path, dest, doc, changes, compress):
 
 
 def add_member(tar, name, data):
-    import io
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = len(data), 0o600, 0
     tar.addfile(info, io.BytesIO(data))
@@ -519,9 +519,9 @@ def do_delta(module, p, exclude):
     wanted, hashed = manifest_of(module, path, p['cache'])
     changes, removals = plan_delta(wanted, have, exclude, bool(node.get('can_chown')))
     base = (node.get('fingerprint') or '') if have else ''
-    root_mode = stat.S_IMODE(os.lstat(path).st_mode)
+    top = os.lstat(path)
     doc = dict(format=FORMAT, version=1, name=os.path.basename(path), fingerprint=wanted_fp, base=base,
-               root=[root_mode, os.lstat(path).st_uid, os.lstat(path).st_gid], changes=changes, remove=removals,
+               root=[stat.S_IMODE(top.st_mode), top.st_uid, top.st_gid], changes=changes, remove=removals,
                copy_bytes=sum(e[4] for e in wanted.values() if e[0] == 'f'))
     key = hashlib.sha256(json.dumps(doc, sort_keys=True).encode('utf-8')).hexdigest()[:20]
     suffix = '.delta.tar.gz' if p['compress'] else '.delta.tar'
@@ -671,7 +671,7 @@ class Stage(object):
             self.make_dir(pfd, name, c[0], c[2:5])
             return
         if not stat.S_ISDIR(st.st_mode):
-            raise Refused('%s: the archive makes a directory where the old copy has a %s' % (c[0], 'file'),
+            raise Refused('%s: the archive makes a directory where the copy on this host has something else' % c[0],
                           'run the play again (the archive is made anew from what the node has)')
 
     def source(self, c, i):
