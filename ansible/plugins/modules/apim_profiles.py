@@ -410,7 +410,7 @@ known_profiles:
 report:
   description: The whole JSON document the tool printed.
   type: dict
-  returned: when the tool printed one
+  returned: when the tool printed a report (a refusal or failure document becomes the message instead)
   contains:
     command:
       description: The tool's command.
@@ -824,6 +824,10 @@ def run(module, cmd):
         lines = [line for line in stderr.splitlines() if line.strip()]
         msg = in_our_words('\n'.join(lines[:3])) or 'apim-profiles printed no JSON (exit %d)' % rc
         module.fail_json(msg=msg, rc=rc, cmd=cmd, stderr=stderr[-4000:])
+    if rc != 0 and 'error' in report:
+        # A refusal or failure document: its error, causes and hint are the message, in this module's words
+        # (the document itself, which names the tool's flags, is not returned beside it).
+        module.fail_json(msg=refusal_message(report, stderr), rc=rc, cmd=cmd)
     return rc, report, stderr
 
 
