@@ -34,6 +34,23 @@ recaps() { grep -E '^(cp1|gw1|gw2|tm1) +:' "$1"; }
 every_host() { # LOG PATTERN: each of the four hosts' recap matches
   for h in "${hosts[@]}"; do grep -E "^$h +:" "$1" | grep -qE "$2" || return 1; done
 }
+files_of() { # DIR: "path inode mtime sha256" of every file
+  (cd "$1" && find . -type f -printf '%P %i %T@ ' -exec sh -c 'sha256sum < "$1" | cut -c1-64' _ {} \;) | sort
+}
+kept() { # BEFORE AFTER HOST MUST_CHANGE: every file whose content and time stayed kept its inode; MUST_CHANGE changed
+  "$venv/bin/python" - "$@" <<'PY'
+import sys
+def load(p):
+    return dict((l.split(' ')[0], l.split()[1:]) for l in open(p) if l.strip())
+old, new, host, must = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3], sys.argv[4]
+same = [p for p in new if p in old and old[p][1:] == new[p][1:]]
+relinked = [p for p in same if old[p][0] != new[p][0]]
+changed = sorted(p for p in new if p not in old or old[p][1:] != new[p][1:])
+assert must in changed, '%s: %s did not change (changed: %s)' % (host, must, changed)
+assert not relinked, '%s: files with the same content and time got a new inode: %s' % (host, relinked[:5])
+print('%s: %d files changed or added (%s), %d kept their inode and time' % (host, len(changed), ', '.join(changed[:4]), len(same)))
+PY
+}
 snapshot() { (find "$fleet/work" "$nodes" -printf '%p %y %s %T@\n' 2>/dev/null || true) | sort; }
 
 # 1. check mode writes nothing (the zip is the home: nothing unzipped, split, archived or sent)
@@ -105,7 +122,7 @@ ok "a changed setting over existing copies: the message names apim_profiles_forc
 declare -A restarts=()
 for h in "${hosts[@]}"; do
   restarts[$h]=$(wc -l < "$nodes/$h/restarts.log")
-  find "$nodes/$h/wso2am-4.2.0" -type f -printf '%P %i %T@\n' | sort > "$fleet/inodes-$h-before"
+  files_of "$nodes/$h/wso2am-4.2.0" > "$fleet/inodes-$h-before"
 done
 play "$fleet/roll.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e "$gwset" -e apim_profiles_force=true \
   || { cat "$fleet/roll.log"; fail "the run with apim_profiles_force=true failed"; }
@@ -116,19 +133,18 @@ for h in gw1 gw2; do
   [ "$full" = False ] && [ "$b" -gt 0 ] && [ $((b * 20)) -lt "$c" ] || fail "$h: $b bytes moved for a copy of $c bytes (full=$full): not only the changed files"
   echo "$h roll forward: $b bytes moved, copy $c bytes"
   grep -q 'https://cp.example.com:9443/services/' "$nodes/$h/wso2am-4.2.0/repository/conf/deployment.toml" || fail "$h did not get the new deployment.toml"
-  find "$nodes/$h/wso2am-4.2.0" -type f -printf '%P %i %T@\n' | sort > "$fleet/inodes-$h-after"
-  changed=$(join "$fleet/inodes-$h-before" "$fleet/inodes-$h-after" | awk '$2 != $4 || $3 != $5 {print $1}')
-  [ "$changed" = repository/conf/deployment.toml ] || fail "$h: files other than deployment.toml lost their inode or time: $changed"
+  files_of "$nodes/$h/wso2am-4.2.0" > "$fleet/inodes-$h-after"
+  kept "$fleet/inodes-$h-before" "$fleet/inodes-$h-after" "$h" repository/conf/deployment.toml || fail "$h: a file kept as it was lost its inode"
   "$bin" verify "$nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's rolled copy does not verify"
 done
 for h in cp1 tm1; do
   [ "$(wc -l < "$nodes/$h/restarts.log")" = "${restarts[$h]}" ] || fail "$h restarted though its copy did not change"
-  cmp -s "$fleet/inodes-$h-before" <(find "$nodes/$h/wso2am-4.2.0" -type f -printf '%P %i %T@\n' | sort) || fail "$h's copy was touched"
+  cmp -s "$fleet/inodes-$h-before" <(files_of "$nodes/$h/wso2am-4.2.0") || fail "$h's copy was touched"
 done
 [ ! -e "$old_pack" ] && [ "$(ls -d "$fleet"/work/pack/*/ | wc -l)" = 1 ] || fail "the old unzipped pack was not removed: $(ls "$fleet/work/pack")"
 [ -z "$(find "$fleet/work/dist" -name '*.tar*')" ] && [ ! -e "$fleet/work/dist/gateway-worker" ] || fail "archives were left: $(find "$fleet/work/dist")"
 [ -z "$(find "$nodes" -name '*.apim-profiles-delta.tar' -o -name '*incoming*')" ] || fail "archives or staging left on a node"
-ok "a set value changed for the gateways: only deployment.toml moved to gw1 and gw2, other files keep inode and time, one restart each, cp1 and tm1 untouched; old pack and archives removed"
+ok "a set value changed for the gateways: only the changed files moved to gw1 and gw2, the others keep inode and time, one restart each, cp1 and tm1 untouched; old pack and archives removed"
 play "$fleet/roll2.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e "$gwset" -e apim_profiles_force=true \
   || { cat "$fleet/roll2.log"; fail "the second run after the change failed"; }
 every_host "$fleet/roll2.log" 'changed=0 .*failed=0' || { recaps "$fleet/roll2.log"; fail "the second run after the change reported a change"; }
@@ -247,9 +263,6 @@ rplay() { # LOG LEVEL [args]
     -e "apim_profiles_work=$rf/work" -e "apim_profiles_home=$home" -e "fleet_stats=$rf/stats" -e "$rcreds" \
     -e "apim_profiles_update_level=$level" "$@" > "$log" 2>&1
 }
-files_of() { # DIR: "path inode mtime sha256" of every file
-  (cd "$1" && find . -type f -printf '%P %i %T@ ' -exec sh -c 'sha256sum < "$1" | cut -c1-64' _ {} \;) | sort
-}
 rplay "$rf/at7.log" 7 || { tail -60 "$rf/at7.log"; fail "the fleet at update level 7 failed"; }
 every_host "$rf/at7.log" 'changed=[1-9].* failed=0' || { recaps "$rf/at7.log"; fail "the fleet at level 7 did not change every host"; }
 for h in "${hosts[@]}"; do files_of "$rf/nodes/$h/wso2am-4.2.0" > "$rf/files-$h-7"; done
@@ -261,18 +274,7 @@ for h in "${hosts[@]}"; do
   [ "$full" = False ] && [ "$b" -gt 0 ] && [ $((b * 20)) -lt "$c" ] || fail "$h: $b bytes moved for a copy of $c bytes (full=$full)"
   echo "$h roll forward 7 -> 8: $b bytes moved, copy $c bytes"
   files_of "$rf/nodes/$h/wso2am-4.2.0" > "$rf/files-$h-8"
-  "$venv/bin/python" - "$rf/files-$h-7" "$rf/files-$h-8" "$h" <<'PY' || fail "$h: files the level did not change were rewritten"
-import sys
-def load(p):
-    return dict((l.split(' ')[0], l.split()[1:]) for l in open(p) if l.strip())
-old, new, host = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3]
-same = [p for p in new if p in old and old[p][1:] == new[p][1:]]
-moved = [p for p in same if old[p][0] != new[p][0]]
-changed = [p for p in new if p not in old or old[p][1:] != new[p][1:]]
-assert changed, 'the level changed no file of %s' % host
-assert not moved, 'kept content with a new inode on %s: %s' % (host, moved[:5])
-print('%s: %d files changed or added by the level, %d kept their inode and time' % (host, len(changed), len(same)))
-PY
+  kept "$rf/files-$h-7" "$rf/files-$h-8" "$h" .apim-profiles.json || fail "$h: a file the level did not change lost its inode"
   "$bin" verify "$rf/nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's rolled-forward copy does not verify"
 done
 rplay "$rf/again.log" 8 || { tail -40 "$rf/again.log"; fail "the run after the roll forward failed"; }
