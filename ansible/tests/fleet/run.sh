@@ -142,15 +142,19 @@ for h in gw1 gw2; do
   kept "$fleet/inodes-$h-before" "$fleet/inodes-$h-after" "$h" repository/conf/deployment.toml || fail "$h: a file kept as it was lost its inode"
   "$bin" verify "$nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's rolled copy does not verify"
 done
-# The other profiles' copies were rebuilt too (the settings are recorded in every copy): at most their record moves.
+# The other profiles' copies were rebuilt too (--force rebuilds every stale copy; the settings are recorded in
+# each): the files the rebuild rewrote move, the rest keep their inode.
 for h in cp1 tm1; do
   [ "$(wc -l < "$nodes/$h/restarts.log")" -le $((restarts[$h] + 1)) ] || fail "$h restarted more than once"
-  kept "$fleet/inodes-$h-before" <(files_of "$nodes/$h/wso2am-4.2.0") "$h" .apim-profiles.json only || fail "$h: more than its record changed"
+  read -r b c full < <(moved "$h")
+  [ "$full" = False ] && [ $((b * 20)) -lt "$c" ] || fail "$h: $b bytes moved for a copy of $c bytes (full=$full)"
+  echo "$h (rebuilt with the others): $b bytes moved, copy $c bytes"
+  kept "$fleet/inodes-$h-before" <(files_of "$nodes/$h/wso2am-4.2.0") "$h" .apim-profiles.json || fail "$h: a file kept as it was lost its inode"
 done
 [ ! -e "$old_pack" ] && [ "$(ls -d "$fleet"/work/pack/*/ | wc -l)" = 1 ] || fail "the old unzipped pack was not removed: $(ls "$fleet/work/pack")"
 [ -z "$(find "$fleet/work/dist" -name '*.tar*')" ] && [ ! -e "$fleet/work/dist/gateway-worker" ] || fail "archives were left: $(find "$fleet/work/dist")"
 [ -z "$(find "$nodes" -name '*.apim-profiles-delta.tar' -o -name '*incoming*')" ] || fail "archives or staging left on a node"
-ok "a set value changed for the gateways: only the changed files moved to gw1 and gw2, the others keep inode and time, one restart each, at most the record moved to cp1 and tm1; old pack and archives removed"
+ok "a set value changed for the gateways: only the changed files moved to gw1 and gw2, the others keep inode and time, one restart each, cp1 and tm1 (rebuilt too) only their rewritten files; old pack and archives removed"
 play "$fleet/roll2.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e "$gwset" -e apim_profiles_force=true \
   || { cat "$fleet/roll2.log"; fail "the second run after the change failed"; }
 every_host "$fleet/roll2.log" 'changed=0 .*failed=0' || { recaps "$fleet/roll2.log"; fail "the second run after the change reported a change"; }
