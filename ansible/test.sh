@@ -70,6 +70,9 @@ if [ "${APIM_TEST_SKIP_SANITY:-}" != 1 ]; then
   if (cd "$coll" && "$venv/bin/ansible-test" sanity --test validate-modules --venv --python "$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
     > "$work/sanity.log" 2>&1); then
     ok "ansible-test sanity --test validate-modules"
+  elif grep -qE '^ERROR: [a-z_/]+[.]py:|sanity test\(s\) listed below' "$work/sanity.log"; then
+    # The test ran and found errors: a download that failed on the way (pip's own bootstrap) does not excuse them.
+    cat "$work/sanity.log"; fail "ansible-test sanity (validate-modules) failed"
   elif offline "$work/sanity.log"; then
     # ansible-test fetches its own requirements into its venv; without a network that part
     # cannot run here, which is not a failure of the collection.
@@ -80,6 +83,11 @@ if [ "${APIM_TEST_SKIP_SANITY:-}" != 1 ]; then
 else
   skip "sanity: APIM_TEST_SKIP_SANITY=1"
 fi
+
+# --- the transport module's own cases (crafted archives, inodes, cached hashes) -----------------
+"$py" "$here/tests/unit/test_copy.py" "$coll/plugins/modules/apim_profiles_copy.py" > "$work/unit.log" 2>&1 \
+  || { cat "$work/unit.log"; fail "the transport module's cases failed"; }
+ok "transport module: $(tail -1 "$work/unit.log")"
 
 # --- split.yml on localhost ---------------------------------------------------------------------
 cp -a "$root/fixtures/wso2am-4.2.0" "$work/wso2am-4.2.0"

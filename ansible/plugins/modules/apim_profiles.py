@@ -107,7 +107,10 @@ options:
     description: Apply this update archive instead of downloading (C(--update-zip)); needs no account.
     type: path
   update_level:
-    description: Update to this level (for example C(4.2.0.5)) instead of the latest (C(--update-level)).
+    description:
+      - Update to this level (for example C(4.2.0.5), or C(7) for C(4.2.0.7)) instead of the latest
+        (C(--update-level)); V(latest) is the latest (the tool's default when the update runs).
+      - Copies at a lower level are rolled forward to it.
     type: str
   update_timeout:
     description: Seconds one update run may take before it is stopped (C(--update-timeout), tool default 3600).
@@ -173,6 +176,14 @@ options:
       - TOML files merged key by key into C(deployment.toml) (C(--overlay)), per profile. Each key is a profile
         name, or C(all) for every profile; its value is a path or a list of paths on the managed host.
     type: dict
+  variable_prefix:
+    description:
+      - The tool's messages name its command-line flags (C(pass --force)); this module names the option
+        instead (C(force=true) written as a task option). With a prefix, the option is named as the variable
+        C(<prefix><option>=<value>) - the C(distribute) role passes C(apim_profiles_), so its messages say
+        C(apim_profiles_force=true), and a pending conflict says to run the play again with
+        C(apim_profiles_continue=true).
+    type: str
 notes:
   - Exit codes of the tool map to results - 0 ok, 1 failed, 2 refused (the tool's message and hint), 3 conflicts
     (failed, with what to do), 4 drift (failed, with the drift lines).
@@ -399,7 +410,7 @@ known_profiles:
 report:
   description: The whole JSON document the tool printed.
   type: dict
-  returned: when the tool printed one
+  returned: when the tool printed a report (a refusal or failure document becomes the message instead)
   contains:
     command:
       description: The tool's command.
@@ -457,6 +468,57 @@ CLI_FLAG = {
     'credentials': '--credentials-file', 'update_order': '--update-once/--update-each',
 }
 BARE_KEY = re.compile(r'^[A-Za-z0-9_-]+$')
+# The tool's flags that name a module option: (option, value), None for a flag that takes the value after it.
+FLAG_OPTION = (
+    ('--force', 'force', 'true'), ('--no-update', 'update', 'false'), ('--continue', 'continue', 'true'),
+    ('--update-level', 'update_level', None), ('--update-tool', 'update_tool', None),
+    ('--update-zip', 'update_zip', None), ('--update-timeout', 'update_timeout', None),
+    ('--update-jobs', 'update_jobs', None), ('--credentials-file', 'credentials', None),
+    ('--update-once', 'update_order', 'once'), ('--update-each', 'update_order', 'each'),
+    ('--carry-common', 'carry_common', 'true'), ('--skip-config-optimization', 'skip_config_optimization', 'true'),
+    ('--profiles', 'profiles', None), ('--profile-dir', 'profile_dir', None), ('--archive', 'archive', None),
+    ('--reflink', 'reflink', None), ('--jobs', 'jobs', None), ('--carry', 'carry', None), ('--set', 'set', None),
+    ('--overlay', 'overlay', None),
+)
+# How messages name options: None (as module options, `force: true`) or a variable prefix (`apim_profiles_`).
+NAMES = {'prefix': None}
+
+
+def option_named(option, value=None):
+    name = (NAMES['prefix'] or '') + option
+    if value is None:
+        return name
+    return '%s=%s' % (name, value) if NAMES['prefix'] else '%s: %s' % (name, value)
+
+
+def flag_re(flag):
+    return r'(?<![\w-])%s(?![\w-])' % re.escape(flag)
+
+
+def in_our_words(text):
+    """The tool's message with each flag named as the module option (or the role's variable) it stands for:
+    with its value where the message says what to do (a `hint:` line, `pass --force`, `with --force`),
+    by name where it only names the setting (`made with other options (the settings of --carry, --set)`)."""
+    if not text:
+        return text
+    return '\n'.join(line_in_our_words(line) for line in text.split('\n'))
+
+
+def line_in_our_words(line):
+    advice = line.startswith('hint:')
+    line = re.sub(r'\bpass (?=--)', 'set ', line)
+    line = re.sub(r'run the same command with (?=--)', 'run again with ', line)
+    line = re.sub(r'(?:apim-profiles )?split (?:\.\.\. )?(?=--force\b)', '', line)
+    line = re.sub(flag_re('--dry-run'), 'run in check mode (--check)', line)
+    for flag, option, value in FLAG_OPTION:
+        if value is None and advice:
+            line = re.sub(flag_re(flag) + r'[ =]([^\s,;)]+)', lambda m, o=option: option_named(o, m.group(1)), line)
+        elif value is not None and (advice or flag == '--force'):
+            # Outside a hint, --force is named with its value where it is advice (set, with).
+            pattern = flag_re(flag) if advice else r'(?:(?<=set )|(?<=with )|(?<=it: ))' + flag_re(flag)
+            line = re.sub(pattern, option_named(option, value), line)
+        line = re.sub(flag_re(flag), option_named(option), line)
+    return line
 
 
 def refuse(module, what, hint):
@@ -699,7 +761,8 @@ def update_args(params, private):
         args += ['--update-tool', params['update_tool']]
     if params.get('update_zip'):
         args += ['--update-zip', params['update_zip']]
-    if params.get('update_level'):
+    # latest is the tool's default when the update runs.
+    if params.get('update_level') and params['update_level'] != 'latest':
         args += ['--update-level', params['update_level']]
     if params.get('update_timeout') is not None:
         args += ['--update-timeout', str(params['update_timeout'])]
@@ -759,8 +822,12 @@ def run(module, cmd):
         report = None
     if not isinstance(report, dict):
         lines = [line for line in stderr.splitlines() if line.strip()]
-        msg = '\n'.join(lines[:3]) or 'apim-profiles printed no JSON (exit %d)' % rc
+        msg = in_our_words('\n'.join(lines[:3])) or 'apim-profiles printed no JSON (exit %d)' % rc
         module.fail_json(msg=msg, rc=rc, cmd=cmd, stderr=stderr[-4000:])
+    if rc != 0 and 'error' in report:
+        # A refusal or failure document: its error, causes and hint are the message, in this module's words
+        # (the document itself, which names the tool's flags, is not returned beside it).
+        module.fail_json(msg=refusal_message(report, stderr), rc=rc, cmd=cmd)
     return rc, report, stderr
 
 
@@ -771,8 +838,8 @@ def refusal_message(report, stderr):
             msg += '\ncaused by: %s' % cause
         if report.get('hint'):
             msg += '\nhint: %s' % report['hint']
-        return msg
-    return stderr.strip()[-2000:]
+        return in_our_words(msg)
+    return in_our_words(stderr.strip()[-2000:])
 
 
 def record_conflicts(path):
@@ -808,6 +875,9 @@ def conflict_message(pending):
         lines.append('  %s:' % p['copy'])
         for f in p['files'] or ['(see the update log in updates/logs)']:
             lines.append('    %s  -> save the resolved file as %s.final' % (f, os.path.join(p['copy'], f)))
+    if NAMES['prefix']:
+        lines.append('then run the play again with %s (and the same credentials)' % option_named('continue', 'true'))
+        return '\n'.join(lines)
     lines.append('then run this task (with the same credentials):')
     lines.append('  apim_profiles.fleet.apim_profiles:')
     lines.append('    state: update')
@@ -863,7 +933,7 @@ def do_split(module, params, private):
         if rc not in (0, 3):
             failed = [p for p in profiles if p.get('status') == 'failed']
             msg = '; '.join('%s: %s' % (p['profile'], p.get('error', 'failed')) for p in failed)
-            module.fail_json(msg=msg or refusal_message(report, stderr), rc=rc, cmd=cmd, report=report,
+            module.fail_json(msg=in_our_words(msg) or refusal_message(report, stderr), rc=rc, cmd=cmd, report=report,
                              profiles=profiles, changed=result['changed'])
     result.update(cmd=cmd, rc=rc, report=report, profiles=profiles)
     if module._diff and preview is not None:
@@ -912,7 +982,7 @@ def do_update(module, params, private):
     if rc not in (0, 3):
         failed = [p for p in profiles if p.get('status') == 'failed']
         msg = '; '.join('%s: %s' % (p.get('path'), p.get('error', 'failed')) for p in failed)
-        module.fail_json(msg=msg or refusal_message(report, stderr), **result)
+        module.fail_json(msg=in_our_words(msg) or refusal_message(report, stderr), **result)
     pending = pending_conflicts(profiles)
     if pending:
         result['pending_conflicts'] = pending
@@ -982,12 +1052,14 @@ def main():
             carry_common=dict(type='bool', default=False),
             set=dict(type='dict', no_log=True),
             overlay=dict(type='dict'),
+            variable_prefix=dict(type='str'),
             **{'continue': dict(type='bool', default=False)}
         ),
         supports_check_mode=True,
     )
     protect_secrets(module)
     params = module.params
+    NAMES['prefix'] = params.get('variable_prefix')
     check_combinations(module, params)
     check_credentials(module, params)
     params['binary'] = find_binary(module, params['binary'])

@@ -15,18 +15,46 @@ password=Fleet-Secret-Pw-7q
 
 fleet=$work/fleet
 nodes=$fleet/nodes
-mkdir -p "$fleet"
+mkdir -p "$fleet" "$fleet/stats"
 inventory "$fleet/hosts"
+# The fixture home holds 36 KB of files where a real one holds hundreds of MB of jars: one 4 MiB jar
+# (random bytes, every profile keeps lib/) gives the copies a size against which bytes moved mean something.
+head -c 4194304 /dev/urandom > "$home/lib/fleet-bulk.jar"
 # The pack as operators download it: the zip of the home.
 (cd "$(dirname "$home")" && zip -qry "$fleet/wso2am-4.2.0.zip" "$(basename "$home")")
 play() { # LOG [args...]
   local log=$1; shift
   "$venv/bin/ansible-playbook" -i "$fleet/hosts" "$here/fleet.yml" \
-    -e "apim_profiles_binary=$bin" -e "apim_profiles_work=$fleet/work" "$@" > "$log" 2>&1
+    -e "apim_profiles_binary=$bin" -e "apim_profiles_work=$fleet/work" -e "fleet_stats=$fleet/stats" "$@" > "$log" 2>&1
+}
+moved() { # HOST [STATS_DIR]: "bytes_moved copy_bytes full" from the role's apim_profiles_result of the last run
+  "$venv/bin/python" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["bytes_moved"], r["copy_bytes"], r["full"])' "${2:-$fleet/stats}/$1.json"
 }
 recaps() { grep -E '^(cp1|gw1|gw2|tm1) +:' "$1"; }
 every_host() { # LOG PATTERN: each of the four hosts' recap matches
   for h in "${hosts[@]}"; do grep -E "^$h +:" "$1" | grep -qE "$2" || return 1; done
+}
+files_of() { # DIR: "path inode mtime sha256" of every file
+  (cd "$1" && find . -type f -printf '%P %i %T@ ' -exec sh -c 'sha256sum < "$1" | cut -c1-64' _ {} \;) | sort
+}
+kept() { # BEFORE AFTER HOST MUST_CHANGE [only]: every file whose content and time stayed kept its inode; MUST_CHANGE
+  # changed (with only: nothing else changed, or nothing at all)
+  "$venv/bin/python" - "$@" <<'PY'
+import sys
+def load(p):
+    return dict((l.split(' ')[0], l.split()[1:]) for l in open(p) if l.strip())
+old, new, host, must = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3], sys.argv[4]
+only = sys.argv[5:] == ['only']
+same = [p for p in new if p in old and old[p][1:] == new[p][1:]]
+relinked = [p for p in same if old[p][0] != new[p][0]]
+changed = sorted(p for p in new if p not in old or old[p][1:] != new[p][1:])
+if only:
+    assert changed in ([], [must]), '%s: %s changed, not only %s' % (host, changed, must)
+else:
+    assert must in changed, '%s: %s did not change (changed: %s)' % (host, must, changed)
+assert not relinked, '%s: files with the same content and time got a new inode: %s' % (host, relinked[:5])
+print('%s: %d files changed or added (%s), %d kept their inode and time' % (host, len(changed), ', '.join(changed[:4]), len(same)))
+PY
 }
 snapshot() { (find "$fleet/work" "$nodes" -printf '%p %y %s %T@\n' 2>/dev/null || true) | sort; }
 
@@ -56,6 +84,11 @@ done
 [ -n "$(ls "$nodes/cp1/wso2am-4.2.0/repository/deployment/server/webapps/" | grep -F 'publisher')" ] || fail "the control plane lost its publisher"
 [ -z "$(ls "$nodes/gw1/wso2am-4.2.0/repository/deployment/server/webapps/" | grep -F 'publisher')" ] || fail "a gateway kept the publisher"
 "$venv/bin/python" -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$start" "$end" > "$fleet/first-seconds"
+for h in "${hosts[@]}"; do
+  read -r b c full < <(moved "$h")
+  [ "$full" = True ] && [ "$b" -gt 0 ] || fail "$h: the first run did not send the whole copy ($b bytes, full=$full)"
+  echo "$h first run: $b bytes moved, copy $c bytes (whole copy)"
+done
 ok "first run: every host changed, every node's copy verifies as its profile, one restart each ($(cat "$fleet/first-seconds")s)"
 
 # 3. second run: changed=0 everywhere, nothing moved, no restart
@@ -78,6 +111,54 @@ play "$fleet/repair.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" || { ca
 grep -E '^gw2 +:' "$fleet/repair.log" | grep -q 'changed=[1-9]' || fail "the edited node was not put right"
 [ "$(wc -l < "$nodes/gw2/restarts.log")" = 2 ] && [ "$(wc -l < "$nodes/gw1/restarts.log")" = 1 ] || fail "restarts: only the repaired node restarts"
 ok "check mode names only the edited node and writes nothing; the next run puts it right and restarts it alone"
+
+# 4b. a change to few files (one set value of the gateways): a message naming the role's variable first,
+# then with apim_profiles_force=true only the changed file moves to the gateways, unchanged files keep their
+# inode and time, one restart each; a new pack zip leaves the old unzipped pack, which the role removes.
+gwset='{"apim_profiles_set": {"gateway-worker": {"apim.key_manager.service_url": "https://cp.example.com:9443/services/"}}}'
+old_pack=$(ls -d "$fleet"/work/pack/*/)
+touch -d '2026-01-02 03:04:05' "$fleet/wso2am-4.2.0.zip"   # the next month's pack, as far as the role sees
+mkdir -p "$fleet/work/dist/gateway-worker"
+echo old > "$fleet/work/dist/gateway-worker/wso2am-4.2.0-0123456789abcdef.tar"   # a whole-copy tar of the old role
+play "$fleet/stale.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e "$gwset" && fail "a changed set over stale copies was accepted"
+grep -q 'set apim_profiles_force=true to rebuild' "$fleet/stale.log" || { cat "$fleet/stale.log"; fail "the refusal does not name apim_profiles_force=true"; }
+! grep -q -- 'pass --force' "$fleet/stale.log" || fail "the message names the CLI flag --force"
+ok "a changed setting over existing copies: the message names apim_profiles_force=true, not --force"
+declare -A restarts=()
+for h in "${hosts[@]}"; do
+  restarts[$h]=$(wc -l < "$nodes/$h/restarts.log")
+  files_of "$nodes/$h/wso2am-4.2.0" > "$fleet/inodes-$h-before"
+done
+play "$fleet/roll.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e "$gwset" -e apim_profiles_force=true \
+  || { cat "$fleet/roll.log"; fail "the run with apim_profiles_force=true failed"; }
+for h in gw1 gw2; do
+  grep -E "^$h +:" "$fleet/roll.log" | grep -q 'changed=[1-9]' || { recaps "$fleet/roll.log"; fail "$h was not changed"; }
+  [ "$(wc -l < "$nodes/$h/restarts.log")" = $((restarts[$h] + 1)) ] || fail "the handler did not run once on $h"
+  read -r b c full < <(moved "$h")
+  [ "$full" = False ] && [ "$b" -gt 0 ] && [ $((b * 20)) -lt "$c" ] || fail "$h: $b bytes moved for a copy of $c bytes (full=$full): not only the changed files"
+  echo "$h roll forward: $b bytes moved, copy $c bytes"
+  grep -q 'https://cp.example.com:9443/services/' "$nodes/$h/wso2am-4.2.0/repository/conf/deployment.toml" || fail "$h did not get the new deployment.toml"
+  files_of "$nodes/$h/wso2am-4.2.0" > "$fleet/inodes-$h-after"
+  kept "$fleet/inodes-$h-before" "$fleet/inodes-$h-after" "$h" repository/conf/deployment.toml || fail "$h: a file kept as it was lost its inode"
+  "$bin" verify "$nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's rolled copy does not verify"
+done
+# The other profiles' copies were rebuilt too (--force rebuilds every stale copy; the settings are recorded in
+# each): the files the rebuild rewrote move, the rest keep their inode.
+for h in cp1 tm1; do
+  [ "$(wc -l < "$nodes/$h/restarts.log")" -le $((restarts[$h] + 1)) ] || fail "$h restarted more than once"
+  read -r b c full < <(moved "$h")
+  [ "$full" = False ] && [ $((b * 20)) -lt "$c" ] || fail "$h: $b bytes moved for a copy of $c bytes (full=$full)"
+  echo "$h (rebuilt with the others): $b bytes moved, copy $c bytes"
+  kept "$fleet/inodes-$h-before" <(files_of "$nodes/$h/wso2am-4.2.0") "$h" .apim-profiles.json || fail "$h: a file kept as it was lost its inode"
+done
+[ ! -e "$old_pack" ] && [ "$(ls -d "$fleet"/work/pack/*/ | wc -l)" = 1 ] || fail "the old unzipped pack was not removed: $(ls "$fleet/work/pack")"
+[ -z "$(find "$fleet/work/dist" -name '*.tar*')" ] && [ ! -e "$fleet/work/dist/gateway-worker" ] || fail "archives were left: $(find "$fleet/work/dist")"
+[ -z "$(find "$nodes" -name '*.apim-profiles-delta.tar' -o -name '*incoming*')" ] || fail "archives or staging left on a node"
+ok "a set value changed for the gateways: only the changed files moved to gw1 and gw2, the others keep inode and time, one restart each, cp1 and tm1 (rebuilt too) only their rewritten files; old pack and archives removed"
+play "$fleet/roll2.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e "$gwset" -e apim_profiles_force=true \
+  || { cat "$fleet/roll2.log"; fail "the second run after the change failed"; }
+every_host "$fleet/roll2.log" 'changed=0 .*failed=0' || { recaps "$fleet/roll2.log"; fail "the second run after the change reported a change"; }
+ok "second run after the change: changed=0 on every host"
 
 # 5. unknown apim_profile: fails with the known names before anything is split
 inventory "$fleet/hosts-bad" gw2=gateway-workr
@@ -154,7 +235,7 @@ for run in 1 2; do
   cplay "$cfl/run$run.log" && fail "run $run over a pending conflict succeeded"
   grep -q 'the update stopped on conflicts that a person must resolve' "$cfl/run$run.log" \
     && grep -q 'repository/conf/deployment.toml  -> save the resolved file as .*/copies/gateway-worker/wso2am-4.2.0/repository/conf/deployment.toml.final' "$cfl/run$run.log" \
-    && grep -q 'continue: true' "$cfl/run$run.log" \
+    && grep -q 'run the play again with apim_profiles_continue=true' "$cfl/run$run.log" \
     || { tail -50 "$cfl/run$run.log"; fail "run $run did not explain the conflict"; }
   grep -E '^cp1 +:' "$cfl/run$run.log" | grep -q 'failed=1' || { grep -E '^(cp1|gw1|gw2|tm1) ' "$cfl/run$run.log"; fail "run $run did not fail"; }
   [ ! -e "$cfl/nodes" ] || fail "a copy waiting on conflicts was sent to a node"
@@ -176,6 +257,48 @@ if grep -l -- "$password" "$cfl"/*.log "$fleet"/*.log; then fail "the password a
 if grep -rl -- "$password" "$cfl/work" "$cfl/nodes" 2>/dev/null; then fail "the password was written into a file above"; fi
 grep -q 'ops@example.com' "$cfl/run1.log" || fail "the -vvv log shows no module arguments (the grep would prove nothing)"
 ok "the password is in no -vvv output and no file"
+
+# 11. month two: the fleet at update level 7 rolled forward to 8 with apim_profiles_update_level (the double's
+# levels): every node changed with only the files the level changed moved, files the level left keep their inode
+# and time, one restart each; the next run changed=0; status on the controller: every copy at 4.2.0.8.
+rf=$work/rollforward
+mkdir -p "$rf/stats"
+inventory "$rf/hosts"
+sed -i "s|$nodes|$rf/nodes|g" "$rf/hosts"
+rcreds="{\"apim_profiles_update_tool\": \"$double\", \"apim_profiles_credentials\": {\"username\": \"ops@example.com\", \"password\": \"$password\"}}"
+rplay() { # LOG LEVEL [args]
+  local log=$1 level=$2; shift 2
+  APIM_DOUBLE_LATEST_LEVEL=8 APIM_DOUBLE_EXPECT_PASSWORD=$password \
+    "$venv/bin/ansible-playbook" -i "$rf/hosts" "$here/fleet.yml" -e "apim_profiles_binary=$bin" \
+    -e "apim_profiles_work=$rf/work" -e "apim_profiles_home=$home" -e "fleet_stats=$rf/stats" -e "$rcreds" \
+    -e "apim_profiles_update_level=$level" "$@" > "$log" 2>&1
+}
+rplay "$rf/at7.log" 7 || { tail -60 "$rf/at7.log"; fail "the fleet at update level 7 failed"; }
+every_host "$rf/at7.log" 'changed=[1-9].* failed=0' || { recaps "$rf/at7.log"; fail "the fleet at level 7 did not change every host"; }
+for h in "${hosts[@]}"; do files_of "$rf/nodes/$h/wso2am-4.2.0" > "$rf/files-$h-7"; done
+rplay "$rf/at8.log" 8 || { tail -60 "$rf/at8.log"; fail "rolling the fleet forward to 8 failed"; }
+every_host "$rf/at8.log" 'changed=[1-9].* failed=0' || { recaps "$rf/at8.log"; fail "rolling forward did not change every host"; }
+for h in "${hosts[@]}"; do
+  [ "$(wc -l < "$rf/nodes/$h/restarts.log")" = 2 ] || fail "$h: not one restart for the roll forward"
+  read -r b c full < <(moved "$h" "$rf/stats")
+  [ "$full" = False ] && [ "$b" -gt 0 ] && [ $((b * 20)) -lt "$c" ] || fail "$h: $b bytes moved for a copy of $c bytes (full=$full)"
+  echo "$h roll forward 7 -> 8: $b bytes moved, copy $c bytes"
+  files_of "$rf/nodes/$h/wso2am-4.2.0" > "$rf/files-$h-8"
+  kept "$rf/files-$h-7" "$rf/files-$h-8" "$h" .apim-profiles.json || fail "$h: a file the level did not change lost its inode"
+  "$bin" verify "$rf/nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's rolled-forward copy does not verify"
+done
+rplay "$rf/again.log" 8 || { tail -40 "$rf/again.log"; fail "the run after the roll forward failed"; }
+every_host "$rf/again.log" 'changed=0 .*failed=0' || { recaps "$rf/again.log"; fail "the run after the roll forward changed something"; }
+"$bin" status "$rf/work/copies" --json > "$rf/status.json" || true
+"$venv/bin/python" - "$rf/status.json" <<'PY' || { cat "$rf/status.json"; fail "status does not say every copy is at 4.2.0.8"; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+levels = dict((p['profile'], (p.get('update_level'), p['status'])) for p in d['profiles'])
+assert levels and all(v == ('4.2.0.8', 'current') for v in levels.values()), levels
+print('status: %s' % ', '.join('%s %s %s' % (k, v[0], v[1]) for k, v in sorted(levels.items())))
+PY
+if grep -l -- "$password" "$rf"/*.log "$rf"/*.json; then fail "the password appears in the output above"; fi
+ok "month two: the fleet rolled from level 7 to 8 with apim_profiles_update_level, only changed files moved, kept files keep inode and time, one restart each; then changed=0; status: every copy at 4.2.0.8"
 
 for log in "$fleet/check.log" "$fleet/first.log" "$fleet/second.log"; do
   echo "== $(basename "$log" .log)"; recaps "$log"
