@@ -302,11 +302,11 @@ fn check(args: &SplitArgs) -> Result<Checked> {
     // First: an update of a killed run may still be dying in the output
     // (the once order: in the kept base) or beside a copy (checked again
     // for the copies to build).
-    crate::update::process::refuse_if_running(&out)?;
-    crate::update::process::refuse_if_running(&out.join(crate::engine::base::BASE_DIR))?;
-    for (_, p) in &profiles {
-        crate::update::process::refuse_if_running(&out.join(&p.name))?;
-    }
+    let base_dir = out.join(crate::engine::base::BASE_DIR);
+    let profile_dirs: Vec<PathBuf> = profiles.iter().map(|(_, p)| out.join(&p.name)).collect();
+    let mut dirs: Vec<&Path> = vec![&base_dir, &out];
+    dirs.extend(profile_dirs.iter().map(PathBuf::as_path));
+    crate::update::process::refuse_if_running_in(&dirs)?;
     let update = preflight_updates(args, &homes)?;
     Ok(Checked { homes, out, profiles, update })
 }

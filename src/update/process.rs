@@ -146,22 +146,35 @@ fn parent_of(pid: i32) -> Option<i32> {
 /// stop its tool) still runs beside this copy: a second one would share its
 /// files and `~/.wso2-updates`.
 pub fn refuse_if_running(dir: &Path) -> Result<()> {
-    if let Some(pgid) = still_running(dir) {
-        return crate::outcome::refuse(
-            format!("an update started by an earlier run is still running in {} (process group {pgid})", dir.display()),
-            format!("wait for it to end, or stop it with: kill -TERM -- -{pgid}"),
-        );
+    refuse_if_running_in(&[dir])
+}
+
+/// [`refuse_if_running`] for several directories: the groups their markers
+/// name first (the message says how to stop one), then leftovers.
+pub fn refuse_if_running_in(dirs: &[&Path]) -> Result<()> {
+    for dir in dirs {
+        if let Some(pgid) = still_running(dir) {
+            return crate::outcome::refuse(
+                format!(
+                    "an update started by an earlier run is still running in {} (process group {pgid})",
+                    dir.display()
+                ),
+                format!("wait for it to end, or stop it with: kill -TERM -- -{pgid}"),
+            );
+        }
     }
-    if let Some((pid, comm)) = lingering_in(dir) {
-        return crate::outcome::refuse(
-            format!(
-                "process {pid} ({comm}) still works in {}, left by an earlier update that was killed",
-                dir.display()
-            ),
-            format!(
-                "check what it is (ls -l /proc/{pid}/cwd) and stop it when it is the update tool's, then run again"
-            ),
-        );
+    for dir in dirs {
+        if let Some((pid, comm)) = lingering_in(dir) {
+            return crate::outcome::refuse(
+                format!(
+                    "process {pid} ({comm}) still works in {}, left by an earlier update that was killed",
+                    dir.display()
+                ),
+                format!(
+                    "check what it is (ls -l /proc/{pid}/cwd) and stop it when it is the update tool's, then run again"
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -639,10 +652,12 @@ struct Watchdog {
 impl Watchdog {
     fn start(pgid: i32) -> Option<Watchdog> {
         let (r, w) = pipe().ok()?;
+        // `kill -SIG -PGID`, not `kill -SIG -- -PGID`: dash (Debian's
+        // /bin/sh) takes no `--` and would signal nothing.
         let script = format!(
-            "read done; [ \"$done\" = done ] && exit 0; kill -TERM -- -{pgid} 2>/dev/null; \
-             i=0; while [ $i -lt 50 ] && kill -0 -- -{pgid} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; \
-             kill -KILL -- -{pgid} 2>/dev/null; exit 0"
+            "read done; [ \"$done\" = done ] && exit 0; kill -TERM -{pgid} 2>/dev/null; \
+             i=0; while [ $i -lt 50 ] && kill -0 -{pgid} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; \
+             kill -KILL -{pgid} 2>/dev/null; exit 0"
         );
         let child = Command::new("/bin/sh")
             .args(["-c", &script])
