@@ -591,16 +591,7 @@ fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
 /// Writes the jobs' trees with a progress bar on a terminal.
 fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<Copied>> {
     let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
-    let bar = args.progress.then(|| {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "{{spinner}} {what} {{bytes}}/{{total_bytes}} {{wide_bar}} {{eta}}"
-            ))
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar = progress::copy_bar(args.progress, what, total);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(writeback::copy_threads(args.jobs)).build()?;
     let r = pool.install(|| copy::materialize(jobs, args.reflink, bar.as_ref()));
     if let Some(b) = bar {

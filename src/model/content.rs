@@ -39,14 +39,6 @@ impl Known {
         self.0.extend(other.0);
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The digest of the file with this stamp, if it was hashed as it is now.
     fn get(&self, st: &Stamp) -> Option<Sha> {
         let (at, sha) = self.0.get(&st.id?)?;

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::model::fingerprint::Fingerprint;
@@ -62,15 +62,6 @@ pub struct Record {
 }
 
 impl Record {
-    /// The inputs that decide whether a copy is current.
-    pub fn same_inputs(&self, other: &Record) -> bool {
-        self.tool_version == other.tool_version
-            && self.profile == other.profile
-            && self.profile_sha256 == other.profile_sha256
-            && self.options_sha256 == other.options_sha256
-            && self.source_fingerprint == other.source_fingerprint
-    }
-
     /// The seal of this record's content (the seal itself left out).
     fn compute_seal(&self) -> String {
         // The fingerprints are shared, not copied, and the text is hashed as
@@ -105,15 +96,6 @@ impl Record {
     /// The record without its seal, to compare content.
     pub fn unsealed(&self) -> Record {
         Record { seal: None, ..self.clone() }
-    }
-}
-
-pub fn read(copy: &Path) -> Result<Option<Record>> {
-    let p = copy.join(RECORD_FILE);
-    // Never through a link: a record is a file this tool wrote.
-    match crate::safe_fs::read_own(&p)? {
-        Some(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("reading {}", p.display()))?)),
-        None => Ok(None),
     }
 }
 

@@ -348,11 +348,6 @@ pub fn mask_line(line: &str) -> String {
     Masker::new(false).line(line)
 }
 
-/// Masks a whole text (a file's content).
-pub fn mask_text(text: &str) -> String {
-    Masker::new(false).text(text)
-}
-
 /// Masks a whole text with tags, for a diff: a changed secret still differs.
 pub fn mask_text_tagged(text: &str) -> String {
     Masker::new(true).text(text)
@@ -368,7 +363,7 @@ mod tests {
                     replica = \"jdbc:postgresql://u:InfoPw@h:5432/x\"\npool = { url = \"mysql://a:InlinePw@h\", max = 5 }\n\
                     password = \"\"\"\nMultiPw\n\"\"\"\ntoken = '''\nMultiTok\n'''\nnote = \"\"\"\nkept text\n\"\"\"\n\
                     keystorePass = \"ksp\"\n<parameter name=\"keystorePass\">xmlpw</parameter>\n";
-        let m = mask_text(text);
+        let m = Masker::new(false).text(text);
         for s in ["plain", "UrlPw", "InfoPw", "InlinePw", "MultiPw", "MultiTok", "ksp", "xmlpw"] {
             assert!(!m.contains(s), "{s} shown:\n{m}");
         }
