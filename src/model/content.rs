@@ -87,7 +87,7 @@ impl Hasher {
 
     /// `n` zero bytes (a hole of a sparse file).
     pub fn zeros(&mut self, mut n: u64) {
-        const Z: [u8; 64 << 10] = [0; 64 << 10];
+        static Z: [u8; 64 << 10] = [0; 64 << 10];
         while n > 0 {
             let k = n.min(Z.len() as u64) as usize;
             self.0.update(&Z[..k]);
