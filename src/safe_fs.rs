@@ -61,14 +61,13 @@ pub fn write_atomic_with(
     Ok(())
 }
 
-/// A name no other account can guess: `prefix` and 16 random hex digits.
-pub fn unguessable(prefix: &str) -> String {
+/// A name no other account can guess: `prefix` and 16 random hex digits;
+/// an error when the system has no randomness to give (never a guessable
+/// name instead).
+pub fn unguessable(prefix: &str) -> Result<String> {
     let mut b = [0u8; 8];
-    if let Ok(mut f) = File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut b);
-    }
-    let n = u64::from_ne_bytes(b) ^ (std::process::id() as u64).rotate_left(32);
-    format!("{prefix}{n:016x}")
+    crate::sys::random(&mut b)?;
+    Ok(format!("{prefix}{:016x}", u64::from_ne_bytes(b)))
 }
 
 /// Opens a source file for copying: a regular file at `path` itself without
@@ -384,7 +383,7 @@ impl Beneath {
     /// renamed over `name`; whatever was at `name` (a planted link) is
     /// replaced, never written through.
     pub fn write_atomic(&self, name: &OsStr, bytes: &[u8], mode: u32) -> Result<()> {
-        let tmp = OsString::from(unguessable(&format!(".{}.apim-profiles-tmp-", name.to_string_lossy())));
+        let tmp = OsString::from(unguessable(&format!(".{}.apim-profiles-tmp-", name.to_string_lossy()))?);
         let mut f = self.create_new(&tmp, 0o600)?;
         let shown = self.path.join(name);
         let written = rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(mode))
