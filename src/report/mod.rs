@@ -350,7 +350,7 @@ pub fn after_printing(printed: std::io::Result<()>, exit: Exit) -> Exit {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: cannot write the report to stdout: {e}");
-            exit.max(Exit::Failed)
+            exit.worse(Exit::Failed)
         }
     }
 }
