@@ -22,7 +22,7 @@ use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
 use crate::outcome::{refuse, Status};
 use crate::report::human::human_bytes;
-use crate::report::{diff, progress, ProfileReport, Report, RunOutcome};
+use crate::report::{diff, progress, CommandName, ProfileReport, Report, RunOutcome};
 use crate::update::{self, UpdateResult, UpdateStatus};
 use crate::{hooks, sys};
 
@@ -190,7 +190,6 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
 fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
     let home = &checked.homes[0];
     Report {
-        command: "split".into(),
         dry_run: args.dry_run,
         home: Some(home.path.display().to_string()),
         homes: if checked.homes.len() > 1 {
@@ -201,7 +200,7 @@ fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
         product: Some(checked.homes.iter().map(|h| h.product.as_str()).collect::<Vec<_>>().join(",")),
         version: Some(home.version.clone()),
         out: Some(checked.out.display().to_string()),
-        ..Default::default()
+        ..Report::new(CommandName::Split)
     }
 }
 

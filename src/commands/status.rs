@@ -22,7 +22,7 @@ use crate::model::standing::{self, CopyState, DRIFT_SHOWN};
 use crate::model::tree::{self, Tree};
 use crate::outcome::{refuse, Status};
 use crate::report::status::{CopyStatus, LastUpdate, StatusDoc};
-use crate::report::RunOutcome;
+use crate::report::{CommandName, RunOutcome};
 
 /// Looks at every copy named or found under the given paths.
 pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> {
@@ -36,7 +36,7 @@ pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> 
     }
     Ok(RunOutcome::status(StatusDoc {
         schema_version: Default::default(),
-        command: "status".into(),
+        command: CommandName::Status,
         changed: false,
         warnings: crate::report::status::mixed_levels(&profiles),
         profiles,

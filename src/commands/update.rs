@@ -18,7 +18,7 @@ use crate::model::record::{self, record_for};
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
 use crate::outcome::Status;
-use crate::report::{ProfileReport, Report, RunOutcome};
+use crate::report::{CommandName, ProfileReport, Report, RunOutcome};
 use crate::safe_fs::read_file_beneath;
 use crate::update::{self, Settings, UpdateStatus};
 
@@ -26,7 +26,7 @@ pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>, 
     let started = Instant::now();
     let work = check(copies, settings, profile_dir)?;
     crate::engine::start_writing();
-    let mut report = Report { command: "update".into(), ..Default::default() };
+    let mut report = Report::new(CommandName::Update);
     for (copy, s) in work {
         let r = match held_back(&copy, settings.resume, force)? {
             Some(r) => r,

@@ -15,7 +15,7 @@ use crate::model::record::{self, Record};
 use crate::model::standing;
 use crate::model::tree::Tree;
 use crate::outcome::{refuse, Status};
-use crate::report::{ProfileReport, Report, RunOutcome};
+use crate::report::{CommandName, ProfileReport, Report, RunOutcome};
 
 /// A copy as found: its home, its profile, the options it was made with (from
 /// its record) and the record itself.
@@ -78,7 +78,7 @@ fn profile_from_layout(h: &Home, catalog: &Catalog) -> Result<String> {
 pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>, content: bool) -> Result<RunOutcome> {
     let started = Instant::now();
     let catalog = load_catalog(profile_dir)?;
-    let mut report = Report { command: "verify".into(), ..Default::default() };
+    let mut report = Report::new(CommandName::Verify);
     for c in copies {
         let t0 = Instant::now();
         let copy = identify(c, &catalog)?;

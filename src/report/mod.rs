@@ -23,10 +23,21 @@ pub mod status;
 pub mod style;
 pub mod wrap;
 
-#[derive(Debug, Serialize, Default, schemars::JsonSchema)]
+/// The command a report is of (`command` in the JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandName {
+    Split,
+    Optimize,
+    Update,
+    Verify,
+    Status,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub schema_version: schema::SchemaVersion,
-    pub command: String,
+    pub command: CommandName,
     /// False when the run changed nothing on disk.
     pub changed: bool,
     pub dry_run: bool,
@@ -44,6 +55,26 @@ pub struct Report {
     pub profiles: Vec<ProfileReport>,
     pub warnings: Vec<String>,
     pub duration_ms: u64,
+}
+
+impl Report {
+    /// The report of `command`, before anything is known.
+    pub fn new(command: CommandName) -> Report {
+        Report {
+            schema_version: Default::default(),
+            command,
+            changed: false,
+            dry_run: false,
+            home: None,
+            homes: Vec::new(),
+            product: None,
+            version: None,
+            out: None,
+            profiles: Vec::new(),
+            warnings: Vec::new(),
+            duration_ms: 0,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Clone, schemars::JsonSchema)]
@@ -266,7 +297,7 @@ fn advice(exit: Exit, report: &Report) -> Vec<String> {
             .map(|p| format!("hint: to resume {0}: resolve each conflict listed, save the resolved file beside it as <file>.final, then run: apim-profiles update --continue {0}", p.path))
             .collect(),
         Exit::Failed => vec!["hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)".into()],
-        Exit::Drift if report.command != "verify" => vec!["hint: a copy changed since apim-profiles left it and was not touched; see what changed above, then rebuild it with split --force (or keep the change and re-apply the profile with apim-profiles optimize)".into()],
+        Exit::Drift if report.command != CommandName::Verify => vec!["hint: a copy changed since apim-profiles left it and was not touched; see what changed above, then rebuild it with split --force (or keep the change and re-apply the profile with apim-profiles optimize)".into()],
         _ => vec![],
     }
 }

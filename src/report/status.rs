@@ -14,7 +14,7 @@ use crate::report::wrap::wrap;
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StatusDoc {
     pub schema_version: SchemaVersion,
-    pub command: String,
+    pub command: crate::report::CommandName,
     /// Always false: `status` only reads.
     pub changed: bool,
     pub profiles: Vec<CopyStatus>,
