@@ -20,6 +20,7 @@ use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, record_for, Record};
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
+use crate::model::update_result::RecordedUpdate;
 use crate::outcome::{refuse, Status};
 use crate::report::human::human_bytes;
 use crate::report::{diff, progress, CommandName, ProfileReport, Report, RunOutcome};
@@ -471,7 +472,7 @@ fn refuse_an_ignored_update(args: &SplitArgs, targets: &[Target]) -> Result<()> 
     let mut behind = Vec::new();
     for t in targets.iter().filter(|t| matches!(t.state, CopyState::Current)) {
         let Some(rec) = &t.have else { continue };
-        let level = rec.update.as_ref().and_then(|v| v.get("level")).and_then(|l| l.as_str()).map(str::to_string);
+        let level = rec.update.as_ref().and_then(RecordedUpdate::level);
         let why = match (&rec.update, &u.level) {
             (None, _) => "was made without the update".to_string(),
             (Some(_), Some(want)) if !level.as_deref().is_some_and(|l| same_level(l, want)) => {
@@ -725,7 +726,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
         }
         CopyState::Conflicts { .. } => {
             let mut r = t.report(Status::Conflicts);
-            r.update = t.have.as_ref().and_then(|h| h.update.clone()).and_then(|u| serde_json::from_value(u).ok());
+            r.update = t.have.as_ref().and_then(|h| h.update.as_ref()).and_then(RecordedUpdate::result).cloned();
             r.error = why_not_current(&t.state);
             return Ok(r);
         }
@@ -767,7 +768,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
             r.status = Status::Conflicts;
             r.error = Some(res.message.clone());
         }
-        rec.update = Some(res.to_json());
+        rec.update = Some(RecordedUpdate::of(&res));
     }
     standing::stamp_with(b.staging.path(), &mut rec, Some(&b.digests))?;
     record::write(b.staging.path(), &rec)?;
@@ -798,7 +799,7 @@ fn keep_failed(
     staging: Staging,
     t: &Target,
 ) -> Result<ProfileReport> {
-    rec.update = Some(res.to_json());
+    rec.update = Some(RecordedUpdate::of(&res));
     record::write(staging.path(), &rec)?;
     let staged = staging.path().to_path_buf();
     let (kept, note) = update::keep_failed(staging, &t.final_path, &t.profile.name)?;

@@ -17,6 +17,7 @@ use crate::model::profile::load_catalog;
 use crate::model::record::{self, record_for};
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
+use crate::model::update_result::RecordedUpdate;
 use crate::outcome::Status;
 use crate::report::{CommandName, ProfileReport, Report, RunOutcome};
 use crate::safe_fs::read_file_beneath;
@@ -84,7 +85,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
     r.changed = res.runs > 0;
     r.update = Some(res.clone());
     r.duration_ms = res.duration_ms;
-    rec.update = Some(res.to_json());
+    rec.update = Some(RecordedUpdate::of(&res));
     standing::stamp(&h.path, &mut rec)?;
     record::write(&h.path, &rec)?;
     Ok(r)
@@ -139,7 +140,7 @@ fn held_back(copy: &Copy, resume: bool, force: bool) -> Result<Option<ProfileRep
         CopyState::Conflicts { files } if !resume => {
             let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
             let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Conflicts);
-            r.update = rec.update.clone().and_then(|u| serde_json::from_value(u).ok());
+            r.update = rec.update.as_ref().and_then(RecordedUpdate::result).cloned();
             r.error = Some(format!(
                 "the last update of {path} stopped on conflicts and was not continued: {}",
                 files.join(", ")
