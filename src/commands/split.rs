@@ -716,8 +716,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
     match &t.state {
         CopyState::Drifted { differences } => {
             let mut r = t.report(Status::Drifted);
-            r.drift = standing::drift_lines(differences);
-            r.drift_total = Some(differences.len());
+            r.set_drift(differences);
             r.reason = why_not_current(&t.state);
             r.notes.push(format!(
                 "{shown} changed since apim-profiles made it; nothing was touched. To rebuild it from the source run the same command with --force"

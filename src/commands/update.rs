@@ -150,8 +150,7 @@ fn held_back(copy: &Copy, resume: bool, force: bool) -> Result<Option<ProfileRep
         CopyState::Drifted { differences } if !force => {
             let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
             let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Drifted);
-            r.drift = standing::drift_lines(&differences);
-            r.drift_total = Some(differences.len());
+            r.set_drift(&differences);
             r.notes.push(format!(
                 "{path} changed since apim-profiles left it; the update did not run. To update it keeping the edits (the tool stops on a conflict where the update changes an edited file) run: apim-profiles update --force {path}"
             ));

@@ -51,23 +51,42 @@ pub struct Fingerprint {
     starts: Vec<usize>,
 }
 
-/// One way a tree differs from its fingerprint. As JSON: `change`
-/// (`added`, `removed`, `changed`), `path`, and `kind` (`f`, `d`, `l`, `s`)
-/// of an added or removed entry or `what` changed in words.
+/// One way a copy differs from what it should be: from its fingerprint
+/// (what the tool left), or from its profile. Every report's `drift` (split,
+/// update, verify, status) lists these. As JSON: `change` (`added`,
+/// `removed`, `changed`, `profile`), `path` (null for a profile step that is
+/// not one path's), and `kind` (`f`, `d`, `l`, `s`) of an added or removed
+/// entry, `what` changed in words, or the `message` of a profile difference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "change", rename_all = "kebab-case")]
 pub enum Difference {
-    Added { path: String, kind: char },
-    Removed { path: String, kind: char },
-    Changed { path: String, what: Vec<String> },
+    Added {
+        path: String,
+        kind: char,
+    },
+    Removed {
+        path: String,
+        kind: char,
+    },
+    Changed {
+        path: String,
+        what: Vec<String>,
+    },
+    /// The copy is not what its profile makes of it (an entry the profile
+    /// removes is there, a rewritten file differs, a step cannot apply).
+    Profile {
+        path: Option<String>,
+        message: String,
+    },
 }
 
 impl Difference {
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> Option<&str> {
         match self {
             Difference::Added { path, .. } | Difference::Removed { path, .. } | Difference::Changed { path, .. } => {
-                path
+                Some(path)
             }
+            Difference::Profile { path, .. } => path.as_deref(),
         }
     }
 }
@@ -87,6 +106,7 @@ impl fmt::Display for Difference {
             Difference::Added { path, kind } => write!(f, "{path}: {} added", kind_word(*kind)),
             Difference::Removed { path, kind } => write!(f, "{path}: {} removed", kind_word(*kind)),
             Difference::Changed { path, what } => write!(f, "{path}: {}", what.join(", ")),
+            Difference::Profile { message, .. } => f.write_str(message),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::model::config::{self, ConfigEdits};
+use crate::model::fingerprint::Difference;
 use crate::model::pattern::NamePattern;
 use crate::model::profile::{check_relative, Profile, Step};
 use crate::model::tree::{self, Entry, Kind, Origin, Tree};
@@ -72,7 +73,7 @@ pub enum Action {
     /// The profile cannot be applied to this tree as it is, and guessing
     /// would be wrong (a consumed template variant): `verify` reports it as
     /// drift, the other commands as a note.
-    Blocked { step: String, message: String },
+    Blocked { path: PathBuf, step: String, message: String },
     /// The step cannot do what the profile asks on this tree (its directory
     /// is a link, its template is missing): `split` and `optimize` refuse,
     /// `verify` reports it as a difference.
@@ -100,23 +101,37 @@ impl Plan {
     pub fn changes_anything(&self) -> bool {
         self.actions.iter().any(|a| !matches!(a, Action::Note { .. } | Action::Blocked { .. } | Action::Unmet { .. }))
     }
-    /// One line per way the tree differs from the profile (what `verify`
-    /// reports and re-optimization fixes).
-    pub fn drift_lines(&self) -> Vec<String> {
+    /// Each way the tree differs from the profile (what `verify` reports and
+    /// re-optimization fixes).
+    pub fn drift(&self) -> Vec<Difference> {
+        let profile = |path: Option<&PathBuf>, message| Difference::Profile {
+            path: path.map(|p| p.to_string_lossy().into_owned()),
+            message,
+        };
         self.actions
             .iter()
             .filter_map(|a| match a {
-                Action::Remove { path, step, dir, .. } => Some(format!(
-                    "{}{} is present, but the profile removes it ({step})",
-                    path.display(),
-                    if *dir { "/" } else { "" }
+                Action::Remove { path, step, dir, .. } => Some(profile(
+                    Some(path),
+                    format!(
+                        "{}{} is present, but the profile removes it ({step})",
+                        path.display(),
+                        if *dir { "/" } else { "" }
+                    ),
                 )),
-                Action::Rewrite { path, step, .. } => Some(format!("{} is not the profile's ({step})", path.display())),
-                Action::Blocked { message, step, .. } => Some(format!("{message} ({step})")),
-                Action::Unmet { step, message } => Some(format!("{message} ({step})")),
+                Action::Rewrite { path, step, .. } => {
+                    Some(profile(Some(path), format!("{} is not the profile's ({step})", path.display())))
+                }
+                Action::Blocked { path, message, step } => Some(profile(Some(path), format!("{message} ({step})"))),
+                Action::Unmet { step, message } => Some(profile(None, format!("{message} ({step})"))),
                 Action::Backup { .. } | Action::Note { .. } => None,
             })
             .collect()
+    }
+
+    /// [`Plan::drift`] in words, one line each.
+    pub fn drift_lines(&self) -> Vec<String> {
+        self.drift().iter().map(ToString::to_string).collect()
     }
 
     pub fn notes(&self) -> Vec<String> {
@@ -330,6 +345,7 @@ impl Planner {
             return Ok(());
         }
         self.actions.push(Action::Blocked {
+            path: target.to_path_buf(),
             step: label,
             message: format!(
                 "{} holds the default template again and {} is gone: this version's optimization moved it into place, so it cannot be applied again; restore {} from the pack, or update first and optimize a fresh copy",

@@ -355,8 +355,3 @@ pub fn stamp_with(copy: &Path, rec: &mut Record, known: Option<&content::Known>)
     rec.copy_fingerprint = Some(std::sync::Arc::new(fp));
     Ok(())
 }
-
-/// The human lines of a drift: the first [`DRIFT_SHOWN`] and a count.
-pub fn drift_lines(differences: &[Difference]) -> Vec<String> {
-    differences.iter().take(DRIFT_SHOWN).map(ToString::to_string).collect()
-}

@@ -8,7 +8,9 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::engine::copy::CopyStats;
+use crate::model::fingerprint::Difference;
 use crate::model::plan::{Action, Plan};
+use crate::model::standing::DRIFT_SHOWN;
 use crate::model::update_result::UpdateResult;
 use crate::outcome::{fold, Exit, Status};
 
@@ -98,11 +100,13 @@ pub struct ProfileReport {
     pub bytes_to_copy: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateResult>,
+    /// How the copy differs from what it should be, the first 20 (the same
+    /// shape as `status`'s `drift`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<String>,
-    /// How many differences there are in all (`drift` lists the first 20).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift_total: Option<usize>,
+    pub drift: Vec<Difference>,
+    /// How many differences there are in all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drift_total: usize,
     /// `would-replace`, `drifted`, `conflicts` of a copy already there: why
     /// it is not current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,7 +156,17 @@ pub struct BackupMade {
     pub to: String,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl ProfileReport {
+    /// Lists `differences`: the first [`DRIFT_SHOWN`] and their count.
+    pub fn set_drift(&mut self, differences: &[Difference]) {
+        self.drift = differences.iter().take(DRIFT_SHOWN).cloned().collect();
+        self.drift_total = differences.len();
+    }
+
     /// The plan's facts with a status; copy figures are added by the command.
     pub fn from_plan(plan: &Plan, path: &std::path::Path, status: Status) -> ProfileReport {
         let mut r = ProfileReport {
@@ -173,7 +187,7 @@ impl ProfileReport {
             bytes_to_copy: plan.tree.total_bytes(),
             update: None,
             drift: Vec::new(),
-            drift_total: None,
+            drift_total: 0,
             reason: None,
             links_rewritten: Vec::new(),
             archive: None,
