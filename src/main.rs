@@ -1,7 +1,38 @@
-//! The command line: parse, call the library, map the outcome to the
-//! contract's exit codes. Nothing about profiles is decided here.
+//! apim-profiles: split a WSO2 API Manager home into per-profile optimized
+//! copies with exact parity to the product's own profile optimization.
+//!
+//! One plan, many consumers: [`model::plan::compute`] decides what a profile
+//! keeps, rewrites and removes; `split`/`optimize` carry it out, `--dry-run`
+//! prints it, and `verify` checks a tree against it. The map, arrows pointing
+//! down only:
+//!
+//! ```text
+//! main ─▶ commands ─▶ update ─▶ report ─▶ engine ─▶ model ─▶ outcome, sys, hooks, safe_fs
+//! ```
+//!
+//! `safe_fs` is the one place that opens files for a root process in
+//! directories others can write: the tool's own files (the model's record,
+//! the engine's journal, lock and temporaries) and the home's files it reads.
+//!
+//! Each command has one entry point in [`commands`] and ends in a
+//! [`report::RunOutcome`] (or an error); `main` maps either to the exit code.
+//!
+//! This file is the command line: parse, call the modules, map the outcome
+//! to the contract's exit codes. Nothing about profiles is decided here. The
+//! modules are declared here, not behind a library, so that the compiler
+//! reports an item nothing uses.
 
 #![forbid(unsafe_code)]
+
+mod commands;
+mod engine;
+mod hooks;
+mod model;
+mod outcome;
+mod report;
+mod safe_fs;
+mod sys;
+mod update;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -10,17 +41,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use apim_profiles::commands::{optimize, profiles, split, status, update as update_cmd, verify};
-use apim_profiles::engine::archive;
-use apim_profiles::engine::copy::Reflink;
-use apim_profiles::model::config::ConfigEdits;
-use apim_profiles::model::plan::Options;
-use apim_profiles::model::profile::load_catalog;
-use apim_profiles::model::settings::{self, Settings, UpdateSettings};
-use apim_profiles::outcome::{exit_of, Exit};
-use apim_profiles::report::style::{self, ColorChoice};
-use apim_profiles::report::{self, json, manual, RunOutcome};
-use apim_profiles::update;
+use crate::commands::{optimize, profiles, split, status, update as update_cmd, verify};
+use crate::engine::archive;
+use crate::engine::copy::Reflink;
+use crate::model::config::ConfigEdits;
+use crate::model::plan::Options;
+use crate::model::profile::load_catalog;
+use crate::model::settings::{self, Settings, UpdateSettings};
+use crate::outcome::{exit_of, Exit};
+use crate::report::style::{self, ColorChoice};
+use crate::report::{json, manual, RunOutcome};
 
 #[derive(Parser)]
 #[command(name = "apim-profiles", about = "Split a WSO2 API Manager home into optimized per-profile copies")]
@@ -361,7 +391,7 @@ impl UpdateFlags {
 /// The command line's definition, with what only a run can know: the
 /// supported product versions in `--version`, and the examples.
 fn command() -> clap::Command {
-    let versions = apim_profiles::model::profile::embedded_versions().join(", ");
+    let versions = crate::model::profile::embedded_versions().join(", ");
     let version = format!("{}\nsupported API-M versions: {versions}", env!("CARGO_PKG_VERSION"));
     manual::with_examples(Cli::command().version(version))
 }
@@ -377,7 +407,7 @@ fn main() -> ExitCode {
     }
     // Signals first: before anything is written a signal ends the run at
     // once, and reading the command line is already part of the run.
-    apim_profiles::engine::catch_signals();
+    crate::engine::catch_signals();
     stop_at_once_before_writing(wants_json());
     let parsed = command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
     let (cli, matches) = match parsed {
@@ -394,7 +424,7 @@ fn main() -> ExitCode {
     // code of a run it stopped, before the report is printed, so that the
     // JSON's `exit_code` is the code the process exits with.
     let result = cli.command.run(&given, quiet);
-    let signalled = apim_profiles::engine::stopped_by().map(Exit::of_signal);
+    let signalled = crate::engine::stopped_by().map(Exit::of_signal);
     let (exit, printed) = match result {
         Ok(mut outcome) => {
             outcome.exit = signalled.unwrap_or(outcome.exit);
@@ -419,8 +449,8 @@ fn wants_json() -> bool {
 fn stop_at_once_before_writing(json: bool) {
     std::thread::spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        let Some(sig) = apim_profiles::engine::stopped_by() else { continue };
-        if apim_profiles::engine::writing() {
+        let Some(sig) = crate::engine::stopped_by() else { continue };
+        if crate::engine::writing() {
             return;
         }
         let exit = Exit::of_signal(sig);
@@ -553,6 +583,6 @@ impl UpdateCmd {
         s.revert = self.revert;
         // `update` has no --no-update: its refusals do not offer it.
         update_cmd::run(&self.copies, &s, self.common.profile_dir.as_deref(), self.force)
-            .map_err(|e| apim_profiles::outcome::without_alternative(e, "--no-update"))
+            .map_err(|e| crate::outcome::without_alternative(e, "--no-update"))
     }
 }

@@ -7,8 +7,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// The exit codes of the contract (`shared/reference/contract.md`, README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+/// The exit codes of the contract (README). When a run has several
+/// outcomes, [`Exit::precedence`] decides which one it exits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Exit {
     /// 0: done, or nothing needed doing.
     #[default]
@@ -40,6 +41,32 @@ impl Exit {
             Exit::Interrupted => 130,
             Exit::Terminated => 143,
             Exit::HungUp => 129,
+        }
+    }
+
+    /// Which exit wins when a run has several, highest first: a signal
+    /// (the operator stopped the run: their answer, whatever the copies
+    /// did), then a refusal, a failure, conflicts waiting on a person, drift,
+    /// and success. A table, not the order the variants are declared in.
+    pub fn precedence(self) -> u8 {
+        match self {
+            Exit::HungUp => 7,
+            Exit::Terminated => 6,
+            Exit::Interrupted => 5,
+            Exit::Refused => 4,
+            Exit::Failed => 3,
+            Exit::Conflicts => 2,
+            Exit::Drift => 1,
+            Exit::Ok => 0,
+        }
+    }
+
+    /// The one of the two exits that takes precedence.
+    pub fn worse(self, other: Exit) -> Exit {
+        if other.precedence() > self.precedence() {
+            other
+        } else {
+            self
         }
     }
 
@@ -121,9 +148,9 @@ impl fmt::Display for Status {
 }
 
 /// The exit code of a run whose copies ended in `statuses`: a failure before
-/// conflicts before drift.
+/// conflicts before drift (see [`Exit::precedence`]).
 pub fn fold<I: IntoIterator<Item = Status>>(statuses: I) -> Exit {
-    statuses.into_iter().map(Status::exit).max().unwrap_or(Exit::Ok)
+    statuses.into_iter().map(Status::exit).fold(Exit::Ok, Exit::worse)
 }
 
 /// A bad invocation or bad input, found before anything was written (exit 2).
@@ -203,5 +230,28 @@ mod tests {
         assert_eq!(fold([Status::Conflicts, Status::Current]), Exit::Conflicts);
         assert_eq!(fold([]), Exit::Ok);
         assert_eq!(Exit::Conflicts.code(), 3);
+    }
+
+    /// The contract's order, whatever order the variants are declared in.
+    #[test]
+    fn exit_precedence_is_the_contracts() {
+        let order = [
+            Exit::HungUp,
+            Exit::Terminated,
+            Exit::Interrupted,
+            Exit::Refused,
+            Exit::Failed,
+            Exit::Conflicts,
+            Exit::Drift,
+            Exit::Ok,
+        ];
+        for (i, a) in order.iter().enumerate() {
+            for b in &order[i..] {
+                assert_eq!(a.worse(*b), *a, "{a:?} over {b:?}");
+                assert_eq!(b.worse(*a), *a, "{a:?} over {b:?} either way round");
+            }
+        }
+        let codes: Vec<u8> = order.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, [129, 143, 130, 2, 1, 3, 4, 0]);
     }
 }

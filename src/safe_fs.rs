@@ -61,23 +61,13 @@ pub fn write_atomic_with(
     Ok(())
 }
 
-/// A new file in `dir` under an unpredictable name, created with `O_EXCL`;
-/// removed when dropped unless kept. For callers that link or rename it.
-pub fn new_temp_in(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))
-}
-
-/// A name no other account can guess: `prefix` and 16 random hex digits.
-pub fn unguessable(prefix: &str) -> String {
+/// A name no other account can guess: `prefix` and 16 random hex digits;
+/// an error when the system has no randomness to give (never a guessable
+/// name instead).
+pub fn unguessable(prefix: &str) -> Result<String> {
     let mut b = [0u8; 8];
-    if let Ok(mut f) = File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut b);
-    }
-    let n = u64::from_ne_bytes(b) ^ (std::process::id() as u64).rotate_left(32);
-    format!("{prefix}{n:016x}")
+    crate::sys::random(&mut b)?;
+    Ok(format!("{prefix}{:016x}", u64::from_ne_bytes(b)))
 }
 
 /// Opens a source file for copying: a regular file at `path` itself without
@@ -196,11 +186,6 @@ pub fn read_own(path: &Path) -> Result<Option<Vec<u8>>> {
 pub fn read_own_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
     let Some(f) = open_own(path)? else { return Ok(None) };
     read_bounded(f, path, limit).map(Some)
-}
-
-/// Whether something (anything, a link included) is at `path`.
-pub fn exists_nofollow(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
 }
 
 /// Opens a file given to the tool (an overlay, a credentials file) for
@@ -398,7 +383,7 @@ impl Beneath {
     /// renamed over `name`; whatever was at `name` (a planted link) is
     /// replaced, never written through.
     pub fn write_atomic(&self, name: &OsStr, bytes: &[u8], mode: u32) -> Result<()> {
-        let tmp = OsString::from(unguessable(&format!(".{}.apim-profiles-tmp-", name.to_string_lossy())));
+        let tmp = OsString::from(unguessable(&format!(".{}.apim-profiles-tmp-", name.to_string_lossy()))?);
         let mut f = self.create_new(&tmp, 0o600)?;
         let shown = self.path.join(name);
         let written = rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(mode))
@@ -411,20 +396,6 @@ impl Beneath {
             let _ = rustix::fs::unlinkat(&self.fd, &tmp, rustix::fs::AtFlags::empty());
         }
         written
-    }
-
-    /// Opens the regular file `name` of this directory for reading, no link
-    /// followed, refused unless it is the (device, inode) `expected`.
-    pub fn open_file(&self, name: &OsStr, expected: (u64, u64)) -> Result<File> {
-        let path = self.path.join(name);
-        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&self.fd, name, flags, rustix::fs::Mode::empty())
-            .map_err(|e| refused_link(&path, e.into()))?;
-        let st = rustix::fs::fstat(&fd)?;
-        if (st.st_dev, st.st_ino) != expected || !crate::sys::Stat::of(st).is_file() {
-            return Err(changed(&path));
-        }
-        Ok(File::from(fd))
     }
 
     /// Renames `from` to `to`, both names in this directory.

@@ -33,6 +33,12 @@ pub fn sync_file_system(dir: &Path) -> std::io::Result<()> {
     rustix::fs::syncfs(&d).map_err(Into::into)
 }
 
+/// Fills `buf` from the kernel's random source (getrandom(2)). There is no
+/// fallback: a name or key made without it would be guessable.
+pub fn random(buf: &mut [u8]) -> std::io::Result<()> {
+    getrandom::fill(buf).map_err(|e| std::io::Error::other(format!("the system's random source failed: {e}")))
+}
+
 /// Swaps two existing paths in one step (renameat2 RENAME_EXCHANGE).
 pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(Into::into)

@@ -52,7 +52,7 @@ fn status_of_a_three_profile_output() {
     let o = status(&[&out], &["--json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let doc = json(&o);
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     assert_eq!(doc["command"], "status");
     assert_eq!(doc["changed"], false);
     let m = by_profile(&doc);
@@ -209,6 +209,7 @@ fn status_names_what_drifted_and_split_and_verify_agree() {
     let p = &m["gateway-worker"];
     assert_eq!(p["status"], "drifted", "{p}");
     assert_eq!(p["drift_total"], 2, "{p}");
+    let status_drift = p["drift"].clone();
     let drift = p["drift"].as_array().unwrap();
     assert_eq!(drift[0]["change"], "changed");
     assert_eq!(drift[0]["path"], edited);
@@ -247,7 +248,9 @@ fn status_names_what_drifted_and_split_and_verify_agree() {
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
     let m = by_profile(&json(&o));
     assert_eq!(m["gateway-worker"]["status"], "drifted");
-    assert!(m["gateway-worker"]["drift"].to_string().contains(edited));
+    // The same differences in the same shape as status's.
+    assert_eq!(m["gateway-worker"]["drift"], status_drift);
+    assert_eq!(m["gateway-worker"]["drift_total"], 2);
     assert_eq!(m["traffic-manager"]["status"], "current");
     let o = bin().arg("verify").arg(&gw).arg("--json").output().unwrap();
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
@@ -300,7 +303,7 @@ fn status_refuses_what_is_not_a_copy() {
     let o = status(&[tmp.path()], &["--json"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     let doc = json(&o);
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     assert!(doc["error"].as_str().unwrap().contains("no copy"), "{doc}");
     let e = text(&status(&[&tmp.path().join("nope")], &[]).stderr);
     assert!(e.starts_with("error: ") && e.contains("hint: "), "{e}");
@@ -907,7 +910,7 @@ fn check(schema: &str, doc: &serde_json::Value) {
     let v = jsonschema::validator_for(&s).unwrap_or_else(|e| panic!("{schema}: {e}"));
     let errors: Vec<String> = v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path)).collect();
     assert!(errors.is_empty(), "{schema}: {errors:#?}\n{doc:#}");
-    assert_eq!(doc["schema_version"], 1, "{schema}");
+    assert_eq!(doc["schema_version"], 2, "{schema}");
 }
 
 #[test]

@@ -93,6 +93,27 @@ impl Writer {
 
 fn main() -> Result<()> {
     let a = Args::parse();
+    let home = copy_template(&a)?;
+    let mut rng = Rng(a.seed);
+    let mut buf = vec![0u8; 1 << 20];
+    for chunk in buf.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next().to_le_bytes());
+    }
+    let mut w = Writer { rng, buf, files: 0, bytes: 0, scale: 1.0 };
+    // Shares of the default 900 MB / 6500 files, scaled to what was asked.
+    let plan = plan_files(&home, &mut w.rng, a.files as f64 / 6500.0)?;
+    let planned: u64 = plan.iter().map(|(_, s)| s).sum();
+    w.scale = (a.size_mb * 1_000_000) as f64 / planned as f64;
+    write_plan(&mut w, &plan)?;
+    if a.names_edge {
+        add_awkward_names(&mut w, &home)?;
+    }
+    println!("{}: {} files written, {:.1} MB", home.display(), w.files, w.bytes as f64 / 1e6);
+    Ok(())
+}
+
+/// Copies the template to <OUT_PARENT>/<NAME>, which must not exist yet.
+fn copy_template(a: &Args) -> Result<PathBuf> {
     let name = a.name.clone().or_else(|| a.template.file_name().map(|n| n.to_string_lossy().into_owned()));
     let home = a.out_parent.join(name.unwrap_or_else(|| "wso2am-4.2.0".into()));
     if home.exists() {
@@ -101,19 +122,14 @@ fn main() -> Result<()> {
     fs::create_dir_all(&a.out_parent)?;
     let st = std::process::Command::new("cp").arg("-a").arg(&a.template).arg(&home).status()?;
     anyhow::ensure!(st.success(), "copying the template home failed");
+    Ok(home)
+}
 
-    let mut rng = Rng(a.seed);
-    let mut buf = vec![0u8; 1 << 20];
-    for chunk in buf.chunks_mut(8) {
-        chunk.copy_from_slice(&rng.next().to_le_bytes());
-    }
-    // Shares of the default 900 MB / 6500 files, scaled to what was asked.
-    let file_scale = a.files as f64 / 6500.0;
-    let mut w = Writer { rng, buf, files: 0, bytes: 0, scale: 1.0 };
+/// The files to write and their sizes at full scale (scaled to --size-mb
+/// when written); `file_scale` scales the counts to --files.
+fn plan_files(home: &Path, r: &mut Rng, file_scale: f64) -> Result<Vec<(PathBuf, u64)>> {
     let count = |n: u64| ((n as f64) * file_scale).round().max(1.0) as u64;
-    // Planned sizes at full scale, then scaled to --size-mb.
     let mut plan: Vec<(PathBuf, u64)> = Vec::new();
-    let r = &mut w.rng;
     for i in 0..count(3300) {
         plan.push((
             home.join(format!("repository/components/plugins/org.example.bundle{i:04}_1.{}.{}.jar", i % 7, i % 13)),
@@ -133,23 +149,7 @@ fn main() -> Result<()> {
         plan.push((home.join(format!("lib/endorsed-{i:03}.jar")), r.log_size(5_000, 1_500_000)));
     }
     for portal in ["publisher", "devportal", "admin"] {
-        // Up to 4.1.0 the portals are jaggery apps.
-        let jag = home.join(format!("repository/deployment/server/jaggeryapps/{portal}"));
-        let apps = if jag.is_dir() { "jaggeryapps" } else { "webapps" };
-        for i in 0..count(800) {
-            let ext = ["js", "css", "json", "png", "svg", "map"][(i % 6) as usize];
-            let dir = [
-                "site/public/dist",
-                "site/public/images",
-                "site/public/locales",
-                "services",
-                "source/src/app/components",
-            ][(i % 5) as usize];
-            plan.push((
-                home.join(format!("repository/deployment/server/{apps}/{portal}/{dir}/d{}/f{i:04}.{ext}", i % 23)),
-                r.log_size(1_000, 200_000),
-            ));
-        }
+        plan_portal(home, portal, count(800), r, &mut plan);
     }
     for i in 0..count(200) {
         plan.push((home.join(format!("repository/resources/extra/res-{i:03}.xml")), r.log_size(500, 50_000)));
@@ -169,32 +169,55 @@ fn main() -> Result<()> {
     }
     plan.push((home.join("repository/database/WSO2AM_DB.mv.db"), 12_000_000));
     plan.push((home.join("repository/database/WSO2SHARED_DB.mv.db"), 6_000_000));
-    let planned: u64 = plan.iter().map(|(_, s)| s).sum();
-    w.scale = (a.size_mb * 1_000_000) as f64 / planned as f64;
-    for (p, s) in &plan {
+    Ok(plan)
+}
+
+/// A portal's `n` static files, spread over its usual directories.
+fn plan_portal(home: &Path, portal: &str, n: u64, r: &mut Rng, plan: &mut Vec<(PathBuf, u64)>) {
+    // Up to 4.1.0 the portals are jaggery apps.
+    let jag = home.join(format!("repository/deployment/server/jaggeryapps/{portal}"));
+    let apps = if jag.is_dir() { "jaggeryapps" } else { "webapps" };
+    for i in 0..n {
+        let ext = ["js", "css", "json", "png", "svg", "map"][(i % 6) as usize];
+        let dir =
+            ["site/public/dist", "site/public/images", "site/public/locales", "services", "source/src/app/components"]
+                [(i % 5) as usize];
+        plan.push((
+            home.join(format!("repository/deployment/server/{apps}/{portal}/{dir}/d{}/f{i:04}.{ext}", i % 23)),
+            r.log_size(1_000, 200_000),
+        ));
+    }
+}
+
+/// Writes the planned files; every other script is made executable.
+fn write_plan(w: &mut Writer, plan: &[(PathBuf, u64)]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for (p, s) in plan {
         w.file(p, *s)?;
     }
     for (i, p) in plan.iter().enumerate() {
         if p.0.extension().is_some_and(|e| e == "sh") && i % 2 == 0 {
-            use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&p.0, fs::Permissions::from_mode(0o755))?;
         }
     }
-    if a.names_edge {
-        let e = home.join("repository/deployment/server/webapps");
-        w.file(&e.join("team docs.war"), 10_000)?;
-        w.file(&e.join("team docs/WEB-INF/web.xml"), 100)?;
-        w.file(&home.join("repository/resources/ünïcode dir/#hash file.txt"), 100)?;
-        fs::create_dir_all(home.join("repository/logs/empty/deeper"))?;
-        std::os::unix::fs::symlink("../conf/carbon.xml", home.join("repository/logs/carbon-link"))?;
-        std::os::unix::fs::symlink("loop-b", home.join("repository/logs/loop-a"))?;
-        std::os::unix::fs::symlink("loop-a", home.join("repository/logs/loop-b"))?;
-        let ro = home.join("repository/resources/readonly");
-        w.file(&ro.join("locked.txt"), 100)?;
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(ro.join("locked.txt"), fs::Permissions::from_mode(0o444))?;
-        fs::set_permissions(&ro, fs::Permissions::from_mode(0o555))?;
-    }
-    println!("{}: {} files written, {:.1} MB", home.display(), w.files, w.bytes as f64 / 1e6);
+    Ok(())
+}
+
+/// Spaces, unicode and `#` in names, links (one dangling loop), an empty
+/// nested directory and a read-only one.
+fn add_awkward_names(w: &mut Writer, home: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let e = home.join("repository/deployment/server/webapps");
+    w.file(&e.join("team docs.war"), 10_000)?;
+    w.file(&e.join("team docs/WEB-INF/web.xml"), 100)?;
+    w.file(&home.join("repository/resources/ünïcode dir/#hash file.txt"), 100)?;
+    fs::create_dir_all(home.join("repository/logs/empty/deeper"))?;
+    std::os::unix::fs::symlink("../conf/carbon.xml", home.join("repository/logs/carbon-link"))?;
+    std::os::unix::fs::symlink("loop-b", home.join("repository/logs/loop-a"))?;
+    std::os::unix::fs::symlink("loop-a", home.join("repository/logs/loop-b"))?;
+    let ro = home.join("repository/resources/readonly");
+    w.file(&ro.join("locked.txt"), 100)?;
+    fs::set_permissions(ro.join("locked.txt"), fs::Permissions::from_mode(0o444))?;
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555))?;
     Ok(())
 }

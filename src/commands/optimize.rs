@@ -16,7 +16,7 @@ use crate::model::profile::{load_catalog, Profile};
 use crate::model::record::{self, record_for, Record};
 use crate::model::tree::Tree;
 use crate::outcome::{refuse, Status};
-use crate::report::{diff, ProfileReport, Report, RunOutcome};
+use crate::report::{diff, CommandName, ProfileReport, Report, RunOutcome};
 
 #[derive(Debug, Clone, Default)]
 pub struct OptimizeArgs {
@@ -39,12 +39,11 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     let plan = plan::compute(&profile, &Tree::scan(&home.path)?, &opts)?;
     plan::check_met(&plan)?;
     let mut report = Report {
-        command: "optimize".into(),
         dry_run: args.dry_run,
         home: Some(home.path.display().to_string()),
         product: Some(home.product.clone()),
         version: Some(home.version.clone()),
-        ..Default::default()
+        ..Report::new(CommandName::Optimize)
     };
     let mut r = if args.dry_run {
         dry_run(&plan, &home)?

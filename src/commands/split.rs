@@ -20,9 +20,10 @@ use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, record_for, Record};
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
+use crate::model::update_result::RecordedUpdate;
 use crate::outcome::{refuse, Status};
 use crate::report::human::human_bytes;
-use crate::report::{diff, progress, ProfileReport, Report, RunOutcome};
+use crate::report::{diff, progress, CommandName, ProfileReport, Report, RunOutcome};
 use crate::update::{self, UpdateResult, UpdateStatus};
 use crate::{hooks, sys};
 
@@ -215,7 +216,6 @@ fn look_at_base(args: &SplitArgs, c: &Checked, u: &update::Settings, targets: &[
 fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
     let home = &checked.homes[0];
     Report {
-        command: "split".into(),
         dry_run: args.dry_run,
         home: Some(home.path.display().to_string()),
         homes: if checked.homes.len() > 1 {
@@ -226,7 +226,7 @@ fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
         product: Some(checked.homes.iter().map(|h| h.product.as_str()).collect::<Vec<_>>().join(",")),
         version: Some(home.version.clone()),
         out: Some(checked.out.display().to_string()),
-        ..Default::default()
+        ..Report::new(CommandName::Split)
     }
 }
 
@@ -524,7 +524,7 @@ fn refuse_an_ignored_update(args: &SplitArgs, targets: &[Target]) -> Result<()> 
     let mut behind = Vec::new();
     for t in targets.iter().filter(|t| matches!(t.state, CopyState::Current)) {
         let Some(rec) = &t.have else { continue };
-        let level = rec.update.as_ref().and_then(|v| v.get("level")).and_then(|l| l.as_str()).map(str::to_string);
+        let level = rec.update.as_ref().and_then(RecordedUpdate::level);
         let why = match (&rec.update, &u.level) {
             (None, _) => "was made without the update".to_string(),
             (Some(_), Some(want)) if !level.as_deref().is_some_and(|l| same_level(l, want)) => {
@@ -644,16 +644,7 @@ fn copy_all(args: &SplitArgs, builds: &mut [Build<'_>]) -> Result<()> {
 /// Writes the jobs' trees with a progress bar on a terminal.
 fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<Copied>> {
     let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
-    let bar = args.progress.then(|| {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "{{spinner}} {what} {{bytes}}/{{total_bytes}} {{wide_bar}} {{eta}}"
-            ))
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar = progress::copy_bar(args.progress, what, total);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(writeback::copy_threads(args.jobs)).build()?;
     let r = pool.install(|| copy::materialize(jobs, args.reflink, bar.as_ref()));
     if let Some(b) = bar {
@@ -687,8 +678,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
     match &t.state {
         CopyState::Drifted { differences } => {
             let mut r = t.report(Status::Drifted);
-            r.drift = standing::drift_lines(differences);
-            r.drift_total = Some(differences.len());
+            r.set_drift(differences);
             r.reason = why_not_current(&t.state);
             r.notes.push(format!(
                 "{shown} changed since apim-profiles made it; nothing was touched. To rebuild it from the source run the same command with --force"
@@ -697,7 +687,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
         }
         CopyState::Conflicts { .. } => {
             let mut r = t.report(Status::Conflicts);
-            r.update = t.have.as_ref().and_then(|h| h.update.clone()).and_then(|u| serde_json::from_value(u).ok());
+            r.update = t.have.as_ref().and_then(|h| h.update.as_ref()).and_then(RecordedUpdate::result).cloned();
             r.error = why_not_current(&t.state);
             return Ok(r);
         }
@@ -728,8 +718,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
     };
     let mut r = t.report(built);
     if let (true, CopyState::Drifted { differences }) = (t.rolls, &t.state) {
-        r.drift = standing::drift_lines(differences);
-        r.drift_total = Some(differences.len());
+        r.set_drift(differences);
         r.notes.push("rolled forward with --force: the changes listed under drift were discarded".into());
     }
     r.add_copy(&b.stats);
@@ -748,7 +737,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
             r.status = Status::Conflicts;
             r.error = Some(res.message.clone());
         }
-        rec.update = Some(res.to_json());
+        rec.update = Some(RecordedUpdate::of(&res));
     }
     standing::stamp_with(b.staging.path(), &mut rec, Some(&b.digests))?;
     record::write(b.staging.path(), &rec)?;
@@ -792,7 +781,7 @@ fn keep_failed(
     staging: Staging,
     t: &Target,
 ) -> Result<ProfileReport> {
-    rec.update = Some(res.to_json());
+    rec.update = Some(RecordedUpdate::of(&res));
     record::write(staging.path(), &rec)?;
     let staged = staging.path().to_path_buf();
     let (kept, note) = update::keep_failed(staging, &t.final_path, &t.profile.name)?;

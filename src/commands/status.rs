@@ -20,9 +20,10 @@ use crate::model::profile::{load_catalog, Catalog};
 use crate::model::record::{Record, RECORD_FILE};
 use crate::model::standing::{self, CopyState, DRIFT_SHOWN};
 use crate::model::tree::{self, Tree};
+use crate::model::update_result::RecordedUpdate;
 use crate::outcome::{refuse, Status};
 use crate::report::status::{CopyStatus, LastUpdate, StatusDoc};
-use crate::report::RunOutcome;
+use crate::report::{CommandName, RunOutcome};
 
 /// Looks at every copy named or found under the given paths.
 pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> {
@@ -36,7 +37,7 @@ pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> 
     }
     Ok(RunOutcome::status(StatusDoc {
         schema_version: Default::default(),
-        command: "status".into(),
+        command: CommandName::Status,
         changed: false,
         warnings: crate::report::status::mixed_levels(&profiles),
         profiles,
@@ -142,13 +143,8 @@ fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceC
     })
 }
 
-fn last_update(u: &serde_json::Value) -> LastUpdate {
-    let s = |k: &str| u.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    LastUpdate {
-        status: s("status").unwrap_or_else(|| "unknown".into()),
-        at: s("finished_at"),
-        message: s("message").unwrap_or_default(),
-    }
+fn last_update(u: &RecordedUpdate) -> LastUpdate {
+    LastUpdate { status: u.status(), at: u.finished_at(), message: u.message() }
 }
 
 /// The record a `split` run would write for this copy now, as far as it can
@@ -201,7 +197,7 @@ impl SourceCache {
 /// only when it is a regular file).
 /// The level the copy's last update reached, as its record keeps it.
 fn recorded_level(rec: &Record) -> Option<String> {
-    rec.update.as_ref()?.get("level")?.as_str().map(str::to_string)
+    rec.update.as_ref()?.level()
 }
 
 fn update_level(copy: &Path) -> Option<String> {

@@ -17,8 +17,9 @@ use crate::model::profile::load_catalog;
 use crate::model::record::{self, record_for};
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
+use crate::model::update_result::RecordedUpdate;
 use crate::outcome::Status;
-use crate::report::{ProfileReport, Report, RunOutcome};
+use crate::report::{CommandName, ProfileReport, Report, RunOutcome};
 use crate::safe_fs::read_file_beneath;
 use crate::update::{self, Settings, UpdateStatus};
 
@@ -26,7 +27,7 @@ pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>, 
     let started = Instant::now();
     let work = check(copies, settings, profile_dir)?;
     crate::engine::start_writing();
-    let mut report = Report { command: "update".into(), ..Default::default() };
+    let mut report = Report::new(CommandName::Update);
     for (copy, s) in work {
         let r = match held_back(&copy, settings.resume, force)? {
             Some(r) => r,
@@ -84,7 +85,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
     r.changed = res.runs > 0;
     r.update = Some(res.clone());
     r.duration_ms = res.duration_ms;
-    rec.update = Some(res.to_json());
+    rec.update = Some(RecordedUpdate::of(&res));
     standing::stamp(&h.path, &mut rec)?;
     record::write(&h.path, &rec)?;
     Ok(r)
@@ -139,7 +140,7 @@ fn held_back(copy: &Copy, resume: bool, force: bool) -> Result<Option<ProfileRep
         CopyState::Conflicts { files } if !resume => {
             let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
             let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Conflicts);
-            r.update = rec.update.clone().and_then(|u| serde_json::from_value(u).ok());
+            r.update = rec.update.as_ref().and_then(RecordedUpdate::result).cloned();
             r.error = Some(format!(
                 "the last update of {path} stopped on conflicts and was not continued: {}",
                 files.join(", ")
@@ -149,8 +150,7 @@ fn held_back(copy: &Copy, resume: bool, force: bool) -> Result<Option<ProfileRep
         CopyState::Drifted { differences } if !force => {
             let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
             let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Drifted);
-            r.drift = standing::drift_lines(&differences);
-            r.drift_total = Some(differences.len());
+            r.set_drift(&differences);
             r.notes.push(format!(
                 "{path} changed since apim-profiles left it; the update did not run. To update it keeping the edits (the tool stops on a conflict where the update changes an edited file) run: apim-profiles update --force {path}"
             ));

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::model::content::{self, ContentCheck};
-use crate::model::fingerprint::{self, Fingerprint};
+use crate::model::fingerprint::{self, Difference, Fingerprint};
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Action, Options, Plan};
 use crate::model::profile::{load_catalog, Catalog, Profile};
@@ -15,7 +15,7 @@ use crate::model::record::{self, Record};
 use crate::model::standing;
 use crate::model::tree::Tree;
 use crate::outcome::{refuse, Status};
-use crate::report::{ProfileReport, Report, RunOutcome};
+use crate::report::{CommandName, ProfileReport, Report, RunOutcome};
 
 /// A copy as found: its home, its profile, the options it was made with (from
 /// its record) and the record itself.
@@ -78,7 +78,7 @@ fn profile_from_layout(h: &Home, catalog: &Catalog) -> Result<String> {
 pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>, content: bool) -> Result<RunOutcome> {
     let started = Instant::now();
     let catalog = load_catalog(profile_dir)?;
-    let mut report = Report { command: "verify".into(), ..Default::default() };
+    let mut report = Report::new(CommandName::Verify);
     for c in copies {
         let t0 = Instant::now();
         let copy = identify(c, &catalog)?;
@@ -97,8 +97,7 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>, content: bool) -> Res
         if !unproven.is_empty() {
             r.reason = Some(unproven.join("; "));
         }
-        r.drift = all.iter().take(standing::DRIFT_SHOWN).cloned().collect();
-        r.drift_total = (all.len() > r.drift.len()).then_some(all.len());
+        r.set_drift(&all);
         // What verify reports is the copy as it is, not what a fix would leave.
         r.entries_kept = tree.len();
         r.duration_ms = t0.elapsed().as_millis() as u64;
@@ -123,7 +122,7 @@ fn unproven_metadata(rec: Option<&Record>) -> Vec<String> {
 /// `--content`: reads every file the record has a digest of; each file
 /// whose bytes differ is a drift line (once per path). Without digests the
 /// copy is not proven, and nothing is read.
-fn check_content(copy: &Copy, all: &mut Vec<String>, unproven: &mut Vec<String>) -> Result<Option<ContentCheck>> {
+fn check_content(copy: &Copy, all: &mut Vec<Difference>, unproven: &mut Vec<String>) -> Result<Option<ContentCheck>> {
     let found = match &copy.record {
         Some(rec) => content::verify(&copy.home.path, rec)?,
         None => None,
@@ -136,15 +135,16 @@ fn check_content(copy: &Copy, all: &mut Vec<String>, unproven: &mut Vec<String>)
         );
         return Ok(None);
     };
+    let changed = |path: &str, what: &str| Difference::Changed { path: path.into(), what: vec![what.into()] };
     for p in &c.differs {
-        if !all.iter().any(|l| l.starts_with(&format!("{p}: "))) {
-            all.push(format!("{p}: content differs from what apim-profiles left"));
+        if !all.iter().any(|d| d.path() == Some(p)) {
+            all.push(changed(p, "content differs from what apim-profiles left"));
         }
     }
     for u in &c.unreadable {
-        let p = u.split(": ").next().unwrap_or(u);
-        if !all.iter().any(|l| l.starts_with(&format!("{p}: "))) {
-            all.push(u.clone());
+        let (p, why) = u.split_once(": ").unwrap_or((u, "cannot be read"));
+        if !all.iter().any(|d| d.path() == Some(p)) {
+            all.push(changed(p, why));
         }
     }
     Ok(Some(c))
@@ -152,8 +152,8 @@ fn check_content(copy: &Copy, all: &mut Vec<String>, unproven: &mut Vec<String>)
 
 /// How a copy differs from its profile, then from what the tool left (its
 /// record's fingerprint: edited and deleted files too), each path once.
-fn all_differences(plan: &Plan, tree: &Tree, rec: Option<&Record>) -> Vec<String> {
-    let mut lines = plan.drift_lines();
+fn all_differences(plan: &Plan, tree: &Tree, rec: Option<&Record>) -> Vec<Difference> {
+    let mut lines = plan.drift();
     let Some(recorded) = rec.and_then(|r| r.copy_fingerprint.as_ref()) else {
         return lines;
     };
@@ -166,9 +166,9 @@ fn all_differences(plan: &Plan, tree: &Tree, rec: Option<&Record>) -> Vec<String
         })
         .collect();
     for d in fingerprint::compare(recorded, &Fingerprint::of_copy_tree(tree)) {
-        let p = d.path();
+        let p = d.path().unwrap_or_default();
         if !named.iter().any(|n| p == n || p.starts_with(&format!("{n}/"))) {
-            lines.push(d.to_string());
+            lines.push(d);
         }
     }
     lines

@@ -127,7 +127,7 @@ pub fn write(copy: &Path, format: Format) -> Result<(PathBuf, u64)> {
     let final_name = archive_name(copy, format);
     let mut tmp = OsString::from(".");
     tmp.push(&final_name);
-    let tmp = OsString::from(crate::safe_fs::unguessable(&format!("{}.apim-profiles-tmp-", tmp.to_string_lossy())));
+    let tmp = OsString::from(crate::safe_fs::unguessable(&format!("{}.apim-profiles-tmp-", tmp.to_string_lossy()))?);
     let f = dir.create_new(&tmp, 0o600)?;
     // No wider than the copy: 0600, or its root's mode without others' bits.
     let mode = (root_mode & 0o660) | 0o600;

@@ -110,6 +110,9 @@ pub struct Reused {
     pub sha: Option<Sha>,
 }
 
+/// (device, inode) and change time of a file linked into a new copy.
+type LinkedAs = ((u64, u64), (i64, u32));
+
 /// Links the earlier copy's file to `dst` when it is still the recorded file
 /// with the owner, mode and size `e` asks; its (device, inode) and the change
 /// time it is left with. None when it cannot be taken (then it is written).
@@ -119,7 +122,7 @@ fn link_reused(
     f: &Reused,
     e: &Entry,
     dst: &Path,
-) -> Result<Option<((u64, u64), (i64, u32))>> {
+) -> Result<Option<LinkedAs>> {
     let Ok((dir, name)) = reuse.from.parent_of(rel) else { return Ok(None) };
     let Ok(st) = sys::stat_at(dir.fd(), &name) else { return Ok(None) };
     let same = st.is_file()

@@ -103,7 +103,7 @@ fn replace_file(plan: &Plan, top: &Beneath, rel: &Path, after: &Origin, backup: 
     let entry = plan.tree.get(rel).context("internal: rewritten file is not in the plan")?;
     let (dir, name) = top.parent_of(rel)?;
     // An unguessable name, created with O_EXCL and no link followed.
-    let tmp = OsString::from(crate::safe_fs::unguessable(&format!(".{}.apim-profiles-tmp-", name.to_string_lossy())));
+    let tmp = OsString::from(crate::safe_fs::unguessable(&format!(".{}.apim-profiles-tmp-", name.to_string_lossy()))?);
     let shown = target.with_file_name(&tmp);
     let out = dir.create_new(&tmp, 0o600)?;
     let e = Entry { origin: after.clone(), ..entry.clone() };

@@ -28,11 +28,6 @@ pub fn catch_signals() {
     }
 }
 
-/// Asks the run to stop as if Ctrl-C was pressed.
-pub fn interrupt() {
-    SIGNAL.store(signal_hook::consts::SIGINT as usize, Ordering::SeqCst);
-}
-
 /// Set once a command starts writing. Before that (checks, planning, a whole
 /// dry-run) Ctrl-C ends the process at once with exit 130: nothing needs
 /// cleaning up, and a long read-only phase must not ignore the operator.

@@ -39,20 +39,12 @@ impl Known {
         self.0.extend(other.0);
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// The file `id` now has change time `ctime` through no write of its
     /// bytes (a name added or removed): its digest holds on.
     pub fn retime(&mut self, id: (u64, u64), ctime: (i64, u32)) {
         if let Some((at, _)) = self.0.get_mut(&id) {
             *at = ctime;
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// The digest of the file with this stamp, if it was hashed as it is now.
@@ -103,7 +95,7 @@ impl Hasher {
 
     /// `n` zero bytes (a hole of a sparse file).
     pub fn zeros(&mut self, mut n: u64) {
-        const Z: [u8; 64 << 10] = [0; 64 << 10];
+        static Z: [u8; 64 << 10] = [0; 64 << 10];
         while n > 0 {
             let k = n.min(Z.len() as u64) as usize;
             self.0.update(&Z[..k]);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::model::config::{self, ConfigEdits};
+use crate::model::fingerprint::Difference;
 use crate::model::pattern::NamePattern;
 use crate::model::profile::{check_relative, Profile, Step};
 use crate::model::tree::{self, Entry, Kind, Origin, Tree};
@@ -63,12 +64,12 @@ pub enum Action {
     /// An entry (with everything below it) removed.
     Remove { path: PathBuf, step: String, entries: usize, bytes: u64, dir: bool },
     /// An entry renamed to keep the original (`mv target backup`).
-    Backup { from: PathBuf, to: PathBuf, step: String },
+    Backup { from: PathBuf, to: PathBuf },
     /// A file's content replaced; `before` and `after` say where each side's
     /// bytes are, for the diff.
     Rewrite { path: PathBuf, step: String, before: Origin, after: Origin },
     /// Nothing done, for a reason the operator should hear.
-    Note { step: String, message: String },
+    Note { message: String },
     /// The profile cannot be applied to this tree as it is, and guessing
     /// would be wrong (a consumed template variant): `verify` reports it as
     /// drift, the other commands as a note.
@@ -87,8 +88,6 @@ pub struct Plan {
     /// The tree after the optimization; origins point into `root`.
     pub tree: Tree,
     pub actions: Vec<Action>,
-    /// Entries in `root` before, for the summary.
-    pub entries_before: usize,
     /// Hash of the deployment.toml the plan writes, recorded for later runs.
     pub written_toml_sha256: Option<String>,
 }
@@ -96,39 +95,43 @@ pub struct Plan {
 impl Plan {
     /// The plan that changes nothing: a tree copied as it is.
     pub fn unchanged(tree: Tree) -> Plan {
-        Plan {
-            profile: String::new(),
-            root: tree.root.clone(),
-            entries_before: tree.len(),
-            tree,
-            actions: Vec::new(),
-            written_toml_sha256: None,
-        }
+        Plan { profile: String::new(), root: tree.root.clone(), tree, actions: Vec::new(), written_toml_sha256: None }
     }
     /// Whether carrying out the plan changes anything (what `verify` asks).
     pub fn changes_anything(&self) -> bool {
         self.actions.iter().any(|a| !matches!(a, Action::Note { .. } | Action::Blocked { .. } | Action::Unmet { .. }))
     }
-    pub fn removed(&self) -> impl Iterator<Item = &Action> {
-        self.actions.iter().filter(|a| matches!(a, Action::Remove { .. }))
-    }
-    /// One line per way the tree differs from the profile (what `verify`
-    /// reports and re-optimization fixes).
-    pub fn drift_lines(&self) -> Vec<String> {
+    /// Each way the tree differs from the profile (what `verify` reports and
+    /// re-optimization fixes).
+    pub fn drift(&self) -> Vec<Difference> {
+        let profile = |path: Option<&PathBuf>, message| Difference::Profile {
+            path: path.map(|p| p.to_string_lossy().into_owned()),
+            message,
+        };
         self.actions
             .iter()
             .filter_map(|a| match a {
-                Action::Remove { path, step, dir, .. } => Some(format!(
-                    "{}{} is present, but the profile removes it ({step})",
-                    path.display(),
-                    if *dir { "/" } else { "" }
+                Action::Remove { path, step, dir, .. } => Some(profile(
+                    Some(path),
+                    format!(
+                        "{}{} is present, but the profile removes it ({step})",
+                        path.display(),
+                        if *dir { "/" } else { "" }
+                    ),
                 )),
-                Action::Rewrite { path, step, .. } => Some(format!("{} is not the profile's ({step})", path.display())),
-                Action::Blocked { message, step, .. } => Some(format!("{message} ({step})")),
-                Action::Unmet { step, message } => Some(format!("{message} ({step})")),
+                Action::Rewrite { path, step, .. } => {
+                    Some(profile(Some(path), format!("{} is not the profile's ({step})", path.display())))
+                }
+                Action::Blocked { path, message, step } => Some(profile(Some(path), format!("{message} ({step})"))),
+                Action::Unmet { step, message } => Some(profile(None, format!("{message} ({step})"))),
                 Action::Backup { .. } | Action::Note { .. } => None,
             })
             .collect()
+    }
+
+    /// [`Plan::drift`] in words, one line each.
+    pub fn drift_lines(&self) -> Vec<String> {
+        self.drift().iter().map(ToString::to_string).collect()
     }
 
     pub fn notes(&self) -> Vec<String> {
@@ -168,7 +171,6 @@ pub fn compute(profile: &Profile, tree: &Tree, opts: &Options) -> Result<Plan> {
     Ok(Plan {
         profile: profile.name.clone(),
         root: tree.root.clone(),
-        entries_before: tree.len(),
         tree: p.t,
         actions: p.actions,
         written_toml_sha256: p.written_toml,
@@ -220,7 +222,6 @@ impl Planner {
             Step::ReplaceDeploymentToml { template, target, backup } => {
                 if opts.skip_config_optimization {
                     self.actions.push(Action::Note {
-                        step: label,
                         message: "deployment.toml kept as it is (--skip-config-optimization)".into(),
                     });
                     return Ok(());
@@ -317,9 +318,9 @@ impl Planner {
             // The first backup is the pristine one: keep it, and keep this
             // version too under the next free name.
             let extra = self.free_name(&backup);
-            self.backup(&target, &extra, &label);
+            self.backup(&target, &extra);
         } else {
-            self.backup(&target, &backup, &label);
+            self.backup(&target, &backup);
         }
         let v = self.t.get(&variant).cloned().expect("checked");
         self.put(&target, placed(v), &label);
@@ -377,7 +378,7 @@ impl Planner {
         let desired = match self.desired_toml(profile, &template, &target, &backup, opts)? {
             Some((bytes, warnings)) => {
                 for w in warnings {
-                    self.actions.push(Action::Note { step: label.clone(), message: w });
+                    self.actions.push(Action::Note { message: w });
                 }
                 Some(bytes)
             }
@@ -417,7 +418,6 @@ impl Planner {
             }
             if !ours {
                 self.actions.push(Action::Note {
-                    step: label,
                     message: format!(
                         "{} was edited since it was optimized (a backup exists and it differs from the profile's): kept as it is",
                         target.display()
@@ -431,7 +431,7 @@ impl Planner {
             self.actions.push(Action::Rewrite { path: target, step: label, before, after: new_entry.origin });
             return Ok(());
         }
-        self.backup(&target, &backup, &label);
+        self.backup(&target, &backup);
         self.put(&target, new_entry, &label);
         Ok(())
     }
@@ -480,7 +480,7 @@ impl Planner {
             Some(Kind::File { .. }) => format!("{} is a file, not a directory", dir.display()),
             None => {
                 let message = format!("{} is not in the home: nothing to remove there", dir.display());
-                self.actions.push(Action::Note { step: step.to_string(), message });
+                self.actions.push(Action::Note { message });
                 return false;
             }
         };
@@ -517,9 +517,9 @@ impl Planner {
         self.actions.push(Action::Remove { path: path.to_path_buf(), step: step.to_string(), entries, bytes, dir });
     }
 
-    fn backup(&mut self, from: &Path, to: &Path, step: &str) {
+    fn backup(&mut self, from: &Path, to: &Path) {
         self.t.rename_file(from, to);
-        self.actions.push(Action::Backup { from: from.to_path_buf(), to: to.to_path_buf(), step: step.to_string() });
+        self.actions.push(Action::Backup { from: from.to_path_buf(), to: to.to_path_buf() });
     }
 
     /// Places new content at `path` (which the preceding backup freed).

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::model::fingerprint::Fingerprint;
@@ -13,6 +13,7 @@ use crate::model::home::Home;
 use crate::model::plan::{Options, Plan};
 use crate::model::profile::Profile;
 use crate::model::tree;
+use crate::model::update_result::RecordedUpdate;
 
 pub const RECORD_FILE: &str = ".apim-profiles.json";
 
@@ -44,7 +45,7 @@ pub struct Record {
     pub deployment_toml_sha256: Option<String>,
     /// Result of the last update run in this copy, if any.
     #[serde(default)]
-    pub update: Option<serde_json::Value>,
+    pub update: Option<RecordedUpdate>,
     /// The source's entries (metadata only), to name what changed in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_entries: Option<std::sync::Arc<Fingerprint>>,
@@ -67,15 +68,6 @@ pub struct Record {
 }
 
 impl Record {
-    /// The inputs that decide whether a copy is current.
-    pub fn same_inputs(&self, other: &Record) -> bool {
-        self.tool_version == other.tool_version
-            && self.profile == other.profile
-            && self.profile_sha256 == other.profile_sha256
-            && self.options_sha256 == other.options_sha256
-            && self.source_fingerprint == other.source_fingerprint
-    }
-
     /// The seal of this record's content (the seal itself left out).
     fn compute_seal(&self) -> String {
         // The fingerprints are shared, not copied, and the text is hashed as
@@ -110,15 +102,6 @@ impl Record {
     /// The record without its seal, to compare content.
     pub fn unsealed(&self) -> Record {
         Record { seal: None, ..self.clone() }
-    }
-}
-
-pub fn read(copy: &Path) -> Result<Option<Record>> {
-    let p = copy.join(RECORD_FILE);
-    // Never through a link: a record is a file this tool wrote.
-    match crate::safe_fs::read_own(&p)? {
-        Some(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("reading {}", p.display()))?)),
-        None => Ok(None),
     }
 }
 
@@ -163,4 +146,98 @@ pub fn record_for(profile: &Profile, home: &Home, opts: &Options, fingerprint: O
 pub fn options_hash(opts: &Options) -> String {
     let text = format!("skip={};config={}", opts.skip_config_optimization, opts.config.canonical());
     tree::sha256_hex(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::update_result::{UpdateResult, UpdateStatus};
+
+    fn record(update: Option<RecordedUpdate>) -> Record {
+        Record {
+            tool: "apim-profiles".into(),
+            tool_version: "0.1.0".into(),
+            profile: "gateway-worker".into(),
+            product: "wso2am".into(),
+            version: "4.2.0".into(),
+            profile_sha256: "p".into(),
+            skip_config_optimization: false,
+            options_sha256: "o".into(),
+            carry: vec![],
+            carry_common: false,
+            source: None,
+            source_fingerprint: None,
+            deployment_toml_sha256: None,
+            update,
+            source_entries: None,
+            copy_fingerprint: None,
+            content_sha256: None,
+            base: None,
+            seal: None,
+        }
+    }
+
+    /// The text `write` puts on disk.
+    fn written(r: &Record) -> String {
+        let sealed = Record { seal: Some(r.compute_seal()), ..r.clone() };
+        serde_json::to_string_pretty(&sealed).unwrap()
+    }
+
+    fn conflicted() -> UpdateResult {
+        let mut u = UpdateResult::new("updates/logs".into());
+        u.status = UpdateStatus::Conflicts;
+        u.conflicts = vec!["repository/conf/a.xml".into()];
+        u.level = Some("42".into());
+        u.finished_at = Some("2026-12-01T10:00:00Z".into());
+        u
+    }
+
+    /// Until the update was typed, a record kept it as a JSON value: such a
+    /// record reads typed, and its seal still holds.
+    #[test]
+    fn a_record_that_kept_the_update_as_json_reads_typed_and_its_seal_holds() {
+        let as_value = serde_json::to_value(conflicted()).unwrap();
+        let old = written(&record(Some(RecordedUpdate::Earlier(as_value))));
+        let back: Record = serde_json::from_str(&old).unwrap();
+        assert!(back.seal_holds());
+        let u = back.update.as_ref().unwrap();
+        assert!(u.result().is_some(), "{u:?}");
+        assert_eq!(u.status(), UpdateStatus::Conflicts);
+        assert_eq!(u.conflicts(), ["repository/conf/a.xml"]);
+        assert_eq!(written(&back), old);
+    }
+
+    /// A result of another shape (a field missing, one added, a status this
+    /// version lacks) is kept as it was read: the seal holds, the status and
+    /// level still read, and an unknown status counts as failed.
+    #[test]
+    fn an_update_of_another_shape_is_kept_as_read() {
+        let mut v = serde_json::to_value(conflicted()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("self_updates");
+        o.insert("from_the_future".into(), serde_json::json!(1));
+        let old = written(&record(Some(RecordedUpdate::Earlier(v.clone()))));
+        let back: Record = serde_json::from_str(&old).unwrap();
+        assert!(back.seal_holds());
+        let u = back.update.as_ref().unwrap();
+        assert!(u.result().is_none());
+        assert_eq!((u.status(), u.level()), (UpdateStatus::Conflicts, Some("42".into())));
+        assert_eq!(written(&back), old);
+
+        v["status"] = "paused".into();
+        let odd: RecordedUpdate = serde_json::from_value(v).unwrap();
+        assert_eq!(odd.status(), UpdateStatus::Failed);
+    }
+
+    /// What this version writes reads back as it was, notes left out.
+    #[test]
+    fn a_written_update_reads_back_the_same() {
+        let mut u = conflicted();
+        u.notes.push("for the report only".into());
+        let r = record(Some(RecordedUpdate::of(&u)));
+        let back: Record = serde_json::from_str(&written(&r)).unwrap();
+        assert!(back.seal_holds());
+        assert_eq!(back.unsealed(), r);
+        assert!(!written(&r).contains("for the report only"));
+    }
 }

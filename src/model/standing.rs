@@ -16,6 +16,7 @@ use crate::model::content;
 use crate::model::fingerprint::{self, Difference, Fingerprint};
 use crate::model::profile::{Catalog, Step};
 use crate::model::record::{Record, RECORD_FILE};
+use crate::model::update_result::UpdateStatus;
 use crate::outcome::Refusal;
 
 /// Why a copy whose record keeps no change times is never current: a file
@@ -203,22 +204,14 @@ pub fn standing(copy: &Path, have: &Record) -> Result<CopyState> {
 /// How the last update of a copy ended when it did not finish (failed,
 /// reverted, timed out, interrupted): such a copy is never current.
 pub fn unfinished_update(rec: &Record) -> Option<String> {
-    let status = rec.update.as_ref()?.get("status")?.as_str()?;
-    (!matches!(status, "updated" | "conflicts")).then(|| status.to_string())
+    let status = rec.update.as_ref()?.status();
+    (!matches!(status, UpdateStatus::Updated | UpdateStatus::Conflicts)).then(|| status.to_string())
 }
 
 /// The files of an update that stopped on conflicts and was not continued.
 pub fn pending_conflicts(rec: &Record) -> Option<Vec<String>> {
     let u = rec.update.as_ref()?;
-    if u.get("status").and_then(|s| s.as_str()) != Some("conflicts") {
-        return None;
-    }
-    let files = u
-        .get("conflicts")
-        .and_then(|c| c.as_array())
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    Some(files)
+    (u.status() == UpdateStatus::Conflicts).then(|| u.conflicts())
 }
 
 /// Every input that differs, in words; None when the copy was made from these inputs.
@@ -361,9 +354,4 @@ pub fn stamp_with(copy: &Path, rec: &mut Record, known: Option<&content::Known>)
     };
     rec.copy_fingerprint = Some(std::sync::Arc::new(fp));
     Ok(())
-}
-
-/// The human lines of a drift: the first [`DRIFT_SHOWN`] and a count.
-pub fn drift_lines(differences: &[Difference]) -> Vec<String> {
-    differences.iter().take(DRIFT_SHOWN).map(ToString::to_string).collect()
 }

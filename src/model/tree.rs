@@ -376,10 +376,6 @@ impl Tree {
         self.kept.iter().map(|w| w.count_ones() as usize).sum::<usize>() + self.extra.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Every entry, in path order.
     pub fn iter(&self) -> impl Iterator<Item = (&Path, &Entry)> + '_ {
         self.merged(0..self.base.len(), self.extra.iter())

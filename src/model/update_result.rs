@@ -1,7 +1,9 @@
 //! What an update did to one copy, as data: the report shows it, the copy's
 //! record keeps it. Running the tool and reading its output is `crate::update`.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::outcome::Status;
 
@@ -19,10 +21,17 @@ pub enum UpdateStatus {
     Interrupted,
 }
 
+impl fmt::Display for UpdateStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = serde_json::to_value(self).map_err(|_| fmt::Error)?;
+        f.write_str(v.as_str().unwrap_or_default())
+    }
+}
+
 /// What one copy's update came to (`profiles[].update` in the JSON report,
 /// and `update` in the copy's record). The fields are in alphabetical order
 /// because that is the order the JSON contract has always listed them in.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UpdateResult {
     pub added: Vec<String>,
     pub conflicts: Vec<String>,
@@ -87,23 +96,111 @@ impl UpdateResult {
     pub fn keeps_copy(&self) -> bool {
         matches!(self.status, UpdateStatus::Updated | UpdateStatus::Conflicts | UpdateStatus::RolledBack)
     }
-    /// The form kept in the copy's record.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+}
+
+/// The last update as a copy's record keeps it (`update` in
+/// `.apim-profiles.json`): the result as this version writes it, or the JSON
+/// of an earlier version's result, kept exactly as read (the record's seal
+/// covers it), of which the status, level and conflicts are read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RecordedUpdate {
+    Result(Box<UpdateResult>),
+    Earlier(serde_json::Value),
+}
+
+impl<'de> Deserialize<'de> for RecordedUpdate {
+    /// A result that reads as this version's and writes back to the same
+    /// JSON is typed; any other (a field missing, added or renamed by another
+    /// version) is kept as it was, so that writing the record back does not
+    /// change it.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match serde_json::from_value::<UpdateResult>(v.clone()) {
+            Ok(r) if serde_json::to_value(&r).is_ok_and(|back| back == v) => Ok(RecordedUpdate::Result(Box::new(r))),
+            _ => Ok(RecordedUpdate::Earlier(v)),
+        }
     }
+}
+
+impl RecordedUpdate {
+    /// The result as the record keeps it (its notes are the report's).
+    pub fn of(r: &UpdateResult) -> RecordedUpdate {
+        RecordedUpdate::Result(Box::new(UpdateResult { notes: Vec::new(), ..r.clone() }))
+    }
+
+    /// How the update ended. An earlier result whose status does not read
+    /// counts as failed: such a copy is never taken as current.
+    pub fn status(&self) -> UpdateStatus {
+        match self {
+            RecordedUpdate::Result(r) => r.status.clone(),
+            RecordedUpdate::Earlier(v) => {
+                v.get("status").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or(UpdateStatus::Failed)
+            }
+        }
+    }
+
+    /// The update level the copy reached, when the tool said.
+    pub fn level(&self) -> Option<String> {
+        match self {
+            RecordedUpdate::Result(r) => r.level.clone(),
+            RecordedUpdate::Earlier(v) => earlier_text(v, "level"),
+        }
+    }
+
+    /// The files the update stopped on.
+    pub fn conflicts(&self) -> Vec<String> {
+        match self {
+            RecordedUpdate::Result(r) => r.conflicts.clone(),
+            RecordedUpdate::Earlier(v) => v
+                .get("conflicts")
+                .and_then(|c| c.as_array())
+                .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// When the run ended (RFC 3339, UTC).
+    pub fn finished_at(&self) -> Option<String> {
+        match self {
+            RecordedUpdate::Result(r) => r.finished_at.clone(),
+            RecordedUpdate::Earlier(v) => earlier_text(v, "finished_at"),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            RecordedUpdate::Result(r) => r.message.clone(),
+            RecordedUpdate::Earlier(v) => earlier_text(v, "message").unwrap_or_default(),
+        }
+    }
+
+    /// The whole result, when this version wrote it.
+    pub fn result(&self) -> Option<&UpdateResult> {
+        match self {
+            RecordedUpdate::Result(r) => Some(r),
+            RecordedUpdate::Earlier(_) => None,
+        }
+    }
+}
+
+fn earlier_text(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|l| l.as_str()).map(str::to_string)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A field added out of order would change the bytes playbooks see.
+    /// A field added out of order would change the bytes playbooks see, and
+    /// the seal of records written when the result was kept as a JSON value
+    /// (its keys sorted).
     #[test]
     fn fields_serialize_in_the_contract_order() {
         let mut r = UpdateResult::new("logs".into());
         r.notes.push("not in the JSON".into());
         let direct = serde_json::to_string(&r).unwrap();
-        let sorted = serde_json::to_string(&r.to_json()).unwrap();
+        let sorted = serde_json::to_string(&serde_json::to_value(&r).unwrap()).unwrap();
         assert_eq!(direct, sorted);
         assert!(!direct.contains("not in the JSON"));
     }

@@ -98,9 +98,9 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool, short: Option<&[String]>)
         s.push_str(&format!("reason: {}\n", escape(why)));
     }
     for d in &r.drift {
-        s.push_str(&format!("drift: {}\n", escape(d)));
+        s.push_str(&format!("drift: {}\n", escape(&d.to_string())));
     }
-    if let Some(more) = r.drift_total.map(|t| t.saturating_sub(r.drift.len())).filter(|m| *m > 0) {
+    if let Some(more) = Some(r.drift_total.saturating_sub(r.drift.len())).filter(|m| *m > 0) {
         s.push_str(&format!("drift: and {more} more differences\n"));
     }
     for (label, v) in [("start", &r.start), ("archive", &r.archive), ("error", &r.error)] {
@@ -146,7 +146,7 @@ fn verdict(r: &ProfileReport) -> String {
     } else if r.drift.is_empty() {
         "matches its profile".to_string()
     } else {
-        format!("{} differences from its profile", r.drift_total.unwrap_or(r.drift.len()))
+        format!("{} differences from its profile", r.drift_total)
     };
     s.push_str(&format!("summary: {} entries, {verdict}\n", r.entries_kept));
     s

@@ -8,7 +8,9 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::engine::copy::CopyStats;
+use crate::model::fingerprint::Difference;
 use crate::model::plan::{Action, Plan};
+use crate::model::standing::DRIFT_SHOWN;
 use crate::model::update_result::UpdateResult;
 use crate::outcome::{fold, Exit, Status};
 
@@ -23,10 +25,21 @@ pub mod status;
 pub mod style;
 pub mod wrap;
 
-#[derive(Debug, Serialize, Default, schemars::JsonSchema)]
+/// The command a report is of (`command` in the JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandName {
+    Split,
+    Optimize,
+    Update,
+    Verify,
+    Status,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub schema_version: schema::SchemaVersion,
-    pub command: String,
+    pub command: CommandName,
     /// False when the run changed nothing on disk.
     pub changed: bool,
     pub dry_run: bool,
@@ -44,6 +57,26 @@ pub struct Report {
     pub profiles: Vec<ProfileReport>,
     pub warnings: Vec<String>,
     pub duration_ms: u64,
+}
+
+impl Report {
+    /// The report of `command`, before anything is known.
+    pub fn new(command: CommandName) -> Report {
+        Report {
+            schema_version: Default::default(),
+            command,
+            changed: false,
+            dry_run: false,
+            home: None,
+            homes: Vec::new(),
+            product: None,
+            version: None,
+            out: None,
+            profiles: Vec::new(),
+            warnings: Vec::new(),
+            duration_ms: 0,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Clone, schemars::JsonSchema)]
@@ -66,19 +99,21 @@ pub struct ProfileReport {
     pub files_cloned: u64,
     /// A copy rolled forward: files taken as they were from the copy's
     /// earlier self (same inode and times), not counted in `files_copied`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub files_kept: u64,
     /// Their bytes, not counted in `bytes_copied`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub bytes_kept: u64,
     pub bytes_to_copy: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateResult>,
+    /// How the copy differs from what it should be, the first 20 (the same
+    /// shape as `status`'s `drift`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<String>,
-    /// How many differences there are in all (`drift` lists the first 20).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift_total: Option<usize>,
+    pub drift: Vec<Difference>,
+    /// How many differences there are in all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drift_total: usize,
     /// `would-replace`, `drifted`, `conflicts` of a copy already there: why
     /// it is not current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,7 +163,17 @@ pub struct BackupMade {
     pub to: String,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl ProfileReport {
+    /// Lists `differences`: the first [`DRIFT_SHOWN`] and their count.
+    pub fn set_drift(&mut self, differences: &[Difference]) {
+        self.drift = differences.iter().take(DRIFT_SHOWN).cloned().collect();
+        self.drift_total = differences.len();
+    }
+
     /// The plan's facts with a status; copy figures are added by the command.
     pub fn from_plan(plan: &Plan, path: &std::path::Path, status: Status) -> ProfileReport {
         let mut r = ProfileReport {
@@ -151,7 +196,7 @@ impl ProfileReport {
             bytes_to_copy: plan.tree.total_bytes(),
             update: None,
             drift: Vec::new(),
-            drift_total: None,
+            drift_total: 0,
             reason: None,
             links_rewritten: Vec::new(),
             archive: None,
@@ -277,7 +322,7 @@ fn advice(exit: Exit, report: &Report) -> Vec<String> {
             .map(|p| format!("hint: to resume {0}: resolve each conflict listed, save the resolved file beside it as <file>.final, then run: apim-profiles update --continue {0}", p.path))
             .collect(),
         Exit::Failed => vec!["hint: a profile's update failed; read the logs named above (updates/logs/ in the copy kept for inspection)".into()],
-        Exit::Drift if report.command != "verify" => vec!["hint: a copy changed since apim-profiles left it and was not touched; see what changed above, then rebuild it with split --force (or keep the change and re-apply the profile with apim-profiles optimize)".into()],
+        Exit::Drift if report.command != CommandName::Verify => vec!["hint: a copy changed since apim-profiles left it and was not touched; see what changed above, then rebuild it with split --force (or keep the change and re-apply the profile with apim-profiles optimize)".into()],
         _ => vec![],
     }
 }
@@ -361,11 +406,11 @@ pub fn after_printing(printed: std::io::Result<()>, exit: Exit) -> Exit {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: cannot write the report to stdout: {e}");
-            exit.max(Exit::Failed)
+            exit.worse(Exit::Failed)
         }
     }
 }
 
-fn is_zero(n: &u64) -> bool {
+fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }

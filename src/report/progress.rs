@@ -32,14 +32,15 @@ pub fn update_line(enabled: bool, label: &str) -> Option<ProgressBar> {
     phase(enabled, &format!("[{label}] update running"))
 }
 
-/// The copy's bar: bytes done of the total, speed and time left.
-pub fn copy_bar(enabled: bool, total: u64) -> Option<ProgressBar> {
+/// The copies' bar: what is done (`what`), bytes done of the total, speed
+/// and time left.
+pub fn copy_bar(enabled: bool, what: &str, total: u64) -> Option<ProgressBar> {
     enabled.then(|| {
         let b = ProgressBar::new(total);
         b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} copy {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {wide_bar}",
-            )
+            ProgressStyle::with_template(&format!(
+                "{{spinner}} {what} {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} ETA {{eta}} {{wide_bar}}"
+            ))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b

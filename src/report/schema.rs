@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 /// The version of every JSON document's shape.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The `schema_version` field of every document: always [`SCHEMA_VERSION`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::model::fingerprint::Difference;
+use crate::model::update_result::UpdateStatus;
 use crate::outcome::Status;
 use crate::report::human::{escape, human_bytes};
 use crate::report::schema::SchemaVersion;
@@ -14,7 +15,7 @@ use crate::report::wrap::wrap;
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StatusDoc {
     pub schema_version: SchemaVersion,
-    pub command: String,
+    pub command: crate::report::CommandName,
     /// Always false: `status` only reads.
     pub changed: bool,
     pub profiles: Vec<CopyStatus>,
@@ -56,8 +57,9 @@ pub struct CopyStatus {
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LastUpdate {
-    /// `updated`, `conflicts`, `failed`, `reverted`, `timed-out`, `interrupted`.
-    pub status: String,
+    /// How it ended (an earlier version's status that does not read is
+    /// `failed`).
+    pub status: UpdateStatus,
     /// When it finished (RFC 3339, UTC), when the record says.
     pub at: Option<String>,
     pub message: String,

@@ -46,6 +46,7 @@ pub const BOLD_YELLOW: &str = "\x1b[1;33m";
 pub const BOLD_CYAN: &str = "\x1b[1;36m";
 
 impl Paint {
+    #[cfg(test)]
     pub fn new(on: bool) -> Self {
         Paint { on }
     }
@@ -58,9 +59,6 @@ impl Paint {
     fn for_stream(terminal: bool) -> Self {
         let choice = CHOICE.get().copied().unwrap_or_default();
         Paint { on: decide(choice, terminal, std::env::var_os("NO_COLOR")) }
-    }
-    pub fn is_on(&self) -> bool {
-        self.on
     }
     pub fn paint(&self, code: &str, s: &str) -> String {
         if self.on && !s.is_empty() {

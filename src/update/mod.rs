@@ -368,7 +368,7 @@ fn run_until_done(
     let credentials = ready.credentials.as_ref();
     loop {
         result.runs += 1;
-        let run = tool::run_tool(&tool, &tree.join("bin"), &args, credentials, marker_dir, s, label, bar.as_ref())?;
+        let run = tool::run_tool(&tool, &args, credentials, marker_dir, s, label, bar.as_ref())?;
         result::keep_output(tree, &run.lines)?;
         result.logs = result::logs_of(tree);
         if !read_run(result, &run, s, shown) {

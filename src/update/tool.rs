@@ -60,10 +60,10 @@ pub struct Run {
 
 /// Runs the tool once (see [`crate::update::process`]): credentials typed at
 /// its prompt, output read as bytes with the password and other secrets
-/// masked, its whole group stopped at the end.
+/// masked, its whole group stopped at the end. It runs in the directory it
+/// sits in (the home's `bin/`, where WSO2 runs it).
 pub fn run_tool(
     tool: &Path,
-    cwd: &Path,
     args: &[String],
     credentials: Option<&Credentials>,
     marker_dir: &Path,
@@ -90,6 +90,7 @@ pub fn run_tool(
         }
     };
     let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    let cwd = tool.parent().unwrap_or(Path::new("."));
     let spec = process::Spec {
         tool,
         cwd,
@@ -114,8 +115,7 @@ pub fn current_level(s: &Settings, home: &Path) -> Option<String> {
     }
     let quick = Settings { timeout: Duration::from_secs(60), echo: false, trial_subscription: false, ..s.clone() };
     let marker = home.parent()?;
-    let run =
-        run_tool(&tool, &home.join("bin"), &["current-state".to_string()], None, marker, &quick, "", None).ok()?;
+    let run = run_tool(&tool, &["current-state".to_string()], None, marker, &quick, "", None).ok()?;
     if run.code != Some(0) {
         return None;
     }

@@ -330,9 +330,11 @@ profiles:
       description: The archive written with O(archive).
       type: str
     drift:
-      description: Verify - one line per difference from the profile.
+      description: >-
+        Verify - each difference (at most 20), as apim-profiles reports it - C(change) (added, removed, changed,
+        profile), C(path), and C(kind), C(what) or C(message).
       type: list
-      elements: str
+      elements: dict
     error:
       description: What failed for this profile.
       type: str
@@ -990,11 +992,26 @@ def do_update(module, params, private):
     return result
 
 
+KIND_WORDS = {'d': 'directory', 'l': 'link', 's': 'special file'}
+
+
+def drift_line(d):
+    """One difference of a report's drift (schema_version 2: an object) in
+    the words apim-profiles prints it."""
+    if not isinstance(d, dict):
+        return str(d)
+    if d.get('change') == 'profile':
+        return d.get('message') or ''
+    if d.get('change') == 'changed':
+        return '%s: %s' % (d.get('path'), ', '.join(d.get('what') or []))
+    return '%s: %s %s' % (d.get('path'), KIND_WORDS.get(d.get('kind'), 'file'), d.get('change'))
+
+
 def do_verify(module, params):
     cmd = [params['binary'], 'verify'] + list(params['copies']) + ['--json'] + common_args(params)
     rc, report, stderr = run(module, cmd)
     profiles = report.get('profiles') or []
-    drift = ['%s: %s' % (p.get('path'), line) for p in profiles for line in p.get('drift') or []]
+    drift = ['%s: %s' % (p.get('path'), drift_line(d)) for p in profiles for d in p.get('drift') or []]
     result = dict(changed=False, cmd=cmd, rc=rc, report=report, profiles=profiles, drift=drift)
     if rc == 4 or drift:
         module.fail_json(msg='%d of %d copies no longer match their profiles:\n%s'

@@ -348,7 +348,7 @@ impl Base {
 
 /// A copy's update level, as its record says.
 pub(super) fn copy_level(rec: &Record) -> Option<String> {
-    rec.update.as_ref().and_then(|v| v.get("level")).and_then(|l| l.as_str()).map(str::to_string)
+    rec.update.as_ref().and_then(crate::model::update_result::RecordedUpdate::level)
 }
 
 /// What rolling a copy forward adds, changes and removes (files and links;
