@@ -258,7 +258,14 @@ fn shipped_plan(
     if !(profile.facts.update_first && updating) {
         return Ok(None);
     }
-    let mut p = plan::compute(&profile.as_shipped(), source, &args.options)?;
+    // The pack as shipped: settings that go in with the profile's template
+    // come after the update, never into the file its backup keeps; settings
+    // for the home's own file (--skip-config-optimization) are applied now.
+    let mut opts = args.options.clone();
+    if !opts.skip_config_optimization && profile.deployment_toml().is_some() {
+        opts.config = Default::default();
+    }
+    let mut p = plan::compute(&profile.as_shipped(), source, &opts)?;
     p.tree.relativize_links_into(&home.path);
     Ok(Some(p))
 }

@@ -159,10 +159,21 @@ pub fn check_met(plan: &Plan) -> Result<()> {
 /// Computes the plan of `profile` on `tree` (a scan of `tree.root`).
 /// Reads file contents where a decision needs them; writes nothing.
 pub fn compute(profile: &Profile, tree: &Tree, opts: &Options) -> Result<Plan> {
-    let mut p = Planner { root: tree.root.clone(), t: tree.clone(), actions: Vec::new(), written_toml: None };
+    let mut p = Planner {
+        root: tree.root.clone(),
+        t: tree.clone(),
+        actions: Vec::new(),
+        written_toml: None,
+        settings_placed: false,
+    };
     for step in &profile.steps {
         p.step(profile, step, opts)
             .with_context(|| format!("planning `{}` of profile {}", step.label(), profile.name))?;
+    }
+    if !p.settings_placed && !opts.config.is_empty() {
+        // No profile template takes the settings (a pack as shipped, or
+        // --skip-config-optimization): they go into the copy's own file.
+        p.edit_own_toml(profile, opts).with_context(|| format!("applying the settings of profile {}", profile.name))?;
     }
     p.check_core();
     Ok(Plan {
@@ -180,7 +191,14 @@ struct Planner {
     t: Tree,
     actions: Vec<Action>,
     written_toml: Option<String>,
+    /// A replace-deployment-toml step applied the operator's settings.
+    settings_placed: bool,
 }
+
+/// The deployment.toml a profile without a template of its own is edited in.
+pub const OWN_TOML: &str = "repository/conf/deployment.toml";
+/// The step name the report gives that edit.
+pub const SETTINGS_STEP: &str = "apply settings";
 
 fn rel(s: &str) -> PathBuf {
     check_relative(s).expect("profile paths are validated when parsed")
@@ -219,12 +237,15 @@ impl Planner {
             }
             Step::ReplaceDeploymentToml { template, target, backup } => {
                 if opts.skip_config_optimization {
-                    self.actions.push(Action::Note {
-                        step: label,
-                        message: "deployment.toml kept as it is (--skip-config-optimization)".into(),
-                    });
+                    let message = if opts.config.is_empty() {
+                        "deployment.toml kept as it is (--skip-config-optimization)".to_string()
+                    } else {
+                        "the profile's deployment template is not used (--skip-config-optimization): the settings are applied to the home's own deployment.toml".to_string()
+                    };
+                    self.actions.push(Action::Note { step: label, message });
                     return Ok(());
                 }
+                self.settings_placed = true;
                 self.replace_deployment_toml(profile, [rel(template), rel(target), rel(backup)], opts, label)?;
             }
             Step::ClearDir { dir, .. } | Step::PruneWebapps { dir, .. } | Step::RemoveWebapps { dir, .. }
@@ -464,6 +485,60 @@ impl Planner {
         let out = config::apply(&tpl_text, &own_text, &profile.name, &opts.config, &profile.facts)
             .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
         Ok(Some((Arc::new(out.text.into_bytes()), out.warnings)))
+    }
+
+    /// The operator's settings (`--carry`, `--set`, `--overlay`) applied to
+    /// the tree's own `deployment.toml`, in place and without a backup (the
+    /// source home keeps the original): what a pack as shipped, or a profile
+    /// with `--skip-config-optimization`, needs so that no setting is
+    /// dropped. A tree without the file cannot take them: unmet (refused).
+    /// On an existing copy without settings from the command line, the file
+    /// the tool wrote is right as it is.
+    fn edit_own_toml(&mut self, profile: &Profile, opts: &Options) -> Result<()> {
+        let target = rel(OWN_TOML);
+        if !self.is_file(&target) {
+            let message = format!(
+                "{OWN_TOML} is not in the home (or is not a file), so the --carry/--set/--overlay settings cannot be applied to profile {}",
+                profile.name
+            );
+            self.actions.push(Action::Unmet { step: SETTINGS_STEP.into(), message });
+            return Ok(());
+        }
+        self.links_stay_inside(&[&target])?;
+        let current = self.read(&target)?;
+        let current_sha = tree::sha256_hex(&current);
+        if !opts.config_from_cli {
+            self.written_toml = Some(opts.written_toml_sha256.clone().unwrap_or(current_sha));
+            return Ok(());
+        }
+        let text = String::from_utf8(current.clone()).map_err(|_| {
+            Refusal::new(
+                format!("{} is not UTF-8 text, so no setting can be applied to it", self.root.join(&target).display()),
+                "restore the file from the product pack, or drop --carry, --set and --overlay",
+            )
+        })?;
+        config::check_toml(&text, &self.root.join(&target))?;
+        let out = config::apply(&text, &text, &profile.name, &opts.config, &profile.facts)
+            .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
+        for w in out.warnings {
+            self.actions.push(Action::Note { step: SETTINGS_STEP.into(), message: w });
+        }
+        let bytes = out.text.into_bytes();
+        self.written_toml = Some(tree::sha256_hex(&bytes));
+        if bytes == current {
+            return Ok(());
+        }
+        let old = self.t.get(&target).cloned().expect("checked");
+        let kind = Kind::File { size: bytes.len() as u64 };
+        let entry = Entry { kind, meta: old.meta, origin: Origin::Generated(Arc::new(bytes)) };
+        self.actions.push(Action::Rewrite {
+            path: target.clone(),
+            step: SETTINGS_STEP.into(),
+            before: old.origin,
+            after: entry.origin.clone(),
+        });
+        self.t.insert(target, entry);
+        Ok(())
     }
 
     /// Whether `dir` is a directory the step can work in. A link (the step
