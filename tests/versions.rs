@@ -582,7 +582,7 @@ fn profiles_lists_every_version_with_its_default_set() {
         assert_eq!(defaults("wso2am-universal-gw", v), ["gateway-worker"]);
         assert_eq!(defaults("wso2am-tm", v), ["traffic-manager"]);
         assert!(list.iter().any(|p| p["product"] == "wso2am-acp" && p["version"] == v && p["name"] == "key-manager"));
-        assert!(defaults("wso2am", v).is_empty(), "no all-in-one profiles from 4.5.0");
+        assert_eq!(defaults("wso2am", v), ["all-in-one"], "from 4.5.0 the all-in-one pack is one node, as shipped");
     }
     for (v, p) in [
         ("4.0.0", "api-publisher-deprecated"),

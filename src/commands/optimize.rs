@@ -69,6 +69,10 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let home = home::detect(&args.home, &catalog)?;
     home::check_not_running(&home.path)?;
+    let facts = catalog.facts(&home.product, &home.version);
+    if let Some(why) = &facts.refuse_alone {
+        return refuse(format!("{}: {why}", home.path.display()), facts.hint.clone().unwrap_or_default());
+    }
     let profile = catalog.select(&home.product, &home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
     args.options.config.check_in_run(&[profile.name.as_str()], "--profile")?;
     let previous = crate::commands::verify::checked_record(&home, &catalog)?;

@@ -145,7 +145,7 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let mut report = new_report(args, &checked);
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
     let once = update_once(args, &checked, &to_build)?;
-    preflight_builds(args, &checked, &to_build, once.is_some())?;
+    preflight_builds(args, &checked, &to_build, &once)?;
     if args.dry_run {
         report.profiles = dry_run(args, &targets, checked.update.iter().flatten().next())?;
         return Ok(finish(report, started));
@@ -154,23 +154,29 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     // to the output go again if nothing was put in them.
     let mut created = CreatedDirs::default();
     let _lock = lock_output(&checked.out, !to_build.is_empty(), &mut created)?;
-    let updated_home = match once {
-        Some(u) => Some(update_home_once(args, &checked, u, &mut targets)?),
-        None => None,
-    };
+    // Each pack's tool runs once, in a staging copy of that pack (--update-once).
+    let mut updated_homes = Vec::new();
+    for &i in &once {
+        let u = checked.update[i].as_ref().expect("update_once picks updated homes");
+        updated_homes.push(update_home_once(args, &checked, i, u, &mut targets)?);
+    }
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
     let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
-    match updated_home {
-        // The copies are made: the staged home goes now, before the flush
-        // that publishes them, so its pages are dropped instead of written.
-        Some(h) => h.hand_out(&mut builds)?,
-        None if checked.update.iter().any(Option::is_some) => {
+    match updated_homes.is_empty() {
+        // The copies are made: the staged homes go now, before the flush
+        // that publishes them, so their pages are dropped instead of written.
+        false => {
+            for h in updated_homes {
+                h.hand_out(&mut builds)?;
+            }
+        }
+        true if checked.update.iter().any(Option::is_some) => {
             update_all(&checked.update, &args.options, &mut builds)
                 .context("the update step failed; no copy was published")?
         }
-        None => {}
+        true => {}
     }
     if interrupted() {
         anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
@@ -205,32 +211,30 @@ fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
     }
 }
 
-/// The once order (update the pack, then optimize each copy: WSO2's update
-/// FAQ, one download for every profile) applies when one home is updated and
-/// a copy is to be built, unless `--update-each` asks for the per-copy order;
-/// with several homes (component packs) each pack's copies run their own tool.
-fn update_once<'a>(args: &SplitArgs, c: &'a Checked, to_build: &[&Target]) -> Result<Option<&'a update::Settings>> {
+/// The homes updated in the once order (update the pack, then optimize each
+/// copy: WSO2's update FAQ, one download for every profile of a pack). It
+/// applies when a home is updated and a copy of it is to be built, unless
+/// `--update-each` asks for the per-copy order; with several homes only with
+/// `--update-once`, and then each pack's tool runs once, for its own copies.
+fn update_once(args: &SplitArgs, c: &Checked, to_build: &[&Target]) -> Result<Vec<usize>> {
     if args.update_each || (!args.update_once && c.homes.len() > 1) {
-        return Ok(None);
+        return Ok(vec![]);
     }
-    if c.homes.len() > 1 {
-        return refuse(
-            "--update-once with several homes",
-            "each component pack runs its own update tool: split them without --update-once",
-        );
-    }
-    Ok(c.update[0].as_ref().filter(|_| !to_build.is_empty()))
+    Ok((0..c.homes.len()).filter(|&i| c.update[i].is_some() && to_build.iter().any(|t| t.home == i)).collect())
 }
 
 /// What the real run checks before writing: the update's backup places,
 /// the disk space, and no update of an earlier run still running.
-fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: bool) -> Result<()> {
+fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: &[usize]) -> Result<()> {
     if c.update.iter().any(Option::is_some) {
         for t in to_build {
             update::check_backup_dir(&update::backup_dir(&t.final_path))?;
         }
     }
-    let staged_home_bytes = if once { Tree::scan(&c.homes[0].path)?.total_bytes() } else { 0 };
+    let mut staged_home_bytes = 0;
+    for &i in once {
+        staged_home_bytes += Tree::scan(&c.homes[i].path)?.total_bytes();
+    }
     check_space(&c.homes, &c.out, to_build, args.reflink, args.dry_run, staged_home_bytes)?;
     // An update of a killed run may still be dying beside a copy (the each
     // order) or beside the staged home in the output (the once order).
@@ -303,17 +307,37 @@ fn detect_homes(paths: &[PathBuf], catalog: &Catalog) -> Result<Vec<Home>> {
         }
         homes.push(h);
     }
-    if homes.len() < 2 {
+    let alone = |h: &Home| catalog.version_facts(&h.product, &h.version).and_then(|f| f.refuse_alone.clone());
+    if let [h] = homes.as_slice() {
+        if let Some(why) = alone(h) {
+            let hint = catalog.facts(&h.product, &h.version).hint.unwrap_or_default();
+            return refuse(format!("{}: {why}", h.path.display()), hint);
+        }
         return Ok(homes);
     }
+    // An all-in-one pack joins other packs only where WSO2 documents it: the
+    // 4.5.0+ pack (one node of the Simple Scalable Setup) beside a gateway.
     if let Some(h) = homes.iter().find(|h| h.product == "wso2am") {
-        return refuse(
-            format!(
-                "{} is an all-in-one API-M home; several homes are for the component packs of 4.5.0 and later",
-                h.path.display()
-            ),
-            "split an all-in-one home on its own",
-        );
+        if alone(h).is_none() {
+            return refuse(
+                format!(
+                    "{} is an all-in-one API-M {} home; several homes are for the packs of one deployment of 4.5.0 and later",
+                    h.path.display(),
+                    h.version
+                ),
+                "split an all-in-one home of 4.4.0 or earlier on its own",
+            );
+        }
+        if !homes.iter().any(|o| o.product == "wso2am-universal-gw") {
+            return refuse(
+                format!(
+                    "{} is an all-in-one API-M {} home, but no Universal Gateway pack is given with it",
+                    h.path.display(),
+                    h.version
+                ),
+                "WSO2's patterns with an all-in-one node add Universal Gateway nodes: apim-profiles split AIO_HOME GW_HOME [ACP_HOME for a Key Manager] --out DIR",
+            );
+        }
     }
     if let Some(h) = homes.iter().find(|h| h.version != homes[0].version) {
         let first = &homes[0];
@@ -327,7 +351,7 @@ fn detect_homes(paths: &[PathBuf], catalog: &Catalog) -> Result<Vec<Home>> {
                 first.product,
                 first.version
             ),
-            "split the component packs of one version together",
+            "split the packs of one version together",
         );
     }
     Ok(homes)
@@ -337,9 +361,12 @@ fn detect_homes(paths: &[PathBuf], catalog: &Catalog) -> Result<Vec<Home>> {
 /// (each name belongs to one of the homes' packs), or every home's defaults.
 fn select(catalog: &Catalog, homes: &[Home], names: Option<&[String]>) -> Result<Vec<(usize, Profile)>> {
     let Some(names) = names else {
+        let run: Vec<&str> = homes.iter().map(|h| h.product.as_str()).collect();
         let mut out = Vec::new();
         for (i, h) in homes.iter().enumerate() {
-            out.extend(catalog.select(&h.product, &h.version, None)?.into_iter().map(|p| (i, p)));
+            catalog.select(&h.product, &h.version, Some(&[]))?; // a pack this build has no profiles for
+            let defaults = catalog.for_pack(&h.product, &h.version).filter(|p| p.default_in(&run));
+            out.extend(defaults.cloned().map(|p| (i, p)));
         }
         return Ok(out);
     };
@@ -623,6 +650,8 @@ struct UpdatedHome {
     backup: PathBuf,
     /// Removed when dropped: the copies are made by then.
     _staging: Staging,
+    /// The home (index in `Checked::homes`) whose copies it serves.
+    home: usize,
 }
 
 impl UpdatedHome {
@@ -634,7 +663,7 @@ impl UpdatedHome {
             Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
             Err(_) => vec![],
         };
-        for b in builds.iter() {
+        for b in builds.iter().filter(|b| b.target.home == self.home) {
             let own = update::backup_dir(&b.target.final_path);
             for level in &levels {
                 let dest = own.join(level.file_name().unwrap_or_default());
@@ -645,7 +674,7 @@ impl UpdatedHome {
                 }
             }
         }
-        for b in builds {
+        for b in builds.iter_mut().filter(|b| b.target.home == self.home) {
             let mut res = self.result.clone();
             res.logs = b.target.final_path.join("updates/logs").display().to_string();
             res.notes
@@ -664,10 +693,11 @@ impl UpdatedHome {
 fn update_home_once(
     args: &SplitArgs,
     c: &Checked,
+    i: usize,
     u: &update::Settings,
     targets: &mut [Target],
 ) -> Result<UpdatedHome> {
-    let home = &c.homes[0];
+    let home = &c.homes[i];
     let shown = c.out.join(&home.dir_name);
     output::remove_stale_staging(&shown, &home.dir_name)?;
     let staging = Staging::for_copy(&shown);
@@ -678,8 +708,13 @@ fn update_home_once(
     let job = Job { plan: &plan, dest: staging.path().to_path_buf(), flush: Flush::Never };
     copy_jobs(args, &[job], "staging the home")
         .context("copying the home to update it once failed; nothing was published")?;
-    let backup = c.out.join(".apim-profiles-update-backup");
-    let result = update::run_update(u, staging.path(), &shown, &backup, "update-once")?;
+    // One backup place per pack: each pack's tool keeps its own levels.
+    let backup = match c.homes.len() {
+        1 => c.out.join(".apim-profiles-update-backup"),
+        _ => c.out.join(format!(".apim-profiles-update-backup-{}", home.product)),
+    };
+    let label = if c.homes.len() == 1 { "update-once".to_string() } else { format!("update-once {}", home.product) };
+    let result = update::run_update(u, staging.path(), &shown, &backup, &label)?;
     if result.status != UpdateStatus::Updated {
         let kept = staging.keep_aside(&shown, "update-failed")?;
         return Err(anyhow::anyhow!("{}", result.message)).context(format!(
@@ -689,7 +724,7 @@ fn update_home_once(
         ));
     }
     let updated = Tree::scan(staging.path())?;
-    for t in targets.iter_mut().filter(|t| t.builds(args.force)) {
+    for t in targets.iter_mut().filter(|t| t.home == i && t.builds(args.force)) {
         t.plan = plan::compute(&t.profile, &updated, &args.options)?;
         // An update that broke the pack (a core directory gone) fails its
         // verification here, before any copy is made from it.
@@ -704,7 +739,7 @@ fn update_home_once(
         t.shipped = None;
         t.record.deployment_toml_sha256 = t.plan.written_toml_sha256.clone();
     }
-    Ok(UpdatedHome { result, backup, _staging: staging })
+    Ok(UpdatedHome { result, backup, _staging: staging, home: i })
 }
 
 /// The update in every staged copy, with its home's settings. Update runs

@@ -36,6 +36,12 @@ pub struct VersionFacts {
     /// Set when the version is refused: why, and what to do instead.
     #[serde(default)]
     pub refuse: Option<String>,
+    /// Set when a home of this pack is refused on its own (`split` of it
+    /// alone, `optimize`): it is one node of a pattern with other packs (the
+    /// all-in-one pack of 4.5.0+ beside Universal Gateways). `hint` says what
+    /// to do instead.
+    #[serde(rename = "refuse-alone", default)]
+    pub refuse_alone: Option<String>,
     #[serde(default)]
     pub hint: Option<String>,
 }

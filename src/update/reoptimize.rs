@@ -51,7 +51,7 @@ pub fn after_update(
         result.notes.push(format!("{what}: {} entries fixed", result.reoptimized.len()));
     }
     // What the version's documentation says about updating a profiled node.
-    result.notes.extend(profile.facts.update_advice.clone());
+    result.notes.extend(profile.update_advice.clone().or_else(|| profile.facts.update_advice.clone()));
     let check = plan::compute(profile, &Tree::scan(copy)?, &o)?;
     let left = check.drift_lines();
     if !left.is_empty() {
