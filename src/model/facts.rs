@@ -44,6 +44,21 @@ pub struct VersionFacts {
     pub refuse_alone: Option<String>,
     #[serde(default)]
     pub hint: Option<String>,
+    /// Entries a home of this pack and version has, and never has: a
+    /// cross-check of what its version files say.
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Layout {
+    /// Paths (relative to the home) every home of the version has.
+    #[serde(default)]
+    pub present: Vec<String>,
+    /// Paths no home of the version has.
+    #[serde(default)]
+    pub absent: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
