@@ -53,6 +53,13 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
         report.changed = changed || previous.is_none();
         r
     };
+    // What optimizing cannot fix is drift, as verify says of the same copy.
+    let blocked = plan.blocked_lines();
+    if !blocked.is_empty() {
+        r.status = Status::Drifted;
+        r.reason = Some(format!("drifted: {}", blocked.join("; ")));
+        r.drift = blocked;
+    }
     if resumed {
         r.notes.push("an earlier run was interrupted here; this run completes it".into());
     }

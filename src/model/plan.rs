@@ -131,6 +131,19 @@ impl Plan {
             .collect()
     }
 
+    /// The ways the tree differs from the profile that carrying the plan
+    /// out cannot fix (a consumed variant): `optimize` and `verify` both call
+    /// such a tree drifted.
+    pub fn blocked_lines(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Blocked { message, step, .. } => Some(format!("{message} ({step})")),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn notes(&self) -> Vec<String> {
         self.actions
             .iter()
