@@ -321,7 +321,7 @@ fn detect_homes(paths: &[PathBuf], catalog: &Catalog) -> Result<Vec<Home>> {
         if alone(h).is_none() {
             return refuse(
                 format!(
-                    "{} is an all-in-one API-M {} home; several homes are for the packs of one deployment of 4.5.0 and later",
+                    "{} is an all-in-one API-M {} home; several homes are for the component packs of one 4.5.0+ deployment (with a 4.5.0+ all-in-one pack beside gateways)",
                     h.path.display(),
                     h.version
                 ),
