@@ -607,7 +607,7 @@ fn write_test_homes() {
         packs::build(Pack::AllInOne, v, &dir).expect("../shared is there");
     }
     for v in packs::COMPONENTS {
-        for pack in [Pack::ControlPlane, Pack::Gateway, Pack::TrafficManager] {
+        for pack in [Pack::AllInOne, Pack::ControlPlane, Pack::Gateway, Pack::TrafficManager] {
             packs::build(pack, v, &dir).expect("../shared is there");
         }
     }

@@ -57,7 +57,6 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     let blocked = plan.blocked_lines();
     if !blocked.is_empty() {
         r.status = Status::Drifted;
-        r.reason = Some(format!("drifted: {}", blocked.join("; ")));
         r.drift = blocked;
     }
     if resumed {
