@@ -208,8 +208,10 @@ struct Planner {
     settings_placed: bool,
 }
 
-/// The deployment.toml a profile without a template of its own is edited in.
+/// The deployment.toml a profile without a template of its own is edited in,
+/// and where the home's own file is kept then.
 pub const OWN_TOML: &str = "repository/conf/deployment.toml";
+pub const OWN_TOML_BACKUP: &str = "repository/conf/deployment.toml.backup";
 /// The step name the report gives that edit.
 pub const SETTINGS_STEP: &str = "apply settings";
 
@@ -465,6 +467,9 @@ impl Planner {
             self.actions.push(Action::Rewrite { path: target, step: label, before, after: new_entry.origin });
             return Ok(());
         }
+        if template == target && self.read(&target)? == desired_bytes {
+            return Ok(()); // the settings change nothing in the home's own file
+        }
         self.backup(&target, &backup, &label);
         self.put(&target, new_entry, &label);
         Ok(())
@@ -501,14 +506,14 @@ impl Planner {
     }
 
     /// The operator's settings (`--carry`, `--set`, `--overlay`) applied to
-    /// the tree's own `deployment.toml`, in place and without a backup (the
-    /// source home keeps the original): what a pack as shipped, or a profile
+    /// the tree's own `deployment.toml`: what a pack as shipped, or a profile
     /// with `--skip-config-optimization`, needs so that no setting is
-    /// dropped. A tree without the file cannot take them: unmet (refused).
-    /// On an existing copy without settings from the command line, the file
-    /// the tool wrote is right as it is.
+    /// dropped. The home's own file is the template and is kept as the
+    /// backup, as the profiles' optimization keeps it (so an update can be
+    /// given the pack's file and the settings applied again after it). A tree
+    /// without the file cannot take them: unmet (refused).
     fn edit_own_toml(&mut self, profile: &Profile, opts: &Options) -> Result<()> {
-        let target = rel(OWN_TOML);
+        let (target, backup) = (rel(OWN_TOML), rel(OWN_TOML_BACKUP));
         if !self.is_file(&target) {
             let message = format!(
                 "{OWN_TOML} is not in the home (or is not a file), so the --carry/--set/--overlay settings cannot be applied to profile {}",
@@ -517,41 +522,9 @@ impl Planner {
             self.actions.push(Action::Unmet { step: SETTINGS_STEP.into(), message });
             return Ok(());
         }
-        self.links_stay_inside(&[&target])?;
-        let current = self.read(&target)?;
-        let current_sha = tree::sha256_hex(&current);
-        if !opts.config_from_cli {
-            self.written_toml = Some(opts.written_toml_sha256.clone().unwrap_or(current_sha));
-            return Ok(());
-        }
-        let text = String::from_utf8(current.clone()).map_err(|_| {
-            Refusal::new(
-                format!("{} is not UTF-8 text, so no setting can be applied to it", self.root.join(&target).display()),
-                "restore the file from the product pack, or drop --carry, --set and --overlay",
-            )
-        })?;
-        config::check_toml(&text, &self.root.join(&target))?;
-        let out = config::apply(&text, &text, &profile.name, &opts.config, &profile.facts)
-            .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
-        for w in out.warnings {
-            self.actions.push(Action::Note { step: SETTINGS_STEP.into(), message: w });
-        }
-        let bytes = out.text.into_bytes();
-        self.written_toml = Some(tree::sha256_hex(&bytes));
-        if bytes == current {
-            return Ok(());
-        }
-        let old = self.t.get(&target).cloned().expect("checked");
-        let kind = Kind::File { size: bytes.len() as u64 };
-        let entry = Entry { kind, meta: old.meta, origin: Origin::Generated(Arc::new(bytes)) };
-        self.actions.push(Action::Rewrite {
-            path: target.clone(),
-            step: SETTINGS_STEP.into(),
-            before: old.origin,
-            after: entry.origin.clone(),
-        });
-        self.t.insert(target, entry);
-        Ok(())
+        // The pristine file, once it was moved aside.
+        let template = if self.is_file(&backup) { backup.clone() } else { target.clone() };
+        self.replace_deployment_toml(profile, [template, target, backup], opts, SETTINGS_STEP.into())
     }
 
     /// Whether `dir` is a directory the step can work in. A link (the step
