@@ -281,6 +281,8 @@ fn update_once_runs_each_packs_tool_once() {
     let run = |out: &Path, calls: &Path, order: &str| {
         let mut c = bin();
         c.arg("split").arg(&p.acp).arg(&p.gw).arg(&p.tm).arg("--out").arg(out).args(profiles).args(["--json", order]);
+        // A setting for every copy: the update must neither conflict on it nor lose it.
+        c.args(["--set", SET]);
         c.arg("--update-tool").arg(double()).env("APIM_DOUBLE_CALLS", calls);
         c.env("WSO2_USERNAME", "ops@example.com").env("WSO2_PASSWORD", "Patterns-Test-Pw1");
         let o = c.env("APIM_DOUBLE_SCENARIO", "success").output().unwrap();
@@ -308,6 +310,8 @@ fn update_once_runs_each_packs_tool_once() {
             m.into_iter().filter(|(k, _)| !k.starts_with("updates")).collect::<Vec<_>>()
         };
         assert_eq!(strip(digest(&a)), strip(digest(&b)), "{profile}: the orders' copies differ");
+        let doc = toml_doc(&b.join(TOML));
+        assert_eq!(value(&doc, &["apim", "throttling", "service_url"]).as_deref(), Some(SET_VALUE), "{profile}");
         verify_ok(&a);
         verify_ok(&b);
     }
@@ -322,7 +326,30 @@ fn update_once_runs_each_packs_tool_once() {
     let cp = notes(&r_each, "control-plane");
     assert!(cp.contains("documents no re-optimization") && !cp.contains("key-manager.sh"), "{cp}");
     assert!(notes(&r_once, "key-manager").contains("--update-once"));
+
+    // Copies made without the update and rolled forward with `update`: the
+    // pack's file goes to the tool, the settings come back after it.
+    let later = t.join("later");
+    let o = split(&[&p.acp, &p.gw], &later, &["--profiles", "control-plane,gateway-worker", "--set", SET]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let copies = [copy_of(&later, "control-plane", &p.acp), copy_of(&later, "gateway-worker", &p.gw)];
+    let mut c = bin();
+    c.arg("update").args(&copies).arg("--json").arg("--update-tool").arg(double());
+    c.env("WSO2_USERNAME", "ops@example.com").env("WSO2_PASSWORD", "Patterns-Test-Pw1");
+    let o = c.env("APIM_DOUBLE_SCENARIO", "success").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let report = json_of(&o).to_string();
+    assert!(!report.contains("re-optimized"), "a pack as shipped is not re-optimized: {report}");
+    for copy in &copies {
+        let doc = toml_doc(&copy.join(TOML));
+        assert_eq!(value(&doc, &["apim", "throttling", "service_url"]).as_deref(), Some(SET_VALUE));
+        assert!(String::from_utf8(read(copy.join("updates/config.json"))).unwrap().contains("4.6.0.5"));
+        verify_ok(copy);
+    }
 }
+
+const SET: &str = "apim.throttling.service_url=\"https://tm.example.com:9443/services/\"";
+const SET_VALUE: &str = "\"https://tm.example.com:9443/services/\"";
 
 /// Detection needs two independent facts and a layout that agrees.
 #[test]
