@@ -214,8 +214,9 @@ impl ConfigFlags {
 
 #[derive(Args)]
 struct SplitCmd {
-    /// The unzipped API-M home (never modified); from 4.5.0, the component
-    /// packs of one deployment (wso2am-acp, wso2am-universal-gw, wso2am-tm).
+    /// The unzipped API-M home (never modified); from 4.5.0, the packs of one
+    /// deployment (wso2am-acp, wso2am-universal-gw, wso2am-tm; or the all-in-one
+    /// pack with wso2am-universal-gw, and wso2am-acp for a key manager).
     #[arg(required = true, num_args = 1.., value_name = "HOME")]
     homes: Vec<PathBuf>,
     /// Where the copies go: DIR/<profile>/<home name>.
@@ -252,7 +253,8 @@ struct SplitCmd {
     #[command(flatten)]
     update: UpdateFlags,
     /// Run the update once, in a staging copy of the home, and make the copies from it
-    /// (one download and one tool run for all profiles; HOME is not changed). The default with one home.
+    /// (one download and one tool run for all profiles; HOME is not changed). The default with one home;
+    /// with several packs, each pack's tool runs once for that pack's copies.
     #[arg(help_heading = "Update", long, conflicts_with_all = ["no_update", "update_each"])]
     update_once: bool,
     /// Make each copy, then run the update in it (one tool run per copy; conflicts resolved per copy).

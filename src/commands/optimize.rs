@@ -52,6 +52,12 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
         report.changed = changed || previous.is_none();
         r
     };
+    // What optimizing cannot fix is drift, as verify says of the same copy.
+    let blocked = plan.blocked();
+    if !blocked.is_empty() {
+        r.status = Status::Drifted;
+        r.set_drift(&blocked);
+    }
     if resumed {
         r.notes.push("an earlier run was interrupted here; this run completes it".into());
     }
@@ -68,6 +74,10 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let home = home::detect(&args.home, &catalog)?;
     home::check_not_running(&home.path)?;
+    let facts = catalog.facts(&home.product, &home.version);
+    if let Some(why) = &facts.refuse_alone {
+        return refuse(format!("{}: {why}", home.path.display()), facts.hint.clone().unwrap_or_default());
+    }
     let profile = catalog.select(&home.product, &home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
     args.options.config.check_in_run(&[profile.name.as_str()], "--profile")?;
     let previous = crate::commands::verify::checked_record(&home, &catalog)?;

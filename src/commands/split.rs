@@ -155,13 +155,10 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     let mut targets = plan_targets(args, &checked)?;
     let mut report = new_report(args, &checked);
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
-    let once = update_once(args, &checked, &to_build)?;
-    let found = match once {
-        Some(u) => Some(look_at_base(args, &checked, u, &targets)?),
-        None => None,
-    };
-    let stages_home = found.as_ref().is_some_and(|f| f.stages_home());
-    preflight_builds(args, &checked, &to_build, stages_home)?;
+    let once = update_once(args, &checked)?;
+    let found = look_at_bases(args, &checked, &once, &targets)?;
+    let staged: Vec<usize> = found.iter().filter(|f| f.stages_home()).map(base::Found::home).collect();
+    preflight_builds(args, &checked, &to_build, &staged)?;
     if args.dry_run {
         report.profiles = dry_run(args, &targets, checked.update.iter().flatten().next())?;
         return Ok(finish(report, started));
@@ -169,26 +166,31 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     // Dropped last: whatever ends the run, the directories it made on the way
     // to the output go again if nothing was put in them.
     let mut created = CreatedDirs::default();
-    let _lock = lock_output(&checked.out, once.is_some() || !to_build.is_empty(), &mut created)?;
-    let base = match (found, once) {
-        (Some(f), Some(u)) => Some(f.prepare(args, &checked, u)?),
-        _ => None,
-    };
-    if let Some(b) = &base {
+    let _lock = lock_output(&checked.out, !once.is_empty() || !to_build.is_empty(), &mut created)?;
+    // Each pack's tool runs once, on that pack's kept base.
+    let mut bases = Vec::new();
+    for f in found {
+        let u = checked.update[f.home()].as_ref().expect("update_once picks updated homes");
+        let b = f.prepare(args, &checked, u)?;
         report.warnings.extend(b.swept.iter().map(|p| format!("removed {} left by an interrupted run", p.display())));
         b.derive(args, &mut targets)?;
+        bases.push(b);
     }
     let to_build: Vec<&Target> = targets.iter().filter(|t| t.builds(args.force)).collect();
     let mut builds = stage(&checked, to_build, &mut report, &mut created)?;
     copy_all(args, &mut builds)
         .context("copying failed; no copy was published and the staging directories were removed")?;
-    match &base {
-        Some(b) => b.hand_out(&mut builds)?,
-        None if checked.update.iter().any(Option::is_some) => {
+    match bases.is_empty() {
+        false => {
+            for b in &bases {
+                b.hand_out(&mut builds)?;
+            }
+        }
+        true if checked.update.iter().any(Option::is_some) => {
             update_all(&checked.update, &args.options, &mut builds)
                 .context("the update step failed; no copy was published")?
         }
-        None => {}
+        true => {}
     }
     if interrupted() {
         anyhow::bail!("interrupted: no copy was published and the staging directories were removed");
@@ -204,11 +206,15 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     Ok(finish(report, started))
 }
 
-/// The kept base as it is before anything is written, and the copies that
-/// must not be rolled forward without `--force`.
-fn look_at_base(args: &SplitArgs, c: &Checked, u: &update::Settings, targets: &[Target]) -> Result<base::Found> {
-    let found = base::look(c, u)?;
-    base::refuse_held(args, u, targets)?;
+/// The kept base of each home updated once, as it is before anything is
+/// written, and the copies that must not be rolled forward without `--force`.
+fn look_at_bases(args: &SplitArgs, c: &Checked, once: &[usize], targets: &[Target]) -> Result<Vec<base::Found>> {
+    let mut found = Vec::new();
+    for &i in once {
+        let u = c.update[i].as_ref().expect("update_once picks updated homes");
+        found.push(base::look(c, i, u)?);
+        base::refuse_held(args, u, targets.iter().filter(|t| t.home == i))?;
+    }
     Ok(found)
 }
 
@@ -230,32 +236,30 @@ fn new_report(args: &SplitArgs, checked: &Checked) -> Report {
     }
 }
 
-/// The once order (update the pack, then optimize each copy: WSO2's update
-/// FAQ, one download for every profile) applies when one home is updated and
-/// a copy is to be built, unless `--update-each` asks for the per-copy order;
-/// with several homes (component packs) each pack's copies run their own tool.
-fn update_once<'a>(args: &SplitArgs, c: &'a Checked, _to_build: &[&Target]) -> Result<Option<&'a update::Settings>> {
+/// The homes updated in the once order (update the pack, then optimize each
+/// copy: WSO2's update FAQ, one download for every profile of a pack), each
+/// on its kept base: with one home unless `--update-each` asks for the
+/// per-copy order; with several homes (component packs) only with
+/// `--update-once`, and then each pack's tool runs once, for its own copies.
+fn update_once(args: &SplitArgs, c: &Checked) -> Result<Vec<usize>> {
     if args.update_each || (!args.update_once && c.homes.len() > 1) {
-        return Ok(None);
+        return Ok(vec![]);
     }
-    if c.homes.len() > 1 {
-        return refuse(
-            "--update-once with several homes",
-            "each component pack runs its own update tool: split them without --update-once",
-        );
-    }
-    Ok(c.update[0].as_ref())
+    Ok((0..c.homes.len()).filter(|&i| c.update[i].is_some()).collect())
 }
 
 /// What the real run checks before writing: the update's backup places,
 /// the disk space, and no update of an earlier run still running.
-fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: bool) -> Result<()> {
+fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: &[usize]) -> Result<()> {
     if c.update.iter().any(Option::is_some) {
         for t in to_build {
             update::check_backup_dir(&update::backup_dir(&t.final_path))?;
         }
     }
-    let staged_home_bytes = if once { Tree::scan(&c.homes[0].path)?.total_bytes() } else { 0 };
+    let mut staged_home_bytes = 0;
+    for &i in once {
+        staged_home_bytes += Tree::scan(&c.homes[i].path)?.total_bytes();
+    }
     check_space(&c.homes, &c.out, to_build, args.reflink, args.dry_run, staged_home_bytes)?;
     for t in to_build {
         crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
@@ -280,7 +284,14 @@ fn shipped_plan(
     if !(profile.facts.update_first && updating) {
         return Ok(None);
     }
-    let mut p = plan::compute(&profile.as_shipped(), source, &args.options)?;
+    // The pack as shipped: settings that go in with the profile's template
+    // come after the update, never into the file its backup keeps; settings
+    // for the home's own file (--skip-config-optimization) are applied now.
+    let mut opts = args.options.clone();
+    if !opts.skip_config_optimization && profile.deployment_toml().is_some() {
+        opts.config = Default::default();
+    }
+    let mut p = plan::compute(&profile.as_shipped(), source, &opts)?;
     p.tree.relativize_links_into(&home.path);
     Ok(Some(p))
 }
@@ -326,17 +337,37 @@ fn detect_homes(paths: &[PathBuf], catalog: &Catalog) -> Result<Vec<Home>> {
         }
         homes.push(h);
     }
-    if homes.len() < 2 {
+    let alone = |h: &Home| catalog.version_facts(&h.product, &h.version).and_then(|f| f.refuse_alone.clone());
+    if let [h] = homes.as_slice() {
+        if let Some(why) = alone(h) {
+            let hint = catalog.facts(&h.product, &h.version).hint.unwrap_or_default();
+            return refuse(format!("{}: {why}", h.path.display()), hint);
+        }
         return Ok(homes);
     }
+    // An all-in-one pack joins other packs only where WSO2 documents it: the
+    // 4.5.0+ pack (one node of the Simple Scalable Setup) beside a gateway.
     if let Some(h) = homes.iter().find(|h| h.product == "wso2am") {
-        return refuse(
-            format!(
-                "{} is an all-in-one API-M home; several homes are for the component packs of 4.5.0 and later",
-                h.path.display()
-            ),
-            "split an all-in-one home on its own",
-        );
+        if alone(h).is_none() {
+            return refuse(
+                format!(
+                    "{} is an all-in-one API-M {} home; several homes are for the component packs of one 4.5.0+ deployment (with a 4.5.0+ all-in-one pack beside gateways)",
+                    h.path.display(),
+                    h.version
+                ),
+                "split an all-in-one home of 4.4.0 or earlier on its own",
+            );
+        }
+        if !homes.iter().any(|o| o.product == "wso2am-universal-gw") {
+            return refuse(
+                format!(
+                    "{} is an all-in-one API-M {} home, but no Universal Gateway pack is given with it",
+                    h.path.display(),
+                    h.version
+                ),
+                "WSO2's patterns with an all-in-one node add Universal Gateway nodes: apim-profiles split AIO_HOME GW_HOME [ACP_HOME for a Key Manager] --out DIR",
+            );
+        }
     }
     if let Some(h) = homes.iter().find(|h| h.version != homes[0].version) {
         let first = &homes[0];
@@ -350,7 +381,7 @@ fn detect_homes(paths: &[PathBuf], catalog: &Catalog) -> Result<Vec<Home>> {
                 first.product,
                 first.version
             ),
-            "split the component packs of one version together",
+            "split the packs of one version together",
         );
     }
     Ok(homes)
@@ -360,9 +391,12 @@ fn detect_homes(paths: &[PathBuf], catalog: &Catalog) -> Result<Vec<Home>> {
 /// (each name belongs to one of the homes' packs), or every home's defaults.
 fn select(catalog: &Catalog, homes: &[Home], names: Option<&[String]>) -> Result<Vec<(usize, Profile)>> {
     let Some(names) = names else {
+        let run: Vec<&str> = homes.iter().map(|h| h.product.as_str()).collect();
         let mut out = Vec::new();
         for (i, h) in homes.iter().enumerate() {
-            out.extend(catalog.select(&h.product, &h.version, None)?.into_iter().map(|p| (i, p)));
+            catalog.select(&h.product, &h.version, Some(&[]))?; // a pack this build has no profiles for
+            let defaults = catalog.for_pack(&h.product, &h.version).filter(|p| p.default_in(&run));
+            out.extend(defaults.cloned().map(|p| (i, p)));
         }
         return Ok(out);
     };

@@ -100,10 +100,16 @@ fn with_settings(copy: &Copy) -> Result<(plan::Options, Option<String>)> {
     let mut o = copy.options.clone();
     let Some(rec) = &copy.record else { return Ok((o, None)) };
     let plain = record::options_hash(&plan::Options::of_copy(rec.skip_config_optimization, None));
-    let Some((template, target)) = copy.profile.deployment_toml() else { return Ok((o, None)) };
-    if rec.options_sha256 == plain || rec.skip_config_optimization {
+    if rec.options_sha256 == plain {
         return Ok((o, None));
     }
+    // Without a template of its own (a pack as shipped, or
+    // --skip-config-optimization) the settings were applied to the home's own
+    // file, kept as the backup: what differs from it are the settings.
+    let (template, target) = match copy.profile.deployment_toml() {
+        Some(tt) if !rec.skip_config_optimization => tt,
+        _ => (PathBuf::from(plan::OWN_TOML_BACKUP), PathBuf::from(plan::OWN_TOML)),
+    };
     let root = &copy.home.path;
     let (Some(ours), Some(tpl)) = (read_file_beneath(root, &target)?, read_file_beneath(root, &template)?) else {
         return Ok((o, None));

@@ -1,6 +1,7 @@
 //! The kept base: beside the copies, `<DIR>/.apim-profiles-base/<home>` is the
 //! home as the update tool last left it (the pack, updated; never optimized,
-//! never deployed), with its record at `<DIR>/.apim-profiles-base/record.json`.
+//! never deployed), with its record at `<DIR>/.apim-profiles-base/<home>.json`
+//! (one base per pack of a 4.5.0+ deployment).
 //! A new update level is applied to it once; every copy is then derived from
 //! it again (WSO2's update FAQ: update the pack, then distribute it and run
 //! each profile). It is used only while its record says it is whole, it was
@@ -17,7 +18,6 @@ use crate::model::tree::{self, Tree};
 
 /// The directory of the kept base in an output.
 pub const BASE_DIR: &str = ".apim-profiles-base";
-const RECORD: &str = "record.json";
 
 /// Where the base's last operation left it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +53,8 @@ pub struct BaseRecord {
 pub struct KeptBase {
     pub dir: PathBuf,
     pub path: PathBuf,
+    /// `<home>.json` beside it.
+    record_name: String,
     pub record: Option<BaseRecord>,
 }
 
@@ -61,16 +63,17 @@ impl KeptBase {
     pub fn of(out: &Path, home: &Home) -> KeptBase {
         let dir = out.join(BASE_DIR);
         let path = dir.join(&home.dir_name);
-        let record = crate::safe_fs::read_own_bounded(&dir.join(RECORD), 1 << 20)
+        let record_name = format!("{}.json", home.dir_name.to_string_lossy());
+        let record = crate::safe_fs::read_own_bounded(&dir.join(&record_name), 1 << 20)
             .ok()
             .flatten()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        KeptBase { dir, path, record }
+        KeptBase { dir, path, record_name, record }
     }
 
     /// The record as it is on disk now (after this run wrote it).
     pub fn record_now(&self) -> Result<Option<BaseRecord>> {
-        Ok(crate::safe_fs::read_own_bounded(&self.dir.join(RECORD), 1 << 20)?
+        Ok(crate::safe_fs::read_own_bounded(&self.dir.join(&self.record_name), 1 << 20)?
             .and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
@@ -107,7 +110,7 @@ impl KeptBase {
     /// Writes the base's record (atomically, readable by its owner only).
     pub fn write_record(&self, rec: &BaseRecord) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(rec)?;
-        crate::safe_fs::write_atomic(&self.dir, RECORD, &bytes, 0o600)
+        crate::safe_fs::write_atomic(&self.dir, &self.record_name, &bytes, 0o600)
             .with_context(|| format!("writing the record of the kept base in {}", self.dir.display()))
     }
 

@@ -116,13 +116,7 @@ type LinkedAs = ((u64, u64), (i64, u32));
 /// Links the earlier copy's file to `dst` when it is still the recorded file
 /// with the owner, mode and size `e` asks; its (device, inode) and the change
 /// time it is left with. None when it cannot be taken (then it is written).
-fn link_reused(
-    reuse: &Reuse,
-    rel: &Path,
-    f: &Reused,
-    e: &Entry,
-    dst: &Path,
-) -> Result<Option<LinkedAs>> {
+fn link_reused(reuse: &Reuse, rel: &Path, f: &Reused, e: &Entry, dst: &Path) -> Result<Option<LinkedAs>> {
     let Ok((dir, name)) = reuse.from.parent_of(rel) else { return Ok(None) };
     let Ok(st) = sys::stat_at(dir.fd(), &name) else { return Ok(None) };
     let same = st.is_file()

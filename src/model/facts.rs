@@ -36,8 +36,29 @@ pub struct VersionFacts {
     /// Set when the version is refused: why, and what to do instead.
     #[serde(default)]
     pub refuse: Option<String>,
+    /// Set when a home of this pack is refused on its own (`split` of it
+    /// alone, `optimize`): it is one node of a pattern with other packs (the
+    /// all-in-one pack of 4.5.0+ beside Universal Gateways). `hint` says what
+    /// to do instead.
+    #[serde(rename = "refuse-alone", default)]
+    pub refuse_alone: Option<String>,
     #[serde(default)]
     pub hint: Option<String>,
+    /// Entries a home of this pack and version has, and never has: a
+    /// cross-check of what its version files say.
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Layout {
+    /// Paths (relative to the home) every home of the version has.
+    #[serde(default)]
+    pub present: Vec<String>,
+    /// Paths no home of the version has.
+    #[serde(default)]
+    pub absent: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]

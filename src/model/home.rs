@@ -1,13 +1,16 @@
 //! Finding out what a directory is before touching anything: an API-M home of a
-//! version this build knows, not running. The three identity files must agree;
-//! whatever was found is named in the refusal so the operator can see why.
+//! version this build knows, not running. The version is taken only when at
+//! least two independent facts name it (the three version files, the kernel
+//! jar) and none says otherwise (the layout of the version's facts among
+//! them); whatever was found is named in the refusal so the operator can see
+//! why.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use quick_xml::events::Event;
 
-use crate::model::facts::Products;
+use crate::model::facts::{Products, VersionFacts};
 use crate::model::profile::Catalog;
 use crate::outcome::refuse;
 use crate::sys;
@@ -50,14 +53,14 @@ pub fn detect(path: &Path, catalog: &Catalog) -> Result<Home> {
         );
     }
     let path = std::fs::canonicalize(path).with_context(|| format!("resolving {shown}"))?;
-    let (product, version) = agreed_identity(&path, &Products::embedded())?;
-    check_version(&path, &product, &version, catalog)?;
+    let (product, version, files) = agreed_identity(&path, &Products::embedded())?;
+    check_version(&path, &product, &version, &files, catalog)?;
     let dir_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "wso2am".into());
     Ok(Home { path, dir_name, product, version })
 }
 
-/// The pack and version the identity files agree on.
-fn agreed_identity(path: &Path, products: &Products) -> Result<(String, String)> {
+/// The pack and version the identity files agree on, and the files that say it.
+fn agreed_identity(path: &Path, products: &Products) -> Result<(String, String, Vec<String>)> {
     let shown = path.display();
     let found = identity_files(path, products);
     if found.is_empty() {
@@ -89,15 +92,17 @@ fn agreed_identity(path: &Path, products: &Products) -> Result<(String, String)>
             "check updates/product.txt, which should read e.g. wso2am-4.2.0",
         );
     }
-    Ok((product, version))
+    Ok((product, version, found.into_iter().map(|(f, _, _)| f).collect()))
 }
 
-/// The version's facts: its kernel must be the home's, and a refused version
-/// is refused with the facts' reason and hint.
-fn check_version(path: &Path, product: &str, version: &str, catalog: &Catalog) -> Result<()> {
+/// The version's facts: its kernel must be the home's, two facts must name
+/// it, its layout must be the home's, and a refused version is refused with
+/// the facts' reason and hint.
+fn check_version(path: &Path, product: &str, version: &str, files: &[String], catalog: &Catalog) -> Result<()> {
     let Some(facts) = catalog.version_facts(product, version) else {
         return Ok(());
     };
+    let mut agreeing: Vec<String> = files.to_vec();
     if let Some(kernel) = facts.kernel.as_deref() {
         let jars = kernel_versions(path);
         let ours = |k: &String| {
@@ -113,11 +118,49 @@ fn check_version(path: &Path, product: &str, version: &str, catalog: &Catalog) -
                 "the home mixes files of two releases; start from a freshly unzipped pack",
             );
         }
+        if !jars.is_empty() {
+            agreeing.push(format!("the kernel jar (carbon.core {kernel})"));
+        }
     }
+    if agreeing.len() < 2 {
+        return refuse(
+            format!(
+                "{}: only {} says {product} {version}; the version is taken only when two independent facts agree",
+                path.display(),
+                agreeing.join(", ")
+            ),
+            format!(
+                "restore the pack's version files ({PRODUCT_TXT}, {VERSION_TXT}, {CARBON_XML}) and kernel jar, or start from a freshly unzipped pack"
+            ),
+        );
+    }
+    check_layout(path, product, version, &agreeing, facts)?;
     if let Some(why) = &facts.refuse {
         return refuse(format!("{}: {why}", path.display()), facts.hint.clone().unwrap_or_default());
     }
     Ok(())
+}
+
+/// Refuses a home whose layout is not its version's (a 4.2.0 home with
+/// jaggery apps, a gateway pack without its launcher), naming what says the
+/// version and what the layout says instead.
+fn check_layout(path: &Path, product: &str, version: &str, agreeing: &[String], facts: &VersionFacts) -> Result<()> {
+    let exists = |p: &str| std::fs::symlink_metadata(path.join(p)).is_ok();
+    let mut wrong: Vec<String> = Vec::new();
+    wrong.extend(facts.layout.absent.iter().filter(|p| exists(p)).map(|p| format!("{p} is there")));
+    wrong.extend(facts.layout.present.iter().filter(|p| !exists(p)).map(|p| format!("{p} is missing")));
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    refuse(
+        format!(
+            "{}: {} say {product} {version}, but its layout is not that version's: {}",
+            path.display(),
+            agreeing.join(", "),
+            wrong.join(", ")
+        ),
+        "the home mixes files of two releases or was rearranged; start from a freshly unzipped pack",
+    )
 }
 
 /// Versions of the kernel jars (`org.wso2.carbon.core_<v>.jar`) in the home.

@@ -134,6 +134,22 @@ impl Plan {
         self.drift().iter().map(ToString::to_string).collect()
     }
 
+    /// The ways the tree differs from the profile that carrying the plan
+    /// out cannot fix (a consumed variant): `optimize` and `verify` both call
+    /// such a tree drifted, in the same words ([`Plan::drift`]'s).
+    pub fn blocked(&self) -> Vec<Difference> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Blocked { path, message, step } => Some(Difference::Profile {
+                    path: Some(path.to_string_lossy().into_owned()),
+                    message: format!("{message} ({step})"),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn notes(&self) -> Vec<String> {
         self.actions
             .iter()
@@ -162,10 +178,21 @@ pub fn check_met(plan: &Plan) -> Result<()> {
 /// Computes the plan of `profile` on `tree` (a scan of `tree.root`).
 /// Reads file contents where a decision needs them; writes nothing.
 pub fn compute(profile: &Profile, tree: &Tree, opts: &Options) -> Result<Plan> {
-    let mut p = Planner { root: tree.root.clone(), t: tree.clone(), actions: Vec::new(), written_toml: None };
+    let mut p = Planner {
+        root: tree.root.clone(),
+        t: tree.clone(),
+        actions: Vec::new(),
+        written_toml: None,
+        settings_placed: false,
+    };
     for step in &profile.steps {
         p.step(profile, step, opts)
             .with_context(|| format!("planning `{}` of profile {}", step.label(), profile.name))?;
+    }
+    if !p.settings_placed && !opts.config.is_empty() {
+        // No profile template takes the settings (a pack as shipped, or
+        // --skip-config-optimization): they go into the copy's own file.
+        p.edit_own_toml(profile, opts).with_context(|| format!("applying the settings of profile {}", profile.name))?;
     }
     p.check_core();
     Ok(Plan {
@@ -182,7 +209,16 @@ struct Planner {
     t: Tree,
     actions: Vec<Action>,
     written_toml: Option<String>,
+    /// A replace-deployment-toml step applied the operator's settings.
+    settings_placed: bool,
 }
+
+/// The deployment.toml a profile without a template of its own is edited in,
+/// and where the home's own file is kept then.
+pub const OWN_TOML: &str = "repository/conf/deployment.toml";
+pub const OWN_TOML_BACKUP: &str = "repository/conf/deployment.toml.backup";
+/// The step name the report gives that edit.
+pub const SETTINGS_STEP: &str = "apply settings";
 
 fn rel(s: &str) -> PathBuf {
     check_relative(s).expect("profile paths are validated when parsed")
@@ -221,11 +257,15 @@ impl Planner {
             }
             Step::ReplaceDeploymentToml { template, target, backup } => {
                 if opts.skip_config_optimization {
-                    self.actions.push(Action::Note {
-                        message: "deployment.toml kept as it is (--skip-config-optimization)".into(),
-                    });
+                    let message = if opts.config.is_empty() {
+                        "deployment.toml kept as it is (--skip-config-optimization)".to_string()
+                    } else {
+                        "the profile's deployment template is not used (--skip-config-optimization): the settings are applied to the home's own deployment.toml".to_string()
+                    };
+                    self.actions.push(Action::Note { message });
                     return Ok(());
                 }
+                self.settings_placed = true;
                 self.replace_deployment_toml(profile, [rel(template), rel(target), rel(backup)], opts, label)?;
             }
             Step::ClearDir { dir, .. } | Step::PruneWebapps { dir, .. } | Step::RemoveWebapps { dir, .. }
@@ -431,6 +471,9 @@ impl Planner {
             self.actions.push(Action::Rewrite { path: target, step: label, before, after: new_entry.origin });
             return Ok(());
         }
+        if template == target && self.read(&target)? == desired_bytes {
+            return Ok(()); // the settings change nothing in the home's own file
+        }
         self.backup(&target, &backup);
         self.put(&target, new_entry, &label);
         Ok(())
@@ -464,6 +507,28 @@ impl Planner {
         let out = config::apply(&tpl_text, &own_text, &profile.name, &opts.config, &profile.facts)
             .with_context(|| format!("editing {} for {}", target.display(), profile.name))?;
         Ok(Some((Arc::new(out.text.into_bytes()), out.warnings)))
+    }
+
+    /// The operator's settings (`--carry`, `--set`, `--overlay`) applied to
+    /// the tree's own `deployment.toml`: what a pack as shipped, or a profile
+    /// with `--skip-config-optimization`, needs so that no setting is
+    /// dropped. The home's own file is the template and is kept as the
+    /// backup, as the profiles' optimization keeps it (so an update can be
+    /// given the pack's file and the settings applied again after it). A tree
+    /// without the file cannot take them: unmet (refused).
+    fn edit_own_toml(&mut self, profile: &Profile, opts: &Options) -> Result<()> {
+        let (target, backup) = (rel(OWN_TOML), rel(OWN_TOML_BACKUP));
+        if !self.is_file(&target) {
+            let message = format!(
+                "{OWN_TOML} is not in the home (or is not a file), so the --carry/--set/--overlay settings cannot be applied to profile {}",
+                profile.name
+            );
+            self.actions.push(Action::Unmet { step: SETTINGS_STEP.into(), message });
+            return Ok(());
+        }
+        // The pristine file, once it was moved aside.
+        let template = if self.is_file(&backup) { backup.clone() } else { target.clone() };
+        self.replace_deployment_toml(profile, [template, target, backup], opts, SETTINGS_STEP.into())
     }
 
     /// Whether `dir` is a directory the step can work in. A link (the step

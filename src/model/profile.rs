@@ -120,6 +120,20 @@ pub struct Profile {
     /// Whether `split` makes this profile when `--profiles` is not given.
     #[serde(default = "yes")]
     pub default: bool,
+    /// Packs whose presence in a run makes this profile one `split` makes
+    /// without `--profiles` although it is not a default on its own (the ACP
+    /// pack's key-manager beside an all-in-one pack).
+    #[serde(rename = "default-with", default)]
+    pub default_with: Vec<String>,
+    /// Packs whose presence in a run makes this default profile one `split`
+    /// makes only by name (the ACP control plane beside an all-in-one pack,
+    /// which is the control plane of that pattern).
+    #[serde(rename = "not-default-with", default)]
+    pub not_default_with: Vec<String>,
+    /// What the update says about this profile, when not as its version's
+    /// facts say (`update-advice` there).
+    #[serde(rename = "update-advice", default)]
+    pub update_advice: Option<String>,
     /// How a copy of this profile is started, when not as its version's
     /// facts say (`start` there).
     #[serde(default)]
@@ -156,6 +170,13 @@ impl Profile {
     pub fn start_command(&self) -> Option<String> {
         let t = self.start.clone().or_else(|| self.facts.start.clone())?;
         Some(t.replace("{profile}", &self.name))
+    }
+
+    /// Whether `split` makes this profile without `--profiles` in a run of
+    /// the packs `run` (product ids).
+    pub fn default_in(&self, run: &[&str]) -> bool {
+        let with = |list: &[String]| list.iter().any(|p| run.contains(&p.as_str()));
+        (self.default && !with(&self.not_default_with)) || with(&self.default_with)
     }
 
     pub fn as_shipped(&self) -> Profile {

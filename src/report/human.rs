@@ -177,7 +177,12 @@ pub fn dry_run_summary(r: &ProfileReport, common: &[String], width: usize) -> St
         |l: &str, mark: &str| l.strip_prefix(mark).map(|k| k.split([':', ' ']).next().unwrap_or(k).to_string());
     let replaced: Vec<String> = r.settings.iter().filter_map(|l| key_of(l, "~ ")).collect();
     let dropped: Vec<String> = r.settings.iter().filter_map(|l| key_of(l, "- ")).collect();
-    for (what, keys) in [("replaced by the profile's", &replaced), ("dropped", &dropped)] {
+    // A profile with a template of its own moves the home's file aside; one
+    // without (a pack as shipped, --skip-config-optimization) changes only
+    // what the run's settings say, which --carry-common would not keep.
+    let templated = r.backups.iter().any(|b| b.from.ends_with("deployment.toml"));
+    let by = if templated { "replaced by the profile's" } else { "replaced by this run's settings" };
+    for (what, keys) in [(by, &replaced), ("dropped", &dropped)] {
         if !keys.is_empty() {
             s.push_str(&format!("settings of the home {what} ({}):\n", keys.len()));
             s.push_str(&wrap("  ", &escape(&keys.join(", ")), width));
@@ -187,6 +192,7 @@ pub fn dry_run_summary(r: &ProfileReport, common: &[String], width: usize) -> St
         |k: &str, root: &str| k == root || k.starts_with(&format!("{root}.")) || k.starts_with(&format!("{root}["));
     let lost: Vec<&str> = common
         .iter()
+        .filter(|_| templated)
         .filter(|root| replaced.iter().chain(&dropped).any(|k| under(k, root)))
         .map(String::as_str)
         .collect();

@@ -46,12 +46,18 @@ pub fn after_update(
     result.reoptimized = plan.drift_lines().into_iter().filter(|l| !same.iter().any(|p| l.starts_with(p))).collect();
     result.notes.extend(plan.notes());
     if !result.reoptimized.is_empty() {
-        let what =
-            if profile.facts.update_first { "optimized after the update" } else { "re-optimized after the update" };
+        let what = if profile.steps.is_empty() {
+            // A pack as shipped has no optimization: only the settings were applied again.
+            "the operator's settings applied again after the update"
+        } else if profile.facts.update_first {
+            "optimized after the update"
+        } else {
+            "re-optimized after the update"
+        };
         result.notes.push(format!("{what}: {} entries fixed", result.reoptimized.len()));
     }
     // What the version's documentation says about updating a profiled node.
-    result.notes.extend(profile.facts.update_advice.clone());
+    result.notes.extend(profile.update_advice.clone().or_else(|| profile.facts.update_advice.clone()));
     let check = plan::compute(profile, &Tree::scan(copy)?, &o)?;
     let left = check.drift_lines();
     if !left.is_empty() {

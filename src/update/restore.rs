@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::model::plan::Options;
+use crate::model::plan::{Options, OWN_TOML, OWN_TOML_BACKUP};
 use crate::model::profile::{check_relative, Profile, Step};
 use crate::model::tree;
 use crate::safe_fs::{read_file_beneath, remove_file_beneath, rename_beneath};
@@ -45,8 +45,19 @@ fn rel(s: &str) -> PathBuf {
     check_relative(s).expect("profile paths are validated when parsed")
 }
 
-/// The files the profile's steps rewrite, in step order.
+/// The files the profile's steps rewrite, in step order; and the home's own
+/// deployment.toml where the operator's settings were applied to it (a
+/// profile without a template of its own, or `--skip-config-optimization`:
+/// its backup is there only then).
 fn rewritten(profile: &Profile, opts: &Options) -> Vec<Rewritten> {
+    let mut out = steps_rewritten(profile, opts);
+    if profile.deployment_toml().is_none() || opts.skip_config_optimization {
+        out.push(Rewritten { target: rel(OWN_TOML), backup: rel(OWN_TOML_BACKUP), variant: None, consumed: false });
+    }
+    out
+}
+
+fn steps_rewritten(profile: &Profile, opts: &Options) -> Vec<Rewritten> {
     profile
         .steps
         .iter()

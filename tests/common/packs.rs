@@ -69,7 +69,9 @@ pub fn shared() -> PathBuf {
 pub fn conf_dir(pack: Pack, version: &str) -> Option<PathBuf> {
     let name = match pack {
         Pack::ControlPlane => format!("apim-acp-{version}-conf"),
-        _ => format!("apim-{version}-conf"),
+        Pack::Gateway => format!("apim-universal-gw-{version}-conf"),
+        Pack::TrafficManager => format!("apim-tm-{version}-conf"),
+        Pack::AllInOne => format!("apim-{version}-conf"),
     };
     let p = shared().join(name);
     p.is_dir().then_some(p)
@@ -208,34 +210,47 @@ fn write(path: &Path, content: &[u8]) {
     std::fs::write(path, content).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
 
+/// Writes `path` unless the real configuration already has it.
+fn write_new(path: &Path, content: &[u8]) {
+    if std::fs::symlink_metadata(path).is_err() {
+        write(path, content);
+    }
+}
+
 fn placeholder(what: &str) -> Vec<u8> {
     format!("placeholder for {what}, written by the apim-profiles tests\n").into_bytes()
 }
 
 /// Builds `<parent>/<pack>-<version>` and returns its path, or None when the
-/// version's configuration files are not beside the project.
+/// version's configuration files are not beside the project. The Universal
+/// Gateway and Traffic Manager packs use their real configuration files too
+/// (`apim-universal-gw-<V>-conf`, `apim-tm-<V>-conf`), else a synthetic one.
 pub fn build(pack: Pack, version: &str, parent: &Path) -> Option<PathBuf> {
     let home = parent.join(pack.dir_name(version));
     std::fs::create_dir_all(parent).unwrap();
-    match pack {
-        Pack::AllInOne | Pack::ControlPlane => {
-            let conf = conf_dir(pack, version)?;
+    match (pack, conf_dir(pack, version)) {
+        (_, Some(conf)) => {
             let st = Command::new("cp").arg("-a").arg(&conf).arg(&home).status().unwrap();
             assert!(st.success());
         }
-        // No real configuration of these packs is at hand: a small synthetic one.
-        Pack::Gateway | Pack::TrafficManager => synthetic_conf(pack, version, &home),
+        (Pack::AllInOne | Pack::ControlPlane, None) => return None,
+        // Without the real configuration of these packs: a small synthetic one.
+        (Pack::Gateway | Pack::TrafficManager, None) => {
+            conf_dir(Pack::ControlPlane, version)?;
+            synthetic_conf(pack, version, &home)
+        }
     }
-    write(&home.join("updates/product.txt"), format!("{}-{version}\n", pack.id()).as_bytes());
-    write(&home.join("bin/version.txt"), format!("{} v{version}\n", pack.product_name()).as_bytes());
+    // The identity files the real configuration has are kept as they are.
+    write_new(&home.join("updates/product.txt"), format!("{}-{version}\n", pack.id()).as_bytes());
+    write_new(&home.join("bin/version.txt"), format!("{} v{version}\n", pack.product_name()).as_bytes());
     let carbon = format!(
         "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<!-- test placeholder -->\n<Server xmlns=\"http://wso2.org/projects/carbon/carbon.xml\">\n    <Name>{}</Name>\n    <ServerKey>AM</ServerKey>\n    <Version>{version}</Version>\n</Server>\n",
         pack.product_name()
     );
-    write(&home.join("repository/conf/carbon.xml"), carbon.as_bytes());
+    write_new(&home.join("repository/conf/carbon.xml"), carbon.as_bytes());
     for s in start_scripts(pack, version) {
         let p = home.join("bin").join(s);
-        write(&p, format!("#!/bin/sh\n# placeholder for bin/{s}\nexit 0\n").as_bytes());
+        write_new(&p, format!("#!/bin/sh\n# placeholder for bin/{s}\nexit 0\n").as_bytes());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let k = kernel(version);

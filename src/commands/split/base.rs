@@ -24,6 +24,9 @@ use crate::update::{self, UpdateResult, UpdateStatus};
 
 /// The base this run derives copies from, as the tool left it.
 pub(super) struct Base {
+    /// The home (index in `Checked::homes`) the base is of: only its copies
+    /// are derived from it.
+    home: usize,
     pub kept: KeptBase,
     pub tree: Tree,
     pub identity: String,
@@ -40,6 +43,8 @@ pub(super) struct Base {
 
 /// What the kept base is before the run: usable (with its tree), or why not.
 pub(super) struct Found {
+    /// The home (index in `Checked::homes`) the base is of.
+    home: usize,
     kept: KeptBase,
     usable: Option<Tree>,
     why_not: String,
@@ -47,8 +52,8 @@ pub(super) struct Found {
 }
 
 /// Reads the kept base (nothing is written) and refuses a level below it.
-pub(super) fn look(c: &Checked, u: &update::Settings) -> Result<Found> {
-    let home = &c.homes[0];
+pub(super) fn look(c: &Checked, i: usize, u: &update::Settings) -> Result<Found> {
+    let home = &c.homes[i];
     // The base is trusted only in a directory this account made (not a link,
     // its own, no one else may write in it).
     if std::fs::symlink_metadata(c.out.join(crate::engine::base::BASE_DIR)).is_ok() {
@@ -68,7 +73,7 @@ pub(super) fn look(c: &Checked, u: &update::Settings) -> Result<Found> {
             );
         }
     }
-    Ok(Found { kept, usable, why_not, home_fingerprint })
+    Ok(Found { home: i, kept, usable, why_not, home_fingerprint })
 }
 
 /// The number at the end of a level (`4.2.0.7` and `7` are 7).
@@ -77,6 +82,10 @@ fn level_number(l: &str) -> u64 {
 }
 
 impl Found {
+    pub(super) fn home(&self) -> usize {
+        self.home
+    }
+
     /// Whether the run copies the home to make the base anew.
     pub(super) fn stages_home(&self) -> bool {
         self.usable.is_none()
@@ -95,7 +104,7 @@ impl Found {
     /// The base updated as asked: in place where it is usable, else made
     /// again from the home in a staging place and updated there.
     pub(super) fn prepare(self, args: &SplitArgs, c: &Checked, u: &update::Settings) -> Result<Base> {
-        let home = &c.homes[0];
+        let home = &c.homes[self.home];
         // What a killed run left: the staged home in the base's directory
         // (or, from earlier versions, in the output itself).
         let mut swept = output::remove_stale_staging(&self.kept.path, &home.dir_name)?;
@@ -106,17 +115,20 @@ impl Found {
     }
 
     fn prepare_swept(self, args: &SplitArgs, c: &Checked, u: &update::Settings) -> Result<Base> {
-        let home = &c.homes[0];
-        let backup = c.out.join(".apim-profiles-update-backup");
+        let i = self.home;
+        let home = &c.homes[i];
+        let (backup, label) = backup_and_label(c, i);
         let tool_needed = self.tool_needed(u);
-        let Found { kept, usable, why_not, home_fingerprint } = self;
+        let Found { kept, usable, why_not, home_fingerprint, .. } = self;
         let Some(before) = usable else {
-            return make_anew(args, c, u, kept, &why_not, &home_fingerprint, backup);
+            let anew = Anew { kept, why: &why_not, home_fingerprint: &home_fingerprint, backup, label: &label };
+            return make_anew(args, c, i, u, anew);
         };
         let rec = kept.record.clone().expect("a usable base has a record");
         if !tool_needed {
             let identity = rec.identity.clone();
             return Ok(Base {
+                home: i,
                 kept,
                 tree: before,
                 identity,
@@ -129,7 +141,7 @@ impl Found {
         }
         let updating = KeptBase::record_for(home, &home_fingerprint, BaseState::Updating, rec.level.clone(), &before);
         kept.write_record(&updating)?;
-        let result = update::run_update(u, &kept.path, &kept.path, &backup, "update-once")?;
+        let result = update::run_update(u, &kept.path, &kept.path, &backup, &label)?;
         if result.status != UpdateStatus::Updated {
             return Err(anyhow::anyhow!("{}", result.message)).context(format!(
                 "the update of the copies' base {} did not finish (its logs: {}); no copy was changed. \
@@ -144,7 +156,7 @@ impl Found {
         kept.write_record(&done)?;
         let identity = done.identity;
         let before = Some((rec.identity, before));
-        Ok(Base { kept, tree, identity, level, before, result: Some(result), backup, swept: vec![] })
+        Ok(Base { home: i, kept, tree, identity, level, before, result: Some(result), backup, swept: vec![] })
     }
 }
 
@@ -152,16 +164,18 @@ impl Found {
 /// written), runs the update there, and makes it the kept base. An update
 /// that does not finish cleanly fails the run; the staged home is kept for
 /// its logs.
-fn make_anew(
-    args: &SplitArgs,
-    c: &Checked,
-    u: &update::Settings,
+/// What [`make_anew`] needs beside the run.
+struct Anew<'a> {
     kept: KeptBase,
-    why: &str,
-    home_fingerprint: &str,
+    why: &'a str,
+    home_fingerprint: &'a str,
     backup: PathBuf,
-) -> Result<Base> {
-    let home = &c.homes[0];
+    label: &'a str,
+}
+
+fn make_anew(args: &SplitArgs, c: &Checked, i: usize, u: &update::Settings, anew: Anew<'_>) -> Result<Base> {
+    let Anew { kept, why, home_fingerprint, backup, label } = anew;
+    let home = &c.homes[i];
     let shown = c.out.join(&home.dir_name);
     make_private_dir(&kept.dir)?;
     let staging = Staging::for_copy(&kept.path);
@@ -175,7 +189,7 @@ fn make_anew(
     let job = Job { plan: &plan, dest: staging.path().to_path_buf(), flush: Flush::Never, reuse: None };
     copy_jobs(args, &[job], "staging the home")
         .context("copying the home to update it once failed; nothing was published")?;
-    let mut result = update::run_update(u, staging.path(), &shown, &backup, "update-once")?;
+    let mut result = update::run_update(u, staging.path(), &shown, &backup, label)?;
     if result.status != UpdateStatus::Updated {
         let kept_at = staging.keep_aside(&shown, "update-failed")?;
         return Err(anyhow::anyhow!("{}", result.message)).context(format!(
@@ -193,7 +207,20 @@ fn make_anew(
     let rec = KeptBase::record_for(home, home_fingerprint, BaseState::Ready, result.level.clone(), &tree);
     kept.write_record(&rec)?;
     let (identity, level) = (rec.identity, rec.level);
-    Ok(Base { kept, tree, identity, level, before: None, result: Some(result), backup, swept: vec![] })
+    Ok(Base { home: i, kept, tree, identity, level, before: None, result: Some(result), backup, swept: vec![] })
+}
+
+/// The tool's `--backup` directory for a pack's base, and the label of its
+/// run: one pack keeps the names of a single home.
+fn backup_and_label(c: &Checked, i: usize) -> (PathBuf, String) {
+    let home = &c.homes[i];
+    match c.homes.len() {
+        1 => (c.out.join(".apim-profiles-update-backup"), "update-once".to_string()),
+        _ => (
+            c.out.join(format!(".apim-profiles-update-backup-{}", home.product)),
+            format!("update-once {}", home.product),
+        ),
+    }
 }
 
 /// The base's directory, readable by its owner only (its files are never
@@ -218,7 +245,7 @@ impl Base {
     /// Plans every copy to build from the base, and marks the copies behind it
     /// to be rolled forward, with the files they can keep.
     pub(super) fn derive(&self, args: &SplitArgs, targets: &mut [Target]) -> Result<()> {
-        for t in targets.iter_mut() {
+        for t in targets.iter_mut().filter(|t| t.home == self.home) {
             let behind = t.have.as_ref().is_some_and(|h| self.is_ahead_of(h));
             let rolls = match t.state {
                 CopyState::Current => behind,
@@ -300,7 +327,7 @@ impl Base {
             Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
             Err(_) => vec![],
         };
-        for b in builds.iter() {
+        for b in builds.iter().filter(|b| b.target.home == self.home) {
             let own = update::backup_dir(&b.target.final_path);
             for level in &levels {
                 let dest = own.join(level.file_name().unwrap_or_default());
@@ -312,7 +339,7 @@ impl Base {
                 }
             }
         }
-        for b in builds {
+        for b in builds.iter_mut().filter(|b| b.target.home == self.home) {
             let res = self.result_for(b.target);
             b.update = Some((res, b.target.record.clone()));
         }
@@ -405,7 +432,11 @@ pub(super) fn restamp(copy: &Path, rec: &mut Record, reused: &HashSet<(u64, u64)
 /// Refuses, before anything is written, to roll forward a copy changed since
 /// apim-profiles made it (drifted, or waiting on conflicts) unless `--force`
 /// says to discard the change.
-pub(super) fn refuse_held(args: &SplitArgs, u: &update::Settings, targets: &[Target]) -> Result<()> {
+pub(super) fn refuse_held<'a>(
+    args: &SplitArgs,
+    u: &update::Settings,
+    targets: impl Iterator<Item = &'a Target>,
+) -> Result<()> {
     if args.force {
         return Ok(());
     }
