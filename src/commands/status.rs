@@ -204,7 +204,7 @@ fn recorded_level(rec: &Record) -> Option<String> {
     rec.update.as_ref()?.get("level")?.as_str().map(str::to_string)
 }
 
-fn update_level(copy: &Path) -> Option<String> {
+pub fn update_level(copy: &Path) -> Option<String> {
     let f = crate::sys::open_read_nofollow(&copy.join("updates/config.json")).ok()?;
     if !f.metadata().ok()?.is_file() {
         return None;

@@ -9,6 +9,7 @@ pub mod archive;
 pub mod copy;
 pub mod fidelity;
 pub mod inplace;
+pub mod oci;
 pub mod output;
 pub mod writeback;
 
