@@ -55,11 +55,12 @@ pub fn run(args: &ImageArgs) -> Result<RunOutcome> {
     let c = check(args)?;
     let source = Tree::scan(&c.home.path)?;
     output::check_separate(&c.home.path, &c.out, &source.dir_ids())?;
-    let mut plans = Vec::new();
+    let (mut plans, mut notes) = (Vec::new(), Vec::new());
     for p in &c.profiles {
         let mut plan = plan::compute(p, &source, &args.options)?;
         plan::check_met(&plan)?;
         plan.tree.relativize_links_into(&c.home.path);
+        notes.extend(plan.notes().into_iter().map(|n| format!("{}: {n}", p.name)));
         plans.push(plan);
     }
     // Written from here on: the directories made on the way go again if
@@ -72,6 +73,7 @@ pub fn run(args: &ImageArgs) -> Result<RunOutcome> {
     let (base_layers, base_new) = c.base.copy_layers(&layout)?;
     let (shared, own) = write_layers(&layout, &c, &plans)?;
     let mut doc = new_doc(&c, &base_layers, &shared);
+    doc.warnings = notes;
     doc.changed = base_new > 0 || shared.new || own.iter().any(|l| l.new);
     let mut tagged = Vec::new();
     for (i, p) in c.profiles.iter().enumerate() {
