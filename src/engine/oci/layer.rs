@@ -245,3 +245,69 @@ impl Write for Pieces<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A home-like tree with a file larger than a few pieces.
+    fn tree() -> (tempfile::TempDir, Tree) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("bin")).unwrap();
+        std::fs::write(d.path().join("bin/run.sh"), "#!/bin/sh\n").unwrap();
+        let mut x: u64 = 7;
+        let big: Vec<u8> = (0..(PIECE * 5 / 2))
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 59) as u8 // compressible, not constant
+            })
+            .collect();
+        std::fs::write(d.path().join("big.bin"), &big).unwrap();
+        std::os::unix::fs::symlink("bin/run.sh", d.path().join("link")).unwrap();
+        let t = Tree::scan(d.path()).unwrap();
+        (d, t)
+    }
+
+    fn write_with(threads: usize, root: &Path, t: &Tree, out: &Path) -> Written {
+        let layout = Layout::open(out).unwrap();
+        let spec = Spec {
+            source_root: root,
+            dirs_first: vec![(PathBuf::from("home"), 0o755, (0, 0), 5)],
+            home: PathBuf::from("home/h"),
+            entries: t.iter().collect(),
+            owner: (802, 802),
+            epoch: Some(1_000),
+        };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| write(&layout, &spec)).unwrap()
+    }
+
+    #[test]
+    fn a_layer_is_one_gzip_stream_with_the_same_digest_on_any_number_of_threads() {
+        let (src, t) = tree();
+        let out = tempfile::tempdir().unwrap();
+        let one = write_with(1, src.path(), &t, out.path());
+        let other = tempfile::tempdir().unwrap();
+        let three = write_with(3, src.path(), &t, other.path());
+        assert_eq!(one.descriptor, three.descriptor);
+        let blob = out.path().join("blobs/sha256").join(one.descriptor.digest.trim_start_matches("sha256:"));
+        let gz = std::fs::File::open(blob).unwrap();
+        let mut raw = Vec::new();
+        flate2::read::MultiGzDecoder::new(gz).read_to_end(&mut raw).unwrap();
+        assert_eq!(one.diff_id, format!("sha256:{}", crate::model::tree::hex(&Sha256::digest(&raw))));
+        let mut seen = Vec::new();
+        for e in tar::Archive::new(&raw[..]).entries().unwrap() {
+            let mut e = e.unwrap();
+            let h = e.header();
+            seen.push((e.path().unwrap().display().to_string(), h.uid().unwrap(), h.mtime().unwrap()));
+            if seen.last().unwrap().0 == "home/h/big.bin" {
+                let mut body = Vec::new();
+                e.read_to_end(&mut body).unwrap();
+                assert_eq!(body, std::fs::read(src.path().join("big.bin")).unwrap());
+            }
+        }
+        let names: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(names, ["home", "home/h/big.bin", "home/h/bin", "home/h/bin/run.sh", "home/h/link"]);
+        assert!(seen[1..].iter().all(|s| s.1 == 802 && s.2 <= 1_000), "owner fixed, times clamped: {seen:?}");
+    }
+}
