@@ -30,6 +30,9 @@
 #   unshared   the sum of the three images' sizes (each image's own blobs, as
 #              three registries, or three images without a shared layer, store them)
 #   baseline   the three per-profile tar.gz files
+#   pairs      file content the split copies hold in exactly two profiles alike (path,
+#              size, time, mode): what layers shared by pairs of profiles could save
+#              on top of the one shared layer (uncompressed)
 # and each image's digest.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -142,4 +145,27 @@ for i in doc["images"]:
 print(f"pushed to one registry: {mb(pushed)} in {blobs} blobs; three unshared images: {mb(unshared)}; "
       f"three tar.gz by hand: {mb(manual)}")
 print(f"second run, fresh layout, same digests: {same}")
+EOF
+python3 - "$work/split" "${profiles[@]}" <<'EOF'
+import collections, os, sys
+root, profiles = sys.argv[1], sys.argv[2:]
+seen, size = collections.defaultdict(set), {}
+for p in profiles:
+    top = os.path.join(root, p, "wso2am-4.2.0")
+    for d, dirs, files in os.walk(top):
+        for f in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            full = os.path.join(d, f)
+            rel = os.path.relpath(full, top)
+            if rel.startswith(".apim-profiles"):
+                continue
+            st = os.lstat(full)
+            key = (rel, st.st_size, st.st_mtime_ns, st.st_mode)
+            seen[key].add(p)
+            size[key] = 0 if os.path.islink(full) else st.st_size
+by = collections.Counter()
+for k, ps in seen.items():
+    by[len(ps)] += size[k]
+mb = lambda n: f"{n / 1e6:.1f} MB"
+print(f"content of the split copies: in all {len(profiles)}: {mb(by[len(profiles)])}, in exactly two: {mb(by[2])} "
+      f"(what layers shared by pairs could save more), in one only: {mb(by[1])}")
 EOF
