@@ -41,7 +41,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands::{optimize, profiles, split, status, update as update_cmd, verify};
+use crate::commands::{image, optimize, profiles, split, status, update as update_cmd, verify};
 use crate::engine::archive;
 use crate::engine::copy::Reflink;
 use crate::model::config::ConfigEdits;
@@ -87,6 +87,8 @@ enum Command {
     Status(StatusCmd),
     /// List the profiles and product versions this build knows.
     Profiles(ProfilesCmd),
+    /// Write one OCI image per profile into an image layout DIR (no daemon, no root).
+    Image(ImageCmd),
     /// Print the completion script for a shell.
     Completions(CompletionsCmd),
     /// Write the man pages.
@@ -320,6 +322,31 @@ struct VerifyCmd {
 }
 
 #[derive(Args)]
+struct ImageCmd {
+    /// The unzipped API-M home (never modified).
+    home: PathBuf,
+    /// The OCI image layout to write (made when missing; an existing one keeps its other tags).
+    #[arg(help_heading = "What to make", long, short = 'o', value_name = "DIR")]
+    out: PathBuf,
+    /// The base image: an OCI image layout directory or a `docker save` archive.
+    #[arg(help_heading = "What to make", long, value_name = "PATH[:TAG]")]
+    base: String,
+    /// Comma-separated profiles (default: the version's default profiles).
+    #[arg(help_heading = "What to make", long, short = 'p', value_delimiter = ',', value_name = "P1,P2")]
+    profiles: Option<Vec<String>>,
+    /// Each image's tag in the layout; {profile} is the profile's name.
+    #[arg(help_heading = "What to make", long, value_name = "TAG", default_value = "{profile}")]
+    tag: String,
+    /// Keep the home's own deployment.toml.
+    #[arg(help_heading = "What to make", long)]
+    skip_config_optimization: bool,
+    #[command(flatten)]
+    config: ConfigFlags,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
 struct ProfilesCmd {
     #[command(flatten)]
     common: Common,
@@ -471,6 +498,7 @@ impl Command {
             Command::Verify(c) => c.common.json,
             Command::Status(c) => c.common.json,
             Command::Profiles(c) => c.common.json,
+            Command::Image(c) => c.common.json,
             Command::Completions(_) | Command::Man(_) | Command::Schema(_) => false,
         }
     }
@@ -483,6 +511,7 @@ impl Command {
             Command::Verify(c) => verify::run(&c.copies, c.common.profile_dir.as_deref(), c.content),
             Command::Status(c) => status::run(&c.paths, c.common.profile_dir.as_deref()),
             Command::Profiles(c) => profiles::run(c.common.profile_dir.as_deref()),
+            Command::Image(c) => c.run(),
             Command::Completions(c) => {
                 // A closed pipe (`... | head`) ends the script quietly, as every report does.
                 manual::completions(&mut command(), c.shell, &mut std::io::stdout().lock())
@@ -572,6 +601,23 @@ impl OptimizeCmd {
             options,
             profile_dir: self.common.profile_dir,
         })
+    }
+}
+
+impl ImageCmd {
+    fn run(mut self) -> anyhow::Result<RunOutcome> {
+        let dir = self.common.profile_dir.clone();
+        if let Some(mut s) = load_settings(self.config.settings.as_deref(), dir.as_deref())? {
+            self.profiles = self.profiles.or(s.profiles.clone());
+            if let Some(p) = &self.profiles {
+                s.only_for(p);
+            }
+            self.skip_config_optimization |= s.skip_config_optimization;
+            self.config.merge(&s);
+        }
+        let options = self.config.options(self.skip_config_optimization, dir.as_deref())?;
+        let (home, out, base, profiles, tag) = (self.home, self.out, self.base, self.profiles, self.tag);
+        image::run(&image::ImageArgs { home, out, base, profiles, tag, options, profile_dir: dir })
     }
 }
 

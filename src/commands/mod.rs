@@ -4,6 +4,7 @@
 //! [`RunOutcome`](crate::report::RunOutcome) or an error, which `main` maps to
 //! an exit code.
 
+pub mod image;
 pub mod optimize;
 pub mod profiles;
 pub mod split;

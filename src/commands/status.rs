@@ -200,7 +200,7 @@ fn recorded_level(rec: &Record) -> Option<String> {
     rec.update.as_ref()?.level()
 }
 
-fn update_level(copy: &Path) -> Option<String> {
+pub fn update_level(copy: &Path) -> Option<String> {
     let f = crate::sys::open_read_nofollow(&copy.join("updates/config.json")).ok()?;
     if !f.metadata().ok()?.is_file() {
         return None;

@@ -10,6 +10,7 @@ pub mod base;
 pub mod copy;
 pub mod fidelity;
 pub mod inplace;
+pub mod oci;
 pub mod output;
 pub mod writeback;
 

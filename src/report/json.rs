@@ -5,6 +5,7 @@ use std::io::Write;
 
 use crate::outcome::Exit;
 use crate::report::human::ErrorLines;
+use crate::report::image::ImageDoc;
 use crate::report::schema::{ErrorDoc, ProfilesDoc};
 use crate::report::status::StatusDoc;
 use crate::report::{ProfileInfo, Report};
@@ -19,6 +20,10 @@ pub fn print_profiles(list: &[ProfileInfo]) -> std::io::Result<()> {
 }
 
 pub fn print_status(doc: &StatusDoc) -> std::io::Result<()> {
+    print(&serde_json::to_string_pretty(doc).unwrap_or_default())
+}
+
+pub fn print_image(doc: &ImageDoc) -> std::io::Result<()> {
     print(&serde_json::to_string_pretty(doc).unwrap_or_default())
 }
 
@@ -43,7 +48,7 @@ pub fn print_error(e: &ErrorLines, exit: Exit) -> std::io::Result<()> {
 
 /// The documents that have a schema: one per command, and the error document
 /// every command prints on a refusal or failure.
-pub const DOCUMENTS: &[&str] = &["split", "optimize", "update", "verify", "status", "profiles", "error"];
+pub const DOCUMENTS: &[&str] = &["split", "optimize", "update", "verify", "status", "profiles", "image", "error"];
 
 /// The schema of one document, as committed under `schema/`.
 pub fn schema(doc: &str) -> Option<String> {
@@ -51,6 +56,7 @@ pub fn schema(doc: &str) -> Option<String> {
         "split" | "optimize" | "update" | "verify" => schemars::schema_for!(Report),
         "status" => schemars::schema_for!(StatusDoc),
         "profiles" => schemars::schema_for!(ProfilesDoc),
+        "image" => schemars::schema_for!(ImageDoc),
         "error" => schemars::schema_for!(ErrorDoc),
         _ => return None,
     };

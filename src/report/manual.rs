@@ -30,6 +30,10 @@ pub fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
             ("The same for a playbook", "apim-profiles status /opt/nodes --json"),
         ],
         "profiles" => &[("What this build knows", "apim-profiles profiles")],
+        "image" => &[
+            ("One image per default profile on a JRE base, then push one", "apim-profiles image /opt/wso2am-4.2.0 -o /var/tmp/apim-oci --base /var/tmp/jre:17 && skopeo copy oci:/var/tmp/apim-oci:gateway-worker docker://registry.example.com/wso2am:4.2.0-gateway-worker"),
+            ("Reproducible digests, versioned tags", "SOURCE_DATE_EPOCH=1700000000 apim-profiles image /opt/wso2am-4.2.0 -o /var/tmp/apim-oci --base jre.tar --tag 4.2.0-{profile} --carry-common"),
+        ],
         "completions" => &[
             ("Bash, for every user", "apim-profiles completions bash > /etc/bash_completion.d/apim-profiles"),
             ("Zsh", "apim-profiles completions zsh > \"${fpath[1]}/_apim-profiles\""),

@@ -16,6 +16,7 @@ use crate::outcome::{fold, Exit, Status};
 
 pub mod diff;
 pub mod human;
+pub mod image;
 pub mod json;
 pub mod manual;
 pub mod mask;
@@ -275,6 +276,8 @@ pub enum Output {
     Report(Report),
     Profiles(Vec<ProfileInfo>),
     Status(status::StatusDoc),
+    /// `image`: the images written.
+    Image(Box<image::ImageDoc>),
     /// Files written (the man pages).
     Paths(Vec<std::path::PathBuf>),
 }
@@ -351,6 +354,13 @@ pub fn emit(json: bool, quiet: bool, summary: bool, outcome: &RunOutcome) -> std
         Output::Profiles(list) => human::print_profiles(list),
         Output::Status(doc) if json => json::print_status(doc),
         Output::Status(doc) => human::print_text(&status::render(doc, style::Paint::stdout(), wrap::terminal_width())),
+        Output::Image(doc) => {
+            let printed = if json { json::print_image(doc) } else { human::print_text(&image::render(doc)) };
+            for w in doc.warnings.iter().filter(|_| !quiet) {
+                let _ = writeln!(std::io::stderr(), "warning: {}", human::escape(w));
+            }
+            printed
+        }
         Output::Paths(paths) => {
             let text: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
             human::print_text(&text)
