@@ -327,7 +327,11 @@ fn update_once_runs_each_packs_tool_once() {
     assert!(km.contains("was run again in the copy") && km.contains("bin/key-manager.sh"), "{km}");
     let cp = notes(&r_each, "control-plane");
     assert!(cp.contains("documents no re-optimization") && !cp.contains("key-manager.sh"), "{cp}");
-    assert!(notes(&r_once, "key-manager").contains("--update-once"));
+    let km_once = notes(&r_once, "key-manager");
+    assert!(km_once.contains("updated once, in the copies' base"), "{km_once}");
+    // Each pack keeps its own base.
+    assert!(once.join(".apim-profiles-base/wso2am-acp-4.6.0.json").is_file());
+    assert!(once.join(".apim-profiles-base/wso2am-universal-gw-4.6.0.json").is_file());
 
     // Copies made without the update and rolled forward with `update`: the
     // pack's file goes to the tool, the settings come back after it.
