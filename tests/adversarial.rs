@@ -937,9 +937,15 @@ fn a_planted_update_marker_never_names_another_process_group() {
     let o = split_with_update(&w, &["--profiles", "gateway-worker"]).output().unwrap();
     assert_eq!(code(&o), Some(0), "a planted marker stopped the run: {}", text(&o));
     assert!(!text(&o).contains(&format!("-{mine}")), "{}", text(&o));
-    std::fs::write(&planted, format!("{mine} 1\n")).unwrap();
+    // A live group of someone else's (its leader started at another time than
+    // the marker says), named by a marker of the running account.
+    use std::os::unix::process::CommandExt;
+    let mut other = Command::new("sleep").arg("30").process_group(0).spawn().unwrap();
+    std::fs::write(&planted, format!("{} 1\n", other.id())).unwrap();
     std::os::unix::fs::chown(&planted, Some(unsafe { libc::geteuid() }), None).unwrap();
     let o = split_with_update(&w, &["--profiles", "gateway-worker", "--force"]).output().unwrap();
+    let _ = other.kill();
+    let _ = other.wait();
     assert_eq!(code(&o), Some(0), "a marker naming another group stopped the run: {}", text(&o));
 }
 
