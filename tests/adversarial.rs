@@ -901,7 +901,16 @@ fn a_setsid_grandchild_that_outlived_a_sigkill_stops_the_rerun() {
         .unwrap();
     // The tool has started its child in a session of its own, then waits.
     let detached = format!("detached from {}", w.out.display());
-    wait_for("the detached child", Duration::from_secs(60), || !processes_mentioning(&detached).is_empty());
+    // Found once it leads a session of its own (before that, `setsid` is
+    // still in the tool's group and goes with it).
+    let leads_session = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit_once(')').map(|x| x.1).unwrap_or("").split_whitespace().collect();
+        f.get(3).and_then(|s| s.parse::<u32>().ok()) == Some(pid)
+    };
+    wait_for("the detached child", Duration::from_secs(60), || {
+        processes_mentioning(&detached).iter().any(|(pid, _)| leads_session(*pid))
+    });
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
     // Its group is gone soon (the launcher's parent-death signal), the child not.
