@@ -192,6 +192,13 @@ impl Fingerprint {
         }
     }
 
+    /// A stand-in of one line of text that is no fingerprint line: where a
+    /// listing read piece by piece goes in a record's text
+    /// (`model::record_stream`).
+    pub(crate) fn marker(text: &str) -> Fingerprint {
+        Fingerprint { text: text.to_string(), starts: vec![0] }
+    }
+
     /// The record's lines, in path order.
     fn lines(&self) -> impl Iterator<Item = &str> + '_ {
         let ends = self.starts.iter().skip(1).copied().chain(std::iter::once(self.text.len()));
@@ -207,7 +214,19 @@ impl Fingerprint {
     /// stamps as [`Fingerprint::of_tree`], from `lstat` alone. Unlike a
     /// source scan it takes any entry: a fifo, socket or device found in a
     /// copy is a stamp of kind `s` (a difference to report, never opened).
+    ///
+    /// Walked in the order of its lines ([`walk_sorted`]), each line written
+    /// as it comes: no list of the entries besides the text. Where that walk
+    /// stops (a name that is not UTF-8, a tree changed while read), the tree
+    /// is walked whole and sorted, which sorts such names by their text or
+    /// says what went wrong.
     pub fn of_dir(root: &Path) -> Result<Fingerprint> {
+        let mut f = Fingerprint::default();
+        if walk_sorted(root).try_for_each(|e| e.map(|(p, st)| f.push(&p, &st))).is_ok() {
+            f.text.shrink_to_fit();
+            f.starts.shrink_to_fit();
+            return Ok(f);
+        }
         let entries = crate::model::tree::walk(root, &|_, md, link| Ok(stamp_of(md, link)))?;
         Ok(Fingerprint::of_walk(entries, Stamp::clone))
     }
@@ -235,8 +254,7 @@ struct LineReader {
 
 impl LineReader {
     fn add(&mut self, l: &str) -> std::result::Result<(), String> {
-        let (path, _) = parse_line(l).ok_or_else(|| format!("`{}` is not a fingerprint line", shorten(l)))?;
-        check_inside(path)?;
+        let (path, _) = checked_line(l)?;
         let at = self.f.text.len();
         let path_at = at + (path.as_ptr() as usize - l.as_ptr() as usize);
         if !self.f.starts.is_empty() && &self.f.text[self.last_path.clone()] >= path {
@@ -256,8 +274,16 @@ impl LineReader {
     }
 }
 
+/// A record's line read as it is checked: a fingerprint line whose path
+/// stays inside the tree.
+pub(crate) fn checked_line(l: &str) -> std::result::Result<(&str, Stamp), String> {
+    let (path, st) = parse_line(l).ok_or_else(|| format!("`{}` is not a fingerprint line", shorten(l)))?;
+    check_inside(path)?;
+    Ok((path, st))
+}
+
 /// One entry's stamp from its `lstat`, as [`Fingerprint::of_tree`] makes it.
-fn stamp_of(md: &crate::sys::Stat, link: Option<std::path::PathBuf>) -> Stamp {
+pub(crate) fn stamp_of(md: &crate::sys::Stat, link: Option<std::path::PathBuf>) -> Stamp {
     let (kind, size, target) = if let Some(t) = link {
         ('l', 0, Some(t.to_string_lossy().into_owned()))
     } else if md.is_dir() {
@@ -365,63 +391,105 @@ impl<'de> Deserialize<'de> for Fingerprint {
     }
 }
 
-/// Whether the copy was moved as a whole (unpacked on a node, copied with
-/// `cp -a`): entries are there, but not one keeps the inode it was recorded
-/// with. Such a copy is compared by what a move keeps (kind, size, mode, link
-/// target, modification time); `verify --content` proves its bytes.
-fn relocated(recorded: &Fingerprint, now: &Fingerprint) -> bool {
-    let now: std::collections::HashMap<&str, (u64, u64)> =
-        now.iter().filter_map(|(p, s)| s.id.map(|id| (p, id))).collect();
-    let mut common = 0;
-    for (p, s) in recorded.iter() {
-        if let (Some(a), Some(b)) = (s.id, now.get(p)) {
-            if a == *b {
-                return false;
+/// Compares a recorded fingerprint with a tree's entries as both come, in
+/// path order: neither is held whole (a re-run walks each copy against its
+/// record's lines as they are read).
+///
+/// A copy moved as a whole (unpacked on a node, copied with `cp -a`) has its
+/// entries, but not one keeps the inode it was recorded with: such a copy is
+/// compared by what a move keeps (kind, size, mode, link target,
+/// modification time); `verify --content` proves its bytes. Which it is is
+/// known at the end only, so until an entry with its recorded inode is met
+/// both lists of differences are kept (the first entry decides for a copy in
+/// place).
+pub struct Comparer<S, I: Iterator<Item = Result<(S, Stamp)>>> {
+    now: std::iter::Peekable<I>,
+    /// With inodes and change times compared (the copy is in place).
+    strict: Vec<Difference>,
+    /// Without them (the copy was moved), while that can still be so.
+    loose: Vec<Difference>,
+    /// An entry kept its recorded device and inode: the copy is in place.
+    in_place: bool,
+    /// Entries on both sides with a device and inode.
+    common: usize,
+}
+
+impl<S: AsRef<str>, I: Iterator<Item = Result<(S, Stamp)>>> Comparer<S, I> {
+    pub fn new(now: I) -> Self {
+        Comparer { now: now.peekable(), strict: Vec::new(), loose: Vec::new(), in_place: false, common: 0 }
+    }
+
+    fn push(&mut self, d: Difference) {
+        if !self.in_place {
+            self.loose.push(d.clone());
+        }
+        self.strict.push(d);
+    }
+
+    /// The next recorded entry (paths in increasing order).
+    pub fn recorded(&mut self, path: &str, a: &Stamp) -> Result<()> {
+        loop {
+            let order = match self.now.peek() {
+                None => std::cmp::Ordering::Less,
+                Some(Err(_)) => return Err(self.now.next().and_then(|r| r.err()).expect("peeked an error")),
+                Some(Ok((p, _))) => path.cmp(p.as_ref()),
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    self.push(Difference::Removed { path: path.to_string(), kind: a.kind });
+                    return Ok(());
+                }
+                std::cmp::Ordering::Greater => {
+                    let (p, b) = self.now.next().expect("peeked")?;
+                    self.push(Difference::Added { path: p.as_ref().to_string(), kind: b.kind });
+                }
+                std::cmp::Ordering::Equal => {
+                    let (_, b) = self.now.next().expect("peeked")?;
+                    self.same_path(path, a, &b);
+                    return Ok(());
+                }
             }
-            common += 1;
         }
     }
-    common > 0
+
+    fn same_path(&mut self, path: &str, a: &Stamp, b: &Stamp) {
+        if let (Some(x), Some(y)) = (a.id, b.id) {
+            self.common += 1;
+            if x == y && !self.in_place {
+                self.in_place = true;
+                self.loose = Vec::new();
+            }
+        }
+        let what = changes(a, b, false);
+        if !self.in_place {
+            let moved = changes(a, b, true);
+            if !moved.is_empty() {
+                self.loose.push(Difference::Changed { path: path.to_string(), what: moved });
+            }
+        }
+        if !what.is_empty() {
+            self.strict.push(Difference::Changed { path: path.to_string(), what });
+        }
+    }
+
+    /// The differences, in path order: the entries not recorded are added.
+    pub fn finish(mut self) -> Result<Vec<Difference>> {
+        while let Some(next) = self.now.next() {
+            let (p, b) = next?;
+            self.push(Difference::Added { path: p.as_ref().to_string(), kind: b.kind });
+        }
+        let moved = !self.in_place && self.common > 0;
+        Ok(if moved { self.loose } else { self.strict })
+    }
 }
 
 /// How `now` differs from `recorded`, in path order.
 pub fn compare(recorded: &Fingerprint, now: &Fingerprint) -> Vec<Difference> {
-    let moved = relocated(recorded, now);
-    let mut out = Vec::new();
-    let mut a = recorded.iter().peekable();
-    let mut b = now.iter().peekable();
-    loop {
-        match (a.peek(), b.peek()) {
-            (None, None) => break,
-            (Some((p, s)), None) => {
-                out.push(Difference::Removed { path: p.to_string(), kind: s.kind });
-                a.next();
-            }
-            (None, Some((p, s))) => {
-                out.push(Difference::Added { path: p.to_string(), kind: s.kind });
-                b.next();
-            }
-            (Some((pa, sa)), Some((pb, sb))) => match pa.cmp(pb) {
-                std::cmp::Ordering::Less => {
-                    out.push(Difference::Removed { path: pa.to_string(), kind: sa.kind });
-                    a.next();
-                }
-                std::cmp::Ordering::Greater => {
-                    out.push(Difference::Added { path: pb.to_string(), kind: sb.kind });
-                    b.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    let what = changes(sa, sb, moved);
-                    if !what.is_empty() {
-                        out.push(Difference::Changed { path: pa.to_string(), what });
-                    }
-                    a.next();
-                    b.next();
-                }
-            },
-        }
+    let mut c = Comparer::new(now.iter().map(Ok));
+    for (p, st) in recorded.iter() {
+        c.recorded(p, &st).expect("an in-memory fingerprint has no error");
     }
-    out
+    c.finish().expect("an in-memory fingerprint has no error")
 }
 
 fn changes(a: &Stamp, b: &Stamp, moved: bool) -> Vec<String> {
@@ -458,9 +526,27 @@ fn changes(a: &Stamp, b: &Stamp, moved: bool) -> Vec<String> {
     what
 }
 
-/// Scans a copy and compares it with the fingerprint its record keeps.
+/// The entries of a copy as [`Fingerprint::of_dir`] stamps them, in the
+/// order of its lines, walked as they are asked for (see
+/// [`crate::model::tree::SortedWalk`]).
+pub fn walk_sorted(root: &Path) -> impl Iterator<Item = Result<(String, Stamp)>> {
+    crate::model::tree::SortedWalk::new(root, stamp_of)
+}
+
+/// Scans a copy and compares it with the fingerprint its record keeps, the
+/// walk and the comparison in step. Where that walk stops (a name that is not
+/// UTF-8, an entry that changed while read), the copy is walked whole as
+/// before, which sorts such names by their text or says what went wrong.
 pub fn compare_dir(root: &Path, recorded: &Fingerprint) -> Result<Vec<Difference>> {
-    Ok(compare(recorded, &Fingerprint::of_dir(root)?))
+    let mut c = Comparer::new(walk_sorted(root));
+    let streamed = recorded.iter().try_for_each(|(p, st)| c.recorded(p, &st)).and_then(|()| c.finish());
+    match streamed {
+        Ok(d) => Ok(d),
+        Err(_) => {
+            let entries = crate::model::tree::walk(root, &|_, md, link| Ok(stamp_of(md, link)))?;
+            Ok(compare(recorded, &Fingerprint::of_walk(entries, Stamp::clone)))
+        }
+    }
 }
 
 /// At most `n` lines, and a last one saying how many more there are.
@@ -544,6 +630,32 @@ mod tests {
         // In place, one file replaced: named.
         let replaced = Fingerprint::from_lines(&[line(20, 3), other(11)]).unwrap();
         assert!(compare(&recorded, &replaced)[0].to_string().contains("replaced by another file"));
+    }
+
+    /// The walk in step gives the lines of the walk whole, in their order
+    /// (`a-b` between `a` and `a/c`), and the comparison in step finds what
+    /// the comparison of the two lists finds.
+    #[test]
+    fn the_sorted_walk_is_the_fingerprint_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        for dir in ["a", "a/c", "a.b", "b"] {
+            std::fs::create_dir(d.path().join(dir)).unwrap();
+        }
+        for f in ["a-b", "a/c/x", "a/c-d", "a0", "b/z", ".apim-profiles.json"] {
+            std::fs::write(d.path().join(f), f).unwrap();
+        }
+        std::os::unix::fs::symlink("a0", d.path().join("a/l")).unwrap();
+        let whole = Fingerprint::of_dir(d.path()).unwrap();
+        let walked: Vec<(String, Stamp)> = walk_sorted(d.path()).collect::<Result<_>>().unwrap();
+        let lines: Vec<(String, Stamp)> = whole.iter().map(|(p, s)| (p.to_string(), s)).collect();
+        assert_eq!(walked, lines);
+        assert!(compare_dir(d.path(), &whole).unwrap().is_empty());
+        std::fs::write(d.path().join("a/c-d"), "longer").unwrap();
+        std::fs::remove_file(d.path().join("b/z")).unwrap();
+        std::fs::write(d.path().join("a/c/y"), "y").unwrap();
+        let now = Fingerprint::of_dir(d.path()).unwrap();
+        assert_eq!(compare_dir(d.path(), &whole).unwrap(), compare(&whole, &now));
+        assert_eq!(compare_dir(d.path(), &whole).unwrap().len(), 3);
     }
 
     #[test]

@@ -17,6 +17,34 @@ use crate::model::update_result::RecordedUpdate;
 
 pub const RECORD_FILE: &str = ".apim-profiles.json";
 
+/// What the seal is taken over: the unsealed record's compact JSON, written
+/// into it as it is made (`model::record_stream` feeds it a record read
+/// piece by piece).
+pub(crate) struct Sealing(sha2::Sha256);
+
+impl Sealing {
+    pub(crate) fn new() -> Sealing {
+        use sha2::Digest;
+        Sealing(sha2::Sha256::new())
+    }
+
+    pub(crate) fn finish(self) -> String {
+        use sha2::Digest;
+        tree::hex(&self.0.finalize())
+    }
+}
+
+impl std::io::Write for Sealing {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        self.0.update(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {
     pub tool: String,
@@ -72,21 +100,10 @@ impl Record {
     fn compute_seal(&self) -> String {
         // The fingerprints are shared, not copied, and the text is hashed as
         // it is made: a record of a 50,000-file home is megabytes.
-        use sha2::Digest;
-        struct Hashing(sha2::Sha256);
-        impl std::io::Write for Hashing {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.update(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let unsealed = Record { seal: None, ..self.clone() };
-        let mut h = Hashing(sha2::Sha256::new());
+        let mut h = Sealing::new();
         let _ = serde_json::to_writer(&mut h, &unsealed);
-        tree::hex(&h.0.finalize())
+        h.finish()
     }
 
     /// Whether the record is as the tool wrote it. A record without a seal

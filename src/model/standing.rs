@@ -89,9 +89,54 @@ pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<(CopyState
         )
         .into());
     }
+    if let Some(found) = examine_streaming(copy, profile, wanted) {
+        return Ok(found);
+    }
     let have = read_checked(copy, Some(profile))?;
     let state = judge(copy, &have, wanted, &[])?;
     Ok((state, Some(have)))
+}
+
+/// [`examine`] with the record read in one pass and the copy walked against
+/// its fingerprint's lines as they are read (`model::record_stream`): nothing
+/// is held whole. The record comes back without its listings
+/// (`source_entries`, `copy_fingerprint`, `content_sha256`); read it with
+/// [`read_checked`] where they are needed. None where the answer needs more
+/// than this pass gives (a record this reader does not take, a stale copy,
+/// whose reason names the source's changes, a walk that stopped): the
+/// caller then reads and judges as before, which refuses a corrupt record
+/// and words every answer alike.
+fn examine_streaming(copy: &Path, profile: &str, wanted: &Record) -> Option<(CopyState, Option<Record>)> {
+    let f = crate::sys::open_read_nofollow(&copy.join(RECORD_FILE)).ok()?;
+    let md = f.metadata().ok()?;
+    if !md.is_file() || md.len() > crate::safe_fs::OWN_LIMIT {
+        return None;
+    }
+    let mut cmp = fingerprint::Comparer::new(fingerprint::walk_sorted(copy));
+    let read = crate::model::record_stream::read(f.take(crate::safe_fs::OWN_LIMIT), |path, st| {
+        cmp.recorded(path, st).is_ok()
+    })?;
+    let have = check_light(copy, read.record, Some(profile)).ok()?;
+    if stale_reason(&have, wanted).is_some() {
+        return None;
+    }
+    let state = if let Some(files) = pending_conflicts(&have) {
+        CopyState::Conflicts { files }
+    } else if let Some(how) = unfinished_update(&have) {
+        CopyState::Failed { how }
+    } else if !read.holds[1] {
+        return None;
+    } else if !read.change_times {
+        CopyState::Stale { reason: NO_CHANGE_TIMES.into() }
+    } else {
+        let differences = cmp.finish().ok()?;
+        if differences.is_empty() {
+            CopyState::Current
+        } else {
+            CopyState::Drifted { differences }
+        }
+    };
+    Some((state, Some(have)))
 }
 
 /// The one place that decides where a copy stands, for `split` re-runs and
@@ -308,6 +353,15 @@ fn check(copy: &Path, text: &[u8], layout_profile: Option<&str>) -> std::result:
     }
     if !rec.seal_holds() {
         return Err("it was edited after the tool wrote it (its seal does not match)".into());
+    }
+    check_light(copy, rec, layout_profile)
+}
+
+/// What is checked of a record beside its seal: its tool, and a profile that
+/// is a name, the one of the place it sits in.
+fn check_light(copy: &Path, rec: Record, layout_profile: Option<&str>) -> std::result::Result<Record, String> {
+    if rec.tool != "apim-profiles" {
+        return Err(format!("it names the tool `{}`", rec.tool));
     }
     fingerprint::check_inside(&rec.profile).map_err(|_| format!("its profile `{}` is not a name", rec.profile))?;
     if rec.profile.contains('/') {

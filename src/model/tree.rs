@@ -201,6 +201,139 @@ pub fn walk<T: Send>(
     Ok(found.into_iter().map(|x| x.expect("no entry failed")).collect())
 }
 
+/// How many entries [`SortedWalk`] reads the metadata of at once (on all
+/// threads): enough to keep them busy, few enough to stay small.
+const SORTED_BATCH: usize = 2048;
+
+/// A tree's entries in the byte order of their paths as text (the order of a
+/// fingerprint's lines), read as they are asked for: only the names of the
+/// directories on the way down and one batch of entries are held, whatever
+/// the size of the tree. Each batch's metadata is read on all threads,
+/// relative to its directory's descriptor (opened `O_NOFOLLOW`). A name that
+/// is not UTF-8, whose text order may differ from its byte order, ends the
+/// walk with an error (the caller then walks with [`walk`]).
+///
+/// Within a directory, entry `c` comes at its name and everything below it at
+/// `c/`: `c-d` sorts between `c` and `c/x` in byte order, so the entries of a
+/// directory interleave with its subdirectories' trees by these keys.
+pub struct SortedWalk<T, F> {
+    root: PathBuf,
+    visit: F,
+    stack: Vec<SortedFrame>,
+    ready: std::vec::IntoIter<(String, T)>,
+    started: bool,
+    failed: bool,
+}
+
+struct SortedFrame {
+    fd: Arc<std::os::fd::OwnedFd>,
+    rel: String,
+    /// (name, the subtree below it rather than the entry, listed as a directory)
+    keys: std::vec::IntoIter<(String, bool, bool)>,
+}
+
+impl<T: Send, F: Fn(&Stat, Option<PathBuf>) -> T + Sync> SortedWalk<T, F> {
+    pub fn new(root: &Path, visit: F) -> Self {
+        let ready = Vec::new().into_iter();
+        SortedWalk { root: root.to_path_buf(), visit, stack: Vec::new(), ready, started: false, failed: false }
+    }
+
+    fn open(&mut self, fd: std::os::fd::OwnedFd, rel: String) -> Result<()> {
+        let full = self.root.join(&rel);
+        let mut here = crate::sys::list_dir(&fd).map_err(|e| unreadable(&full, e))?;
+        if rel.is_empty() {
+            here.retain(|(name, _)| !is_own_entry(Path::new(name)));
+        }
+        let mut keys = Vec::with_capacity(here.len() + here.len() / 4);
+        for (name, is_dir) in here {
+            let name = name
+                .into_string()
+                .map_err(|n| anyhow::anyhow!("{}: a name that is not UTF-8", full.join(n).display()))?;
+            if is_dir {
+                keys.push((name.clone(), true, true));
+            }
+            keys.push((name, false, is_dir));
+        }
+        fn key(k: &(String, bool, bool)) -> impl Iterator<Item = u8> + '_ {
+            k.0.bytes().chain(k.1.then_some(b'/'))
+        }
+        keys.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        self.stack.push(SortedFrame { fd: Arc::new(fd), rel, keys: keys.into_iter() });
+        Ok(())
+    }
+
+    /// Names the next batch, descending into directories as their keys come,
+    /// and reads the batch's metadata in parallel.
+    fn fill(&mut self) -> Result<()> {
+        use rayon::prelude::*;
+        let mut todo = Vec::with_capacity(SORTED_BATCH);
+        while todo.len() < SORTED_BATCH {
+            let Some(top) = self.stack.last_mut() else { break };
+            let Some((name, below, is_dir)) = top.keys.next() else {
+                self.stack.pop();
+                continue;
+            };
+            let path = if top.rel.is_empty() { name.clone() } else { format!("{}/{name}", top.rel) };
+            if below {
+                let fd = crate::sys::open_dir_at(&top.fd, std::ffi::OsStr::new(&name))
+                    .map_err(|e| changed_while_read(&self.root.join(&path), e))?;
+                self.open(fd, path)?;
+            } else {
+                todo.push((top.fd.clone(), path, name.len(), is_dir));
+            }
+        }
+        let root = &self.root;
+        let visit = &self.visit;
+        let read: Result<Vec<(String, T)>> = todo
+            .into_par_iter()
+            .map(|(fd, path, name_len, listed_dir)| {
+                let name = std::ffi::OsStr::new(&path[path.len() - name_len..]);
+                let st = crate::sys::stat_at(&fd, name).map_err(|e| changed_while_read(&root.join(&path), e))?;
+                if st.is_dir() != listed_dir {
+                    let e = std::io::Error::other("it was replaced while the tree was read");
+                    return Err(changed_while_read(&root.join(&path), e));
+                }
+                let link = if st.is_symlink() {
+                    Some(crate::sys::readlink_at(&fd, name).map_err(|e| changed_while_read(&root.join(&path), e))?)
+                } else {
+                    None
+                };
+                Ok((path, visit(&st, link)))
+            })
+            .collect();
+        self.ready = read?.into_iter();
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<()> {
+        if !self.started {
+            self.started = true;
+            let fd = crate::sys::open_dir(&self.root, true).map_err(|e| unreadable(&self.root, e))?;
+            self.open(fd, String::new())?;
+        }
+        self.fill()
+    }
+}
+
+impl<T: Send, F: Fn(&Stat, Option<PathBuf>) -> T + Sync> Iterator for SortedWalk<T, F> {
+    type Item = Result<(String, T)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(x) = self.ready.next() {
+                return Some(Ok(x));
+            }
+            if self.failed || (self.started && self.stack.is_empty()) {
+                return None;
+            }
+            if let Err(e) = self.step() {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
 /// The first pass: names in path order, and the directories they are in.
 #[derive(Default)]
 struct Names {

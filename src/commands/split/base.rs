@@ -270,6 +270,10 @@ impl Base {
             t.record.deployment_toml_sha256 = t.plan.written_toml_sha256.clone();
             t.record.base = Some(self.identity.clone());
             t.rolls = rolls;
+            if rolls {
+                // Examined in one pass, the record came without its listings.
+                t.have = Some(standing::read_checked(&t.final_path, Some(&t.profile.name))?);
+            }
             if rolls && matches!(t.state, CopyState::Current) {
                 t.reuse = self.reuse_for(t)?;
             }
