@@ -79,25 +79,7 @@ fn read_record<Rd: Read>(lx: &mut Lexer<Rd>, copy_line: &mut impl FnMut(&str, &S
                     let before = segments(&small, &order)?.swap_remove(order.len() - 1);
                     seal.write_all(before.as_bytes()).map_err(|_| GiveUp)?;
                     hashed.push(before);
-                    if i == DIGESTS {
-                        lx.plain_string(&mut seal)?;
-                    } else {
-                        let mut prev = String::new();
-                        lx.lines(&mut seal, |line| {
-                            let Ok((path, st)) = fingerprint::checked_line(line) else { return false };
-                            // Out of order or twice: the whole read sorts them.
-                            if !prev.is_empty() && prev.as_str() >= path {
-                                return false;
-                            }
-                            prev.clear();
-                            prev.push_str(path);
-                            if i == COPY {
-                                change_times &= st.id.is_some();
-                                return copy_line(path, &st);
-                            }
-                            true
-                        })?;
-                    }
+                    read_listing(lx, i, &mut seal, &mut change_times, copy_line)?;
                 }
                 _ => {
                     raw.clear();
@@ -134,6 +116,34 @@ fn read_record<Rd: Read>(lx: &mut Lexer<Rd>, copy_line: &mut impl FnMut(&str, &S
     }
     let holds = [0, 1, 2].map(|i| order.contains(&i));
     Ok(Streamed { record, holds, change_times })
+}
+
+/// One listing's value, sealed as it is read; the copy's lines handed on.
+fn read_listing<Rd: Read>(
+    lx: &mut Lexer<Rd>,
+    i: usize,
+    seal: &mut Sealing,
+    change_times: &mut bool,
+    copy_line: &mut impl FnMut(&str, &Stamp) -> bool,
+) -> R<()> {
+    if i == DIGESTS {
+        return lx.plain_string(seal);
+    }
+    let mut prev = String::new();
+    lx.lines(seal, |line| {
+        let Ok((path, st)) = fingerprint::checked_line(line) else { return false };
+        // Out of order or twice: the whole read sorts them.
+        if !prev.is_empty() && prev.as_str() >= path {
+            return false;
+        }
+        prev.clear();
+        prev.push_str(path);
+        if i == COPY {
+            *change_times &= st.id.is_some();
+            return copy_line(path, &st);
+        }
+        true
+    })
 }
 
 /// The record of the small fields (the seal kept as read).

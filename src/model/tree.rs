@@ -228,9 +228,19 @@ pub struct SortedWalk<T, F> {
 struct SortedFrame {
     fd: Arc<std::os::fd::OwnedFd>,
     rel: String,
-    /// (name, the subtree below it rather than the entry, listed as a directory)
-    keys: std::vec::IntoIter<(String, bool, bool)>,
+    /// The directory's names end to end: a directory of 100,000 entries
+    /// costs its names and 12 bytes a key, not a string each.
+    names: String,
+    /// (start, length, flags) of each key in `names`, in walk order;
+    /// flags: [`BELOW`], [`LISTED_DIR`].
+    keys: Vec<(u32, u32, u8)>,
+    next: usize,
 }
+
+/// The key stands for everything below the directory, not its entry.
+const BELOW: u8 = 1;
+/// The entry was listed as a directory.
+const LISTED_DIR: u8 = 2;
 
 impl<T: Send, F: Fn(&Stat, Option<PathBuf>) -> T + Sync> SortedWalk<T, F> {
     pub fn new(root: &Path, visit: F) -> Self {
@@ -240,25 +250,43 @@ impl<T: Send, F: Fn(&Stat, Option<PathBuf>) -> T + Sync> SortedWalk<T, F> {
 
     fn open(&mut self, fd: std::os::fd::OwnedFd, rel: String) -> Result<()> {
         let full = self.root.join(&rel);
-        let mut here = crate::sys::list_dir(&fd).map_err(|e| unreadable(&full, e))?;
-        if rel.is_empty() {
-            here.retain(|(name, _)| !is_own_entry(Path::new(name)));
-        }
-        let mut keys = Vec::with_capacity(here.len() + here.len() / 4);
-        for (name, is_dir) in here {
-            let name = name
-                .into_string()
-                .map_err(|n| anyhow::anyhow!("{}: a name that is not UTF-8", full.join(n).display()))?;
-            if is_dir {
-                keys.push((name.clone(), true, true));
+        let (mut names, mut keys) = (String::new(), Vec::new());
+        for e in rustix::fs::Dir::read_from(&fd).map_err(|e| unreadable(&full, e.into()))? {
+            let e = e.map_err(|e| unreadable(&full, e.into()))?;
+            let raw = e.file_name().to_bytes();
+            if raw == b"."
+                || raw == b".."
+                || (rel.is_empty()
+                    && is_own_entry(Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(raw))))
+            {
+                continue;
             }
-            keys.push((name, false, is_dir));
+            let name = std::str::from_utf8(raw)
+                .map_err(|_| anyhow::anyhow!("{}: a name that is not UTF-8", full.display()))?;
+            let is_dir = match e.file_type() {
+                rustix::fs::FileType::Directory => true,
+                rustix::fs::FileType::Unknown => {
+                    crate::sys::stat_at(&fd, std::ffi::OsStr::new(name)).map_err(|e| unreadable(&full, e))?.is_dir()
+                }
+                _ => false,
+            };
+            let at = u32::try_from(names.len()).context("a directory's names over 4 GiB")?;
+            names.push_str(name);
+            let len = name.len() as u32;
+            if is_dir {
+                keys.push((at, len, BELOW | LISTED_DIR));
+            }
+            keys.push((at, len, if is_dir { LISTED_DIR } else { 0 }));
         }
-        fn key(k: &(String, bool, bool)) -> impl Iterator<Item = u8> + '_ {
-            k.0.bytes().chain(k.1.then_some(b'/'))
-        }
+        let key = |&(at, len, flags): &(u32, u32, u8)| {
+            names.as_bytes()[at as usize..(at + len) as usize]
+                .iter()
+                .copied()
+                .chain((flags & BELOW != 0).then_some(b'/'))
+        };
         keys.sort_unstable_by(|a, b| key(a).cmp(key(b)));
-        self.stack.push(SortedFrame { fd: Arc::new(fd), rel, keys: keys.into_iter() });
+        keys.shrink_to_fit();
+        self.stack.push(SortedFrame { fd: Arc::new(fd), rel, names, keys, next: 0 });
         Ok(())
     }
 
@@ -269,13 +297,16 @@ impl<T: Send, F: Fn(&Stat, Option<PathBuf>) -> T + Sync> SortedWalk<T, F> {
         let mut todo = Vec::with_capacity(SORTED_BATCH);
         while todo.len() < SORTED_BATCH {
             let Some(top) = self.stack.last_mut() else { break };
-            let Some((name, below, is_dir)) = top.keys.next() else {
+            let Some(&(at, len, flags)) = top.keys.get(top.next) else {
                 self.stack.pop();
                 continue;
             };
-            let path = if top.rel.is_empty() { name.clone() } else { format!("{}/{name}", top.rel) };
+            top.next += 1;
+            let name = &top.names[at as usize..(at + len) as usize];
+            let (below, is_dir) = (flags & BELOW != 0, flags & LISTED_DIR != 0);
+            let path = if top.rel.is_empty() { name.to_string() } else { format!("{}/{name}", top.rel) };
             if below {
-                let fd = crate::sys::open_dir_at(&top.fd, std::ffi::OsStr::new(&name))
+                let fd = crate::sys::open_dir_at(&top.fd, std::ffi::OsStr::new(name))
                     .map_err(|e| changed_while_read(&self.root.join(&path), e))?;
                 self.open(fd, path)?;
             } else {
