@@ -1,6 +1,6 @@
 //! What a run reports: one JSON document for scripts (`--json`, `json`), the
 //! same facts as text for people (`human`), the dry-run's diff (`diff`), all
-//! masked (`mask`). The JSON schema is documented in docs/reference.md. A command
+//! masked (`model::mask`). The JSON schema is documented in docs/reference.md. A command
 //! ends in a [`RunOutcome`]: what to print and the exit code it asks for.
 
 use std::io::Write;
@@ -18,8 +18,6 @@ pub mod diff;
 pub mod human;
 pub mod image;
 pub mod json;
-pub mod manual;
-pub mod mask;
 pub mod progress;
 pub mod schema;
 pub mod status;
