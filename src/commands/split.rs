@@ -442,14 +442,15 @@ fn preflight_updates(args: &SplitArgs, homes: &[Home]) -> Result<Vec<Option<upda
     Ok(out)
 }
 
-/// What each copy already there is, the copies examined side by side (each
-/// is a walk of its tree and a read of its record).
+/// What each copy already there is, one copy after the other: each is a
+/// read of its record in step with a walk of its tree, whose metadata is read
+/// on all threads a batch at a time (side by side, the copies' walks would
+/// hold a directory's names each).
 fn examine_all(targets: &mut [Target]) -> Result<()> {
-    use rayon::prelude::*;
     // The directory at the final place is identified before it is examined:
     // one swapped in meanwhile is not the one publishing may replace.
     let found: Vec<_> = targets
-        .par_iter()
+        .iter()
         .map(|t| {
             let seen = crate::safe_fs::dev_ino_nofollow(&t.final_path);
             (seen, standing::examine(&t.final_path, &t.profile.name, &t.record))

@@ -286,6 +286,7 @@ impl<T: Send, F: Fn(&Stat, Option<PathBuf>) -> T + Sync> SortedWalk<T, F> {
         };
         keys.sort_unstable_by(|a, b| key(a).cmp(key(b)));
         keys.shrink_to_fit();
+        names.shrink_to_fit();
         self.stack.push(SortedFrame { fd: Arc::new(fd), rel, names, keys, next: 0 });
         Ok(())
     }
