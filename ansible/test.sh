@@ -31,8 +31,9 @@ export HOME=$work/home ANSIBLE_HOME=$work/home/.ansible
 venv=${ANSIBLE_VENV:-$work/venv}
 if [ ! -x "$venv/bin/ansible-playbook" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "ansible-core>=2.15,<2.18"
+  "$venv/bin/pip" install -q "ansible-core>=2.15,<2.18" pytest
 fi
+[ -x "$venv/bin/pytest" ] || "$venv/bin/pip" install -q pytest
 py=$venv/bin/python
 fail() { echo "FAIL: $*" >&2; exit 1; }
 passed=0
@@ -84,10 +85,14 @@ else
   skip "sanity: APIM_TEST_SKIP_SANITY=1"
 fi
 
-# --- the transport module's own cases (crafted archives, inodes, cached hashes) -----------------
-"$py" "$here/tests/unit/test_copy.py" "$coll/plugins/modules/apim_profiles_copy.py" > "$work/unit.log" 2>&1 \
-  || { cat "$work/unit.log"; fail "the transport module's cases failed"; }
-ok "transport module: $(tail -1 "$work/unit.log")"
+# --- the modules' unit tests (pytest, on the installed collection's modules, with this binary) -------------
+# Option rules, the TOML of set, failures as short messages with fields, a SIGKILL of the module leaving no
+# password on disk; the transport module's crafted archives, inodes, cached hashes, node-side verify and diff.
+(cd "$here/tests/unit/plugins/modules" && APIM_MODULES=$coll/plugins/modules APIM_BIN=$bin \
+  "$venv/bin/pytest" -q -rs -p no:cacheprovider . > "$work/unit.log" 2>&1) \
+  || { cat "$work/unit.log"; fail "the modules' unit tests failed"; }
+! grep -qE '^SKIPPED' "$work/unit.log" || { cat "$work/unit.log"; fail "a module unit test was skipped"; }
+ok "modules' unit tests: $(tail -1 "$work/unit.log")"
 
 # --- split.yml on localhost ---------------------------------------------------------------------
 cp -a "$root/fixtures/wso2am-4.2.0" "$work/wso2am-4.2.0"
