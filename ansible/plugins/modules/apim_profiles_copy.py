@@ -82,7 +82,7 @@ options:
     description:
       - With O(state=manifest), O(state=delta), O(state=present) and O(state=verify), a file (outside the copy) that keeps the
         copy's manifest with each file's inode and change time, so that only files changed since are read again.
-        Written (mode 0600, under a new name, then renamed) by a real run only.
+        Written (mode 0600, under a new name, then renamed) by a real run only; O(state=verify) only reads it.
     type: path
   node:
     description:
@@ -560,7 +560,8 @@ def do_verify(module, p, exclude):
     if not fp:
         module.fail_json(msg='%s: there is no copy on this host\nhint: run the play (without verify) to install '
                          'it' % path, differences=[dict(path='', change='removed', kind='directory')], **result)
-    have, hashed = manifest_of(module, path, p['cache'])
+    # The kept manifest is read, never written: verify changes nothing.
+    have, _, hashed = read_manifest(path, load_cache(p['cache']))
     found = differences(wanted, have, exclude)
     result.update(hashed=hashed, differences=found)
     if found:
