@@ -2,14 +2,16 @@
 # The Ansible test (run by .ci/run). Real ansible-core from PyPI in a virtual environment, the
 # collection built with ansible-galaxy and installed from its tarball, then:
 #   1. ansible-test sanity (validate-modules) on the installed collection;
-#   2. ansible/split.yml on localhost: check mode writes nothing, first run changed, second not;
-#   3. the distribute role over a four-node inventory (control plane, two gateways, traffic
+#   2. the modules' unit tests (pytest, tests/unit/plugins/modules) on the installed modules;
+#   3. ansible/split.yml on localhost: check mode writes nothing, first run changed, second not;
+#   4. the distribute role over a four-node inventory (control plane, two gateways, traffic
 #      manager) reached over real SSH: an sshd this script starts as root on a high port, bound
 #      to 127.0.0.2-127.0.0.5 only, with host and user keys made in a private temp directory.
 #      Where sshd cannot run (not root, no sshd), the nodes use ansible_connection=local.
 #      Cases: check mode writes nothing; first run changes each host and each node's copy
 #      verifies as its profile; second run changed=0; a pending update conflict fails twice,
-#      then succeeds after continue; state verify fails on a planted webapp; bad binary;
+#      then succeeds after continue; state verify fails on a planted webapp; the role's node-side
+#      verify names a planted webapp and an edit that keeps size and time; bad binary;
 #      unknown apim_profile; contradictory options; the password never in any output (-vvv).
 # Environment: APIM_BIN (the binary; default target/release), ANSIBLE_VENV (reuse a venv),
 # APIM_TEST_NO_SSH=1 (force the local fallback), APIM_TEST_SKIP_SANITY=1.
