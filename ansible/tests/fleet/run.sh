@@ -107,10 +107,13 @@ snapshot > "$fleet/snap4"
 cmp -s "$fleet/snap3" "$fleet/snap4" || { diff "$fleet/snap3" "$fleet/snap4" | head; fail "check mode wrote something"; }
 grep -E '^gw2 +:' "$fleet/check2.log" | grep -q 'changed=[1-9]' || { cat "$fleet/check2.log"; fail "check mode missed the changed node"; }
 for h in cp1 gw1 tm1; do grep -E "^$h +:" "$fleet/check2.log" | grep -q 'changed=0' || fail "check mode changed $h"; done
+# --diff names what differs on that node, by path (not two fingerprints).
+grep -q 'wso2am-4.2.0: 1 paths to change on the node to match the copy made on the controller:' "$fleet/check2.log" \
+  && grep -qE '^ +README.txt: content$' "$fleet/check2.log" || { cat "$fleet/check2.log"; fail "check mode --diff did not list the changed path"; }
 play "$fleet/repair.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" || { cat "$fleet/repair.log"; fail "repair run failed"; }
 grep -E '^gw2 +:' "$fleet/repair.log" | grep -q 'changed=[1-9]' || fail "the edited node was not put right"
 [ "$(wc -l < "$nodes/gw2/restarts.log")" = 2 ] && [ "$(wc -l < "$nodes/gw1/restarts.log")" = 1 ] || fail "restarts: only the repaired node restarts"
-ok "check mode names only the edited node and writes nothing; the next run puts it right and restarts it alone"
+ok "check mode names only the edited node, its --diff lists README.txt: content, nothing written; the next run puts it right and restarts it alone"
 
 # 4b. a change to few files (one set value of the gateways): a message naming the role's variable first,
 # then with apim_profiles_force=true only the changed file moves to the gateways, unchanged files keep their
@@ -190,7 +193,7 @@ grep -q "the argument 'update: false' (--no-update) cannot be used with 'update_
 mod "$fleet/contra2.log" "{\"binary\": \"$bin\", \"state\": \"verify\", \"continue\": true, \"copies\": [\"$nodes/gw1/wso2am-4.2.0\"]}" && fail "continue with verify was accepted"
 grep -q "the argument 'continue' (--continue) cannot be used with 'state: verify'" "$fleet/contra2.log" || { cat "$fleet/contra2.log"; fail "no refusal of continue with verify"; }
 mod "$fleet/contra3.log" "{\"binary\": \"$bin\", \"home\": \"$home\", \"out\": \"$fleet/x\", \"copies\": [\"$fleet/y\"]}" && fail "copies with split was accepted"
-grep -q "the argument 'copies' (COPY) cannot be used with 'state: split'" "$fleet/contra3.log" || { cat "$fleet/contra3.log"; fail "no refusal of copies with split"; }
+grep -q "parameters are mutually exclusive: copies|home" "$fleet/contra3.log" || { cat "$fleet/contra3.log"; fail "no refusal of copies with split"; }
 mod "$fleet/contra4.log" "{\"binary\": \"$bin\", \"home\": \"$home\", \"out\": \"$fleet/x\", \"update\": true, \"update_tool\": \"$double\", \"reflink\": \"always\", \"profiles\": [\"gateway-workr\"]}" && fail "an unknown profile was accepted"
 grep -q 'unknown profile `gateway-workr`' "$fleet/contra4.log" || { cat "$fleet/contra4.log"; fail "the tool's refusal was not passed on"; }
 [ ! -e "$fleet/x" ] || fail "a refused task wrote $fleet/x"
@@ -204,6 +207,26 @@ grep -q "1 of 2 copies no longer match their profiles" "$fleet/verify.log" && \
   grep -q "$nodes/gw1/wso2am-4.2.0: repository/deployment/server/webapps/api#am#publisher.war is present, but the profile removes it" "$fleet/verify.log" \
   || { cat "$fleet/verify.log"; fail "verify did not fail with the drift line"; }
 ok "state verify fails on a planted webapp with its drift line"
+
+# 8b. the role's verify (apim_profiles_verify=true): nodes checked with Python only against the controller's
+# copies; the planted webapp on gw1 and an edit on tm1 that keeps size and time are named; nothing changes.
+t=$nodes/tm1/wso2am-4.2.0/repository/conf/deployment.toml
+cp -p "$t" "$fleet/tm1-toml"
+sed -i '0,/[a-z]/s//X/' "$t" && touch -r "$fleet/tm1-toml" "$t"
+snapshot > "$fleet/snap5"
+play "$fleet/nodeverify.log" -e "apim_profiles_home=$fleet/wso2am-4.2.0.zip" -e apim_profiles_verify=true \
+  && fail "the node verify passed over a planted webapp"
+snapshot > "$fleet/snap6"
+cmp -s "$fleet/snap5" "$fleet/snap6" || { diff "$fleet/snap5" "$fleet/snap6" | head; fail "the node verify wrote something"; }
+grep -E '^gw1 +:' "$fleet/nodeverify.log" | grep -q 'failed=1' && grep -E '^tm1 +:' "$fleet/nodeverify.log" | grep -q 'failed=1' \
+  && every_host "$fleet/nodeverify.log" 'changed=0 ' && grep -E '^cp1 +:' "$fleet/nodeverify.log" | grep -q 'failed=0' \
+  || { recaps "$fleet/nodeverify.log"; fail "the node verify did not fail gw1 and tm1 alone"; }
+grep -q "differs from the copy made on the controller: repository/deployment/server/webapps/api#am#publisher.war added" "$fleet/nodeverify.log" \
+  && grep -q 'wso2am-4.2.0 differs from the copy made on the controller: repository/conf/deployment.toml content' "$fleet/nodeverify.log" \
+  || { cat "$fleet/nodeverify.log"; fail "the node verify did not name the planted webapp and the edited file"; }
+cp -p "$fleet/tm1-toml" "$t"
+rm "$nodes/gw1/wso2am-4.2.0/repository/deployment/server/webapps/api#am#publisher.war"
+ok "the role's verify: nodes checked with Python only; the planted webapp (gw1) and an edit keeping size and time (tm1) named, nothing changed"
 
 # 9. settings: carry_common, set per profile and for all, overlay per profile; idempotent
 "$venv/bin/ansible-playbook" -i localhost, "$here/settings.yml" -e "bin=$bin" -e "home=$home" -e "out=$fleet/settings" \
@@ -234,11 +257,23 @@ cplay() { # LOG [args]
 for run in 1 2; do
   cplay "$cfl/run$run.log" && fail "run $run over a pending conflict succeeded"
   grep -q 'the update stopped on conflicts that a person must resolve' "$cfl/run$run.log" \
-    && grep -q 'repository/conf/deployment.toml  -> save the resolved file as .*/copies/gateway-worker/wso2am-4.2.0/repository/conf/deployment.toml.final' "$cfl/run$run.log" \
+    && grep -q '/copies/gateway-worker/wso2am-4.2.0/repository/conf/deployment.toml.final"' "$cfl/run$run.log" \
     && grep -q 'run the play again with apim_profiles_continue=true' "$cfl/run$run.log" \
     || { tail -50 "$cfl/run$run.log"; fail "run $run did not explain the conflict"; }
   grep -E '^cp1 +:' "$cfl/run$run.log" | grep -q 'failed=1' || { grep -E '^(cp1|gw1|gw2|tm1) ' "$cfl/run$run.log"; fail "run $run did not fail"; }
   [ ! -e "$cfl/nodes" ] || fail "a copy waiting on conflicts was sent to a node"
+  # The failure is a short message and fields: the line Ansible prints is small (it carried the whole split
+  # report, 42 KB on a full home, before).
+  "$venv/bin/python" - "$cfl/run$run.log" "$run" <<'PY' || fail "run $run: the conflict failure is not a short message with fields"
+import json, sys
+text = open(sys.argv[1]).read()
+at = text.index('{', text.index('FAILED! => '))
+r = json.JSONDecoder().raw_decode(text[at:])[0]
+size = len(json.dumps(r))
+assert 'report' not in r and 'profiles' not in r and size < 8000, (size, sorted(r))
+assert r['rc'] in (2, 3) and r['pending_conflicts'][0]['files'] and len(r['msg']) < 600, r
+print('run %s: the conflict failure is %d bytes (msg %d), rc %d, fields %s' % (sys.argv[2], size, len(r['msg']), r['rc'], ', '.join(sorted(r))))
+PY
 done
 for p in control-plane gateway-worker traffic-manager; do
   c=$cfl/work/copies/$p/wso2am-4.2.0
