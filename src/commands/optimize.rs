@@ -61,7 +61,6 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     if resumed {
         r.notes.push("an earlier run was interrupted here; this run completes it".into());
     }
-    r.entries_kept = plan.tree.len();
     r.duration_ms = started.elapsed().as_millis() as u64;
     report.profiles.push(r);
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -129,6 +128,7 @@ fn apply(
     }
     let status = if changed { Status::Optimized } else { Status::Current };
     let mut r = ProfileReport::from_plan(plan, &home.path, status);
+    r.set_size(rec.copy_fingerprint.as_deref());
     r.changed = changed;
     Ok((r, changed))
 }

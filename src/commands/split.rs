@@ -729,6 +729,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
         _ => {}
     }
     let mut r = t.report(Status::Current);
+    r.set_size(t.have.as_ref().and_then(|h| h.copy_fingerprint.as_deref()));
     if let Some(f) = args.archive {
         let path = archive::archive_path(&t.final_path, f);
         // Anything but a regular file there (a planted link) is replaced.
@@ -775,6 +776,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         rec.update = Some(RecordedUpdate::of(&res));
     }
     standing::stamp_with(b.staging.path(), &mut rec, Some(&b.digests))?;
+    r.set_size(rec.copy_fingerprint.as_deref());
     record::write(b.staging.path(), &rec)?;
     fidelity::finish_root(home, b.staging.path())?;
     let reused = reused_ids(t, &rec);

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -211,16 +210,12 @@ pub fn update_level(copy: &Path) -> Option<String> {
     v.get("update-level").and_then(|l| l.as_str().map(str::to_string).or_else(|| Some(l.to_string())))
 }
 
-/// Entries and apparent bytes below a copy, from metadata only.
+/// Entries and apparent bytes below a copy, from metadata only, counted as
+/// `split` and `verify` count them ([`Fingerprint::size`]): the tool's own
+/// files at the root are not the copy's. Zero when it cannot be walked.
 fn size_of(copy: &Path) -> (u64, u64) {
-    let (mut n, mut bytes) = (0, 0);
-    for e in walkdir::WalkDir::new(copy).min_depth(1).follow_links(false).into_iter().filter_map(|e| e.ok()) {
-        n += 1;
-        if let Ok(m) = e.metadata() {
-            if m.is_file() {
-                bytes += m.size();
-            }
-        }
-    }
-    (n, bytes)
+    Fingerprint::of_dir(copy).map_or((0, 0), |f| {
+        let (n, bytes) = f.size();
+        (n as u64, bytes)
+    })
 }

@@ -87,6 +87,7 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
     r.duration_ms = res.duration_ms;
     rec.update = Some(RecordedUpdate::of(&res));
     standing::stamp(&h.path, &mut rec)?;
+    r.set_size(rec.copy_fingerprint.as_deref());
     record::write(&h.path, &rec)?;
     Ok(r)
 }

@@ -99,7 +99,7 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>, content: bool) -> Res
         }
         r.set_drift(&all);
         // What verify reports is the copy as it is, not what a fix would leave.
-        r.entries_kept = tree.len();
+        (r.entries_kept, r.bytes) = (tree.len(), tree.total_bytes());
         r.duration_ms = t0.elapsed().as_millis() as u64;
         report.profiles.push(r);
     }

@@ -87,7 +87,13 @@ pub struct ProfileReport {
     pub path_hex: Option<String>,
     pub status: Status,
     pub changed: bool,
+    /// Entries of the copy: the plan's before it is made (dry-run), the
+    /// copy's as it was left after it is (its root and the tool's own
+    /// files not counted; the count `status` and `verify` give).
     pub entries_kept: usize,
+    /// The copy's size, counted with `entries_kept`: the apparent bytes of
+    /// its regular files (the `bytes` of `status`).
+    pub bytes: u64,
     pub entries_removed: usize,
     pub removed: Vec<Removed>,
     pub rewritten: Vec<String>,
@@ -182,6 +188,7 @@ impl ProfileReport {
             status,
             changed: false,
             entries_kept: plan.tree.len(),
+            bytes: plan.tree.total_bytes(),
             entries_removed: 0,
             removed: Vec::new(),
             rewritten: Vec::new(),
@@ -229,6 +236,14 @@ impl ProfileReport {
             }
         }
         r
+    }
+
+    /// The copy's entries and bytes as its record's fingerprint lists them
+    /// (taken last, after the update and the tool's writes).
+    pub fn set_size(&mut self, fp: Option<&crate::model::fingerprint::Fingerprint>) {
+        if let Some(fp) = fp {
+            (self.entries_kept, self.bytes) = fp.size();
+        }
     }
 
     pub fn add_copy(&mut self, s: &CopyStats) {
