@@ -10,6 +10,7 @@ use anyhow::Result;
 
 use crate::engine::inplace::{apply_in_place, interrupted_before};
 use crate::engine::output::{lock_dir, Lock};
+use crate::model::copy::Copy;
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Profile};
@@ -29,7 +30,8 @@ pub struct OptimizeArgs {
 
 pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     let started = Instant::now();
-    let (home, profile, previous) = check(args)?;
+    let (home, profile, found) = check(args)?;
+    let previous = found.record;
     let _lock = if args.dry_run { None } else { Some(Lock::acquire(&lock_dir(&home.path, &profile.name))?) };
     let opts = Options {
         written_toml_sha256: previous.as_ref().and_then(|p| p.deployment_toml_sha256.clone()),
@@ -67,9 +69,9 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     Ok(RunOutcome::of_report(report))
 }
 
-/// The home, the profile, and the record of an earlier run, which must be for
-/// the same profile.
-fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
+/// The home, the profile, and the home as a copy: the record of an earlier
+/// run, which must be for the same profile.
+fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Copy<()>)> {
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let home = home::detect(&args.home, &catalog)?;
     home::check_not_running(&home.path)?;
@@ -79,7 +81,7 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
     }
     let profile = catalog.select(&home.product, &home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
     args.options.config.check_in_run(&[profile.name.as_str()], "--profile")?;
-    let previous = crate::commands::verify::checked_record(&home, &catalog)?;
+    let previous = crate::model::copy::checked_record(&home, &catalog)?;
     if let Some(prev) = &previous {
         if prev.profile != profile.name {
             return refuse(
@@ -88,7 +90,8 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
             );
         }
     }
-    Ok((home, profile, previous))
+    let found = Copy::found(home.path.clone(), previous);
+    Ok((home, profile, found))
 }
 
 fn dry_run(plan: &Plan, home: &Home) -> Result<ProfileReport> {

@@ -14,6 +14,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::engine::output;
+use crate::model::copy::Copy;
 use crate::model::fingerprint::Fingerprint;
 use crate::model::profile::{load_catalog, Catalog};
 use crate::model::record::{Record, RECORD_FILE};
@@ -31,8 +32,8 @@ pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> 
     let catalog = load_catalog(profile_dir)?;
     let mut sources = SourceCache::default();
     let mut profiles = Vec::new();
-    for (path, rec) in copies {
-        profiles.push(status_of(&path, &rec, &catalog, &mut sources)?);
+    for found in copies {
+        profiles.push(status_of(found, &catalog, &mut sources)?);
     }
     Ok(RunOutcome::status(StatusDoc {
         schema_version: Default::default(),
@@ -46,7 +47,7 @@ pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> 
 
 /// A copy is a directory with the tool's record at its root; an output
 /// holds them at `<OUT>/<profile>/<home name>`.
-fn find_copies(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Record)>> {
+fn find_copies(paths: &[PathBuf]) -> Result<Vec<Copy<()>>> {
     let mut out = Vec::new();
     for p in paths {
         let p = output::absolute(p)?;
@@ -57,7 +58,7 @@ fn find_copies(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Record)>> {
             );
         }
         if let Some(rec) = read_record(&p, None)? {
-            out.push((p, rec));
+            out.push(Copy::found(p, Some(rec)));
             continue;
         }
         let before = out.len();
@@ -65,7 +66,7 @@ fn find_copies(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Record)>> {
             let layout = profile_dir.file_name().map(|n| n.to_string_lossy().into_owned());
             for copy in sorted_dirs(&profile_dir) {
                 if let Some(rec) = read_record(&copy, layout.as_deref())? {
-                    out.push((copy, rec));
+                    out.push(Copy::found(copy, Some(rec)));
                 }
             }
         }
@@ -105,10 +106,18 @@ fn read_record(dir: &Path, layout: Option<&str>) -> Result<Option<Record>> {
 /// same function a `split` re-run asks, so the two never disagree about a
 /// copy; only the options of the command line (kept as a hash) are not
 /// seen here.
-fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceCache) -> Result<CopyStatus> {
-    let (wanted, unseen) = inputs_now(rec, catalog, sources);
-    let state = standing::judge(path, rec, &wanted, &unseen)?;
-    let status = match &state {
+fn status_of(found: Copy<()>, catalog: &Catalog, sources: &mut SourceCache) -> Result<CopyStatus> {
+    // `find_copies` keeps a copy with its record (read here otherwise, and
+    // refused when there is none).
+    let rec = match found.record.clone() {
+        Some(r) => r,
+        None => standing::read_checked(&found.path, None)?,
+    };
+    let (wanted, unseen) = inputs_now(&rec, catalog, sources);
+    let state = standing::judge(&found.path, &rec, &wanted, &unseen)?;
+    let copy = found.judged(state);
+    let (path, rec, state) = (&copy.path, &rec, &copy.standing);
+    let status = match state {
         // `judge` never answers Absent: the copy's record is there.
         CopyState::Current | CopyState::Absent => Status::Current,
         CopyState::Stale { .. } => Status::Stale,
@@ -116,7 +125,7 @@ fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceC
         CopyState::Drifted { .. } => Status::Drifted,
         CopyState::Conflicts { .. } => Status::Conflicts,
     };
-    let drift = match &state {
+    let drift = match state {
         CopyState::Drifted { differences } => differences.clone(),
         _ => Vec::new(),
     };
@@ -184,7 +193,7 @@ impl SourceCache {
                 return Err(format!("the source home {src} is gone"));
             }
             match Tree::scan(p) {
-                Ok(t) => Ok((tree::fingerprint(&t), Arc::new(Fingerprint::of_tree(&t)))),
+                Ok(t) => Ok((tree::metadata_digest(&t), Arc::new(Fingerprint::of_tree(&t)))),
                 Err(e) => Err(format!("the source home {src} cannot be read ({e})")),
             }
         })

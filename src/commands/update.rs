@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::commands::verify::{identify, Copy};
 use crate::engine::output::{lock_dir, Lock};
 use crate::model::config::{self, ConfigEdits, Overlay};
+use crate::model::copy::{identify, Identified};
 use crate::model::home;
 use crate::model::plan;
 use crate::model::profile::load_catalog;
@@ -41,7 +41,7 @@ pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>, 
 
 /// Every copy is checked before the first update runs; credentials are
 /// asked once.
-fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) -> Result<Vec<(Copy, Settings)>> {
+fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) -> Result<Vec<(Identified, Settings)>> {
     let catalog = load_catalog(profile_dir)?;
     let mut work = Vec::new();
     let mut last_ready: Option<update::Ready> = None;
@@ -59,9 +59,10 @@ fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) ->
     Ok(work)
 }
 
-fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
+fn update_one(copy: Identified, s: &Settings) -> Result<ProfileReport> {
     let (opts, lost) = with_settings(&copy)?;
-    let Copy { home: h, profile, record: rec, .. } = copy;
+    let Identified { home: h, profile, copy: found, .. } = copy;
+    let rec = found.record;
     let _lock = Lock::acquire(&lock_dir(&h.path, &profile.name))?;
     let mut rec = match rec {
         Some(r) => r,
@@ -97,9 +98,9 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
 /// apim-profiles wrote, as what differs from the profile's template, and
 /// applied again to the updated template (carried keys carried again).
 /// Also returns a note when the settings cannot be read back.
-fn with_settings(copy: &Copy) -> Result<(plan::Options, Option<String>)> {
+fn with_settings(copy: &Identified) -> Result<(plan::Options, Option<String>)> {
     let mut o = copy.options.clone();
-    let Some(rec) = &copy.record else { return Ok((o, None)) };
+    let Some(rec) = &copy.copy.record else { return Ok((o, None)) };
     let plain = record::options_hash(&plan::Options::of_copy(rec.skip_config_optimization, None));
     if rec.options_sha256 == plain {
         return Ok((o, None));
@@ -137,33 +138,18 @@ fn with_settings(copy: &Copy) -> Result<(plan::Options, Option<String>)> {
 
 /// The report of a copy the update must not touch: one waiting on conflicts
 /// (without `--continue`), or one changed since the tool left it. The same
-/// rules as a re-run of `split`.
-fn held_back(copy: &Copy, resume: bool, force: bool) -> Result<Option<ProfileReport>> {
-    let Some(rec) = &copy.record else {
+/// rules as a re-run of `split`, and the same report.
+fn held_back(copy: &Identified, resume: bool, force: bool) -> Result<Option<ProfileReport>> {
+    let Some(rec) = &copy.copy.record else {
         return Ok(None);
     };
-    let path = copy.home.path.display().to_string();
-    let held = match standing::standing(&copy.home.path, rec)? {
-        CopyState::Conflicts { files } if !resume => {
-            let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
-            let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Conflicts);
-            r.update = rec.update.as_ref().and_then(RecordedUpdate::result).cloned();
-            r.error = Some(format!(
-                "the last update of {path} stopped on conflicts and was not continued: {}",
-                files.join(", ")
-            ));
-            r
-        }
-        CopyState::Drifted { differences } if !force => {
-            let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
-            let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Drifted);
-            r.set_drift(&differences);
-            r.notes.push(format!(
-                "{path} changed since apim-profiles left it; the update did not run. To update it keeping the edits (the tool stops on a conflict where the update changes an edited file) run: apim-profiles update --force {path}"
-            ));
-            r
-        }
+    let standing = standing::standing(&copy.copy.path, rec)?;
+    match &standing {
+        CopyState::Conflicts { .. } if !resume => {}
+        CopyState::Drifted { .. } if !force => {}
         _ => return Ok(None),
-    };
-    Ok(Some(held))
+    }
+    let plan = plan::compute(&copy.profile, &Tree::scan(&copy.copy.path)?, &copy.options)?;
+    let r = ProfileReport::from_plan(&plan, &copy.copy.path, Status::Current);
+    Ok(Some(r.held_back(CommandName::Update, &standing, rec.update.as_ref())))
 }

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod content;
+pub mod copy;
 pub mod facts;
 pub mod fingerprint;
 pub mod home;

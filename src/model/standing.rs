@@ -355,3 +355,7 @@ pub fn stamp_with(copy: &Path, rec: &mut Record, known: Option<&content::Known>)
     rec.copy_fingerprint = Some(std::sync::Arc::new(fp));
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "standing_judge_tests.rs"]
+mod judge_tests;

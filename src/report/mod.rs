@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::engine::copy::CopyStats;
 use crate::model::fingerprint::Difference;
 use crate::model::plan::{Action, Plan};
-use crate::model::standing::DRIFT_SHOWN;
-use crate::model::update_result::UpdateResult;
+use crate::model::standing::{CopyState, DRIFT_SHOWN};
+use crate::model::update_result::{RecordedUpdate, UpdateResult};
 use crate::outcome::{fold, Exit, Status};
 
 pub mod diff;
@@ -173,6 +173,50 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl ProfileReport {
+    /// The report of a copy this run leaves as it is because of where it
+    /// stands, for `split` and `update` alike: drifted (nothing touched, the
+    /// differences listed, and how to go on) or waiting on conflicts (its
+    /// recorded update, and the files named). `self` is the copy's report
+    /// before; any other standing leaves it as it is.
+    pub fn held_back(
+        mut self,
+        by: CommandName,
+        standing: &CopyState,
+        recorded: Option<&RecordedUpdate>,
+    ) -> ProfileReport {
+        let path = self.path.clone();
+        match standing {
+            CopyState::Drifted { differences } => {
+                self.status = Status::Drifted;
+                self.set_drift(differences);
+                if by == CommandName::Update {
+                    self.notes.push(format!(
+                        "{path} changed since apim-profiles left it; the update did not run. To update it keeping the edits (the tool stops on a conflict where the update changes an edited file) run: apim-profiles update --force {path}"
+                    ));
+                } else {
+                    self.reason = standing.why().map(|why| format!("drifted: {why}"));
+                    self.notes.push(format!(
+                        "{path} changed since apim-profiles made it; nothing was touched. To rebuild it from the source run the same command with --force"
+                    ));
+                }
+            }
+            CopyState::Conflicts { files } => {
+                self.status = Status::Conflicts;
+                self.update = recorded.and_then(RecordedUpdate::result).cloned();
+                self.error = if by == CommandName::Update {
+                    Some(format!(
+                        "the last update of {path} stopped on conflicts and was not continued: {}",
+                        files.join(", ")
+                    ))
+                } else {
+                    standing.why()
+                };
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// Lists `differences`: the first [`DRIFT_SHOWN`] and their count.
     pub fn set_drift(&mut self, differences: &[Difference]) {
         self.drift = differences.iter().take(DRIFT_SHOWN).cloned().collect();
