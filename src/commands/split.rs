@@ -727,7 +727,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
         return Ok(t.report(Status::Current).held_back(CommandName::Split, &t.copy.standing, recorded));
     }
     let mut r = t.report(Status::Current);
-    r.set_size(t.have.as_ref().and_then(|h| h.copy_fingerprint.as_deref()));
+    r.set_size(t.copy.record.as_ref().and_then(|h| h.copy_fingerprint.as_deref()));
     if let Some(f) = args.archive {
         let path = archive::archive_path(&t.copy.path, f);
         // Anything but a regular file there (a planted link) is replaced.
