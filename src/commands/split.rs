@@ -18,6 +18,7 @@ use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, record_for, Record};
+use crate::model::seal::SealKey;
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
 use crate::model::update_result::RecordedUpdate;
@@ -166,7 +167,11 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     // Dropped last: whatever ends the run, the directories it made on the way
     // to the output go again if nothing was put in them.
     let mut created = CreatedDirs::default();
-    let _lock = lock_output(&checked.out, !once.is_empty() || !to_build.is_empty(), &mut created)?;
+    let writing = !once.is_empty() || !to_build.is_empty();
+    let _lock = lock_output(&checked.out, writing, &mut created)?;
+    // The key the records are sealed with: made with the output, never
+    // taken from a file this account did not make for itself.
+    let key = if writing { Some(SealKey::load_or_create(&checked.out)?) } else { None };
     // Each pack's tool runs once, on that pack's kept base.
     let mut bases = Vec::new();
     for f in found {
@@ -200,7 +205,8 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     }
     for b in builds {
         let home = &checked.homes[b.target.home].path;
-        report.profiles.push(publish(args, home, b)?);
+        let key = key.as_ref().expect("a run that builds a copy writes");
+        report.profiles.push(publish(args, home, b, key)?);
     }
     report.profiles.sort_by_key(|p| targets.iter().position(|t| t.profile.name == p.profile));
     Ok(finish(report, started))
@@ -307,6 +313,7 @@ fn check(args: &SplitArgs) -> Result<Checked> {
         standing::check_not_a_copy(&h.path, &catalog, &h.version)?;
     }
     let out = output::absolute(&args.out)?;
+    crate::model::seal::SealKey::check(&out)?;
     for h in &homes {
         output::check_separate(&h.path, &out, &sys_dir_id(&h.path))?;
     }
@@ -743,7 +750,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 /// Publishes a built copy (or keeps one whose update failed for inspection)
 /// and says what became of it. The copy's root takes the owner, mode, times
 /// and attributes of `home`, as with `cp -a` of the home.
-fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport> {
+fn publish(args: &SplitArgs, home: &Path, b: Build<'_>, key: &SealKey) -> Result<ProfileReport> {
     let t = b.target;
     let built = match t.state {
         CopyState::Absent => Status::Created,
@@ -762,7 +769,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         rec = updated;
         r.duration_ms = res.duration_ms;
         if !res.keeps_copy() {
-            return keep_failed(r, res, rec, b.staging, t);
+            return keep_failed(r, res, rec, (b.staging, key), t);
         }
         update::result::relocate(&mut res, b.staging.path(), &t.final_path);
         r.update = Some(res.clone());
@@ -774,7 +781,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         rec.update = Some(RecordedUpdate::of(&res));
     }
     standing::stamp_with(b.staging.path(), &mut rec, Some(&b.digests))?;
-    record::write(b.staging.path(), &rec)?;
+    record::write(b.staging.path(), &rec, key)?;
     fidelity::finish_root(home, b.staging.path())?;
     let reused = reused_ids(t, &rec);
     if let Err(e) = b.staging.publish(&t.final_path, t.seen) {
@@ -786,7 +793,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         return Ok(r);
     }
     if !reused.is_empty() {
-        base::restamp(&t.final_path, &mut rec, &reused)?;
+        base::restamp(&t.final_path, &mut rec, &reused, key)?;
     }
     // A copy waiting for a person to resolve update conflicts is not finished:
     // it gets no archive.
@@ -812,11 +819,11 @@ fn keep_failed(
     mut r: ProfileReport,
     mut res: UpdateResult,
     mut rec: Record,
-    staging: Staging,
+    (staging, key): (Staging, &SealKey),
     t: &Target,
 ) -> Result<ProfileReport> {
     rec.update = Some(RecordedUpdate::of(&res));
-    record::write(staging.path(), &rec)?;
+    record::write(staging.path(), &rec, key)?;
     let staged = staging.path().to_path_buf();
     let (kept, note) = update::keep_failed(staging, &t.final_path, &t.profile.name)?;
     update::result::relocate(&mut res, &staged, &kept);

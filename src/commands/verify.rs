@@ -12,18 +12,21 @@ use crate::model::home::{self, Home};
 use crate::model::plan::{self, Action, Options, Plan};
 use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, Record};
+use crate::model::seal::{self, SealKey, Unsealed};
 use crate::model::standing;
 use crate::model::tree::Tree;
 use crate::outcome::{refuse, Status};
 use crate::report::{CommandName, ProfileReport, Report, RunOutcome};
 
 /// A copy as found: its home, its profile, the options it was made with (from
-/// its record) and the record itself.
+/// its record) and the record itself; with the key that proves the record,
+/// or why the record is not sealed by the copy's output.
 pub struct Copy {
     pub home: Home,
     pub profile: Profile,
     pub options: Options,
     pub record: Option<Record>,
+    pub sealed: std::result::Result<Option<SealKey>, Unsealed>,
 }
 
 /// The profile and options a copy was made with: from its record, or, for a
@@ -35,16 +38,37 @@ pub fn identify(copy: &Path, catalog: &Catalog) -> Result<Copy> {
         Some(r) => r.profile.clone(),
         None => profile_from_layout(&h, catalog)?,
     };
+    let sealed = match &rec {
+        Some(r) => record::sealed_by_output(&h.path, r).map(Some),
+        None => no_record(&h.path, &name),
+    };
     let profile = catalog.select(&h.product, &h.version, Some(&[name]))?.remove(0);
     let options = Options::of_copy(
         rec.as_ref().is_some_and(|r| r.skip_config_optimization),
         rec.as_ref().and_then(|r| r.deployment_toml_sha256.clone()),
     );
-    Ok(Copy { home: h, profile, options, record: rec })
+    Ok(Copy { home: h, profile, options, record: rec, sealed })
+}
+
+/// A copy without a record is checked against its profile alone, unless its
+/// output seals its copies' records: then the record was removed.
+fn no_record(copy: &Path, profile: &str) -> std::result::Result<Option<SealKey>, Unsealed> {
+    match seal::key_of_copy(copy, profile) {
+        Ok(k) => Err(Unsealed {
+            why: format!(
+                "it has no {} record, though its output seals every copy's record with {}: the record was removed",
+                record::RECORD_FILE,
+                k.path.display()
+            ),
+            hint: seal::RESEAL_HINT.into(),
+        }),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The copy's record when it has one, refused when it is not as the tool
-/// wrote it (see `model::standing`).
+/// wrote it (see `model::standing`); whether its output's key seals it is
+/// asked apart ([`record::sealed_by_output`]).
 pub fn checked_record(h: &Home, catalog: &Catalog) -> Result<Option<Record>> {
     if std::fs::symlink_metadata(h.path.join(record::RECORD_FILE)).is_err() {
         return Ok(None);
@@ -84,9 +108,17 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>, content: bool) -> Res
         let copy = identify(c, &catalog)?;
         let tree = Tree::scan(&copy.home.path)?;
         let plan = plan::compute(&copy.profile, &tree, &copy.options)?;
-        let mut all = all_differences(&plan, &tree, copy.record.as_ref());
-        let mut unproven = unproven_metadata(copy.record.as_ref());
-        let checked = if content { check_content(&copy, &mut all, &mut unproven)? } else { None };
+        // A record the output's key does not prove is not compared with: the
+        // copy is checked against its profile alone, and never verified.
+        let (trusted, mut unproven) = match &copy.sealed {
+            Ok(_) => (copy.record.as_ref(), unproven_metadata(copy.record.as_ref())),
+            Err(u) => (None, vec![u.reason()]),
+        };
+        let mut all = all_differences(&plan, &tree, trusted);
+        let checked = match (content, trusted) {
+            (true, Some(_)) => check_content(&copy, &mut all, &mut unproven)?,
+            _ => None,
+        };
         let status = match (all.is_empty(), unproven.is_empty()) {
             (false, _) => Status::Drifted,
             (true, false) => Status::Unverifiable,
