@@ -1597,7 +1597,8 @@ fn assert_not_sealed(copy: &Path, why: &str) {
 
 #[test]
 fn a_jar_planted_by_the_pack_owner_under_a_record_sealed_again_is_not_sealed_by_this_output() {
-    if !can_attack_as_nobody("a_jar_planted_by_the_pack_owner_under_a_record_sealed_again_is_not_sealed_by_this_output") {
+    if !can_attack_as_nobody("a_jar_planted_by_the_pack_owner_under_a_record_sealed_again_is_not_sealed_by_this_output")
+    {
         return;
     }
     let w = World::new();
@@ -1674,6 +1675,14 @@ fn an_output_key_that_is_not_the_tools_own_is_refused_and_a_copy_without_its_key
     assert_not_sealed(&copy, "it is a link");
     std::fs::remove_file(&key).unwrap();
     std::fs::rename(&aside, &key).unwrap();
+    // A record removed from a copy of an output that seals its records: not
+    // checked against the profile alone as a copy that never had one.
+    let rec = copy.join(".apim-profiles.json");
+    std::fs::rename(&rec, w.root().join("record-aside")).unwrap();
+    let o = verify_json(&copy);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["profiles"][0]["reason"].as_str().unwrap().contains("the record was removed"), "{}", text(&o));
+    std::fs::rename(w.root().join("record-aside"), &rec).unwrap();
     if !is_root() {
         eprintln!("skipped the key of another account: chown needs root");
         return;
