@@ -167,11 +167,7 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     // Dropped last: whatever ends the run, the directories it made on the way
     // to the output go again if nothing was put in them.
     let mut created = CreatedDirs::default();
-    let writing = !once.is_empty() || !to_build.is_empty();
-    let _lock = lock_output(&checked.out, writing, &mut created)?;
-    // The key the records are sealed with: made with the output, never
-    // taken from a file this account did not make for itself.
-    let key = if writing { Some(SealKey::load_or_create(&checked.out)?) } else { None };
+    let _lock = lock_output(&checked.out, !once.is_empty() || !to_build.is_empty(), &mut created)?;
     // Each pack's tool runs once, on that pack's kept base.
     let mut bases = Vec::new();
     for f in found {
@@ -203,9 +199,13 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     for t in targets.iter().filter(|t| !t.builds(args.force)) {
         report.profiles.push(report_standing(args, t)?);
     }
+    // The key the records are sealed with: made with the first copy the
+    // output gets (a run that fails before leaves no key behind), never taken
+    // from a file this account did not make for itself.
+    let key = if builds.is_empty() { None } else { Some(SealKey::load_or_create(&checked.out)?) };
     for b in builds {
         let home = &checked.homes[b.target.home].path;
-        let key = key.as_ref().expect("a run that builds a copy writes");
+        let key = key.as_ref().expect("a key is made when a copy is built");
         report.profiles.push(publish(args, home, b, key)?);
     }
     report.profiles.sort_by_key(|p| targets.iter().position(|t| t.profile.name == p.profile));
