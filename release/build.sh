@@ -7,7 +7,7 @@
 # linker being zig from PyPI (`ziglang`), both installed by this script into
 # target/release-tools/ (only once). The build fails when the binary needs a
 # glibc symbol newer than 2.28 (read with `objdump -T`). The archive holds the
-# binary, shell completions, man pages, the README, the Ansible collection
+# binary, shell completions, man pages, the README and docs/, the Ansible collection
 # tarball (built from ansible/galaxy.yml when the repository has one) and a
 # SHA256SUMS of its contents.
 #
@@ -73,6 +73,7 @@ install -m 0755 "$bin" "$top/bin/apim-profiles"
 "$top/bin/apim-profiles" completions powershell >"$top/completions/_apim-profiles.ps1"
 "$top/bin/apim-profiles" man --out "$top/man/man1" >/dev/null
 cp README.md "$top/"
+cp -r docs "$top/docs"
 [ -f LICENSE ] && cp LICENSE "$top/"
 cp -r schema "$top/schema"
 printf 'glibc: oldest GLIBC_%s, newest GLIBC_%s\n' "$oldest" "$newest" >"$top/GLIBC"

@@ -27,8 +27,11 @@ def strip(text):
             j = text.find("\n", i)
             i = n if j < 0 else j
         elif text.startswith("/*", i):
+            # the comment's lines stay lines: a function is as long as it reads
             j = text.find("*/", i)
-            i = n if j < 0 else j + 2
+            j = n if j < 0 else j + 2
+            out.append("\n" * text.count("\n", i, j))
+            i = j
         elif c == "r" and re.match(r'r#*"', text[i:]) and (i == 0 or not (text[i-1].isalnum() or text[i-1] == "_")):
             hashes = re.match(r'r(#*)"', text[i:]).group(1)
             j = text.find('"' + hashes, i + len(hashes) + 2)

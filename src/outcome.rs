@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// The exit codes of the contract (README). When a run has several
+/// The exit codes of the contract (docs/reference.md). When a run has several
 /// outcomes, [`Exit::precedence`] decides which one it exits with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Exit {

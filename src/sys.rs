@@ -1,8 +1,19 @@
 //! The system calls std does not offer, through `rustix` (safe wrappers, no
 //! `unsafe` here): cloning file extents, the atomic exchange of two paths,
 //! the effective user, free space, process probes and process-group signals,
-//! starting writeback, flushing a file system, in-kernel byte copies.
-//! Every other module asks here rather than calling the kernel itself.
+//! starting writeback, flushing a file system, in-kernel byte copies,
+//! directory handles. Modules that need one of these ask here.
+//!
+//! Not every kernel call is here, by choice: a module whose whole job is a
+//! system interface calls rustix itself, where its calls read together —
+//! `safe_fs` (openat2 beneath a directory handle), `update::process` (the
+//! update tool's session, pseudo-terminal, process group and poll) and
+//! `engine::fidelity` (owners, modes, times and extended attributes of a
+//! copied file); `engine::archive` and `engine::oci` create their files and
+//! directories at a handle; `engine::output` compares the lock's owner with
+//! the effective user; `report::wrap` asks the terminal's width; `model`
+//! names errno values. Wrapping each of those here would add a layer with a
+//! single caller; a call two modules share belongs here.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;

@@ -511,6 +511,166 @@ fn rust_version_is_what_the_locked_dependencies_need() {
     assert!(readme.contains("cargo install --locked --path ."), "README installs without --locked");
 }
 
+// ---- the README ----------------------------------------------------------------
+
+/// The README's fenced blocks: (info string, body).
+fn fenced_blocks(text: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in text.lines() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.trim().to_string(), String::new())),
+            (Some(_), Some("")) => blocks.push(open.take().unwrap()),
+            (Some((_, body)), _) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "the README has a fenced block that is never closed");
+    blocks
+}
+
+/// A newcomer's checkout in `t`: the fixture and the update double under
+/// `fixtures/`, the binary at `target/release/apim-profiles` and on PATH, a
+/// "real home" at `opt/wso2am-4.2.0` with the update tool in its `bin/` (as a
+/// real pack has it), and a `cargo` that only notes how it was called (the
+/// test runs inside cargo's build; `.ci/run` runs those commands for real).
+fn newcomer_checkout(t: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for d in ["fixtures", "target/release", "bin", "tmp", "opt"] {
+        std::fs::create_dir_all(t.join(d)).unwrap();
+    }
+    for f in ["wso2am-4.2.0", "update-tool"] {
+        let st =
+            Command::new("cp").arg("-a").arg(root.join("fixtures").join(f)).arg(t.join("fixtures")).status().unwrap();
+        assert!(st.success());
+    }
+    let home = home_in(&t.join("opt"));
+    std::fs::copy(double(), home.join("bin/wso2update_linux")).unwrap();
+    std::os::unix::fs::symlink(exe(), t.join("target/release/apim-profiles")).unwrap();
+    std::os::unix::fs::symlink(exe(), t.join("bin/apim-profiles")).unwrap();
+    let cargo = t.join("bin/cargo");
+    std::fs::write(&cargo, format!("#!/bin/sh\necho \"$*\" >> '{}'\n", t.join("cargo.log").display())).unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Every command the README shows is run: each shell block is marked
+/// `sh run` (an unmarked one fails this test), and each is run as typed with
+/// bash -e, in order, from a newcomer's checkout in a temporary directory,
+/// through the real binary. The only rewrite: `/tmp/` and `/opt/` lead into
+/// that directory. The `cargo` lines are checked to be exactly the set-up
+/// commands `.ci/run` runs on a fresh machine.
+#[test]
+fn every_command_in_the_readme_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let blocks = fenced_blocks(&readme);
+    let shell = |info: &str| ["sh", "bash", "shell", "console"].contains(&info.split_whitespace().next().unwrap_or(""));
+    for (info, body) in &blocks {
+        assert!(!shell(info) || info == "sh run", "a README shell block not marked `sh run`:\n{body}");
+    }
+    let runs: Vec<&String> = blocks.iter().filter(|(i, _)| i == "sh run").map(|(_, b)| b).collect();
+    assert!(runs.len() >= 5, "the README shows {} runnable blocks", runs.len());
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    newcomer_checkout(t);
+    let path = format!("{}:{}", t.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    for body in runs {
+        let script =
+            body.replace("/tmp/", &format!("{}/tmp/", t.display())).replace("/opt/", &format!("{}/opt/", t.display()));
+        let out = Command::new("bash")
+            .args(["-e", "-o", "pipefail", "-c", &script])
+            .current_dir(t)
+            .env("HOME", t)
+            .env("PATH", &path)
+            .env("NO_COLOR", "1")
+            .env_remove("WSO2_USERNAME")
+            .env_remove("WSO2_PASSWORD")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "README block failed ({}):\n{body}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let cargo = std::fs::read_to_string(t.join("cargo.log")).unwrap();
+    assert_eq!(cargo, "install --locked --path .\nbuild --release --locked\ntest\n");
+    // What the blocks left: the double's output rolled forward to its latest
+    // level, the "real home"'s copies current at it, the man pages written.
+    for out in [t.join("tmp/apim-upd"), t.join("opt/nodes")] {
+        let s = bin().arg("status").arg(&out).arg("--json").output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+        let copies = v["profiles"].as_array().unwrap();
+        assert_eq!(copies.len(), 3, "{v}");
+        for c in copies {
+            assert_eq!((c["status"].as_str(), c["update_level"].as_str()), (Some("current"), Some("4.2.0.5")), "{v}");
+        }
+    }
+    assert!(t.join(".local/share/man/man1/apim-profiles-split.1").is_file());
+    assert!(t.join("tmp/apim-split/gateway-worker/wso2am-4.2.0/.apim-profiles.json").is_file());
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped but `-` and
+/// `_`, spaces as `-`.
+fn heading_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c.to_ascii_lowercase() })
+        .collect()
+}
+
+/// The README was cut into docs/ (issue 31): every relative link of the README
+/// and of docs/*.md leads to a file that exists and, with `#anchor`, to a
+/// heading of it.
+#[test]
+fn readme_and_docs_links_resolve() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        pages.push(e.unwrap().path());
+    }
+    let anchors = |p: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(p).unwrap();
+        let mut fenced = false;
+        let mut out = Vec::new();
+        for l in text.lines() {
+            fenced ^= l.starts_with("```");
+            if !fenced && l.starts_with('#') {
+                out.push(heading_anchor(l.trim_start_matches('#')));
+            }
+        }
+        out
+    };
+    let mut checked = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for link in text.split("](").skip(1).filter_map(|s| s.split(')').next()) {
+            if link.starts_with("http://") || link.starts_with("https://") {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let target = if file.is_empty() { page.clone() } else { page.parent().unwrap().join(file) };
+            assert!(target.exists(), "{}: link to {link}: no such file", page.display());
+            if !anchor.is_empty() {
+                assert!(
+                    anchors(&target).iter().any(|a| a == anchor),
+                    "{}: link to {link}: no such heading",
+                    page.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} links found");
+}
+
 // ---- names ---------------------------------------------------------------------
 
 #[test]

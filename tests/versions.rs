@@ -595,7 +595,7 @@ fn profiles_lists_every_version_with_its_default_set() {
 }
 
 /// Writes the test homes of every version to `$APIM_TEST_HOMES` (for the
-/// parity runs against the product's scripts and the benchmark; see the README).
+/// parity runs against the product's scripts and the benchmark; see docs/guide.md).
 #[test]
 #[ignore]
 fn write_test_homes() {

@@ -65,7 +65,7 @@ pub fn run(args: &ImageArgs) -> Result<RunOutcome> {
     }
     // Written from here on: the directories made on the way go again if
     // the run leaves nothing in them.
-    crate::engine::start_writing();
+    crate::signals::start_writing();
     let mut created = CreatedDirs::default();
     created.create_all(&c.out)?;
     let _lock = Lock::acquire(&c.out)?;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use crate::engine::archive;
 use crate::engine::copy::{self, Copied, CopyStats, Flush, Job, Reflink};
 use crate::engine::output::{self, CreatedDirs, Lock, Staging};
-use crate::engine::{fidelity, interrupted, writeback};
+use crate::engine::{fidelity, writeback};
 use crate::model::content::Known;
 use crate::model::fingerprint::Fingerprint;
 use crate::model::home::{self, Home};
@@ -25,6 +25,7 @@ use crate::model::update_result::RecordedUpdate;
 use crate::outcome::{refuse, Status};
 use crate::report::human::human_bytes;
 use crate::report::{diff, progress, CommandName, ProfileReport, Report, RunOutcome};
+use crate::signals::interrupted;
 use crate::update::{self, UpdateResult, UpdateStatus};
 use crate::{hooks, sys};
 
@@ -634,7 +635,7 @@ fn lock_output(out: &Path, writing: bool, created: &mut CreatedDirs) -> Result<O
     if !writing {
         return Ok(None);
     }
-    crate::engine::start_writing();
+    crate::signals::start_writing();
     created.create_all(out)?;
     Ok(Some(Lock::acquire(out)?))
 }
@@ -687,7 +688,7 @@ fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<Copie
     let total: u64 = jobs.iter().map(|j| j.plan.tree.total_bytes()).sum();
     let bar = progress::copy_bar(args.progress, what, total);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(writeback::copy_threads(args.jobs)).build()?;
-    let r = pool.install(|| copy::materialize(jobs, args.reflink, bar.as_ref()));
+    let r = pool.install(|| copy::materialize(jobs, args.reflink, bar.as_ref().map(|b| b as &dyn copy::Progress)));
     if let Some(b) = bar {
         b.finish_and_clear();
     }

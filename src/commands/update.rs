@@ -27,7 +27,7 @@ use crate::update::{self, Settings, UpdateStatus};
 pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>, force: bool) -> Result<RunOutcome> {
     let started = Instant::now();
     let work = check(copies, settings, profile_dir)?;
-    crate::engine::start_writing();
+    crate::signals::start_writing();
     let mut report = Report::new(CommandName::Update);
     for (copy, s) in work {
         let r = match held_back(&copy, settings.resume, force)? {

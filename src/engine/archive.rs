@@ -25,11 +25,10 @@ use anyhow::{Context, Result};
 use crate::safe_fs::Beneath;
 use crate::sys::{self, Stat};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+/// An archive's format (`--archive`: the command line's names are in `cli`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Format {
-    #[value(name = "zip")]
     Zip,
-    #[value(name = "tar.gz")]
     TarGz,
 }
 

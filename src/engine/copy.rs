@@ -16,14 +16,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{bail, Context, Result};
 
 pub use crate::engine::writeback::Flush;
-use crate::engine::{fidelity, interrupted, writeback};
+use crate::engine::{fidelity, writeback};
 use crate::model::content::{self, Hasher, Known, Sha};
 use crate::model::plan::Plan;
 use crate::model::tree::{Entry, Kind, Origin};
+use crate::signals::interrupted;
 use crate::{hooks, sys};
 
 /// `--reflink`: whether to clone file extents instead of copying bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reflink {
     /// Clone where the file system can, copy elsewhere.
@@ -33,6 +34,13 @@ pub enum Reflink {
     Always,
     /// Always copy bytes (RHEL 8/9 `cp` behaviour).
     Never,
+}
+
+/// What a copy tells of its progress while it writes: the bytes of each file
+/// done. The report layer shows it (a bar at a terminal); the engine knows
+/// nothing of terminals.
+pub trait Progress: Sync {
+    fn advance(&self, bytes: u64);
 }
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -195,11 +203,7 @@ fn reused(job: &Job<'_>, rel: &Path, e: &Entry, dst: &Path, out: &mut Copied) ->
 /// Writes every job's tree. Files of all jobs share one pass on all threads of
 /// the current pool, in the order `writeback::schedule` gives, so that every
 /// thread stays busy whatever the spread of file sizes across profiles.
-pub fn materialize(
-    jobs: &[Job<'_>],
-    reflink: Reflink,
-    progress: Option<&indicatif::ProgressBar>,
-) -> Result<Vec<Copied>> {
+pub fn materialize(jobs: &[Job<'_>], reflink: Reflink, progress: Option<&dyn Progress>) -> Result<Vec<Copied>> {
     let root_user = sys::is_root();
     make_dirs(jobs)?;
     // Second names of hard-linked files are linked after the pass, to the
@@ -228,7 +232,7 @@ pub fn materialize(
         acc.resize(jobs.len(), Copied::default());
         copy_entry(&jobs[*i], rel, e, reflink, root_user, &mut acc[*i])?;
         if let Some(p) = progress {
-            p.inc(e.size());
+            p.advance(e.size());
         }
         Ok(())
     })?;

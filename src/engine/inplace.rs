@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::engine::copy::{self, Flush, Reflink};
-use crate::engine::interrupted;
 use crate::hooks;
 use crate::model::plan::{Action, Plan};
 use crate::model::tree::{Entry, Origin};
 use crate::safe_fs::Beneath;
+use crate::signals::interrupted;
 use crate::sys;
 
 /// The journal of an in-place run, at the home's root: the actions about to
@@ -50,7 +50,7 @@ fn write_journal(plan: &Plan) -> Result<()> {
 /// Carries out a plan's actions on the tree it was computed on. Returns
 /// whether anything changed.
 pub fn apply_in_place(plan: &Plan) -> Result<bool> {
-    crate::engine::start_writing();
+    crate::signals::start_writing();
     let root = &plan.root;
     if !plan.changes_anything() {
         let _ = std::fs::remove_file(root.join(JOURNAL));

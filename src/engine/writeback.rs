@@ -2,7 +2,7 @@
 //! (`copy`) decides what a file is; this module decides in which order files are written, how many at once, when
 //! their bytes go to disk and how they are made durable before publishing.
 //!
-//! Measured on the benchmark machine (README, design notes): a copy's time is
+//! Measured on the benchmark machine (docs/benchmarks.md): a copy's time is
 //! mostly per-file system calls that wait (create, open), not bytes, so more
 //! threads than cores help; a page cache full of dirty copies written back
 //! only at the end adds a third to the time to durable, so writeback starts

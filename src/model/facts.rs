@@ -138,7 +138,7 @@ fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str, what: &s
         let msg = e.message().lines().next().unwrap_or("invalid").to_string();
         Refusal::new(
             format!("{what} {origin}{at} is not valid: {msg}"),
-            "fix the file (the README's \"Version facts\" lists the fields), or drop --profile-dir",
+            "fix the file (docs/reference.md, \"Version facts\", lists the fields), or drop --profile-dir",
         )
         .into()
     })

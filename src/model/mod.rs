@@ -10,6 +10,7 @@ pub mod content;
 pub mod facts;
 pub mod fingerprint;
 pub mod home;
+pub mod mask;
 pub mod paths;
 pub mod pattern;
 pub mod plan;

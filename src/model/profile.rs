@@ -13,7 +13,7 @@ use crate::model::pattern::NamePattern;
 use crate::outcome::{refuse, Refusal};
 
 /// One operation of the product's optimization, in the vocabulary of the
-/// profile files (see the README's "Profile file format").
+/// profile files (see docs/reference.md, "Profile file format").
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq, Hash)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Step {
@@ -390,7 +390,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile> {
             let msg = e.message().lines().next().unwrap_or("invalid").to_string();
             return Err(Refusal::new(
                 format!("profile definition {origin}{at} is not valid: {msg}"),
-                "fix the file (the README's \"Profile file format\" lists the fields), or drop --profile-dir",
+                "fix the file (docs/reference.md, \"Profile file format\", lists the fields), or drop --profile-dir",
             )
             .into());
         }

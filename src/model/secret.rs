@@ -1,5 +1,5 @@
 //! What counts as a secret, as a policy rather than a list of key names (the
-//! model needs it so that no message echoes a password; `report::mask`
+//! model needs it so that no message echoes a password; `model::mask`
 //! masks everything printed with it):
 //!
 //! - every value under the `[secrets]` table (API-M's cipher tool aliases);

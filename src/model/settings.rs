@@ -136,7 +136,7 @@ const TOP_KEYS: &[&str] = &[
     "profile",
 ];
 const UPDATE_KEYS: &[&str] = &["enabled", "tool", "zip", "level", "credentials-file", "timeout", "jobs"];
-const HINT: &str = "fix the line named; the README's \"Settings file\" section lists every key";
+const HINT: &str = "fix the line named; docs/guide.md, \"Settings file\", lists every key";
 
 /// Reads and validates a settings file. `known` are the profile names of
 /// the build (for `[profile.NAME]` tables).

@@ -5,9 +5,9 @@
 use anyhow::Result;
 
 use crate::model::config::semantic_diff;
+use crate::model::mask::mask_text_tagged;
 use crate::model::plan::{Action, Plan};
 use crate::model::tree::Origin;
-use crate::report::mask::mask_text_tagged;
 
 fn read_origin(plan: &Plan, o: &Origin) -> Result<Vec<u8>> {
     Ok(match o {

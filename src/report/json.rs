@@ -1,5 +1,5 @@
 //! The JSON form of a run, for playbooks: one document on stdout whatever the
-//! outcome (the schema is in the README).
+//! outcome (the schema is in docs/reference.md).
 
 use std::io::Write;
 

@@ -1,6 +1,6 @@
 //! What a run reports: one JSON document for scripts (`--json`, `json`), the
 //! same facts as text for people (`human`), the dry-run's diff (`diff`), all
-//! masked (`mask`). The JSON schema is documented in the README. A command
+//! masked (`model::mask`). The JSON schema is documented in docs/reference.md. A command
 //! ends in a [`RunOutcome`]: what to print and the exit code it asks for.
 
 use std::io::Write;
@@ -18,8 +18,6 @@ pub mod diff;
 pub mod human;
 pub mod image;
 pub mod json;
-pub mod manual;
-pub mod mask;
 pub mod progress;
 pub mod schema;
 pub mod status;
@@ -243,7 +241,7 @@ impl ProfileReport {
 }
 
 /// The bytes of a path that is not valid UTF-8, in lowercase hex: the JSON's
-/// lossless spelling of such a name (README, JSON output).
+/// lossless spelling of such a name (docs/reference.md, JSON output).
 pub fn hex_if_not_utf8(p: &std::path::Path) -> Option<String> {
     use std::fmt::Write;
     use std::os::unix::ffi::OsStrExt;

@@ -46,3 +46,10 @@ pub fn copy_bar(enabled: bool, what: &str, total: u64) -> Option<ProgressBar> {
         b
     })
 }
+
+/// The copy's bar counts the bytes the engine reports done.
+impl crate::engine::copy::Progress for ProgressBar {
+    fn advance(&self, bytes: u64) {
+        self.inc(bytes);
+    }
+}

@@ -2,7 +2,7 @@
 //! exit codes, then optimize the copy again (an update applies to every
 //! profile and can bring back what this one removed) and check the result.
 //! The tool is closed source; its interface (options per sub-command,
-//! prompts, exit codes) is WSO2's command reference, summed up in the README.
+//! prompts, exit codes) is WSO2's command reference, summed up in docs/guide.md.
 //!
 //! The order in a copy is the one that gives WSO2's documented result
 //! (update the pack, then optimize): the files the profile rewrote are put

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::engine::interrupted;
-use crate::report::mask::{mask_line, MASK};
+use crate::model::mask::{mask_line, MASK};
+use crate::signals::interrupted;
 use crate::update::process;
 use crate::update::{Credentials, Settings};
 

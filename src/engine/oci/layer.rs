@@ -113,7 +113,7 @@ pub fn write(layout: &Layout, spec: &Spec<'_>) -> Result<Written> {
             tar.append_data(&mut h, path, std::io::empty())?;
         }
         for (rel, e) in &spec.entries {
-            if crate::engine::interrupted() {
+            if crate::signals::interrupted() {
                 anyhow::bail!("interrupted");
             }
             bytes += e.size();

@@ -1,4 +1,4 @@
-//! What a person reads about the tool besides the README: the examples shown
+//! What a person reads about the tool besides the README and docs/: the examples shown
 //! in `--help`, the man pages (clap_mangen) and the shell completions
 //! (clap_complete), all made from the one command-line definition.
 
