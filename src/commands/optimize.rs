@@ -15,8 +15,9 @@ use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Profile};
 use crate::model::record::{self, record_for, Record};
+use crate::model::seal::{self, SealKey};
 use crate::model::tree::Tree;
-use crate::outcome::{refuse, Status};
+use crate::outcome::{refuse, Refusal, Status};
 use crate::report::{diff, CommandName, ProfileReport, Report, RunOutcome};
 
 #[derive(Debug, Clone, Default)]
@@ -83,6 +84,19 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Copy<()>)> {
     args.options.config.check_in_run(&[profile.name.as_str()], "--profile")?;
     let previous = crate::model::copy::checked_record(&home, &catalog)?;
     if let Some(prev) = &previous {
+        // What an earlier run recorded is carried into the new record: only
+        // when the output's key proves it.
+        if let Err(u) = record::sealed_by_output(&home.path, prev) {
+            return Err(Refusal::new(
+                format!("{}: {}", home.path.display(), u.line()),
+                format!(
+                    "{}; or, to record the home as it is now, remove its record {} and optimize again",
+                    u.hint,
+                    home.path.join(record::RECORD_FILE).display()
+                ),
+            )
+            .into());
+        }
         if prev.profile != profile.name {
             return refuse(
                 format!("{} was optimized for {}, not {}", home.path.display(), prev.profile, profile.name),
@@ -127,7 +141,8 @@ fn apply(
     }
     crate::model::standing::stamp(&home.path, &mut rec)?;
     if previous.map(Record::unsealed) != Some(rec.clone()) {
-        record::write(&home.path, &rec)?;
+        let key = SealKey::load_or_create(&seal::output_of(&home.path, &profile.name))?;
+        record::write(&home.path, &rec, &key)?;
     }
     let status = if changed { Status::Optimized } else { Status::Current };
     let mut r = ProfileReport::from_plan(plan, &home.path, status);

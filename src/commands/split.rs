@@ -19,6 +19,7 @@ use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, record_for, Record};
+use crate::model::seal::SealKey;
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
 use crate::model::update_result::RecordedUpdate;
@@ -216,9 +217,14 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     for t in targets.iter().filter(|t| !t.builds(args.force)) {
         report.profiles.push(report_standing(args, t)?);
     }
+    // The key the records are sealed with: made with the first copy the
+    // output gets (a run that fails before leaves no key behind), never taken
+    // from a file this account did not make for itself.
+    let key = if builds.is_empty() { None } else { Some(SealKey::load_or_create(&checked.out)?) };
     for b in builds {
         let home = &checked.homes[b.target.home].path;
-        report.profiles.push(publish(args, home, b)?);
+        let key = key.as_ref().expect("a key is made when a copy is built");
+        report.profiles.push(publish(args, home, b, key)?);
     }
     report.profiles.sort_by_key(|p| targets.iter().position(|t| t.profile.name == p.profile));
     Ok(finish(report, started))
@@ -325,6 +331,7 @@ fn check(args: &SplitArgs) -> Result<Checked> {
         standing::check_not_a_copy(&h.path, &catalog, &h.version)?;
     }
     let out = output::absolute(&args.out)?;
+    crate::model::seal::SealKey::check(&out)?;
     for h in &homes {
         output::check_separate(&h.path, &out, &sys_dir_id(&h.path))?;
     }
@@ -743,7 +750,7 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 /// Publishes a built copy (or keeps one whose update failed for inspection)
 /// and says what became of it. The copy's root takes the owner, mode, times
 /// and attributes of `home`, as with `cp -a` of the home.
-fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport> {
+fn publish(args: &SplitArgs, home: &Path, b: Build<'_>, key: &SealKey) -> Result<ProfileReport> {
     let t = b.target;
     let built = match t.copy.standing {
         CopyState::Absent => Status::Created,
@@ -762,7 +769,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         rec = updated;
         r.duration_ms = res.duration_ms;
         if !res.keeps_copy() {
-            return keep_failed(r, res, rec, b.staging, t);
+            return keep_failed(r, res, rec, (b.staging, key), t);
         }
         update::result::relocate(&mut res, b.staging.path(), &t.copy.path);
         r.update = Some(res.clone());
@@ -775,7 +782,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
     }
     standing::stamp_with(b.staging.path(), &mut rec, Some(&b.digests))?;
     r.set_size(rec.copy_fingerprint.as_deref());
-    record::write(b.staging.path(), &rec)?;
+    record::write(b.staging.path(), &rec, key)?;
     fidelity::finish_root(home, b.staging.path())?;
     let reused = reused_ids(t, &rec);
     if let Err(e) = b.staging.publish(&t.copy.path, t.seen) {
@@ -787,7 +794,7 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         return Ok(r);
     }
     if !reused.is_empty() {
-        base::restamp(&t.copy.path, &mut rec, &reused)?;
+        base::restamp(&t.copy.path, &mut rec, &reused, key)?;
     }
     // A copy waiting for a person to resolve update conflicts is not finished:
     // it gets no archive.
@@ -813,11 +820,11 @@ fn keep_failed(
     mut r: ProfileReport,
     mut res: UpdateResult,
     mut rec: Record,
-    staging: Staging,
+    (staging, key): (Staging, &SealKey),
     t: &Target,
 ) -> Result<ProfileReport> {
     rec.update = Some(RecordedUpdate::of(&res));
-    record::write(staging.path(), &rec)?;
+    record::write(staging.path(), &rec, key)?;
     let staged = staging.path().to_path_buf();
     let (kept, note) = update::keep_failed(staging, &t.copy.path, &t.profile.name)?;
     update::result::relocate(&mut res, &staged, &kept);

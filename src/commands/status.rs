@@ -33,7 +33,7 @@ pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> 
     let mut sources = SourceCache::default();
     let mut profiles = Vec::new();
     for found in copies {
-        profiles.push(status_of(found, &catalog, &mut sources)?);
+        profiles.push(line_of(found, &catalog, &mut sources)?);
     }
     Ok(RunOutcome::status(StatusDoc {
         schema_version: Default::default(),
@@ -99,6 +99,47 @@ fn read_record(dir: &Path, layout: Option<&str>) -> Result<Option<Record>> {
     match std::fs::symlink_metadata(dir.join(RECORD_FILE)) {
         Ok(_) => standing::read_checked(dir, layout).map(Some),
         Err(_) => Ok(None),
+    }
+}
+
+/// A copy's line: judged when its output's key proves its record, and
+/// [`unsealed`] otherwise.
+fn line_of(found: Copy<()>, catalog: &Catalog, sources: &mut SourceCache) -> Result<CopyStatus> {
+    // `find_copies` keeps a copy with its record (read here otherwise, and
+    // refused when there is none).
+    let rec = match found.record {
+        Some(r) => r,
+        None => standing::read_checked(&found.path, None)?,
+    };
+    match crate::model::record::sealed_by_output(&found.path, &rec) {
+        Ok(_) => status_of(Copy::found(found.path, Some(rec)), catalog, sources),
+        Err(u) => Ok(unsealed(&found.path, &rec, catalog, &u)),
+    }
+}
+
+/// The line of a copy whose record its output's key does not prove: what
+/// the record says is not believed (no level, no last update, no standing),
+/// and the copy is never current.
+fn unsealed(path: &Path, rec: &Record, catalog: &Catalog, u: &crate::model::seal::Unsealed) -> CopyStatus {
+    let (entries, bytes) = size_of(path);
+    CopyStatus {
+        profile: rec.profile.clone(),
+        path: path.display().to_string(),
+        product: rec.product.clone(),
+        version: rec.version.clone(),
+        update_level: update_level(path),
+        last_update: None,
+        status: Status::Unverifiable,
+        reasons: vec![u.reason()],
+        conflicts: Vec::new(),
+        drift_total: 0,
+        drift: Vec::new(),
+        entries,
+        bytes,
+        start: catalog
+            .select(&rec.product, &rec.version, Some(std::slice::from_ref(&rec.profile)))
+            .ok()
+            .and_then(|p| p.first().and_then(|p| p.start_command())),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::model::home;
 use crate::model::plan;
 use crate::model::profile::load_catalog;
 use crate::model::record::{self, record_for};
+use crate::model::seal::{self, SealKey};
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
 use crate::model::update_result::RecordedUpdate;
@@ -47,6 +48,10 @@ fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) ->
     let mut last_ready: Option<update::Ready> = None;
     for c in copies {
         let copy = identify(c, &catalog)?;
+        // A record the output's key does not prove is never acted on.
+        if let Err(u) = &copy.sealed {
+            return Err(u.refusal(&copy.home.path).into());
+        }
         home::check_not_running(&copy.home.path)?;
         crate::update::process::refuse_if_running(copy.home.path.parent().unwrap_or(&copy.home.path))?;
         let mut s = settings.clone();
@@ -61,9 +66,13 @@ fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) ->
 
 fn update_one(copy: Identified, s: &Settings) -> Result<ProfileReport> {
     let (opts, lost) = with_settings(&copy)?;
-    let Identified { home: h, profile, copy: found, .. } = copy;
+    let Identified { home: h, profile, copy: found, sealed, .. } = copy;
     let rec = found.record;
     let _lock = Lock::acquire(&lock_dir(&h.path, &profile.name))?;
+    let key = match sealed {
+        Ok(Some(k)) => k,
+        _ => SealKey::load_or_create(&seal::output_of(&h.path, &profile.name))?,
+    };
     let mut rec = match rec {
         Some(r) => r,
         None => {
@@ -89,7 +98,7 @@ fn update_one(copy: Identified, s: &Settings) -> Result<ProfileReport> {
     rec.update = Some(RecordedUpdate::of(&res));
     standing::stamp(&h.path, &mut rec)?;
     r.set_size(rec.copy_fingerprint.as_deref());
-    record::write(&h.path, &rec)?;
+    record::write(&h.path, &rec, &key)?;
     Ok(r)
 }
 

@@ -27,9 +27,17 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>, content: bool) -> Res
         let copy = &found.copy;
         let tree = Tree::scan(&copy.path)?;
         let plan = plan::compute(&found.profile, &tree, &found.options)?;
-        let mut all = all_differences(&plan, &tree, copy.record.as_ref());
-        let mut unproven = unproven_metadata(copy.record.as_ref());
-        let checked = if content { check_content(copy, &mut all, &mut unproven)? } else { None };
+        // A record the output's key does not prove is not compared with: the
+        // copy is checked against its profile alone, and never verified.
+        let (trusted, mut unproven) = match &found.sealed {
+            Ok(_) => (copy.record.as_ref(), unproven_metadata(copy.record.as_ref())),
+            Err(u) => (None, vec![u.reason()]),
+        };
+        let mut all = all_differences(&plan, &tree, trusted);
+        let checked = match (content, trusted) {
+            (true, Some(_)) => check_content(copy, &mut all, &mut unproven)?,
+            _ => None,
+        };
         let status = match (all.is_empty(), unproven.is_empty()) {
             (false, _) => Status::Drifted,
             (true, false) => Status::Unverifiable,

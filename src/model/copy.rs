@@ -12,6 +12,7 @@ use crate::model::home::{self, Home};
 use crate::model::plan::Options;
 use crate::model::profile::{Catalog, Profile};
 use crate::model::record::{self, Record};
+use crate::model::seal::{self, SealKey, Unsealed};
 use crate::model::standing::{self, CopyState};
 use crate::outcome::refuse;
 
@@ -39,12 +40,15 @@ impl Copy<()> {
 }
 
 /// A copy made from a home, with what it was made for: its home as detected,
-/// its profile and the options it was made with (from its record).
+/// its profile and the options it was made with (from its record); with the
+/// key that proves its record, or why the record is not sealed by the copy's
+/// output.
 pub struct Identified {
     pub copy: Copy<()>,
     pub home: Home,
     pub profile: Profile,
     pub options: Options,
+    pub sealed: std::result::Result<Option<SealKey>, Unsealed>,
 }
 
 /// The profile and options a copy was made with: from its record, or, for a
@@ -56,16 +60,37 @@ pub fn identify(path: &Path, catalog: &Catalog) -> Result<Identified> {
         Some(r) => r.profile.clone(),
         None => profile_from_layout(&h, catalog)?,
     };
+    let sealed = match &rec {
+        Some(r) => record::sealed_by_output(&h.path, r).map(Some),
+        None => no_record(&h.path, &name),
+    };
     let profile = catalog.select(&h.product, &h.version, Some(&[name]))?.remove(0);
     let options = Options::of_copy(
         rec.as_ref().is_some_and(|r| r.skip_config_optimization),
         rec.as_ref().and_then(|r| r.deployment_toml_sha256.clone()),
     );
-    Ok(Identified { copy: Copy::found(h.path.clone(), rec), home: h, profile, options })
+    Ok(Identified { copy: Copy::found(h.path.clone(), rec), home: h, profile, options, sealed })
+}
+
+/// A copy without a record is checked against its profile alone, unless its
+/// output seals its copies' records: then the record was removed.
+fn no_record(copy: &Path, profile: &str) -> std::result::Result<Option<SealKey>, Unsealed> {
+    match seal::key_of_copy(copy, profile) {
+        Ok(k) => Err(Unsealed {
+            why: format!(
+                "it has no {} record, though its output seals every copy's record with {}: the record was removed",
+                record::RECORD_FILE,
+                k.path.display()
+            ),
+            hint: seal::RESEAL_HINT.into(),
+        }),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The copy's record when it has one, refused when it is not as the tool
-/// wrote it (see `model::standing`).
+/// wrote it (see `model::standing`); whether its output's key seals it is
+/// asked apart ([`record::sealed_by_output`]).
 pub fn checked_record(h: &Home, catalog: &Catalog) -> Result<Option<Record>> {
     if std::fs::symlink_metadata(h.path.join(record::RECORD_FILE)).is_err() {
         return Ok(None);

@@ -17,6 +17,7 @@ pub mod pattern;
 pub mod plan;
 pub mod profile;
 pub mod record;
+pub mod seal;
 pub mod secret;
 pub mod settings;
 pub mod standing;

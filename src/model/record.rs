@@ -12,6 +12,7 @@ use crate::model::fingerprint::Fingerprint;
 use crate::model::home::Home;
 use crate::model::plan::{Options, Plan};
 use crate::model::profile::Profile;
+use crate::model::seal::{self, SealKey, Unsealed, RESEAL_HINT};
 use crate::model::tree;
 use crate::model::update_result::RecordedUpdate;
 
@@ -62,18 +63,25 @@ pub struct Record {
     /// update changed only when the base it updates is that one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
-    /// A hash of everything above: a record edited by hand no longer matches it.
+    /// An HMAC-SHA256 of everything above under the output's key
+    /// (`hmac-sha256:<hex>`; an earlier version's is a bare SHA-256): a
+    /// record edited or written anew by anyone without the key no longer matches it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
 }
 
+/// How a keyed seal starts; a seal without it is the unkeyed SHA-256 of an
+/// earlier version.
+const SEAL_PREFIX: &str = "hmac-sha256:";
+
 impl Record {
-    /// The seal of this record's content (the seal itself left out).
-    fn compute_seal(&self) -> String {
+    /// The seal of this record's content (the seal itself left out) under
+    /// its output's key.
+    fn mac(&self, key: &SealKey) -> hmac::Hmac<sha2::Sha256> {
         // The fingerprints are shared, not copied, and the text is hashed as
         // it is made: a record of a 50,000-file home is megabytes.
-        use sha2::Digest;
-        struct Hashing(sha2::Sha256);
+        use hmac::Mac;
+        struct Hashing(hmac::Hmac<sha2::Sha256>);
         impl std::io::Write for Hashing {
             fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
                 self.0.update(b);
@@ -84,19 +92,38 @@ impl Record {
             }
         }
         let unsealed = Record { seal: None, ..self.clone() };
-        let mut h = Hashing(sha2::Sha256::new());
+        let mut h = Hashing(key.mac());
+        h.0.update(b"apim-profiles record\0");
         let _ = serde_json::to_writer(&mut h, &unsealed);
-        tree::hex(&h.0.finalize())
+        h.0
     }
 
-    /// Whether the record is as the tool wrote it. A record without a seal
-    /// is from an earlier version: it holds no copy fingerprint, and such a
-    /// copy is never current.
-    pub fn seal_holds(&self) -> bool {
-        match &self.seal {
-            Some(s) => *s == self.compute_seal(),
-            None => self.copy_fingerprint.is_none(),
-        }
+    fn seal_with(&self, key: &SealKey) -> String {
+        use hmac::Mac;
+        format!("{SEAL_PREFIX}{}", tree::hex(&self.mac(key).finalize().into_bytes()))
+    }
+
+    /// Whether the record is as the tool wrote it into this output: its
+    /// seal holds under the output's key (compared in constant time).
+    pub fn seal_check(&self, key: &SealKey) -> std::result::Result<(), Unsealed> {
+        use hmac::Mac;
+        let old = |why: &str| Unsealed { why: why.to_string(), hint: RESEAL_HINT.into() };
+        let Some(seal) = &self.seal else {
+            return Err(old("it has no seal (it was made by an earlier apim-profiles)"));
+        };
+        let Some(hex) = seal.strip_prefix(SEAL_PREFIX) else {
+            return Err(old(
+                "it carries the unkeyed seal of an earlier apim-profiles, which anyone who can write the copy can make",
+            ));
+        };
+        let bytes = unhex(hex).unwrap_or_default();
+        self.mac(key).verify_slice(&bytes).map_err(|_| Unsealed {
+            why: format!(
+                "its seal does not hold under the output's key {}: the record was written or edited by someone else, or comes from another output",
+                key.path.display()
+            ),
+            hint: format!("the copy cannot be trusted; {RESEAL_HINT}"),
+        })
     }
 
     /// The record without its seal, to compare content.
@@ -105,11 +132,27 @@ impl Record {
     }
 }
 
+/// The bytes of a lowercase hex string.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Whether the record of the copy at `copy` is sealed by the copy's output
+/// (see `model::seal`): the key that proves it, or why it is not.
+pub fn sealed_by_output(copy: &Path, rec: &Record) -> std::result::Result<SealKey, Unsealed> {
+    let key = seal::key_of_copy(copy, &rec.profile)?;
+    rec.seal_check(&key)?;
+    Ok(key)
+}
+
 /// Writes the record atomically: a new file under an unguessable name
 /// (`O_EXCL`), renamed over the record, so a link planted at any name is
-/// replaced, never written through.
-pub fn write(copy: &Path, r: &Record) -> Result<()> {
-    let sealed = Record { seal: Some(r.compute_seal()), ..r.clone() };
+/// replaced, never written through. It is sealed under `key`, its output's.
+pub fn write(copy: &Path, r: &Record, key: &SealKey) -> Result<()> {
+    let sealed = Record { seal: Some(r.seal_with(key)), ..r.clone() };
     crate::safe_fs::write_atomic_with(copy, RECORD_FILE, 0o644, |w| {
         serde_json::to_writer_pretty(&mut *w, &sealed)?;
         w.write_all(b"\n")
@@ -177,9 +220,13 @@ mod tests {
         }
     }
 
+    fn key() -> SealKey {
+        SealKey::for_test(7)
+    }
+
     /// The text `write` puts on disk.
     fn written(r: &Record) -> String {
-        let sealed = Record { seal: Some(r.compute_seal()), ..r.clone() };
+        let sealed = Record { seal: Some(r.seal_with(&key())), ..r.clone() };
         serde_json::to_string_pretty(&sealed).unwrap()
     }
 
@@ -199,7 +246,7 @@ mod tests {
         let as_value = serde_json::to_value(conflicted()).unwrap();
         let old = written(&record(Some(RecordedUpdate::Earlier(as_value))));
         let back: Record = serde_json::from_str(&old).unwrap();
-        assert!(back.seal_holds());
+        assert_eq!(back.seal_check(&key()), Ok(()));
         let u = back.update.as_ref().unwrap();
         assert!(u.result().is_some(), "{u:?}");
         assert_eq!(u.status(), UpdateStatus::Conflicts);
@@ -218,7 +265,7 @@ mod tests {
         o.insert("from_the_future".into(), serde_json::json!(1));
         let old = written(&record(Some(RecordedUpdate::Earlier(v.clone()))));
         let back: Record = serde_json::from_str(&old).unwrap();
-        assert!(back.seal_holds());
+        assert_eq!(back.seal_check(&key()), Ok(()));
         let u = back.update.as_ref().unwrap();
         assert!(u.result().is_none());
         assert_eq!((u.status(), u.level()), (UpdateStatus::Conflicts, Some("42".into())));
@@ -236,8 +283,28 @@ mod tests {
         u.notes.push("for the report only".into());
         let r = record(Some(RecordedUpdate::of(&u)));
         let back: Record = serde_json::from_str(&written(&r)).unwrap();
-        assert!(back.seal_holds());
+        assert_eq!(back.seal_check(&key()), Ok(()));
         assert_eq!(back.unsealed(), r);
         assert!(!written(&r).contains("for the report only"));
+    }
+
+    /// The seal holds under the key it was made with only: another key, an
+    /// edit, the unkeyed SHA-256 of earlier versions and no seal all fail.
+    #[test]
+    fn the_seal_holds_under_its_own_key_only() {
+        let r = record(None);
+        let back: Record = serde_json::from_str(&written(&r)).unwrap();
+        assert_eq!(back.seal_check(&key()), Ok(()));
+        let other = back.seal_check(&SealKey::for_test(8)).unwrap_err();
+        assert!(other.line().contains("does not hold"), "{other:?}");
+        let edited = Record { profile: "control-plane".into(), ..back.clone() };
+        assert!(edited.seal_check(&key()).is_err());
+        use sha2::Digest;
+        let plain = tree::hex(&sha2::Sha256::digest(serde_json::to_vec(&r.unsealed()).unwrap()));
+        let old = Record { seal: Some(plain), ..r.clone() };
+        assert!(old.seal_check(&key()).unwrap_err().why.contains("unkeyed seal"));
+        assert!(r.seal_check(&key()).unwrap_err().why.contains("no seal"));
+        let odd = Record { seal: Some(format!("{SEAL_PREFIX}zz")), ..r.clone() };
+        assert!(odd.seal_check(&key()).is_err());
     }
 }

@@ -2,10 +2,12 @@
 //! and in its record, never from the record alone: `split` re-runs, `update`
 //! and `verify` ask [`examine`] before they touch a copy.
 //!
-//! A record is trusted only when it reads as one the tool wrote: valid JSON,
-//! its seal intact, every path inside the copy, and its profile the one of the
-//! `<DIR>/<profile>/` it sits in. Anything else is a corrupt record: refused,
-//! never used.
+//! A record is used only when it reads as one the tool wrote: valid JSON,
+//! every path inside the copy, and its profile the one of the
+//! `<DIR>/<profile>/` it sits in; anything else is a corrupt record: refused,
+//! never used. It is trusted only when its seal holds under its output's key
+//! (`model::seal`): a copy whose record is not sealed by this output is
+//! stale to `split` and never current, verified or updated.
 
 use std::io::Read;
 use std::path::Path;
@@ -90,6 +92,10 @@ pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<(CopyState
         .into());
     }
     let have = read_checked(copy, Some(profile))?;
+    // A record the output's key does not prove says nothing of the copy.
+    if let Err(u) = crate::model::record::sealed_by_output(copy, &have) {
+        return Ok((CopyState::Stale { reason: u.line() }, None));
+    }
     let state = judge(copy, &have, wanted, &[])?;
     Ok((state, Some(have)))
 }
@@ -305,9 +311,6 @@ fn check(copy: &Path, text: &[u8], layout_profile: Option<&str>) -> std::result:
     let rec: Record = serde_json::from_slice(text).map_err(|e| format!("it is not a valid record ({e})"))?;
     if rec.tool != "apim-profiles" {
         return Err(format!("it names the tool `{}`", rec.tool));
-    }
-    if !rec.seal_holds() {
-        return Err("it was edited after the tool wrote it (its seal does not match)".into());
     }
     fingerprint::check_inside(&rec.profile).map_err(|_| format!("its profile `{}` is not a name", rec.profile))?;
     if rec.profile.contains('/') {

@@ -17,6 +17,7 @@ use crate::model::content::{self, Known};
 use crate::model::fingerprint::{Fingerprint, Stamp};
 use crate::model::plan::{self, Plan};
 use crate::model::record::{self, Record};
+use crate::model::seal::SealKey;
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Origin, Tree};
 use crate::outcome::refuse;
@@ -415,7 +416,7 @@ fn changes(have: &Record, plan: &Plan, reuse: Option<&Reuse>) -> [Vec<String>; 3
 /// After a copy that reused files of its earlier self is published, the
 /// earlier copy's removal moved those files' change times: the record is
 /// stamped again, their digests carried by (device, inode).
-pub(super) fn restamp(copy: &Path, rec: &mut Record, reused: &HashSet<(u64, u64)>) -> Result<()> {
+pub(super) fn restamp(copy: &Path, rec: &mut Record, reused: &HashSet<(u64, u64)>, key: &SealKey) -> Result<()> {
     let mut known = Known::of_record(rec).unwrap_or_default();
     let now = Fingerprint::of_dir(copy)?;
     for (_, st) in now.iter() {
@@ -426,7 +427,7 @@ pub(super) fn restamp(copy: &Path, rec: &mut Record, reused: &HashSet<(u64, u64)
         }
     }
     standing::stamp_with(copy, rec, Some(&known))?;
-    record::write(copy, rec)
+    record::write(copy, rec, key)
 }
 
 /// Refuses, before anything is written, to roll forward a copy changed since
