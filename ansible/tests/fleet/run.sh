@@ -295,7 +295,7 @@ for p in control-plane gateway-worker traffic-manager; do
 done
 cplay "$cfl/continue.log" -e apim_profiles_continue=true || { tail -60 "$cfl/continue.log"; fail "the run with continue failed"; }
 every_host "$cfl/continue.log" 'changed=[1-9].* failed=0' || { grep -E '^(cp1|gw1|gw2|tm1) ' "$cfl/continue.log"; fail "continue did not roll out"; }
-for h in "${hosts[@]}"; do "$bin" verify "$cfl/nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's updated copy does not verify"; done
+for h in "${hosts[@]}"; do node_matches_profile "$cfl/nodes/$h/wso2am-4.2.0" "${prof[$h]}" "$cfl/verify-$h.json" || fail "$h's updated copy is not its profile's"; done
 cplay "$cfl/after.log" -e apim_profiles_continue=true || { tail -40 "$cfl/after.log"; fail "the run after continue failed"; }
 every_host "$cfl/after.log" 'changed=0 .*failed=0' || { grep -E '^(cp1|gw1|gw2|tm1) ' "$cfl/after.log"; fail "the run after continue changed something"; }
 ok "pending conflict: failed twice, succeeded after continue, then changed=0"
@@ -332,7 +332,7 @@ for h in "${hosts[@]}"; do
   echo "$h roll forward 7 -> 8: $b bytes moved, copy $c bytes"
   files_of "$rf/nodes/$h/wso2am-4.2.0" > "$rf/files-$h-8"
   kept "$rf/files-$h-7" "$rf/files-$h-8" "$h" .apim-profiles.json || fail "$h: a file the level did not change lost its inode"
-  "$bin" verify "$rf/nodes/$h/wso2am-4.2.0" > /dev/null || fail "$h's rolled-forward copy does not verify"
+  node_matches_profile "$rf/nodes/$h/wso2am-4.2.0" "${prof[$h]}" "$rf/verify-$h.json" || fail "$h's rolled-forward copy is not its profile's"
 done
 rplay "$rf/again.log" 8 || { tail -40 "$rf/again.log"; fail "the run after the roll forward failed"; }
 every_host "$rf/again.log" 'changed=0 .*failed=0' || { recaps "$rf/again.log"; fail "the run after the roll forward changed something"; }
