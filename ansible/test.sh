@@ -2,14 +2,16 @@
 # The Ansible test (run by .ci/run). Real ansible-core from PyPI in a virtual environment, the
 # collection built with ansible-galaxy and installed from its tarball, then:
 #   1. ansible-test sanity (validate-modules) on the installed collection;
-#   2. ansible/split.yml on localhost: check mode writes nothing, first run changed, second not;
-#   3. the distribute role over a four-node inventory (control plane, two gateways, traffic
+#   2. the modules' unit tests (pytest, tests/unit/plugins/modules) on the installed modules;
+#   3. ansible/split.yml on localhost: check mode writes nothing, first run changed, second not;
+#   4. the distribute role over a four-node inventory (control plane, two gateways, traffic
 #      manager) reached over real SSH: an sshd this script starts as root on a high port, bound
 #      to 127.0.0.2-127.0.0.5 only, with host and user keys made in a private temp directory.
 #      Where sshd cannot run (not root, no sshd), the nodes use ansible_connection=local.
 #      Cases: check mode writes nothing; first run changes each host and each node's copy
 #      verifies as its profile; second run changed=0; a pending update conflict fails twice,
-#      then succeeds after continue; state verify fails on a planted webapp; bad binary;
+#      then succeeds after continue; state verify fails on a planted webapp; the role's node-side
+#      verify names a planted webapp and an edit that keeps size and time; bad binary;
 #      unknown apim_profile; contradictory options; the password never in any output (-vvv).
 # Environment: APIM_BIN (the binary; default target/release), ANSIBLE_VENV (reuse a venv),
 # APIM_TEST_NO_SSH=1 (force the local fallback), APIM_TEST_SKIP_SANITY=1.
@@ -31,8 +33,9 @@ export HOME=$work/home ANSIBLE_HOME=$work/home/.ansible
 venv=${ANSIBLE_VENV:-$work/venv}
 if [ ! -x "$venv/bin/ansible-playbook" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "ansible-core>=2.15,<2.18"
+  "$venv/bin/pip" install -q "ansible-core>=2.15,<2.18" pytest
 fi
+[ -x "$venv/bin/pytest" ] || "$venv/bin/pip" install -q pytest
 py=$venv/bin/python
 fail() { echo "FAIL: $*" >&2; exit 1; }
 passed=0
@@ -84,10 +87,14 @@ else
   skip "sanity: APIM_TEST_SKIP_SANITY=1"
 fi
 
-# --- the transport module's own cases (crafted archives, inodes, cached hashes) -----------------
-"$py" "$here/tests/unit/test_copy.py" "$coll/plugins/modules/apim_profiles_copy.py" > "$work/unit.log" 2>&1 \
-  || { cat "$work/unit.log"; fail "the transport module's cases failed"; }
-ok "transport module: $(tail -1 "$work/unit.log")"
+# --- the modules' unit tests (pytest, on the installed collection's modules, with this binary) -------------
+# Option rules, the TOML of set, failures as short messages with fields, a SIGKILL of the module leaving no
+# password on disk; the transport module's crafted archives, inodes, cached hashes, node-side verify and diff.
+(cd "$here/tests/unit/plugins/modules" && APIM_MODULES=$coll/plugins/modules APIM_BIN=$bin \
+  "$venv/bin/pytest" -q -rs -p no:cacheprovider . > "$work/unit.log" 2>&1) \
+  || { cat "$work/unit.log"; fail "the modules' unit tests failed"; }
+! grep -qE '^SKIPPED' "$work/unit.log" || { cat "$work/unit.log"; fail "a module unit test was skipped"; }
+ok "modules' unit tests: $(tail -1 "$work/unit.log")"
 
 # --- split.yml on localhost ---------------------------------------------------------------------
 cp -a "$root/fixtures/wso2am-4.2.0" "$work/wso2am-4.2.0"

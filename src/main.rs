@@ -10,6 +10,36 @@
 //! main ─▶ cli ─▶ commands ─▶ update ─▶ report ─▶ engine ─▶ model ─▶ outcome, sys, hooks, safe_fs, signals
 //! ```
 //!
+//! The words, each with one meaning in the code and the docs:
+//!
+//! - **home**: an unzipped API-M pack, the input, never modified by `split`
+//!   ([`model::home::Home`]: its path, product and version).
+//! - **profile**: what one node of a deployment runs (control-plane,
+//!   gateway-worker, ...), defined as data in `profiles/<version>/*.toml`
+//!   ([`model::profile::Profile`]).
+//! - **tree**: the entries of a directory as scanned, metadata only
+//!   ([`model::tree::Tree`]).
+//! - **plan**: what a profile keeps, rewrites, backs up and removes on a tree
+//!   ([`model::plan::Plan`]); every command that writes carries one out.
+//! - **copy**: a directory the tool made of a home for one profile, at
+//!   `<DIR>/<profile>/<home name>` (or a home optimized in place): its path,
+//!   its record and its standing ([`model::copy::Copy`]).
+//! - **record**: `.apim-profiles.json` at a copy's root, what made the copy
+//!   and how the tool left it, sealed ([`model::record::Record`]).
+//! - **fingerprint**: a tree's metadata listing, one line per entry
+//!   ([`model::fingerprint::Fingerprint`]), compared entry by entry to say
+//!   what changed; the record's `source_fingerprint` is a digest of the
+//!   source's listing ([`model::tree::metadata_digest`]), compared whole.
+//! - **standing**: where a copy already there stands against what this run
+//!   would make: absent, current, conflicts, failed, drifted, stale
+//!   ([`model::standing::CopyState`], decided by [`model::standing::judge`]).
+//! - **status**: the word a report gives each copy (`created`, `current`,
+//!   `drifted`, ...: [`outcome::Status`]), from its standing and what the run
+//!   did; `status` is also the command that reports standings
+//!   ([`report::status::CopyStatus`] is one copy's line of it).
+//! - **exit**: the process's exit code: of the run's outcomes, the one that
+//!   takes precedence ([`outcome::Exit`]), mapped to the code in `main`.
+//!
 //! `safe_fs` is the one place that opens files for a root process in
 //! directories others can write: the tool's own files (the model's record,
 //! the engine's journal, lock and temporaries) and the home's files it reads.

@@ -568,6 +568,73 @@ pub fn read_file_beneath(root: &Path, rel: &Path) -> Result<Option<Vec<u8>>> {
     Ok(Some(b))
 }
 
+/// A secret file of the tool's own (the output's seal key): `dir/name`,
+/// opened beneath `dir` without following a link and without waiting on a
+/// FIFO. `Ok(None)` when nothing is there; `Err(why)`, in words, unless it is
+/// a regular file of exactly `len` bytes with one name, owned by the account
+/// running the tool, with no bit for group or others: anything else may have
+/// been put there, or read, by someone else.
+pub fn read_private(dir: &Path, name: &str, len: usize) -> std::result::Result<Option<Vec<u8>>, String> {
+    let d = Beneath::open(dir, true).map_err(|e| format!("{} cannot be opened ({e:#})", dir.display()))?;
+    let f = match d.open_at(Path::new(name), OFlags::RDONLY | OFlags::NONBLOCK, 0) {
+        Ok(f) => File::from(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if led_out(&e) => return Err("it is a link".into()),
+        Err(e) => return Err(format!("it cannot be read ({e})")),
+    };
+    let st = rustix::fs::fstat(&f).map_err(|e| format!("it cannot be read ({e})"))?;
+    let me = rustix::process::geteuid().as_raw();
+    let mode = st.st_mode & 0o7777;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err("it is not a regular file".into());
+    }
+    if st.st_uid != me {
+        return Err(format!("it is owned by uid {}, not by the account running apim-profiles (uid {me})", st.st_uid));
+    }
+    if mode & 0o077 != 0 {
+        return Err(format!("group or others have access to it (mode {mode:04o}; it must be 0600)"));
+    }
+    if st.st_nlink != 1 {
+        return Err(format!("it has {} names (hard links), not one", st.st_nlink));
+    }
+    if st.st_size as u64 != len as u64 {
+        return Err(format!("it is {} bytes, not {len}", st.st_size));
+    }
+    let mut b = Vec::with_capacity(len);
+    (&f).take(len as u64 + 1).read_to_end(&mut b).map_err(|e| format!("it cannot be read ({e})"))?;
+    if b.len() != len {
+        return Err(format!("it changed while read ({} bytes)", b.len()));
+    }
+    Ok(Some(b))
+}
+
+/// Creates the secret file `dir/name` holding `bytes`, mode 0600: written
+/// under an unguessable name (`O_EXCL`, no link followed), synced, then
+/// given its name without replacing anything there (`RENAME_NOREPLACE`), so
+/// a reader never sees it half written. `false` when something already
+/// holds the name (it is left alone).
+pub fn create_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<bool> {
+    let d = Beneath::open(dir, true)?;
+    let tmp = OsString::from(unguessable(&format!(".{name}.apim-profiles-tmp-"))?);
+    let mut f = d.create_new(&tmp, 0o600)?;
+    let put = rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o600))
+        .map_err(std::io::Error::from)
+        .and_then(|()| f.write_all(bytes))
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", dir.join(name).display()));
+    let named = put.and_then(|()| {
+        match rustix::fs::renameat_with(&d.fd, &tmp, &d.fd, name, rustix::fs::RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(true),
+            Err(Errno::EXIST) => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("creating {}", dir.join(name).display())),
+        }
+    });
+    if !matches!(named, Ok(true)) {
+        let _ = rustix::fs::unlinkat(&d.fd, &tmp, rustix::fs::AtFlags::empty());
+    }
+    named
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,10 +10,10 @@
 //! update tool's session, pseudo-terminal, process group and poll) and
 //! `engine::fidelity` (owners, modes, times and extended attributes of a
 //! copied file); `engine::archive` and `engine::oci` create their files and
-//! directories at a handle; `engine::output` compares the lock's owner with
-//! the effective user; `report::wrap` asks the terminal's width; `model`
-//! names errno values. Wrapping each of those here would add a layer with a
-//! single caller; a call two modules share belongs here.
+//! directories at a handle; `report::wrap` asks the terminal's width;
+//! `model` and `engine::output` name errno values. Wrapping each of those
+//! here would add a layer with a single caller; a call two modules share
+//! belongs here.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -58,6 +58,11 @@ pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 /// Renames `a` to `b` only if nothing is at `b` (renameat2 RENAME_NOREPLACE).
 pub fn rename_noreplace(a: &Path, b: &Path) -> std::io::Result<()> {
     rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::NOREPLACE).map_err(Into::into)
+}
+
+/// The effective user's id (the owner a directory the tool uses must have).
+pub fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
 }
 
 /// Whether this process runs as root (and so can give copies their owners).

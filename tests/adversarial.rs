@@ -1538,3 +1538,155 @@ fn the_templates_directory_swapped_for_a_link_during_split_publishes_no_outside_
     assert_no_secret_under(&w.out, &["ROOT-ONLY-TEMPLATE"]);
     assert_eq!(code(&o), Some(2), "{}", text(&o));
 }
+
+// --- issue 25: a seal the pack owner cannot forge -------------------------------
+
+/// What the pack owner runs as `nobody`: plants `repository/components/dropins/planted.jar`
+/// in the copy and writes the record again as earlier versions sealed it: the jar's
+/// line (mode, size, times, device and inode, as `stat` gives them) in the copy's
+/// fingerprint, its SHA-256 among the content digests, and the unkeyed SHA-256 of
+/// the record's compact JSON as its seal. With that seal, `verify` said 0 and
+/// `status` `current`.
+const RESEAL_AS_EARLIER: &str = r#"
+import hashlib, json, os, sys
+copy, rel = sys.argv[1], 'repository/components/dropins/planted.jar'
+jar = os.path.join(copy, rel)
+with open(jar, 'wb') as f:
+    f.write(b'PK planted by the pack owner')
+st = os.lstat(jar)
+t = lambda ns: '%d.%09d' % (ns // 10**9, ns % 10**9)
+line = 'f %o %d %s,%s,%d:%d %s' % (st.st_mode & 0o7777, st.st_size, t(st.st_mtime_ns), t(st.st_ctime_ns), st.st_dev, st.st_ino, rel)
+rp = os.path.join(copy, '.apim-profiles.json')
+rec = json.load(open(rp))
+del rec['seal']
+path = lambda l: l.split(' ', 4)[4].encode()
+files = [l for l in rec['copy_fingerprint'] if l.startswith('f ')]
+sha = dict(zip(map(path, files), [rec['content_sha256'][i*64:(i+1)*64] for i in range(len(files))]))
+sha[rel.encode()] = hashlib.sha256(open(jar, 'rb').read()).hexdigest()
+rec['copy_fingerprint'] = sorted(rec['copy_fingerprint'] + [line], key=path)
+rec['content_sha256'] = ''.join(sha[path(l)] for l in rec['copy_fingerprint'] if l.startswith('f '))
+rec['seal'] = hashlib.sha256(json.dumps(rec, separators=(',', ':'), ensure_ascii=False).encode()).hexdigest()
+with open(rp + '.new', 'w') as f:
+    json.dump(rec, f, indent=2)
+os.replace(rp + '.new', rp)
+"#;
+
+fn verify_json(copy: &Path) -> Output {
+    bin().arg("verify").arg(copy).arg("--json").output().unwrap()
+}
+
+fn status_of_copy(copy: &Path) -> serde_json::Value {
+    let o = bin().arg("status").arg(copy).arg("--json").output().unwrap();
+    json(&o)["profiles"][0].clone()
+}
+
+/// A copy whose record its output's key does not prove: `verify` fails with
+/// the line and a hint, `status` does not say current.
+fn assert_not_sealed(copy: &Path, why: &str) {
+    let o = verify_json(copy);
+    assert_ne!(code(&o), Some(0), "verify passed: {}", text(&o));
+    let p = &json(&o)["profiles"][0];
+    assert_ne!(p["status"], "verified", "{p}");
+    let reason = p["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("record not sealed by this output") && reason.contains(why), "{p}");
+    assert!(reason.contains("--force"), "no hint of what to do: {p}");
+    let s = status_of_copy(copy);
+    assert_ne!(s["status"], "current", "{s}");
+    assert!(s["reasons"].to_string().contains("record not sealed by this output"), "{s}");
+}
+
+#[test]
+fn a_jar_planted_by_the_pack_owner_under_a_record_sealed_again_is_not_sealed_by_this_output() {
+    if !can_attack_as_nobody("a_jar_planted_by_the_pack_owner_under_a_record_sealed_again_is_not_sealed_by_this_output")
+    {
+        return;
+    }
+    let w = World::new();
+    chown_nobody(&w.home);
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let copy = w.out.join("gateway-worker/wso2am-4.2.0");
+    assert_eq!(std::fs::metadata(&copy).unwrap().uid(), 65534, "the copy is not the pack owner's (cp -a)");
+    assert_eq!(code(&verify_json(&copy)), Some(0));
+
+    let script = w.root().join("reseal.py");
+    std::fs::write(&script, RESEAL_AS_EARLIER).unwrap();
+    as_nobody(&format!("python3 {} {}", script.display(), copy.display()));
+    assert!(copy.join("repository/components/dropins/planted.jar").exists());
+    assert_not_sealed(&copy, "unkeyed seal");
+    // Nothing acts on it: update refuses, a re-run calls it stale, --force rebuilds.
+    let o = bin().arg("update").arg(&copy).arg("--json").output().unwrap();
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("record not sealed by this output"), "{}", text(&o));
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("not sealed by this output"), "{}", text(&o));
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--force"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    assert!(!copy.join("repository/components/dropins/planted.jar").exists(), "the rebuild kept the planted jar");
+    assert_eq!(code(&verify_json(&copy)), Some(0));
+
+    // The key is the tool's alone; the pack owner cannot read it.
+    let key = w.out.join(".apim-profiles-key");
+    let md = std::fs::symlink_metadata(&key).unwrap();
+    assert_eq!((md.len(), md.mode() & 0o7777, md.uid()), (32, 0o600, 0), "{md:?}");
+    let st = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!st.status.success() && st.stdout.is_empty(), "nobody read the key");
+
+    // A record (and copy) taken from another output of the same home: another key.
+    let other = w.root().join("out-other");
+    assert_eq!(code(&split_plain(&w, &other, &["--profiles", "gateway-worker"])), Some(0));
+    let theirs = other.join("gateway-worker/wso2am-4.2.0/.apim-profiles.json");
+    as_nobody(&format!("cp {} {}/.apim-profiles.json.new", theirs.display(), copy.display()));
+    as_nobody(&format!("mv {c}/.apim-profiles.json.new {c}/.apim-profiles.json", c = copy.display()));
+    assert_not_sealed(&copy, "does not hold under the output's key");
+}
+
+#[test]
+fn an_output_key_that_is_not_the_tools_own_is_refused_and_a_copy_without_its_key_is_not_verified() {
+    let w = World::new();
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let copy = w.out.join("gateway-worker/wso2am-4.2.0");
+    let key = w.out.join(".apim-profiles-key");
+    // A copy sent elsewhere (a node) has no key beside it: its record proves nothing there.
+    let node = w.root().join("node");
+    std::fs::create_dir(&node).unwrap();
+    assert!(Command::new("cp").arg("-a").arg(&copy).arg(&node).status().unwrap().success());
+    assert_not_sealed(&node.join("wso2am-4.2.0"), "there is no key");
+
+    chmod(&key, 0o640);
+    assert_not_sealed(&copy, "group or others have access to it");
+    let before = digest(&w.out);
+    let o = split_plain(&w, &w.out, &["--profiles", "gateway-worker", "--force"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["error"].as_str().unwrap().contains("is refused"), "{}", text(&o));
+    assert_eq!(digest(&w.out), before, "a refused run wrote");
+    chmod(&key, 0o600);
+    assert_eq!(code(&verify_json(&copy)), Some(0));
+    // A link where the key goes is not followed.
+    let aside = w.root().join("key-aside");
+    std::fs::rename(&key, &aside).unwrap();
+    std::os::unix::fs::symlink(&aside, &key).unwrap();
+    assert_not_sealed(&copy, "it is a link");
+    std::fs::remove_file(&key).unwrap();
+    std::fs::rename(&aside, &key).unwrap();
+    // A record removed from a copy of an output that seals its records: not
+    // checked against the profile alone as a copy that never had one.
+    let rec = copy.join(".apim-profiles.json");
+    std::fs::rename(&rec, w.root().join("record-aside")).unwrap();
+    let o = verify_json(&copy);
+    assert_eq!(code(&o), Some(2), "{}", text(&o));
+    assert!(json(&o)["profiles"][0]["reason"].as_str().unwrap().contains("the record was removed"), "{}", text(&o));
+    std::fs::rename(w.root().join("record-aside"), &rec).unwrap();
+    if !is_root() {
+        eprintln!("skipped the key of another account: chown needs root");
+        return;
+    }
+    assert!(Command::new("chown").arg("65534:65534").arg(&key).status().unwrap().success());
+    assert_not_sealed(&copy, "owned by uid 65534");
+}

@@ -611,6 +611,18 @@ fn every_command_in_the_readme_runs() {
             assert_eq!((c["status"].as_str(), c["update_level"].as_str()), (Some("current"), Some("4.2.0.5")), "{v}");
         }
     }
+    // The README's sample of `status /opt/nodes` is what it prints, but for
+    // when the update finished and the sizes' figures (the update's logs in
+    // each copy vary by a few bytes from run to run).
+    let sample =
+        blocks.iter().find(|(i, b)| i.is_empty() && b.starts_with("PROFILE ")).expect("a status sample").1.clone();
+    let s = bin().arg("status").arg(t.join("opt/nodes")).env("COLUMNS", "200").output().unwrap();
+    let shown = String::from_utf8_lossy(&s.stdout).replace(&t.display().to_string(), "");
+    let words = |text: &str| -> Vec<Vec<String>> {
+        let varies = |w: &str| w.starts_with(|c: char| c.is_ascii_digit()) && !w.contains("4.2.0");
+        text.lines().map(|l| l.split_whitespace().filter(|w| !varies(w)).map(str::to_string).collect()).collect()
+    };
+    assert_eq!(words(&shown), words(&sample), "README's status sample:\n{sample}\nstatus prints:\n{shown}");
     assert!(t.join(".local/share/man/man1/apim-profiles-split.1").is_file());
     assert!(t.join("tmp/apim-split/gateway-worker/wso2am-4.2.0/.apim-profiles.json").is_file());
 }

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const GW: &str = "gateway-worker";
 const SCRIPT: &str = "bin/api-manager.sh";
@@ -151,8 +150,8 @@ fn minify(pretty: &str) -> String {
 }
 
 /// Rewrites the record as an earlier version wrote it (lines edited by
-/// `edit`), sealed as the tool seals: the hash of its compact form without
-/// the seal.
+/// `edit`), sealed as the tool seals: the HMAC of its compact form without
+/// the seal under the output's key.
 fn rewrite_record(copy: &Path, edit: impl Fn(&str) -> Option<String>) {
     let p = copy.join(".apim-profiles.json");
     let text = String::from_utf8(read(&p)).unwrap();
@@ -163,7 +162,7 @@ fn rewrite_record(copy: &Path, edit: impl Fn(&str) -> Option<String>) {
     let end = body.rfind('}').unwrap();
     let head = body[..end].trim_end().trim_end_matches(',').to_string();
     body = format!("{head}\n}}");
-    let seal = hex(&Sha256::digest(minify(&body).as_bytes()));
+    let seal = seal_of(&minify(&body), Some(&output_key(copy)));
     let head = body[..body.rfind('}').unwrap()].trim_end().to_string();
     std::fs::write(&p, format!("{head},\n  \"seal\": \"{seal}\"\n}}\n")).unwrap();
 }

@@ -82,6 +82,53 @@ fn status_of_a_three_profile_output() {
         assert!(line.contains("4.2.0.5") && line.contains("updated") && line.contains("current"), "{line}");
     }
     assert!(!s.contains('\x1b'), "no colour off a terminal: {s:?}");
+
+    // One copy, one size and one entry count, whichever command reports it
+    // (issue 31): the split that made it (updated: the update added entries
+    // after the plan), a re-run of it, verify and status, as JSON and as text.
+    let copies: Vec<PathBuf> = m.keys().map(|n| out.join(n).join("wso2am-4.2.0")).collect();
+    let made = by_profile(&json(&updated_split(&home, &out, "success")));
+    let verified = bin().arg("verify").args(&copies).arg("--json").output().unwrap();
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    let verified = by_profile(&json(&verified));
+    for (name, p) in &m {
+        let size = (p["entries"].as_u64().unwrap(), p["bytes"].as_u64().unwrap());
+        for (what, r) in [("split", &made[name]), ("verify", &verified[name])] {
+            assert_eq!((r["entries_kept"].as_u64().unwrap(), r["bytes"].as_u64().unwrap()), size, "{what} {name}: {r}");
+        }
+    }
+    let mut rerun = bin();
+    rerun.arg("split").arg(&home).arg("--out").arg(&out).arg("--update-tool").arg(double());
+    let rerun = rerun.env("WSO2_USERNAME", "ops@example.com").env("WSO2_PASSWORD", PASSWORD).output().unwrap();
+    assert!(rerun.status.success(), "{}", text(&rerun.stderr));
+    let verified = bin().arg("verify").args(&copies).output().unwrap();
+    let by_text = |o: &Output, what: &str| summaries(&text(&o.stdout), what);
+    let (rerun, verified) = (by_text(&rerun, "split"), by_text(&verified, "verify"));
+    for (line, name) in lines[1..].iter().zip(m.keys()) {
+        let (entries, size) = (m[name]["entries"].as_u64().unwrap(), &rerun[name].1);
+        assert!(line.contains(&format!("  {size}  ")), "status shows {size} for {name}: {line}");
+        assert_eq!(rerun[name], (entries, size.clone()), "split of {name}");
+        assert_eq!(verified[name], (entries, size.clone()), "verify of {name}");
+    }
+}
+
+/// The `summary:` line of each profile of a human report: its entries and
+/// its size as printed (`N entries kept (SIZE)` or `N entries (SIZE)`).
+fn summaries(report: &str, what: &str) -> std::collections::BTreeMap<String, (u64, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut profile = None;
+    for l in report.lines() {
+        if let Some(h) = l.strip_prefix("== ") {
+            profile = h.split_whitespace().next().map(str::to_string);
+        }
+        if let (Some(p), Some(s)) = (&profile, l.strip_prefix("summary: ")) {
+            let n = s.split(' ').next().unwrap().parse().unwrap();
+            let size = s.split_once('(').and_then(|(_, r)| r.split_once(')')).map(|(v, _)| v.to_string());
+            out.insert(p.clone(), (n, size.unwrap_or_else(|| panic!("{what}: no size in {l}"))));
+        }
+    }
+    assert_eq!(out.len(), 3, "{what}: {report}");
+    out
 }
 
 #[test]

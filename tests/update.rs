@@ -256,6 +256,28 @@ fn missing_credentials_are_refused_before_copying() {
     assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
     assert!(!String::from_utf8_lossy(&o.stderr).contains(PASSWORD));
     assert_no_password_under(&s.out);
+    // `--credentials-file -`: the lines on standard input (a pipe; nothing on
+    // disk holds them), used as from a file; an empty input is refused.
+    let o = bin()
+        .args(["update", "--credentials-file", "-"])
+        .arg(s.out.join("traffic-manager/wso2am-4.2.0"))
+        .env("APIM_DOUBLE_LATEST_LEVEL", "9")
+        .env("APIM_DOUBLE_EXPECT_PASSWORD", PASSWORD)
+        .write_stdin(format!("username=ops@example.com\npassword={PASSWORD}\n"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("updated"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(PASSWORD));
+    let o = bin()
+        .args(["update", "--credentials-file", "-"])
+        .arg(s.out.join("traffic-manager/wso2am-4.2.0"))
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--credentials-file - (standard input) has no username="));
 }
 
 #[test]

@@ -118,7 +118,7 @@ pub struct UpdateFlags {
     /// Update to this level (e.g. 4.2.0.5) instead of the latest.
     #[arg(long, value_name = "L")]
     pub update_level: Option<String>,
-    /// A file with `username=` and `password=` lines (mode 600).
+    /// A file with `username=` and `password=` lines (mode 600); `-` reads them from standard input.
     #[arg(long, value_name = "FILE")]
     pub credentials_file: Option<PathBuf>,
     /// Seconds one update run may take before it is stopped (at least 1).

@@ -12,7 +12,7 @@ use clap::{ArgMatches, ValueEnum};
 
 use crate::cli::args::{ArchiveArg, Command, ConfigFlags, ReflinkArg, SplitCmd, UpdateFlags};
 use crate::model::profile::load_catalog;
-use crate::model::settings::{self, Settings, UpdateSettings};
+use crate::model::settings::{self, SettingsFile, UpdateSettings};
 
 /// A flag whose value the settings file may give: the file's value counts
 /// only when the command line did not give the flag (its default is not a
@@ -101,7 +101,7 @@ pub fn resolve(mut command: Command, given: &Given) -> anyhow::Result<Command> {
 }
 
 /// The settings file, read and checked against the profiles this build knows.
-fn load(path: Option<&Path>, profile_dir: Option<&Path>) -> anyhow::Result<Option<Settings>> {
+fn load(path: Option<&Path>, profile_dir: Option<&Path>) -> anyhow::Result<Option<SettingsFile>> {
     let Some(path) = path else { return Ok(None) };
     let catalog = load_catalog(profile_dir)?;
     let names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
@@ -109,7 +109,7 @@ fn load(path: Option<&Path>, profile_dir: Option<&Path>) -> anyhow::Result<Optio
 }
 
 /// The settings file's values where split's command line gave none.
-fn merge_split(c: &mut SplitCmd, s: &Settings, given: &Given) {
+fn merge_split(c: &mut SplitCmd, s: &SettingsFile, given: &Given) {
     if !given.gave(Flag::Profiles) && s.profiles.is_some() {
         c.profiles = s.profiles.clone();
     }
@@ -139,7 +139,7 @@ fn merge_split(c: &mut SplitCmd, s: &Settings, given: &Given) {
 }
 
 /// The file's lists first: the command line's sets and overlays apply later, so they win.
-fn merge_config(c: &mut ConfigFlags, s: &Settings) {
+fn merge_config(c: &mut ConfigFlags, s: &SettingsFile) {
     let join = |file: Vec<String>, cli: &mut Vec<String>| file.into_iter().chain(cli.drain(..)).collect();
     c.carry = join(s.carry.clone(), &mut c.carry);
     c.carry_common |= s.carry_common;

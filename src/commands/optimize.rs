@@ -10,12 +10,14 @@ use anyhow::Result;
 
 use crate::engine::inplace::{apply_in_place, interrupted_before};
 use crate::engine::output::{lock_dir, Lock};
+use crate::model::copy::Copy;
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Profile};
 use crate::model::record::{self, record_for, Record};
+use crate::model::seal::{self, SealKey};
 use crate::model::tree::Tree;
-use crate::outcome::{refuse, Status};
+use crate::outcome::{refuse, Refusal, Status};
 use crate::report::{diff, CommandName, ProfileReport, Report, RunOutcome};
 
 #[derive(Debug, Clone, Default)]
@@ -29,7 +31,8 @@ pub struct OptimizeArgs {
 
 pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     let started = Instant::now();
-    let (home, profile, previous) = check(args)?;
+    let (home, profile, found) = check(args)?;
+    let previous = found.record;
     let _lock = if args.dry_run { None } else { Some(Lock::acquire(&lock_dir(&home.path, &profile.name))?) };
     let opts = Options {
         written_toml_sha256: previous.as_ref().and_then(|p| p.deployment_toml_sha256.clone()),
@@ -61,16 +64,15 @@ pub fn run(args: &OptimizeArgs) -> Result<RunOutcome> {
     if resumed {
         r.notes.push("an earlier run was interrupted here; this run completes it".into());
     }
-    r.entries_kept = plan.tree.len();
     r.duration_ms = started.elapsed().as_millis() as u64;
     report.profiles.push(r);
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(RunOutcome::of_report(report))
 }
 
-/// The home, the profile, and the record of an earlier run, which must be for
-/// the same profile.
-fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
+/// The home, the profile, and the home as a copy: the record of an earlier
+/// run, which must be for the same profile.
+fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Copy<()>)> {
     let catalog = load_catalog(args.profile_dir.as_deref())?;
     let home = home::detect(&args.home, &catalog)?;
     home::check_not_running(&home.path)?;
@@ -80,8 +82,21 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
     }
     let profile = catalog.select(&home.product, &home.version, Some(std::slice::from_ref(&args.profile)))?.remove(0);
     args.options.config.check_in_run(&[profile.name.as_str()], "--profile")?;
-    let previous = crate::commands::verify::checked_record(&home, &catalog)?;
+    let previous = crate::model::copy::checked_record(&home, &catalog)?;
     if let Some(prev) = &previous {
+        // What an earlier run recorded is carried into the new record: only
+        // when the output's key proves it.
+        if let Err(u) = record::sealed_by_output(&home.path, prev) {
+            return Err(Refusal::new(
+                format!("{}: {}", home.path.display(), u.line()),
+                format!(
+                    "{}; or, to record the home as it is now, remove its record {} and optimize again",
+                    u.hint,
+                    home.path.join(record::RECORD_FILE).display()
+                ),
+            )
+            .into());
+        }
         if prev.profile != profile.name {
             return refuse(
                 format!("{} was optimized for {}, not {}", home.path.display(), prev.profile, profile.name),
@@ -89,7 +104,8 @@ fn check(args: &OptimizeArgs) -> Result<(Home, Profile, Option<Record>)> {
             );
         }
     }
-    Ok((home, profile, previous))
+    let found = Copy::found(home.path.clone(), previous);
+    Ok((home, profile, found))
 }
 
 fn dry_run(plan: &Plan, home: &Home) -> Result<ProfileReport> {
@@ -125,10 +141,12 @@ fn apply(
     }
     crate::model::standing::stamp(&home.path, &mut rec)?;
     if previous.map(Record::unsealed) != Some(rec.clone()) {
-        record::write(&home.path, &rec)?;
+        let key = SealKey::load_or_create(&seal::output_of(&home.path, &profile.name))?;
+        record::write(&home.path, &rec, &key)?;
     }
     let status = if changed { Status::Optimized } else { Status::Current };
     let mut r = ProfileReport::from_plan(plan, &home.path, status);
+    r.set_size(rec.copy_fingerprint.as_deref().map(|f| f.size()));
     r.changed = changed;
     Ok((r, changed))
 }

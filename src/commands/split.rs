@@ -13,11 +13,13 @@ use crate::engine::copy::{self, Copied, CopyStats, Flush, Job, Reflink};
 use crate::engine::output::{self, CreatedDirs, Lock, Staging};
 use crate::engine::{fidelity, writeback};
 use crate::model::content::Known;
+use crate::model::copy::Copy;
 use crate::model::fingerprint::Fingerprint;
 use crate::model::home::{self, Home};
 use crate::model::plan::{self, Options, Plan};
 use crate::model::profile::{load_catalog, Catalog, Profile};
 use crate::model::record::{self, record_for, Record};
+use crate::model::seal::SealKey;
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
 use crate::model::update_result::RecordedUpdate;
@@ -57,6 +59,23 @@ pub struct SplitArgs {
     pub archive: Option<archive::Format>,
 }
 
+/// A profile's plan on its home, before the copy at its place is examined.
+struct Planned {
+    /// Index of the home (in `Checked::homes`) the copy is made from.
+    home: usize,
+    profile: Profile,
+    plan: Plan,
+    /// For a version updated before it is optimized (`update-first`): the
+    /// pack as shipped, which the copy starts as.
+    shipped: Option<Plan>,
+    /// Where the copy goes: `<DIR>/<profile>/<home name>`.
+    path: PathBuf,
+    /// The record this run writes for the copy.
+    record: Record,
+    /// Absolute links into the home, relative in the copy.
+    relinked: Vec<PathBuf>,
+}
+
 struct Target {
     /// Index of the home (in `Checked::homes`) the copy is made from.
     home: usize,
@@ -65,12 +84,11 @@ struct Target {
     /// For a version updated before it is optimized (`update-first`): the
     /// pack as shipped, which the copy starts as.
     shipped: Option<Plan>,
-    final_path: PathBuf,
+    /// The copy at its place: its record there, and where it stands against
+    /// `record` (see `model::standing`).
+    copy: Copy,
+    /// The record this run writes for the copy.
     record: Record,
-    /// What the copy already there is (see `model::standing`).
-    state: CopyState,
-    /// That copy's record, when it has one.
-    have: Option<Record>,
     /// (device, inode) of the copy found at the final place before the run:
     /// publishing exchanges with that directory only.
     seen: Option<(u64, u64)>,
@@ -90,7 +108,7 @@ impl Target {
         if self.rolls {
             return true;
         }
-        match self.state {
+        match self.copy.standing {
             CopyState::Absent => true,
             CopyState::Current => false,
             CopyState::Stale { .. }
@@ -101,7 +119,7 @@ impl Target {
     }
 
     fn report(&self, status: Status) -> ProfileReport {
-        let mut r = ProfileReport::from_plan(&self.plan, &self.final_path, status);
+        let mut r = ProfileReport::from_plan(&self.plan, &self.copy.path, status);
         r.links_rewritten = self.relinked.iter().map(|p| p.display().to_string()).collect();
         r.start = self.profile.start_command();
         r
@@ -199,9 +217,14 @@ pub fn run(args: &SplitArgs) -> Result<RunOutcome> {
     for t in targets.iter().filter(|t| !t.builds(args.force)) {
         report.profiles.push(report_standing(args, t)?);
     }
+    // The key the records are sealed with: made with the first copy the
+    // output gets (a run that fails before leaves no key behind), never taken
+    // from a file this account did not make for itself.
+    let key = if builds.is_empty() { None } else { Some(SealKey::load_or_create(&checked.out)?) };
     for b in builds {
         let home = &checked.homes[b.target.home].path;
-        report.profiles.push(publish(args, home, b)?);
+        let key = key.as_ref().expect("a key is made when a copy is built");
+        report.profiles.push(publish(args, home, b, key)?);
     }
     report.profiles.sort_by_key(|p| targets.iter().position(|t| t.profile.name == p.profile));
     Ok(finish(report, started))
@@ -254,7 +277,7 @@ fn update_once(args: &SplitArgs, c: &Checked) -> Result<Vec<usize>> {
 fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: &[usize]) -> Result<()> {
     if c.update.iter().any(Option::is_some) {
         for t in to_build {
-            update::check_backup_dir(&update::backup_dir(&t.final_path))?;
+            update::check_backup_dir(&update::backup_dir(&t.copy.path))?;
         }
     }
     let mut staged_home_bytes = 0;
@@ -263,7 +286,7 @@ fn preflight_builds(args: &SplitArgs, c: &Checked, to_build: &[&Target], once: &
     }
     check_space(&c.homes, &c.out, to_build, args.reflink, args.dry_run, staged_home_bytes)?;
     for t in to_build {
-        crate::update::process::refuse_if_running(t.final_path.parent().expect("copy has a parent"))?;
+        crate::update::process::refuse_if_running(t.copy.path.parent().expect("copy has a parent"))?;
     }
     Ok(())
 }
@@ -308,6 +331,7 @@ fn check(args: &SplitArgs) -> Result<Checked> {
         standing::check_not_a_copy(&h.path, &catalog, &h.version)?;
     }
     let out = output::absolute(&args.out)?;
+    crate::model::seal::SealKey::check(&out)?;
     for h in &homes {
         output::check_separate(&h.path, &out, &sys_dir_id(&h.path))?;
     }
@@ -445,22 +469,32 @@ fn preflight_updates(args: &SplitArgs, homes: &[Home]) -> Result<Vec<Option<upda
 /// What each copy already there is, one copy after the other: each is a
 /// read of its record in step with a walk of its tree, whose metadata is read
 /// on all threads a batch at a time (side by side, the copies' walks would
-/// hold a directory's names each).
-fn examine_all(targets: &mut [Target]) -> Result<()> {
+/// hold a directory's names each): the targets.
+fn examine_all(planned: Vec<Planned>) -> Result<Vec<Target>> {
     // The directory at the final place is identified before it is examined:
     // one swapped in meanwhile is not the one publishing may replace.
-    let found: Vec<_> = targets
+    let found: Vec<_> = planned
         .iter()
-        .map(|t| {
-            let seen = crate::safe_fs::dev_ino_nofollow(&t.final_path);
-            (seen, standing::examine(&t.final_path, &t.profile.name, &t.record))
+        .map(|p| {
+            let seen = crate::safe_fs::dev_ino_nofollow(&p.path);
+            (seen, standing::examine(&p.path, &p.profile.name, &p.record))
         })
         .collect();
-    for (t, (seen, f)) in targets.iter_mut().zip(found) {
-        (t.state, t.have) = f?;
-        t.seen = seen;
-    }
-    Ok(())
+    let targets = planned.into_iter().zip(found).map(|(p, (seen, f))| {
+        Ok(Target {
+            home: p.home,
+            profile: p.profile,
+            plan: p.plan,
+            shipped: p.shipped,
+            copy: Copy::examined(p.path, f?),
+            record: p.record,
+            seen,
+            relinked: p.relinked,
+            rolls: false,
+            reuse: None,
+        })
+    });
+    targets.collect()
 }
 
 /// The source's listing goes into every record written, and names what
@@ -469,7 +503,7 @@ fn examine_all(targets: &mut [Target]) -> Result<()> {
 /// a 200,000-file home it is 20 MB). A stale copy is examined again with it.
 fn list_sources(args: &SplitArgs, c: &Checked, sources: &[Tree], targets: &mut [Target]) -> Result<()> {
     for (i, source) in sources.iter().enumerate() {
-        let stale = |t: &Target| matches!(t.state, CopyState::Stale { .. });
+        let stale = |t: &Target| matches!(t.copy.standing, CopyState::Stale { .. });
         let writes = |t: &Target| !args.dry_run && t.builds(args.force);
         let needed = c.update[i].is_some() || targets.iter().filter(|t| t.home == i).any(|t| writes(t) || stale(t));
         if !needed {
@@ -479,7 +513,9 @@ fn list_sources(args: &SplitArgs, c: &Checked, sources: &[Tree], targets: &mut [
         for t in targets.iter_mut().filter(|t| t.home == i) {
             t.record.source_entries = Some(listing.clone());
             if stale(t) {
-                (t.state, t.have) = standing::examine(&t.final_path, &t.profile.name, &t.record)?;
+                let path = std::mem::take(&mut t.copy.path);
+                let found = standing::examine(&path, &t.profile.name, &t.record)?;
+                t.copy = Copy::examined(path, found);
             }
         }
     }
@@ -490,14 +526,14 @@ fn list_sources(args: &SplitArgs, c: &Checked, sources: &[Tree], targets: &mut [
 /// copy is refused without `--force`.
 fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     let planning = progress::phase(args.progress, "plan: reading the home and planning each profile");
-    let mut targets = Vec::new();
+    let mut planned = Vec::new();
     let mut entries = 0;
     let mut sources = Vec::new();
     for (i, home) in c.homes.iter().enumerate() {
         let source = Tree::scan(&home.path)?;
         // The output may not be an alias of any directory of the home either.
         output::check_separate(&home.path, &c.out, &source.dir_ids())?;
-        let fingerprint = tree::fingerprint(&source);
+        let fingerprint = tree::metadata_digest(&source);
         entries += source.len();
         for profile in c.profiles.iter().filter(|(h, _)| *h == i).map(|(_, p)| p) {
             let mut plan = plan::compute(profile, &source, &args.options)?;
@@ -506,27 +542,12 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
             let shipped = shipped_plan(profile, &source, c.update[i].is_some(), args, home)?;
             let final_path = output::copy_path(&c.out, &profile.name, &home.dir_name);
             let record = record_for(profile, home, &args.options, Some(fingerprint.clone()), &plan);
-            let (profile, home) = (profile.clone(), i);
-            let (state, have, seen) = (CopyState::Absent, None, None);
-            let (rolls, reuse) = (false, None);
-            targets.push(Target {
-                home,
-                profile,
-                plan,
-                shipped,
-                final_path,
-                record,
-                state,
-                have,
-                seen,
-                relinked,
-                rolls,
-                reuse,
-            });
+            let (profile, home, path) = (profile.clone(), i, final_path);
+            planned.push(Planned { home, profile, plan, shipped, path, record, relinked });
         }
         sources.push(source);
     }
-    examine_all(&mut targets)?;
+    let mut targets = examine_all(planned)?;
     list_sources(args, c, &sources, &mut targets)?;
     drop(sources);
     let to_copy = human_bytes(targets.iter().map(|t| t.plan.tree.total_bytes()).sum());
@@ -539,9 +560,9 @@ fn plan_targets(args: &SplitArgs, c: &Checked) -> Result<Vec<Target>> {
     let stale: Vec<(String, String)> = targets
         .iter()
         .filter(|_| !args.force && !args.dry_run)
-        .filter_map(|t| match (&t.state, t.state.why()) {
+        .filter_map(|t| match (&t.copy.standing, t.copy.standing.why()) {
             (CopyState::Stale { .. } | CopyState::Failed { .. }, Some(why)) => {
-                Some((t.final_path.display().to_string(), why))
+                Some((t.copy.path.display().to_string(), why))
             }
             _ => None,
         })
@@ -575,8 +596,8 @@ fn once_order(args: &SplitArgs, c: &Checked) -> bool {
 fn refuse_an_ignored_update(args: &SplitArgs, targets: &[Target]) -> Result<()> {
     let Some(u) = &args.update else { return Ok(()) };
     let mut behind = Vec::new();
-    for t in targets.iter().filter(|t| matches!(t.state, CopyState::Current)) {
-        let Some(rec) = &t.have else { continue };
+    for t in targets.iter().filter(|t| matches!(t.copy.standing, CopyState::Current)) {
+        let Some(rec) = &t.copy.record else { continue };
         let level = rec.update.as_ref().and_then(RecordedUpdate::level);
         let why = match (&rec.update, &u.level) {
             (None, _) => "was made without the update".to_string(),
@@ -585,7 +606,7 @@ fn refuse_an_ignored_update(args: &SplitArgs, targets: &[Target]) -> Result<()> 
             }
             _ => continue,
         };
-        behind.push((t.final_path.display().to_string(), why));
+        behind.push((t.copy.path.display().to_string(), why));
     }
     let Some((first, why)) = behind.first() else { return Ok(()) };
     let paths: Vec<&str> = behind.iter().map(|(p, _)| p.as_str()).collect();
@@ -612,10 +633,10 @@ fn same_level(have: &str, want: &str) -> bool {
 fn dry_run(args: &SplitArgs, targets: &[Target], u: Option<&update::Settings>) -> Result<Vec<ProfileReport>> {
     let mut out = Vec::new();
     for t in targets {
-        let (status, reason) = match &t.state {
+        let (status, reason) = match &t.copy.standing {
             CopyState::Absent => (Status::WouldCreate, None),
             CopyState::Current => (Status::Current, None),
-            CopyState::Conflicts { .. } if !args.force => (Status::Conflicts, why_not_current(&t.state)),
+            CopyState::Conflicts { .. } if !args.force => (Status::Conflicts, why_not_current(&t.copy.standing)),
             state => (Status::WouldReplace, why_not_current(state)),
         };
         let mut r = t.report(status);
@@ -661,15 +682,15 @@ fn stage<'a>(
 ) -> Result<Vec<Build<'a>>> {
     let mut builds = Vec::new();
     for target in to_build {
-        let parent = target.final_path.parent().expect("copy has a parent");
+        let parent = target.copy.path.parent().expect("copy has a parent");
         created.create_all(parent)?;
         // Nothing is removed or written in the profile directory before it
         // is known to be ours; the copy is then written beneath its handle.
         let dir = output::open_profile_dir(parent)?;
-        for stale in output::remove_stale_staging(&target.final_path, &c.homes[target.home].dir_name)? {
+        for stale in output::remove_stale_staging(&target.copy.path, &c.homes[target.home].dir_name)? {
             report.warnings.push(format!("removed {} left by an interrupted run", stale.display()));
         }
-        let staging = Staging::for_copy_in(&target.final_path, dir);
+        let staging = Staging::for_copy_in(&target.copy.path, dir);
         builds.push(Build { target, staging, stats: CopyStats::default(), digests: Known::default(), update: None });
     }
     Ok(builds)
@@ -717,7 +738,7 @@ fn update_all(settings: &[Option<update::Settings>], opts: &Options, builds: &mu
             let t = b.target;
             let Some(u) = &settings[t.home] else { return Ok(()) };
             let mut rec = t.record.clone();
-            let (res, _) = update::update_copy(u, b.staging.path(), &t.final_path, &t.profile, opts, &mut rec)?;
+            let (res, _) = update::update_copy(u, b.staging.path(), &t.copy.path, &t.profile, opts, &mut rec)?;
             b.update = Some((res, rec));
             Ok(())
         })
@@ -727,31 +748,17 @@ fn update_all(settings: &[Option<update::Settings>], opts: &Options, builds: &mu
 /// A copy this run leaves as it is: current, drifted (without `--force`:
 /// nothing touched, the differences listed) or waiting on conflicts.
 fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
-    let shown = t.final_path.display().to_string();
-    match &t.state {
-        CopyState::Drifted { differences } => {
-            let mut r = t.report(Status::Drifted);
-            r.set_drift(differences);
-            r.reason = why_not_current(&t.state);
-            r.notes.push(format!(
-                "{shown} changed since apim-profiles made it; nothing was touched. To rebuild it from the source run the same command with --force"
-            ));
-            return Ok(r);
-        }
-        CopyState::Conflicts { .. } => {
-            let mut r = t.report(Status::Conflicts);
-            r.update = t.have.as_ref().and_then(|h| h.update.as_ref()).and_then(RecordedUpdate::result).cloned();
-            r.error = why_not_current(&t.state);
-            return Ok(r);
-        }
-        _ => {}
+    if matches!(t.copy.standing, CopyState::Drifted { .. } | CopyState::Conflicts { .. }) {
+        let recorded = t.copy.record.as_ref().and_then(|h| h.update.as_ref());
+        return Ok(t.report(Status::Current).held_back(CommandName::Split, &t.copy.standing, recorded));
     }
     let mut r = t.report(Status::Current);
+    r.set_size(t.copy.size);
     if let Some(f) = args.archive {
-        let path = archive::archive_path(&t.final_path, f);
+        let path = archive::archive_path(&t.copy.path, f);
         // Anything but a regular file there (a planted link) is replaced.
         if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
-            archive::write(&t.final_path, f)?;
+            archive::write(&t.copy.path, f)?;
             r.changed = true;
         }
         r.archive = Some(path.display().to_string());
@@ -762,15 +769,15 @@ fn report_standing(args: &SplitArgs, t: &Target) -> Result<ProfileReport> {
 /// Publishes a built copy (or keeps one whose update failed for inspection)
 /// and says what became of it. The copy's root takes the owner, mode, times
 /// and attributes of `home`, as with `cp -a` of the home.
-fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport> {
+fn publish(args: &SplitArgs, home: &Path, b: Build<'_>, key: &SealKey) -> Result<ProfileReport> {
     let t = b.target;
-    let built = match t.state {
+    let built = match t.copy.standing {
         CopyState::Absent => Status::Created,
         _ if t.rolls => Status::Updated,
         _ => Status::Replaced,
     };
     let mut r = t.report(built);
-    if let (true, CopyState::Drifted { differences }) = (t.rolls, &t.state) {
+    if let (true, CopyState::Drifted { differences }) = (t.rolls, &t.copy.standing) {
         r.set_drift(differences);
         r.notes.push("rolled forward with --force: the changes listed under drift were discarded".into());
     }
@@ -781,9 +788,9 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         rec = updated;
         r.duration_ms = res.duration_ms;
         if !res.keeps_copy() {
-            return keep_failed(r, res, rec, b.staging, t);
+            return keep_failed(r, res, rec, (b.staging, key), t);
         }
-        update::result::relocate(&mut res, b.staging.path(), &t.final_path);
+        update::result::relocate(&mut res, b.staging.path(), &t.copy.path);
         r.update = Some(res.clone());
         r.notes.extend(res.notes.iter().cloned());
         if res.status == UpdateStatus::Conflicts {
@@ -793,10 +800,11 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         rec.update = Some(RecordedUpdate::of(&res));
     }
     standing::stamp_with(b.staging.path(), &mut rec, Some(&b.digests))?;
-    record::write(b.staging.path(), &rec)?;
+    r.set_size(rec.copy_fingerprint.as_deref().map(|f| f.size()));
+    record::write(b.staging.path(), &rec, key)?;
     fidelity::finish_root(home, b.staging.path())?;
     let reused = reused_ids(t, &rec);
-    if let Err(e) = b.staging.publish(&t.final_path, t.seen) {
+    if let Err(e) = b.staging.publish(&t.copy.path, t.seen) {
         // Someone put or swapped a directory at the final place meanwhile: it
         // is left alone, and this profile fails.
         let Some(taken) = e.downcast_ref::<output::PlaceTaken>() else { return Err(e) };
@@ -805,12 +813,12 @@ fn publish(args: &SplitArgs, home: &Path, b: Build<'_>) -> Result<ProfileReport>
         return Ok(r);
     }
     if !reused.is_empty() {
-        base::restamp(&t.final_path, &mut rec, &reused)?;
+        base::restamp(&t.copy.path, &mut rec, &reused, key)?;
     }
     // A copy waiting for a person to resolve update conflicts is not finished:
     // it gets no archive.
     if let (Some(f), false) = (args.archive, r.status == Status::Conflicts) {
-        let (path, _) = archive::write(&t.final_path, f)?;
+        let (path, _) = archive::write(&t.copy.path, f)?;
         r.archive = Some(path.display().to_string());
     }
     Ok(r)
@@ -831,13 +839,13 @@ fn keep_failed(
     mut r: ProfileReport,
     mut res: UpdateResult,
     mut rec: Record,
-    staging: Staging,
+    (staging, key): (Staging, &SealKey),
     t: &Target,
 ) -> Result<ProfileReport> {
     rec.update = Some(RecordedUpdate::of(&res));
-    record::write(staging.path(), &rec)?;
+    record::write(staging.path(), &rec, key)?;
     let staged = staging.path().to_path_buf();
-    let (kept, note) = update::keep_failed(staging, &t.final_path, &t.profile.name)?;
+    let (kept, note) = update::keep_failed(staging, &t.copy.path, &t.profile.name)?;
     update::result::relocate(&mut res, &staged, &kept);
     r.status = Status::Failed;
     r.path = kept.display().to_string();

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +14,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::engine::output;
+use crate::model::copy::Copy;
 use crate::model::fingerprint::Fingerprint;
 use crate::model::profile::{load_catalog, Catalog};
 use crate::model::record::{Record, RECORD_FILE};
@@ -32,8 +32,8 @@ pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> 
     let catalog = load_catalog(profile_dir)?;
     let mut sources = SourceCache::default();
     let mut profiles = Vec::new();
-    for (path, rec) in copies {
-        profiles.push(status_of(&path, &rec, &catalog, &mut sources)?);
+    for found in copies {
+        profiles.push(line_of(found, &catalog, &mut sources)?);
     }
     Ok(RunOutcome::status(StatusDoc {
         schema_version: Default::default(),
@@ -47,7 +47,7 @@ pub fn run(paths: &[PathBuf], profile_dir: Option<&Path>) -> Result<RunOutcome> 
 
 /// A copy is a directory with the tool's record at its root; an output
 /// holds them at `<OUT>/<profile>/<home name>`.
-fn find_copies(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Record)>> {
+fn find_copies(paths: &[PathBuf]) -> Result<Vec<Copy<()>>> {
     let mut out = Vec::new();
     for p in paths {
         let p = output::absolute(p)?;
@@ -58,7 +58,7 @@ fn find_copies(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Record)>> {
             );
         }
         if let Some(rec) = read_record(&p, None)? {
-            out.push((p, rec));
+            out.push(Copy::found(p, Some(rec)));
             continue;
         }
         let before = out.len();
@@ -66,7 +66,7 @@ fn find_copies(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Record)>> {
             let layout = profile_dir.file_name().map(|n| n.to_string_lossy().into_owned());
             for copy in sorted_dirs(&profile_dir) {
                 if let Some(rec) = read_record(&copy, layout.as_deref())? {
-                    out.push((copy, rec));
+                    out.push(Copy::found(copy, Some(rec)));
                 }
             }
         }
@@ -102,14 +102,63 @@ fn read_record(dir: &Path, layout: Option<&str>) -> Result<Option<Record>> {
     }
 }
 
+/// A copy's line: judged when its output's key proves its record, and
+/// [`unsealed`] otherwise.
+fn line_of(found: Copy<()>, catalog: &Catalog, sources: &mut SourceCache) -> Result<CopyStatus> {
+    // `find_copies` keeps a copy with its record (read here otherwise, and
+    // refused when there is none).
+    let rec = match found.record {
+        Some(r) => r,
+        None => standing::read_checked(&found.path, None)?,
+    };
+    match crate::model::record::sealed_by_output(&found.path, &rec) {
+        Ok(_) => status_of(Copy::found(found.path, Some(rec)), catalog, sources),
+        Err(u) => Ok(unsealed(&found.path, &rec, catalog, &u)),
+    }
+}
+
+/// The line of a copy whose record its output's key does not prove: what
+/// the record says is not believed (no level, no last update, no standing),
+/// and the copy is never current.
+fn unsealed(path: &Path, rec: &Record, catalog: &Catalog, u: &crate::model::seal::Unsealed) -> CopyStatus {
+    let (entries, bytes) = size_of(path);
+    CopyStatus {
+        profile: rec.profile.clone(),
+        path: path.display().to_string(),
+        product: rec.product.clone(),
+        version: rec.version.clone(),
+        update_level: update_level(path),
+        last_update: None,
+        status: Status::Unverifiable,
+        reasons: vec![u.reason()],
+        conflicts: Vec::new(),
+        drift_total: 0,
+        drift: Vec::new(),
+        entries,
+        bytes,
+        start: catalog
+            .select(&rec.product, &rec.version, Some(std::slice::from_ref(&rec.profile)))
+            .ok()
+            .and_then(|p| p.first().and_then(|p| p.start_command())),
+    }
+}
+
 /// A copy's line. Where it stands is decided by [`standing::judge`], the
 /// same function a `split` re-run asks, so the two never disagree about a
 /// copy; only the options of the command line (kept as a hash) are not
 /// seen here.
-fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceCache) -> Result<CopyStatus> {
-    let (wanted, unseen) = inputs_now(rec, catalog, sources);
-    let state = standing::judge(path, rec, &wanted, &unseen)?;
-    let status = match &state {
+fn status_of(found: Copy<()>, catalog: &Catalog, sources: &mut SourceCache) -> Result<CopyStatus> {
+    // `find_copies` keeps a copy with its record (read here otherwise, and
+    // refused when there is none).
+    let rec = match found.record.clone() {
+        Some(r) => r,
+        None => standing::read_checked(&found.path, None)?,
+    };
+    let (wanted, unseen) = inputs_now(&rec, catalog, sources);
+    let state = standing::judge(&found.path, &rec, &wanted, &unseen)?;
+    let copy = found.judged(state);
+    let (path, rec, state) = (&copy.path, &rec, &copy.standing);
+    let status = match state {
         // `judge` never answers Absent: the copy's record is there.
         CopyState::Current | CopyState::Absent => Status::Current,
         CopyState::Stale { .. } => Status::Stale,
@@ -117,7 +166,7 @@ fn status_of(path: &Path, rec: &Record, catalog: &Catalog, sources: &mut SourceC
         CopyState::Drifted { .. } => Status::Drifted,
         CopyState::Conflicts { .. } => Status::Conflicts,
     };
-    let drift = match &state {
+    let drift = match state {
         CopyState::Drifted { differences } => differences.clone(),
         _ => Vec::new(),
     };
@@ -185,7 +234,7 @@ impl SourceCache {
                 return Err(format!("the source home {src} is gone"));
             }
             match Tree::scan(p) {
-                Ok(t) => Ok((tree::fingerprint(&t), Arc::new(Fingerprint::of_tree(&t)))),
+                Ok(t) => Ok((tree::metadata_digest(&t), Arc::new(Fingerprint::of_tree(&t)))),
                 Err(e) => Err(format!("the source home {src} cannot be read ({e})")),
             }
         })
@@ -211,16 +260,12 @@ pub fn update_level(copy: &Path) -> Option<String> {
     v.get("update-level").and_then(|l| l.as_str().map(str::to_string).or_else(|| Some(l.to_string())))
 }
 
-/// Entries and apparent bytes below a copy, from metadata only.
+/// Entries and apparent bytes below a copy, from metadata only, counted as
+/// `split` and `verify` count them ([`Fingerprint::size`]): the tool's own
+/// files at the root are not the copy's. Zero when it cannot be walked.
 fn size_of(copy: &Path) -> (u64, u64) {
-    let (mut n, mut bytes) = (0, 0);
-    for e in walkdir::WalkDir::new(copy).min_depth(1).follow_links(false).into_iter().filter_map(|e| e.ok()) {
-        n += 1;
-        if let Ok(m) = e.metadata() {
-            if m.is_file() {
-                bytes += m.size();
-            }
-        }
-    }
-    (n, bytes)
+    Fingerprint::of_dir(copy).map_or((0, 0), |f| {
+        let (n, bytes) = f.size();
+        (n as u64, bytes)
+    })
 }

@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::commands::verify::{identify, Copy};
 use crate::engine::output::{lock_dir, Lock};
 use crate::model::config::{self, ConfigEdits, Overlay};
+use crate::model::copy::{identify, Identified};
 use crate::model::home;
 use crate::model::plan;
 use crate::model::profile::load_catalog;
 use crate::model::record::{self, record_for};
+use crate::model::seal::{self, SealKey};
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Tree};
 use crate::model::update_result::RecordedUpdate;
@@ -41,12 +42,16 @@ pub fn run(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>, 
 
 /// Every copy is checked before the first update runs; credentials are
 /// asked once.
-fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) -> Result<Vec<(Copy, Settings)>> {
+fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) -> Result<Vec<(Identified, Settings)>> {
     let catalog = load_catalog(profile_dir)?;
     let mut work = Vec::new();
     let mut last_ready: Option<update::Ready> = None;
     for c in copies {
         let copy = identify(c, &catalog)?;
+        // A record the output's key does not prove is never acted on.
+        if let Err(u) = &copy.sealed {
+            return Err(u.refusal(&copy.home.path).into());
+        }
         home::check_not_running(&copy.home.path)?;
         crate::update::process::refuse_if_running(copy.home.path.parent().unwrap_or(&copy.home.path))?;
         let mut s = settings.clone();
@@ -59,10 +64,15 @@ fn check(copies: &[PathBuf], settings: &Settings, profile_dir: Option<&Path>) ->
     Ok(work)
 }
 
-fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
+fn update_one(copy: Identified, s: &Settings) -> Result<ProfileReport> {
     let (opts, lost) = with_settings(&copy)?;
-    let Copy { home: h, profile, record: rec, .. } = copy;
+    let Identified { home: h, profile, copy: found, sealed, .. } = copy;
+    let rec = found.record;
     let _lock = Lock::acquire(&lock_dir(&h.path, &profile.name))?;
+    let key = match sealed {
+        Ok(Some(k)) => k,
+        _ => SealKey::load_or_create(&seal::output_of(&h.path, &profile.name))?,
+    };
     let mut rec = match rec {
         Some(r) => r,
         None => {
@@ -87,7 +97,8 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
     r.duration_ms = res.duration_ms;
     rec.update = Some(RecordedUpdate::of(&res));
     standing::stamp(&h.path, &mut rec)?;
-    record::write(&h.path, &rec)?;
+    r.set_size(rec.copy_fingerprint.as_deref().map(|f| f.size()));
+    record::write(&h.path, &rec, &key)?;
     Ok(r)
 }
 
@@ -96,9 +107,9 @@ fn update_one(copy: Copy, s: &Settings) -> Result<ProfileReport> {
 /// apim-profiles wrote, as what differs from the profile's template, and
 /// applied again to the updated template (carried keys carried again).
 /// Also returns a note when the settings cannot be read back.
-fn with_settings(copy: &Copy) -> Result<(plan::Options, Option<String>)> {
+fn with_settings(copy: &Identified) -> Result<(plan::Options, Option<String>)> {
     let mut o = copy.options.clone();
-    let Some(rec) = &copy.record else { return Ok((o, None)) };
+    let Some(rec) = &copy.copy.record else { return Ok((o, None)) };
     let plain = record::options_hash(&plan::Options::of_copy(rec.skip_config_optimization, None));
     if rec.options_sha256 == plain {
         return Ok((o, None));
@@ -136,33 +147,18 @@ fn with_settings(copy: &Copy) -> Result<(plan::Options, Option<String>)> {
 
 /// The report of a copy the update must not touch: one waiting on conflicts
 /// (without `--continue`), or one changed since the tool left it. The same
-/// rules as a re-run of `split`.
-fn held_back(copy: &Copy, resume: bool, force: bool) -> Result<Option<ProfileReport>> {
-    let Some(rec) = &copy.record else {
+/// rules as a re-run of `split`, and the same report.
+fn held_back(copy: &Identified, resume: bool, force: bool) -> Result<Option<ProfileReport>> {
+    let Some(rec) = &copy.copy.record else {
         return Ok(None);
     };
-    let path = copy.home.path.display().to_string();
-    let held = match standing::standing(&copy.home.path, rec)? {
-        CopyState::Conflicts { files } if !resume => {
-            let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
-            let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Conflicts);
-            r.update = rec.update.as_ref().and_then(RecordedUpdate::result).cloned();
-            r.error = Some(format!(
-                "the last update of {path} stopped on conflicts and was not continued: {}",
-                files.join(", ")
-            ));
-            r
-        }
-        CopyState::Drifted { differences } if !force => {
-            let plan = plan::compute(&copy.profile, &Tree::scan(&copy.home.path)?, &copy.options)?;
-            let mut r = ProfileReport::from_plan(&plan, &copy.home.path, Status::Drifted);
-            r.set_drift(&differences);
-            r.notes.push(format!(
-                "{path} changed since apim-profiles left it; the update did not run. To update it keeping the edits (the tool stops on a conflict where the update changes an edited file) run: apim-profiles update --force {path}"
-            ));
-            r
-        }
+    let standing = standing::standing(&copy.copy.path, rec)?;
+    match &standing {
+        CopyState::Conflicts { .. } if !resume => {}
+        CopyState::Drifted { .. } if !force => {}
         _ => return Ok(None),
-    };
-    Ok(Some(held))
+    }
+    let plan = plan::compute(&copy.profile, &Tree::scan(&copy.copy.path)?, &copy.options)?;
+    let r = ProfileReport::from_plan(&plan, &copy.copy.path, Status::Current);
+    Ok(Some(r.held_back(CommandName::Update, &standing, rec.update.as_ref())))
 }

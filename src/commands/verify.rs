@@ -7,72 +7,14 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::model::content::{self, ContentCheck};
+use crate::model::copy::{identify, Copy};
 use crate::model::fingerprint::{self, Difference, Fingerprint};
-use crate::model::home::{self, Home};
-use crate::model::plan::{self, Action, Options, Plan};
-use crate::model::profile::{load_catalog, Catalog, Profile};
-use crate::model::record::{self, Record};
-use crate::model::standing;
+use crate::model::plan::{self, Action, Plan};
+use crate::model::profile::load_catalog;
+use crate::model::record::Record;
 use crate::model::tree::Tree;
-use crate::outcome::{refuse, Status};
+use crate::outcome::Status;
 use crate::report::{CommandName, ProfileReport, Report, RunOutcome};
-
-/// A copy as found: its home, its profile, the options it was made with (from
-/// its record) and the record itself.
-pub struct Copy {
-    pub home: Home,
-    pub profile: Profile,
-    pub options: Options,
-    pub record: Option<Record>,
-}
-
-/// The profile and options a copy was made with: from its record, or, for a
-/// copy without one, from its place in the layout (`<DIR>/<profile>/<home>`).
-pub fn identify(copy: &Path, catalog: &Catalog) -> Result<Copy> {
-    let h = home::detect(copy, catalog)?;
-    let rec = checked_record(&h, catalog)?;
-    let name = match &rec {
-        Some(r) => r.profile.clone(),
-        None => profile_from_layout(&h, catalog)?,
-    };
-    let profile = catalog.select(&h.product, &h.version, Some(&[name]))?.remove(0);
-    let options = Options::of_copy(
-        rec.as_ref().is_some_and(|r| r.skip_config_optimization),
-        rec.as_ref().and_then(|r| r.deployment_toml_sha256.clone()),
-    );
-    Ok(Copy { home: h, profile, options, record: rec })
-}
-
-/// The copy's record when it has one, refused when it is not as the tool
-/// wrote it (see `model::standing`).
-pub fn checked_record(h: &Home, catalog: &Catalog) -> Result<Option<Record>> {
-    if std::fs::symlink_metadata(h.path.join(record::RECORD_FILE)).is_err() {
-        return Ok(None);
-    }
-    let names = catalog.for_version(&h.version).map(|p| p.name.as_str());
-    let layout = standing::layout_profile(&h.path, names);
-    Ok(Some(standing::read_checked(&h.path, layout.as_deref())?))
-}
-
-fn profile_from_layout(h: &Home, catalog: &Catalog) -> Result<String> {
-    let name = h
-        .path
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| catalog.for_pack(&h.product, &h.version).any(|p| &p.name == n));
-    match name {
-        Some(n) => Ok(n),
-        None => refuse(
-            format!(
-                "{} has no {} record and is not inside a <profile>/ directory",
-                h.path.display(),
-                record::RECORD_FILE
-            ),
-            "verify copies made by apim-profiles split, or optimize the home first",
-        ),
-    }
-}
 
 /// `content`: also read every file and compare it with its recorded digest.
 pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>, content: bool) -> Result<RunOutcome> {
@@ -81,25 +23,34 @@ pub fn run(copies: &[PathBuf], profile_dir: Option<&Path>, content: bool) -> Res
     let mut report = Report::new(CommandName::Verify);
     for c in copies {
         let t0 = Instant::now();
-        let copy = identify(c, &catalog)?;
-        let tree = Tree::scan(&copy.home.path)?;
-        let plan = plan::compute(&copy.profile, &tree, &copy.options)?;
-        let mut all = all_differences(&plan, &tree, copy.record.as_ref());
-        let mut unproven = unproven_metadata(copy.record.as_ref());
-        let checked = if content { check_content(&copy, &mut all, &mut unproven)? } else { None };
+        let found = identify(c, &catalog)?;
+        let copy = &found.copy;
+        let tree = Tree::scan(&copy.path)?;
+        let plan = plan::compute(&found.profile, &tree, &found.options)?;
+        // A record the output's key does not prove is not compared with: the
+        // copy is checked against its profile alone, and never verified.
+        let (trusted, mut unproven) = match &found.sealed {
+            Ok(_) => (copy.record.as_ref(), unproven_metadata(copy.record.as_ref())),
+            Err(u) => (None, vec![u.reason()]),
+        };
+        let mut all = all_differences(&plan, &tree, trusted);
+        let checked = match (content, trusted) {
+            (true, Some(_)) => check_content(copy, &mut all, &mut unproven)?,
+            _ => None,
+        };
         let status = match (all.is_empty(), unproven.is_empty()) {
             (false, _) => Status::Drifted,
             (true, false) => Status::Unverifiable,
             (true, true) => Status::Verified,
         };
-        let mut r = ProfileReport::from_plan(&plan, &copy.home.path, status);
+        let mut r = ProfileReport::from_plan(&plan, &copy.path, status);
         r.content = checked;
         if !unproven.is_empty() {
             r.reason = Some(unproven.join("; "));
         }
         r.set_drift(&all);
         // What verify reports is the copy as it is, not what a fix would leave.
-        r.entries_kept = tree.len();
+        (r.entries_kept, r.bytes) = (tree.len(), tree.total_bytes());
         r.duration_ms = t0.elapsed().as_millis() as u64;
         report.profiles.push(r);
     }
@@ -122,9 +73,13 @@ fn unproven_metadata(rec: Option<&Record>) -> Vec<String> {
 /// `--content`: reads every file the record has a digest of; each file
 /// whose bytes differ is a drift line (once per path). Without digests the
 /// copy is not proven, and nothing is read.
-fn check_content(copy: &Copy, all: &mut Vec<Difference>, unproven: &mut Vec<String>) -> Result<Option<ContentCheck>> {
+fn check_content(
+    copy: &Copy<()>,
+    all: &mut Vec<Difference>,
+    unproven: &mut Vec<String>,
+) -> Result<Option<ContentCheck>> {
     let found = match &copy.record {
-        Some(rec) => content::verify(&copy.home.path, rec)?,
+        Some(rec) => content::verify(&copy.path, rec)?,
         None => None,
     };
     let Some(c) = found else {

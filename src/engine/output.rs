@@ -225,7 +225,7 @@ pub fn open_profile_dir(dir: &Path) -> Result<Beneath> {
         Err(e) => return Err(e),
     };
     let st = h.stat()?;
-    let me = rustix::process::geteuid().as_raw();
+    let me = crate::sys::effective_uid();
     if st.st_uid != me {
         return not_ours(format!("it belongs to uid {}", st.st_uid));
     }

@@ -136,6 +136,13 @@ impl Fingerprint {
         Fingerprint::of_walk(tree.iter().collect(), |e| entry_stamp(e, true))
     }
 
+    /// The tree's size as every command reports it (docs/reference.md,
+    /// "Sizes and counts"): its entries (the root and the tool's own files
+    /// at the root not counted) and the apparent bytes of its regular files.
+    pub fn size(&self) -> (usize, u64) {
+        self.iter().fold((0, 0), |(n, b), (_, st)| (n + 1, b + if st.kind == 'f' { st.size } else { 0 }))
+    }
+
     /// Whether every entry carries its change time, device and inode (a
     /// fingerprint the tool made before it kept them does not).
     pub fn has_change_times(&self) -> bool {

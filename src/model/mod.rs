@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod content;
+pub mod copy;
 pub mod facts;
 pub mod fingerprint;
 pub mod home;
@@ -17,6 +18,7 @@ pub mod plan;
 pub mod profile;
 pub mod record;
 pub mod record_stream;
+pub mod seal;
 pub mod secret;
 pub mod settings;
 pub mod standing;

@@ -12,38 +12,11 @@ use crate::model::fingerprint::Fingerprint;
 use crate::model::home::Home;
 use crate::model::plan::{Options, Plan};
 use crate::model::profile::Profile;
+use crate::model::seal::{self, SealKey, Unsealed, RESEAL_HINT};
 use crate::model::tree;
 use crate::model::update_result::RecordedUpdate;
 
 pub const RECORD_FILE: &str = ".apim-profiles.json";
-
-/// What the seal is taken over: the unsealed record's compact JSON, written
-/// into it as it is made (`model::record_stream` feeds it a record read
-/// piece by piece).
-pub(crate) struct Sealing(sha2::Sha256);
-
-impl Sealing {
-    pub(crate) fn new() -> Sealing {
-        use sha2::Digest;
-        Sealing(sha2::Sha256::new())
-    }
-
-    pub(crate) fn finish(self) -> String {
-        use sha2::Digest;
-        tree::hex(&self.0.finalize())
-    }
-}
-
-impl std::io::Write for Sealing {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        self.0.update(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {
@@ -90,30 +63,90 @@ pub struct Record {
     /// update changed only when the base it updates is that one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
-    /// A hash of everything above: a record edited by hand no longer matches it.
+    /// An HMAC-SHA256 of everything above under the output's key
+    /// (`hmac-sha256:<hex>`; an earlier version's is a bare SHA-256): a
+    /// record edited or written anew by anyone without the key no longer matches it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
 }
 
+/// What the seal is taken over: the unsealed record's compact JSON under the
+/// output's key, written into it as it is made (`model::record_stream` feeds
+/// it a record read piece by piece).
+pub(crate) struct Sealing(hmac::Hmac<sha2::Sha256>);
+
+impl Sealing {
+    pub(crate) fn new(key: &SealKey) -> Sealing {
+        use hmac::Mac;
+        let mut m = key.mac();
+        m.update(b"apim-profiles record\0");
+        Sealing(m)
+    }
+
+    /// The seal, as the record carries it.
+    pub(crate) fn finish(self) -> String {
+        use hmac::Mac;
+        format!("{SEAL_PREFIX}{}", tree::hex(&self.0.finalize().into_bytes()))
+    }
+
+    /// Whether `seal` is this text's seal (compared in constant time).
+    pub(crate) fn holds(self, seal: &str) -> bool {
+        use hmac::Mac;
+        let bytes = seal.strip_prefix(SEAL_PREFIX).and_then(unhex).unwrap_or_default();
+        self.0.verify_slice(&bytes).is_ok()
+    }
+}
+
+impl std::io::Write for Sealing {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        use hmac::Mac;
+        self.0.update(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How a keyed seal starts; a seal without it is the unkeyed SHA-256 of an
+/// earlier version.
+const SEAL_PREFIX: &str = "hmac-sha256:";
+
 impl Record {
-    /// The seal of this record's content (the seal itself left out).
-    fn compute_seal(&self) -> String {
+    /// The seal of this record's content (the seal itself left out) under
+    /// its output's key.
+    fn mac(&self, key: &SealKey) -> Sealing {
         // The fingerprints are shared, not copied, and the text is hashed as
         // it is made: a record of a 50,000-file home is megabytes.
         let unsealed = Record { seal: None, ..self.clone() };
-        let mut h = Sealing::new();
+        let mut h = Sealing::new(key);
         let _ = serde_json::to_writer(&mut h, &unsealed);
-        h.finish()
+        h
     }
 
-    /// Whether the record is as the tool wrote it. A record without a seal
-    /// is from an earlier version: it holds no copy fingerprint, and such a
-    /// copy is never current.
-    pub fn seal_holds(&self) -> bool {
-        match &self.seal {
-            Some(s) => *s == self.compute_seal(),
-            None => self.copy_fingerprint.is_none(),
+    fn seal_with(&self, key: &SealKey) -> String {
+        self.mac(key).finish()
+    }
+
+    /// Whether the record is as the tool wrote it into this output: its
+    /// seal holds under the output's key (compared in constant time).
+    pub fn seal_check(&self, key: &SealKey) -> std::result::Result<(), Unsealed> {
+        let old = |why: &str| Unsealed { why: why.to_string(), hint: RESEAL_HINT.into() };
+        let Some(seal) = &self.seal else {
+            return Err(old("it has no seal (it was made by an earlier apim-profiles)"));
+        };
+        if !seal.starts_with(SEAL_PREFIX) {
+            return Err(old(
+                "it carries the unkeyed seal of an earlier apim-profiles, which anyone who can write the copy can make",
+            ));
         }
+        self.mac(key).holds(seal).then_some(()).ok_or_else(|| Unsealed {
+            why: format!(
+                "its seal does not hold under the output's key {}: the record was written or edited by someone else, or comes from another output",
+                key.path.display()
+            ),
+            hint: format!("the copy cannot be trusted; {RESEAL_HINT}"),
+        })
     }
 
     /// The record without its seal, to compare content.
@@ -122,11 +155,27 @@ impl Record {
     }
 }
 
+/// The bytes of a lowercase hex string.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Whether the record of the copy at `copy` is sealed by the copy's output
+/// (see `model::seal`): the key that proves it, or why it is not.
+pub fn sealed_by_output(copy: &Path, rec: &Record) -> std::result::Result<SealKey, Unsealed> {
+    let key = seal::key_of_copy(copy, &rec.profile)?;
+    rec.seal_check(&key)?;
+    Ok(key)
+}
+
 /// Writes the record atomically: a new file under an unguessable name
 /// (`O_EXCL`), renamed over the record, so a link planted at any name is
-/// replaced, never written through.
-pub fn write(copy: &Path, r: &Record) -> Result<()> {
-    let sealed = Record { seal: Some(r.compute_seal()), ..r.clone() };
+/// replaced, never written through. It is sealed under `key`, its output's.
+pub fn write(copy: &Path, r: &Record, key: &SealKey) -> Result<()> {
+    let sealed = Record { seal: Some(r.seal_with(key)), ..r.clone() };
     crate::safe_fs::write_atomic_with(copy, RECORD_FILE, 0o644, |w| {
         serde_json::to_writer_pretty(&mut *w, &sealed)?;
         w.write_all(b"\n")
@@ -194,9 +243,13 @@ mod tests {
         }
     }
 
+    fn key() -> SealKey {
+        SealKey::for_test(7)
+    }
+
     /// The text `write` puts on disk.
     fn written(r: &Record) -> String {
-        let sealed = Record { seal: Some(r.compute_seal()), ..r.clone() };
+        let sealed = Record { seal: Some(r.seal_with(&key())), ..r.clone() };
         serde_json::to_string_pretty(&sealed).unwrap()
     }
 
@@ -216,7 +269,7 @@ mod tests {
         let as_value = serde_json::to_value(conflicted()).unwrap();
         let old = written(&record(Some(RecordedUpdate::Earlier(as_value))));
         let back: Record = serde_json::from_str(&old).unwrap();
-        assert!(back.seal_holds());
+        assert_eq!(back.seal_check(&key()), Ok(()));
         let u = back.update.as_ref().unwrap();
         assert!(u.result().is_some(), "{u:?}");
         assert_eq!(u.status(), UpdateStatus::Conflicts);
@@ -235,7 +288,7 @@ mod tests {
         o.insert("from_the_future".into(), serde_json::json!(1));
         let old = written(&record(Some(RecordedUpdate::Earlier(v.clone()))));
         let back: Record = serde_json::from_str(&old).unwrap();
-        assert!(back.seal_holds());
+        assert_eq!(back.seal_check(&key()), Ok(()));
         let u = back.update.as_ref().unwrap();
         assert!(u.result().is_none());
         assert_eq!((u.status(), u.level()), (UpdateStatus::Conflicts, Some("42".into())));
@@ -253,8 +306,28 @@ mod tests {
         u.notes.push("for the report only".into());
         let r = record(Some(RecordedUpdate::of(&u)));
         let back: Record = serde_json::from_str(&written(&r)).unwrap();
-        assert!(back.seal_holds());
+        assert_eq!(back.seal_check(&key()), Ok(()));
         assert_eq!(back.unsealed(), r);
         assert!(!written(&r).contains("for the report only"));
+    }
+
+    /// The seal holds under the key it was made with only: another key, an
+    /// edit, the unkeyed SHA-256 of earlier versions and no seal all fail.
+    #[test]
+    fn the_seal_holds_under_its_own_key_only() {
+        let r = record(None);
+        let back: Record = serde_json::from_str(&written(&r)).unwrap();
+        assert_eq!(back.seal_check(&key()), Ok(()));
+        let other = back.seal_check(&SealKey::for_test(8)).unwrap_err();
+        assert!(other.line().contains("does not hold"), "{other:?}");
+        let edited = Record { profile: "control-plane".into(), ..back.clone() };
+        assert!(edited.seal_check(&key()).is_err());
+        use sha2::Digest;
+        let plain = tree::hex(&sha2::Sha256::digest(serde_json::to_vec(&r.unsealed()).unwrap()));
+        let old = Record { seal: Some(plain), ..r.clone() };
+        assert!(old.seal_check(&key()).unwrap_err().why.contains("unkeyed seal"));
+        assert!(r.seal_check(&key()).unwrap_err().why.contains("no seal"));
+        let odd = Record { seal: Some(format!("{SEAL_PREFIX}zz")), ..r.clone() };
+        assert!(odd.seal_check(&key()).is_err());
     }
 }

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::model::fingerprint::{self, Fingerprint, Stamp};
 use crate::model::record::{Record, Sealing};
+use crate::model::seal::SealKey;
 
 /// The listings, in the order the record keeps them.
 const LISTINGS: [&str; 3] = ["source_entries", "copy_fingerprint", "content_sha256"];
@@ -39,6 +40,9 @@ pub struct Streamed {
     /// Whether every line of the copy's fingerprint keeps its change time,
     /// device and inode (see `Fingerprint::has_change_times`).
     pub change_times: bool,
+    /// The copy's entries and bytes as its fingerprint lists them
+    /// (`Fingerprint::size`).
+    pub size: (usize, u64),
 }
 
 /// Not read here: read the record whole.
@@ -47,17 +51,21 @@ type R<T> = std::result::Result<T, GiveUp>;
 
 /// Reads the record from `r`, handing each line of the copy's fingerprint to
 /// `copy_line` in order (false: stop). None: read it whole instead.
-pub fn read(r: impl Read, mut copy_line: impl FnMut(&str, &Stamp) -> bool) -> Option<Streamed> {
+pub fn read(r: impl Read, key: &SealKey, mut copy_line: impl FnMut(&str, &Stamp) -> bool) -> Option<Streamed> {
     let mut lx = Lexer { r, buf: vec![0; 64 << 10].into_boxed_slice(), pos: 0, len: 0 };
-    read_record(&mut lx, &mut copy_line).ok()
+    read_record(&mut lx, Sealing::new(key), &mut copy_line).ok()
 }
 
-fn read_record<Rd: Read>(lx: &mut Lexer<Rd>, copy_line: &mut impl FnMut(&str, &Stamp) -> bool) -> R<Streamed> {
+fn read_record<Rd: Read>(
+    lx: &mut Lexer<Rd>,
+    mut seal: Sealing,
+    copy_line: &mut impl FnMut(&str, &Stamp) -> bool,
+) -> R<Streamed> {
     let mut small = Map::new();
-    let mut seal = Sealing::new();
     let mut order: Vec<usize> = Vec::new();
     let mut hashed: Vec<String> = Vec::new();
     let mut change_times = true;
+    let mut size = (0, 0);
     let mut raw = Vec::new();
     lx.expect(b'{')?;
     if lx.ws()? == Some(b'}') {
@@ -79,7 +87,7 @@ fn read_record<Rd: Read>(lx: &mut Lexer<Rd>, copy_line: &mut impl FnMut(&str, &S
                     let before = segments(&small, &order)?.swap_remove(order.len() - 1);
                     seal.write_all(before.as_bytes()).map_err(|_| GiveUp)?;
                     hashed.push(before);
-                    read_listing(lx, i, &mut seal, &mut change_times, copy_line)?;
+                    read_listing(lx, i, &mut seal, &mut change_times, &mut size, copy_line)?;
                 }
                 _ => {
                     raw.clear();
@@ -111,11 +119,11 @@ fn read_record<Rd: Read>(lx: &mut Lexer<Rd>, copy_line: &mut impl FnMut(&str, &S
     }
     seal.write_all(all[order.len()].as_bytes()).map_err(|_| GiveUp)?;
     let record = light(&small)?;
-    if record.seal.as_deref() != Some(seal.finish().as_str()) {
+    if !seal.holds(record.seal.as_deref().unwrap_or_default()) {
         return Err(GiveUp);
     }
     let holds = [0, 1, 2].map(|i| order.contains(&i));
-    Ok(Streamed { record, holds, change_times })
+    Ok(Streamed { record, holds, change_times, size })
 }
 
 /// One listing's value, sealed as it is read; the copy's lines handed on.
@@ -124,6 +132,7 @@ fn read_listing<Rd: Read>(
     i: usize,
     seal: &mut Sealing,
     change_times: &mut bool,
+    size: &mut (usize, u64),
     copy_line: &mut impl FnMut(&str, &Stamp) -> bool,
 ) -> R<()> {
     if i == DIGESTS {
@@ -140,6 +149,8 @@ fn read_listing<Rd: Read>(
         prev.push_str(path);
         if i == COPY {
             *change_times &= st.id.is_some();
+            size.0 += 1;
+            size.1 += if st.kind == 'f' { st.size } else { 0 };
             return copy_line(path, &st);
         }
         true
@@ -397,6 +408,10 @@ mod tests {
         }
     }
 
+    fn key() -> SealKey {
+        SealKey::for_test(7)
+    }
+
     fn sealed() -> Record {
         let fp = |names: &[&str]| {
             let stamps = names.iter().enumerate().map(|(i, n)| (n.to_string(), stamp(i as u64)));
@@ -424,7 +439,7 @@ mod tests {
             seal: None,
         };
         let dir = tempfile::tempdir().unwrap();
-        crate::model::record::write(dir.path(), &r).unwrap();
+        crate::model::record::write(dir.path(), &r, &key()).unwrap();
         let text = std::fs::read(dir.path().join(crate::model::record::RECORD_FILE)).unwrap();
         serde_json::from_slice(&text).unwrap()
     }
@@ -434,11 +449,11 @@ mod tests {
     #[test]
     fn a_written_record_streams_with_its_seal() {
         let whole = sealed();
-        assert!(whole.seal_holds());
+        assert!(whole.seal_check(&key()).is_ok());
         for pretty in [true, false] {
             let text = if pretty { serde_json::to_vec_pretty(&whole) } else { serde_json::to_vec(&whole) }.unwrap();
             let mut seen = Vec::new();
-            let s = read(&text[..], |p, _| {
+            let s = read(&text[..], &key(), |p, _| {
                 seen.push(p.to_string());
                 true
             })
@@ -446,6 +461,7 @@ mod tests {
             assert_eq!(seen, ["a", "a/c", "é"]);
             assert_eq!(s.holds, [true, true, true]);
             assert!(s.change_times);
+            assert_eq!(s.size, whole.copy_fingerprint.as_ref().unwrap().size());
             let light = Record { source_entries: None, copy_fingerprint: None, content_sha256: None, ..whole.clone() };
             assert_eq!(s.record, light);
         }
@@ -456,7 +472,7 @@ mod tests {
     #[test]
     fn what_it_does_not_expect_is_left_to_the_whole_read() {
         let text = serde_json::to_string_pretty(&sealed()).unwrap();
-        let none = |t: &str| read(t.as_bytes(), |_, _| true).is_none();
+        let none = |t: &str| read(t.as_bytes(), &key(), |_, _| true).is_none();
         assert!(none(&text.replace("a/c", "a/d")), "a path edited");
         assert!(none(&text.replace("abab", "abac")), "a digest edited");
         assert!(none(&text.replace("\"base\"", "\"basf\"")), "a small field edited");
@@ -468,8 +484,9 @@ mod tests {
         let moved = serde_json::to_string(&o).unwrap();
         assert!(none(&moved), "a field out of order");
         let back: Record = serde_json::from_str(&moved).unwrap();
-        assert!(back.seal_holds(), "read whole, the same record is taken as before");
+        assert!(back.seal_check(&key()).is_ok(), "read whole, the same record is taken as before");
         assert!(!none(&text));
-        assert!(read(text.as_bytes(), |_, _| false).is_none(), "the caller stops it");
+        assert!(read(text.as_bytes(), &SealKey::for_test(8), |_, _| true).is_none(), "another output's key");
+        assert!(read(text.as_bytes(), &key(), |_, _| false).is_none(), "the caller stops it");
     }
 }

@@ -28,10 +28,11 @@ use toml_edit::{ImDocument, Item};
 
 use crate::outcome::Refusal;
 
-/// What a settings file holds, resolved: `sets` and `overlays` are in the
+/// What a settings file (`--settings FILE.toml`) holds, resolved (not
+/// `update::Settings`, the update step's own settings for one run): `sets` and `overlays` are in the
 /// command line's own spelling (`[PROFILE:]key=VALUE`, `[PROFILE=]FILE`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Settings {
+pub struct SettingsFile {
     pub path: PathBuf,
     pub profiles: Option<Vec<String>>,
     pub carry: Vec<String>,
@@ -63,7 +64,7 @@ impl Scoped {
     }
 }
 
-impl Settings {
+impl SettingsFile {
     /// Drops what the file says for profiles this run does not make: the file
     /// describes the whole fleet, a run may make part of it.
     pub fn only_for(&mut self, profiles: &[String]) {
@@ -140,7 +141,7 @@ const HINT: &str = "fix the line named; docs/guide.md, \"Settings file\", lists 
 
 /// Reads and validates a settings file. `known` are the profile names of
 /// the build (for `[profile.NAME]` tables).
-pub fn load(path: &Path, known: &[&str]) -> Result<Settings> {
+pub fn load(path: &Path, known: &[&str]) -> Result<SettingsFile> {
     // A regular file of bounded size: a FIFO or /dev/zero is refused at
     // once instead of hanging the run.
     let bytes = crate::safe_fs::read_regular(path, "--settings")?;
@@ -154,7 +155,7 @@ pub fn load(path: &Path, known: &[&str]) -> Result<Settings> {
 }
 
 /// Parses the text of a settings file read from `path`.
-pub fn parse(text: &str, path: &Path, known: &[&str]) -> Result<Settings> {
+pub fn parse(text: &str, path: &Path, known: &[&str]) -> Result<SettingsFile> {
     let doc = ImDocument::parse(text).map_err(|e| at(path, text, e.span().map(|s| s.start), e.message()))?;
     refuse_password(&doc, text, path)?;
     let raw: Raw = toml_edit::de::from_str(text).map_err(|e| {
@@ -169,7 +170,7 @@ pub fn parse(text: &str, path: &Path, known: &[&str]) -> Result<Settings> {
         }
     }
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut s = Settings {
+    let mut s = SettingsFile {
         path: path.to_path_buf(),
         profiles: raw.profiles,
         carry: raw.carry,

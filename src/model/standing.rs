@@ -2,10 +2,12 @@
 //! and in its record, never from the record alone: `split` re-runs, `update`
 //! and `verify` ask [`examine`] before they touch a copy.
 //!
-//! A record is trusted only when it reads as one the tool wrote: valid JSON,
-//! its seal intact, every path inside the copy, and its profile the one of the
-//! `<DIR>/<profile>/` it sits in. Anything else is a corrupt record: refused,
-//! never used.
+//! A record is used only when it reads as one the tool wrote: valid JSON,
+//! every path inside the copy, and its profile the one of the
+//! `<DIR>/<profile>/` it sits in; anything else is a corrupt record: refused,
+//! never used. It is trusted only when its seal holds under its output's key
+//! (`model::seal`): a copy whose record is not sealed by this output is
+//! stale to `split` and never current, verified or updated.
 
 use std::io::Read;
 use std::path::Path;
@@ -76,11 +78,22 @@ impl CopyState {
     }
 }
 
+/// What [`examine`] found of a copy (`model::copy::Copy::examined`).
+pub struct Examined {
+    pub standing: CopyState,
+    /// The copy's record, when it has one its output's key proves.
+    pub record: Option<Record>,
+    /// Its entries and bytes, counted as a record read in one pass went by
+    /// (such a record comes back without its listings).
+    pub size: Option<(usize, u64)>,
+}
+
 /// The copy at `copy`, expected to be `profile`'s copy, against the record
 /// this run would write (`wanted`); with the copy's own record when it has one.
-pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<(CopyState, Option<Record>)> {
+pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<Examined> {
+    let found = |standing, record| Examined { standing, record, size: None };
     let Ok(md) = std::fs::symlink_metadata(copy) else {
-        return Ok((CopyState::Absent, None));
+        return Ok(found(CopyState::Absent, None));
     };
     if !md.is_dir() {
         return Err(Refusal::new(
@@ -89,12 +102,16 @@ pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<(CopyState
         )
         .into());
     }
-    if let Some(found) = examine_streaming(copy, profile, wanted) {
-        return Ok(found);
+    if let Some(c) = examine_streaming(copy, profile, wanted) {
+        return Ok(c);
     }
     let have = read_checked(copy, Some(profile))?;
+    // A record the output's key does not prove says nothing of the copy.
+    if let Err(u) = crate::model::record::sealed_by_output(copy, &have) {
+        return Ok(found(CopyState::Stale { reason: u.line() }, None));
+    }
     let state = judge(copy, &have, wanted, &[])?;
-    Ok((state, Some(have)))
+    Ok(found(state, Some(have)))
 }
 
 /// [`examine`] with the record read in one pass and the copy walked against
@@ -106,14 +123,16 @@ pub fn examine(copy: &Path, profile: &str, wanted: &Record) -> Result<(CopyState
 /// whose reason names the source's changes, a walk that stopped): the
 /// caller then reads and judges as before, which refuses a corrupt record
 /// and words every answer alike.
-fn examine_streaming(copy: &Path, profile: &str, wanted: &Record) -> Option<(CopyState, Option<Record>)> {
+fn examine_streaming(copy: &Path, profile: &str, wanted: &Record) -> Option<Examined> {
     let f = crate::sys::open_read_nofollow(&copy.join(RECORD_FILE)).ok()?;
     let md = f.metadata().ok()?;
     if !md.is_file() || md.len() > crate::safe_fs::OWN_LIMIT {
         return None;
     }
+    // Only a record the output's key proves is read here.
+    let key = crate::model::seal::key_of_copy(copy, profile).ok()?;
     let mut cmp = fingerprint::Comparer::new(fingerprint::walk_sorted(copy));
-    let read = crate::model::record_stream::read(f.take(crate::safe_fs::OWN_LIMIT), |path, st| {
+    let read = crate::model::record_stream::read(f.take(crate::safe_fs::OWN_LIMIT), &key, |path, st| {
         cmp.recorded(path, st).is_ok()
     })?;
     let have = check_light(copy, read.record, Some(profile)).ok()?;
@@ -136,7 +155,7 @@ fn examine_streaming(copy: &Path, profile: &str, wanted: &Record) -> Option<(Cop
             CopyState::Drifted { differences }
         }
     };
-    Some((state, Some(have)))
+    Some(Examined { standing: state, record: Some(have), size: Some(read.size) })
 }
 
 /// The one place that decides where a copy stands, for `split` re-runs and
@@ -348,17 +367,11 @@ fn read_raw(copy: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
 
 fn check(copy: &Path, text: &[u8], layout_profile: Option<&str>) -> std::result::Result<Record, String> {
     let rec: Record = serde_json::from_slice(text).map_err(|e| format!("it is not a valid record ({e})"))?;
-    if rec.tool != "apim-profiles" {
-        return Err(format!("it names the tool `{}`", rec.tool));
-    }
-    if !rec.seal_holds() {
-        return Err("it was edited after the tool wrote it (its seal does not match)".into());
-    }
     check_light(copy, rec, layout_profile)
 }
 
-/// What is checked of a record beside its seal: its tool, and a profile that
-/// is a name, the one of the place it sits in.
+/// What is checked of a record beside its seal (`record::sealed_by_output`):
+/// its tool, and a profile that is a name, the one of the place it sits in.
 fn check_light(copy: &Path, rec: Record, layout_profile: Option<&str>) -> std::result::Result<Record, String> {
     if rec.tool != "apim-profiles" {
         return Err(format!("it names the tool `{}`", rec.tool));
@@ -409,3 +422,7 @@ pub fn stamp_with(copy: &Path, rec: &mut Record, known: Option<&content::Known>)
     rec.copy_fingerprint = Some(std::sync::Arc::new(fp));
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "standing_judge_tests.rs"]
+mod judge_tests;

@@ -689,10 +689,12 @@ impl Tree {
     }
 }
 
-/// A cheap fingerprint of a tree: paths, kinds, sizes, modes and modification
-/// times, hashed. It tells a re-run whether the source changed without reading
-/// a byte of content.
-pub fn fingerprint(tree: &Tree) -> String {
+/// A cheap digest of a tree's metadata: paths, kinds, sizes, modes and
+/// modification times, hashed (the record's `source_fingerprint`, compared
+/// whole; [`crate::model::fingerprint::Fingerprint`] is the listing itself,
+/// compared entry by entry). It tells a re-run whether the source changed
+/// without reading a byte of content.
+pub fn metadata_digest(tree: &Tree) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for (p, e) in tree.iter() {

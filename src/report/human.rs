@@ -8,7 +8,9 @@ use crate::outcome::{refusal_of, Status};
 use crate::report::style::{self, Paint};
 use crate::report::{ProfileInfo, ProfileReport, Report};
 
-/// `1.2 MB`, for people.
+/// `1.2 MB`, for people: the one size format of every command and the
+/// progress bar. Decimal units (1 KB = 1000 bytes, as `df -H` and disk sizes
+/// count), one decimal; docs/reference.md, "Sizes and counts", says why.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut v = n as f64;
@@ -119,8 +121,10 @@ pub fn print_profile(r: &ProfileReport, dry_run: bool, short: Option<&[String]>)
     } else {
         "nothing copied".to_string()
     };
+    // After the run, the copy's size as `status` and `verify` give it.
+    let size = if dry_run { String::new() } else { format!(" ({})", human_bytes(r.bytes)) };
     s.push_str(&format!(
-        "summary: {} entries kept, {} removed, {} rewritten, {} backups, {copied}\n",
+        "summary: {} entries kept{size}, {} removed, {} rewritten, {} backups, {copied}\n",
         r.entries_kept,
         r.entries_removed,
         r.rewritten.len(),
@@ -148,7 +152,7 @@ fn verdict(r: &ProfileReport) -> String {
     } else {
         format!("{} differences from its profile", r.drift_total)
     };
-    s.push_str(&format!("summary: {} entries, {verdict}\n", r.entries_kept));
+    s.push_str(&format!("summary: {} entries ({}), {verdict}\n", r.entries_kept, human_bytes(r.bytes)));
     s
 }
 

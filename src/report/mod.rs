@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::engine::copy::CopyStats;
 use crate::model::fingerprint::Difference;
 use crate::model::plan::{Action, Plan};
-use crate::model::standing::DRIFT_SHOWN;
-use crate::model::update_result::UpdateResult;
+use crate::model::standing::{CopyState, DRIFT_SHOWN};
+use crate::model::update_result::{RecordedUpdate, UpdateResult};
 use crate::outcome::{fold, Exit, Status};
 
 pub mod diff;
@@ -87,7 +87,13 @@ pub struct ProfileReport {
     pub path_hex: Option<String>,
     pub status: Status,
     pub changed: bool,
+    /// Entries of the copy: the plan's before it is made (dry-run), the
+    /// copy's as it was left after it is (its root and the tool's own
+    /// files not counted; the count `status` and `verify` give).
     pub entries_kept: usize,
+    /// The copy's size, counted with `entries_kept`: the apparent bytes of
+    /// its regular files (the `bytes` of `status`).
+    pub bytes: u64,
     pub entries_removed: usize,
     pub removed: Vec<Removed>,
     pub rewritten: Vec<String>,
@@ -167,6 +173,50 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl ProfileReport {
+    /// The report of a copy this run leaves as it is because of where it
+    /// stands, for `split` and `update` alike: drifted (nothing touched, the
+    /// differences listed, and how to go on) or waiting on conflicts (its
+    /// recorded update, and the files named). `self` is the copy's report
+    /// before; any other standing leaves it as it is.
+    pub fn held_back(
+        mut self,
+        by: CommandName,
+        standing: &CopyState,
+        recorded: Option<&RecordedUpdate>,
+    ) -> ProfileReport {
+        let path = self.path.clone();
+        match standing {
+            CopyState::Drifted { differences } => {
+                self.status = Status::Drifted;
+                self.set_drift(differences);
+                if by == CommandName::Update {
+                    self.notes.push(format!(
+                        "{path} changed since apim-profiles left it; the update did not run. To update it keeping the edits (the tool stops on a conflict where the update changes an edited file) run: apim-profiles update --force {path}"
+                    ));
+                } else {
+                    self.reason = standing.why().map(|why| format!("drifted: {why}"));
+                    self.notes.push(format!(
+                        "{path} changed since apim-profiles made it; nothing was touched. To rebuild it from the source run the same command with --force"
+                    ));
+                }
+            }
+            CopyState::Conflicts { files } => {
+                self.status = Status::Conflicts;
+                self.update = recorded.and_then(RecordedUpdate::result).cloned();
+                self.error = if by == CommandName::Update {
+                    Some(format!(
+                        "the last update of {path} stopped on conflicts and was not continued: {}",
+                        files.join(", ")
+                    ))
+                } else {
+                    standing.why()
+                };
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// Lists `differences`: the first [`DRIFT_SHOWN`] and their count.
     pub fn set_drift(&mut self, differences: &[Difference]) {
         self.drift = differences.iter().take(DRIFT_SHOWN).cloned().collect();
@@ -182,6 +232,7 @@ impl ProfileReport {
             status,
             changed: false,
             entries_kept: plan.tree.len(),
+            bytes: plan.tree.total_bytes(),
             entries_removed: 0,
             removed: Vec::new(),
             rewritten: Vec::new(),
@@ -229,6 +280,15 @@ impl ProfileReport {
             }
         }
         r
+    }
+
+    /// The copy's entries and bytes as its record's fingerprint lists them
+    /// (taken last, after the update and the tool's writes).
+    /// The copy's entries and bytes (`Fingerprint::size`, `Copy::size`).
+    pub fn set_size(&mut self, size: Option<(usize, u64)>) {
+        if let Some(s) = size {
+            (self.entries_kept, self.bytes) = s;
+        }
     }
 
     pub fn add_copy(&mut self, s: &CopyStats) {

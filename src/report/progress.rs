@@ -3,7 +3,9 @@
 //! update, whose tool lines are shown per profile by the update step. Shown
 //! only when stderr is a terminal, never with `--json` or `--quiet`.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::fmt::Write;
+
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 /// A spinner for a phase whose length is not known in advance.
 pub fn phase(enabled: bool, what: &str) -> Option<ProgressBar> {
@@ -37,11 +39,23 @@ pub fn update_line(enabled: bool, label: &str) -> Option<ProgressBar> {
 pub fn copy_bar(enabled: bool, what: &str, total: u64) -> Option<ProgressBar> {
     enabled.then(|| {
         let b = ProgressBar::new(total);
+        // Sizes in the one format of every report (`human_bytes`), not
+        // indicatif's binary units: the plan's "2.4 GB" stays 2.4 GB here.
+        let size = |n: u64| crate::report::human::human_bytes(n);
         b.set_style(
             ProgressStyle::with_template(&format!(
-                "{{spinner}} {what} {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} ETA {{eta}} {{wide_bar}}"
+                "{{spinner}} {what} {{done}}/{{total}} {{speed}} ETA {{eta}} {{wide_bar}}"
             ))
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("done", move |s: &ProgressState, w: &mut dyn Write| {
+                let _ = w.write_str(&size(s.pos()));
+            })
+            .with_key("total", move |s: &ProgressState, w: &mut dyn Write| {
+                let _ = w.write_str(&size(s.len().unwrap_or(0)));
+            })
+            .with_key("speed", move |s: &ProgressState, w: &mut dyn Write| {
+                let _ = write!(w, "{}/s", size(s.per_sec() as u64));
+            }),
         );
         b
     })

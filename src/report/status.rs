@@ -47,7 +47,8 @@ pub struct CopyStatus {
     /// order: the first 20; `drift_total` counts them all.
     pub drift: Vec<Difference>,
     pub drift_total: usize,
-    /// Entries and apparent bytes of the copy (from metadata).
+    /// Entries and apparent bytes of the copy (from metadata), counted as
+    /// `split` and `verify` count them: the tool's own files not counted.
     pub entries: u64,
     pub bytes: u64,
     /// How to start the copy, from its home (see the profile definitions).

@@ -1,7 +1,8 @@
-//! Credentials for the WSO2 update servers: from `--credentials-file`, the
-//! environment or a prompt, asked once per run. Debug never shows the password.
+//! Credentials for the WSO2 update servers: from `--credentials-file` (`-`:
+//! standard input), the environment or a prompt, asked once per run. Debug
+//! never shows the password.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -55,13 +56,30 @@ fn read_file(f: &Path) -> Result<String> {
     }
 }
 
+/// The text of `--credentials-file -`: standard input, read to its end (at
+/// most 64 KiB), so that a caller can hand the password over a pipe and
+/// nothing holding it is ever written to a file (the Ansible module does).
+/// A terminal is refused: leave the option out to be asked there.
+fn read_stdin() -> Result<String> {
+    let hint = "pipe the username= and password= lines in (... | apim-profiles ... --credentials-file -)";
+    if std::io::stdin().is_terminal() {
+        return refuse("--credentials-file - reads standard input, which is a terminal", hint);
+    }
+    let mut bytes = Vec::new();
+    let mut input = std::io::stdin().lock().take(64 << 10);
+    if let Err(e) = input.read_to_end(&mut bytes) {
+        return refuse(format!("--credentials-file -: standard input cannot be read ({e})"), hint);
+    }
+    String::from_utf8(bytes).or_else(|_| refuse("--credentials-file -: standard input is not UTF-8 text", hint))
+}
+
 /// From `--credentials-file`, else `WSO2_USERNAME`/`WSO2_PASSWORD`, else a
 /// prompt on the terminal; refused when none of these can be had. With where
 /// they come from, in words. A `preview` (dry-run) asks nothing: a prompt is
 /// only named.
 pub fn credentials(file: Option<&Path>, preview: bool) -> Result<(Option<Credentials>, String)> {
     if let Some(f) = file {
-        let text = read_file(f)?;
+        let text = if f == Path::new("-") { read_stdin()? } else { read_file(f)? };
         let (mut user, mut pass) = (None, None);
         for line in text.lines() {
             let Some((k, v)) = line.split_once('=') else {
@@ -76,10 +94,10 @@ pub fn credentials(file: Option<&Path>, preview: bool) -> Result<(Option<Credent
         }
         return match (user, pass) {
             (Some(username), Some(password)) if !username.is_empty() && !password.is_empty() => {
-                Ok((Some(Credentials { username, password }), format!("--credentials-file {}", f.display())))
+                Ok((Some(Credentials { username, password }), format!("--credentials-file {}", shown(f))))
             }
             _ => refuse(
-                format!("--credentials-file {} has no username= and password= lines", f.display()),
+                format!("--credentials-file {} has no username= and password= lines", shown(f)),
                 "write `username=<WSO2 account>` and `password=<password>` on two lines",
             ),
         };
@@ -106,4 +124,13 @@ pub fn credentials(file: Option<&Path>, preview: bool) -> Result<(Option<Credent
         "no WSO2 credentials for the update: WSO2_USERNAME/WSO2_PASSWORD are not set, no --credentials-file, and no terminal to ask on",
         "set WSO2_USERNAME and WSO2_PASSWORD, or pass --credentials-file FILE (mode 600), or --no-update",
     )
+}
+
+/// How a credentials file is named in messages (`-` is standard input).
+fn shown(f: &Path) -> String {
+    if f == Path::new("-") {
+        "- (standard input)".into()
+    } else {
+        f.display().to_string()
+    }
 }

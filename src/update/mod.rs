@@ -467,8 +467,10 @@ fn read_run(result: &mut UpdateResult, run: &Run, s: &Settings, shown: &Path) ->
 pub fn keep_failed(staging: Staging, final_path: &Path, profile: &str) -> Result<(PathBuf, Option<String>)> {
     let name = final_path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let kept = final_path.with_file_name(format!("{name}.update-failed"));
-    let ours =
-        std::fs::symlink_metadata(&kept).is_ok() && crate::model::standing::read_checked(&kept, Some(profile)).is_ok();
+    // Ours: a record this output's key seals.
+    let ours = std::fs::symlink_metadata(&kept).is_ok()
+        && crate::model::standing::read_checked(&kept, Some(profile))
+            .is_ok_and(|r| crate::model::record::sealed_by_output(&kept, &r).is_ok());
     if ours {
         staging.publish(&kept, crate::safe_fs::dev_ino_nofollow(&kept))?;
         return Ok((kept.clone(), Some(format!("replaced the failed copy an earlier run left at {}", kept.display()))));

@@ -174,3 +174,25 @@ pub fn split_with_double(home: &Path, out: &Path, scenario: &str, password: &str
         .env("APIM_DOUBLE_EXPECT_PASSWORD", password);
     c
 }
+
+/// The seal apim-profiles gives a record whose compact JSON (without its
+/// seal) is `body`: HMAC-SHA256 under the output's `key`, or, without a key,
+/// the unkeyed SHA-256 earlier versions wrote (which anyone can compute).
+pub fn seal_of(body: &str, key: Option<&[u8]>) -> String {
+    use hmac::Mac;
+    use sha2::Digest;
+    match key {
+        Some(k) => {
+            let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(k).unwrap();
+            m.update(b"apim-profiles record\0");
+            m.update(body.as_bytes());
+            format!("hmac-sha256:{}", hex(&m.finalize().into_bytes()))
+        }
+        None => hex(&sha2::Sha256::digest(body.as_bytes())),
+    }
+}
+
+/// The key of the output a copy at `<OUT>/<profile>/<home>` was split into.
+pub fn output_key(copy: &Path) -> Vec<u8> {
+    std::fs::read(copy.parent().unwrap().parent().unwrap().join(".apim-profiles-key")).unwrap()
+}

@@ -21,12 +21,14 @@ description:
   - C(state=verify) checks that O(copies) still match their profiles and fails with the drift lines when not.
   - C(state=profiles) lists the profiles the tool knows (read-only).
   - An update that stopped on conflicts fails the task on every run (split, update or a check-mode run)
-    until it is continued; the message names each conflicting file, where to save its resolution and the
-    task to run.
-  - The WSO2 account password is never put on a command line or in an environment variable by this module -
-    it reaches C(apim-profiles) in a mode 0600 file in a private temporary directory, removed when the
-    module ends.
-  - Values of O(set) are handed over in the same kind of private file, never on a command line.
+    until it is continued; the message says what to do, and RV(pending_conflicts) names each conflicting file
+    and where to save its resolution. Where a copy stands is asked of C(apim-profiles status --json), never
+    read from the tool's own files.
+  - The WSO2 account password is never put on a command line, in an environment variable or in a file by this
+    module - it reaches C(apim-profiles) as the lines of its standard input (C(--credentials-file -)), through
+    a pipe filled before the tool starts, so nothing holding it is left behind even if the module is killed.
+  - Values of O(set) are handed over as files that have no name on disk (an in-memory file the tool inherits,
+    named C(/proc/self/fd/N)), never on a command line.
 author:
   - apim-profiles developers (@apim-profiles)
 requirements:
@@ -87,8 +89,8 @@ options:
     default: false
   credentials:
     description:
-      - The WSO2 account for the update. Handed to the tool in a mode 0600 file (C(--credentials-file)) in a
-        private temporary directory that is removed afterwards; never on a command line.
+      - The WSO2 account for the update. Handed to the tool on its standard input (C(--credentials-file -));
+        never on a command line, never in a file.
       - Without it the tool reads E(WSO2_USERNAME)/E(WSO2_PASSWORD) from its environment, if set.
     type: dict
     suboptions:
@@ -166,7 +168,11 @@ options:
         for every profile; its value is a dictionary of dotted keys to values.
       - Values are YAML values written as TOML (a string as a TOML string, a number, a boolean, a list, a
         dictionary as an inline table). Applied after O(carry) and O(overlay), as the tool's C(--set).
-      - Handed to the tool in a private file, so a secret set here never shows on a command line.
+      - Handed to the tool as an in-memory file it inherits, so a secret set here never shows on a command line
+        and is never written to a file by this module.
+      - Written as TOML by this module - Python has no TOML writer in its standard library (C(tomllib) only
+        reads) and the module needs nothing but Python on the host; the writer emits only C(key = value)
+        lines, and the tool parses them strictly.
       - Marked no_log - never logged; in what the task returns (at -vvv, in a registered result) the values of
         secret keys (password, secret, key, token, ..., anything under secrets) and passwords inside URLs are
         hidden, other values show.
@@ -185,10 +191,12 @@ options:
         C(apim_profiles_continue=true).
     type: str
 notes:
-  - Exit codes of the tool map to results - 0 ok, 1 failed, 2 refused (the tool's message and hint), 3 conflicts
-    (failed, with what to do), 4 drift (failed, with the drift lines).
-  - Options that make no sense together (for example O(continue) without O(state=update), or an update option
-    with O(update=false)) are refused before the tool runs.
+  - Exit codes of the tool map to results - 0 ok, 1 failed (RV(failed)), 2 refused (the tool's message and hint,
+    RV(causes)), 3 conflicts (failed, RV(pending_conflicts)), 4 drift (failed, RV(drift)); a failure's message
+    is short and RV(rc) is the tool's exit code; copies that are stale are listed in RV(stale) with the reasons.
+  - What each state requires and what never goes together is in the argument spec (C(required_if),
+    C(mutually_exclusive)); an option given for a state it does not belong to (for example O(continue) without
+    O(state=update)), or an update option with O(update=false), is refused before the tool runs.
 '''
 
 EXAMPLES = r'''
@@ -232,19 +240,19 @@ changed:
   type: bool
   returned: always
 cmd:
-  description: The command that ran (temporary file paths included, no secret).
+  description: The command that ran (the set files named C(/proc/self/fd/N), the credentials C(-); no secret).
   type: list
   elements: str
   returned: when the tool ran
 rc:
-  description: The tool's exit code.
+  description: The tool's exit code (on a failure, the exit code of the run that failed).
   type: int
   returned: when the tool ran
 profiles:
   description: One entry per profile or copy, as the tool reports it.
   type: list
   elements: dict
-  returned: always
+  returned: when the task succeeds
   contains:
     profile:
       description: The profile name.
@@ -387,18 +395,62 @@ profiles:
       description: Time taken for this profile.
       type: int
 pending_conflicts:
-  description: Copies whose update waits on conflicts, each with the files to resolve.
+  description: Copies whose update waits on conflicts, each with the files to resolve (as C(apim-profiles status)
+    or the run's report says).
   type: list
   elements: dict
-  returned: when an update waits on conflicts
+  returned: when an update waits on conflicts (the task fails)
   contains:
     copy:
       description: The copy.
+      type: str
+    profile:
+      description: Its profile.
       type: str
     files:
       description: The conflicting files, relative to the copy.
       type: list
       elements: str
+    save_as:
+      description: Where the resolution of each file goes (C(<copy>/<file>.final)), in the order of RV(pending_conflicts[].files).
+      type: list
+      elements: str
+stale:
+  description: Copies made from other inputs than the task's, each with why (as C(apim-profiles status) says).
+  type: list
+  elements: dict
+  returned: when the task fails and copies are stale
+  contains:
+    copy:
+      description: The copy.
+      type: str
+    profile:
+      description: Its profile.
+      type: str
+    reasons:
+      description: Why it is stale, one line each.
+      type: list
+      elements: str
+causes:
+  description: The causes the tool gave for a refusal or failure.
+  type: list
+  elements: str
+  returned: when the tool refused with causes
+failed:
+  description: Copies whose run failed, each with C(profile), C(path) and C(error).
+  type: list
+  elements: dict
+  returned: when the tool failed (exit 1)
+drifted:
+  description: "Verify - the copies that no longer match their profiles."
+  type: list
+  elements: str
+  returned: when O(state=verify) fails on drift
+unverifiable:
+  description: "Verify - copies their records cannot prove, each with C(copy) and C(reason)."
+  type: list
+  elements: dict
+  returned: when O(state=verify) fails so
 drift:
   description: "Verify - one line per difference, C(<copy>: <difference>)."
   type: list
@@ -412,7 +464,7 @@ known_profiles:
 report:
   description: The whole JSON document the tool printed.
   type: dict
-  returned: when the tool printed a report (a refusal or failure document becomes the message instead)
+  returned: when the task succeeds (a failure returns a short message and the fields above, not the report)
   contains:
     command:
       description: The tool's command.
@@ -451,15 +503,19 @@ report:
 import json
 import os
 import re
-import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six import string_types
 
 UPDATE_OPTIONS = ('update_tool', 'update_zip', 'update_level', 'update_timeout', 'update_jobs', 'credentials')
-SPLIT_ONLY = ('home', 'out', 'profiles', 'carry', 'set', 'overlay', 'archive', 'jobs', 'reflink', 'update_order')
-SPLIT_ONLY_FLAGS = ('force', 'skip_config_optimization', 'carry_common', 'update')
+SPLIT_ONLY = ('home', 'out', 'profiles', 'carry', 'set', 'overlay', 'archive', 'jobs', 'reflink', 'update_order',
+              'force', 'skip_config_optimization', 'carry_common', 'update')
+# The states each option belongs to. argument_spec says what each state requires and which options exclude each
+# other (required_if, mutually_exclusive); that an option is given for a state it does not belong to is a rule of
+# presence under a value, which argument_spec has no word for: it is this table, checked before the tool runs.
+STATES_OF = dict([(o, ('split',)) for o in SPLIT_ONLY] + [(o, ('split', 'update')) for o in UPDATE_OPTIONS]
+                 + [('continue', ('update',)), ('copies', ('update', 'verify'))])
 CLI_FLAG = {
     'home': 'HOME', 'out': '--out', 'profiles': '--profiles', 'carry': '--carry', 'set': '--set',
     'overlay': '--overlay', 'archive': '--archive', 'jobs': '--jobs', 'reflink': '--reflink',
@@ -533,42 +589,22 @@ def is_set(params, name):
     return value not in (None, False, [], {}, '')
 
 
-def check_combinations(module, params):
-    """Options that make no sense together, refused in the tool's words."""
+def check_states(module, params):
+    """Options given for a state they do not belong to, and update options without the update, refused in the
+    tool's words (what argument_spec's required_if and mutually_exclusive cannot say; see STATES_OF)."""
     state = params['state']
-    if state == 'split':
-        for name in ('home', 'out'):
-            if not params.get(name):
-                refuse(module, 'the argument %s is required for state: split' % name,
-                       'give home (the unzipped API-M home) and out (where the copies go)')
-        if params.get('copies'):
-            refuse(module, "the argument 'copies' (COPY) cannot be used with 'state: split'",
-                   'split makes the copies from home into out; use copies with state: update or verify')
-        if params['continue']:
-            refuse(module, "the argument 'continue' (--continue) cannot be used with 'state: split'",
-                   'resume an update that stopped on conflicts with state: update, continue: true')
-        if not params['update']:
-            for name in UPDATE_OPTIONS + ('update_order',):
-                if is_set(params, name):
-                    refuse(module, "the argument 'update: false' (--no-update) cannot be used with '%s' (%s)"
-                           % (name, CLI_FLAG[name]), 'set update: true to run the update, or drop %s' % name)
-        return
-    if state in ('update', 'verify') and not params.get('copies'):
-        refuse(module, 'the argument copies is required for state: %s' % state,
-               'give the copies made by a split: <out>/<profile>/<home name>')
-    if state != 'update' and params['continue']:
-        refuse(module, "the argument 'continue' (--continue) cannot be used with 'state: %s'" % state,
-               'resume an update that stopped on conflicts with state: update, continue: true')
-    others = SPLIT_ONLY + SPLIT_ONLY_FLAGS
-    if state in ('verify', 'profiles'):
-        others += UPDATE_OPTIONS
-    if state == 'profiles':
-        others += ('copies',)
-    for name in others:
-        if is_set(params, name):
+    for name in sorted(STATES_OF):
+        if is_set(params, name) and state not in STATES_OF[name]:
+            if name == 'continue':
+                refuse(module, "the argument 'continue' (--continue) cannot be used with 'state: %s'" % state,
+                       'resume an update that stopped on conflicts with state: update, continue: true')
             refuse(module, "the argument '%s' (%s) cannot be used with 'state: %s'" % (name, CLI_FLAG[name], state),
-                   'drop %s; it belongs to %s' % (name, 'state: split' if name in SPLIT_ONLY + SPLIT_ONLY_FLAGS
-                                                  else 'state: split or update'))
+                   'drop %s; it belongs to state: %s' % (name, ' or '.join(STATES_OF[name])))
+    if state == 'split' and not params['update']:
+        for name in UPDATE_OPTIONS + ('update_order',):
+            if is_set(params, name):
+                refuse(module, "the argument 'update: false' (--no-update) cannot be used with '%s' (%s)"
+                       % (name, CLI_FLAG[name]), 'set update: true to run the update, or drop %s' % name)
 
 
 def find_binary(module, binary):
@@ -689,32 +725,77 @@ def protect_secrets(module):
     module.no_log_values = keep | set(s for s in set_secrets(value) if s)
 
 
-class Private(object):
-    """A private temporary directory (mode 0700) for files that carry secrets or settings."""
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def anonymous_file(module):
+    """A readable and writable file with no name on disk: an in-memory file (memfd_create), else a file made with
+    O_TMPFILE, else one unlinked before anything is written to it; so a kill of this module at any moment leaves
+    nothing of what it holds behind."""
+    if hasattr(os, 'memfd_create'):
+        try:
+            return os.memfd_create('apim-profiles', getattr(os, 'MFD_CLOEXEC', 0))
+        except OSError:
+            pass
+    if hasattr(os, 'O_TMPFILE'):
+        try:
+            return os.open(module.tmpdir, os.O_TMPFILE | os.O_RDWR | getattr(os, 'O_CLOEXEC', 0), 0o600)
+        except OSError:
+            pass
+    fd, path = tempfile.mkstemp(prefix='apim-profiles-', dir=module.tmpdir)
+    os.unlink(path)
+    return fd
+
+
+class Handover(object):
+    """How values that may be secret reach apim-profiles without a command line and without a file on disk:
+    the credentials as the lines of its standard input (`--credentials-file -`), through a pipe filled before the
+    tool starts; the set values as anonymous files (see anonymous_file) it inherits, named /proc/self/fd/N."""
 
     def __init__(self, module):
         self.module = module
-        self.path = None
-        self.files = {}
+        self.fds = []
+        self.stdin = None
 
-    def file(self, name, text):
-        if name in self.files:
-            return self.files[name]
-        if self.path is None:
-            self.path = tempfile.mkdtemp(prefix='apim-profiles-', dir=self.module.tmpdir)
-            os.chmod(self.path, 0o700)
-        path = os.path.join(self.path, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        self.files[name] = path
-        return path
+    def file(self, text):
+        fd = anonymous_file(self.module)
+        self.fds.append(fd)
+        write_all(fd, text.encode('utf-8'))
+        return '/proc/self/fd/%d' % fd
 
-    def remove(self):
-        if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            self.path = None
-            self.files = {}
+    def credentials(self, creds):
+        self.stdin = ('username=%s\npassword=%s\n' % (creds['username'], creds['password'])).encode('utf-8')
+        return ['--credentials-file', '-']
+
+    def run(self, cmd):
+        """run_command with the set files passed down and, when cmd reads its credentials from standard input,
+        a pipe that holds them (written and closed before the tool starts, so it never waits and never blocks
+        this module) as its standard input."""
+        saved = None
+        if self.stdin is not None and '-' in cmd and cmd[cmd.index('-') - 1] == '--credentials-file':
+            r, w = os.pipe()
+            try:
+                write_all(w, self.stdin)
+            finally:
+                os.close(w)
+            saved = os.dup(0)
+            os.dup2(r, 0)
+            os.close(r)
+        try:
+            return self.module.run_command(cmd, pass_fds=self.fds)
+        finally:
+            if saved is not None:
+                os.dup2(saved, 0)
+                os.close(saved)
+
+    def close(self):
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+        self.stdin = None
 
 
 def per_profile(module, params, name):
@@ -726,7 +807,25 @@ def per_profile(module, params, name):
     return value
 
 
-def settings_args(module, params, private):
+def set_overlay(module, profile, keys):
+    """The TOML text of one profile's set values (see toml_value for why it is written here)."""
+    if not isinstance(keys, dict):
+        refuse(module, 'set: %s: expected a dictionary of dotted keys to values' % profile,
+               'write set: {%s: {apim.key_manager.service_url: "https://..."}}' % profile)
+    lines = []
+    for key, value in keys.items():
+        key = str(key)
+        if not key or any(not part for part in key.split('.')):
+            refuse(module, 'set: %s: `%s` is not a dotted key' % (profile, key),
+                   'write keys as in deployment.toml: table.key or table.sub.key')
+        try:
+            lines.append('%s = %s' % (toml_key(key), toml_value(value, '%s.%s' % (profile, key))))
+        except ValueError as e:
+            refuse(module, str(e), 'give a string, number, boolean, list or dictionary')
+    return '\n'.join(lines) + '\n'
+
+
+def settings_args(module, params, handover):
     args = []
     for item in params.get('carry') or []:
         args += ['--carry', item]
@@ -737,27 +836,14 @@ def settings_args(module, params, private):
             f = os.path.expanduser(str(f))
             args += ['--overlay', f if profile == 'all' else '%s=%s' % (profile, f)]
     # Sets go last as overlay files (the tool applies overlays in order, so they still win over
-    # the user's overlays, as --set does); their values never reach a command line.
+    # the user's overlays, as --set does); their values never reach a command line or a file on disk.
     for profile, keys in per_profile(module, params, 'set').items():
-        if not isinstance(keys, dict):
-            refuse(module, 'set: %s: expected a dictionary of dotted keys to values' % profile,
-                   'write set: {%s: {apim.key_manager.service_url: "https://..."}}' % profile)
-        lines = []
-        for key, value in keys.items():
-            key = str(key)
-            if not key or any(not part for part in key.split('.')):
-                refuse(module, 'set: %s: `%s` is not a dotted key' % (profile, key),
-                       'write keys as in deployment.toml: table.key or table.sub.key')
-            try:
-                lines.append('%s = %s' % (toml_key(key), toml_value(value, '%s.%s' % (profile, key))))
-            except ValueError as e:
-                refuse(module, str(e), 'give a string, number, boolean, list or dictionary')
-        path = private.file('set-%s.toml' % re.sub(r'[^A-Za-z0-9_-]', '_', profile), '\n'.join(lines) + '\n')
+        path = handover.file(set_overlay(module, profile, keys))
         args += ['--overlay', path if profile == 'all' else '%s=%s' % (profile, path)]
     return args
 
 
-def update_args(params, private):
+def update_args(params, handover):
     args = []
     if params.get('update_tool'):
         args += ['--update-tool', params['update_tool']]
@@ -770,10 +856,8 @@ def update_args(params, private):
         args += ['--update-timeout', str(params['update_timeout'])]
     if params.get('update_jobs') is not None:
         args += ['--update-jobs', str(params['update_jobs'])]
-    creds = params.get('credentials')
-    if creds:
-        args += ['--credentials-file', private.file('credentials', 'username=%s\npassword=%s\n'
-                                                    % (creds['username'], creds['password']))]
+    if params.get('credentials'):
+        args += handover.credentials(params['credentials'])
     return args
 
 
@@ -784,12 +868,13 @@ def check_credentials(module, params):
     for name in ('username', 'password'):
         value = creds.get(name) or ''
         if not value or '\n' in value or '\r' in value or value != value.strip() or value.startswith('"') \
-                or value.endswith('"'):
-            refuse(module, 'credentials: the %s is empty, spans lines, or starts or ends with a space or a quote'
-                   % name, 'give the WSO2 account and password as one line each, without surrounding spaces')
+                or value.endswith('"') or len(value) > 4096:
+            refuse(module, 'credentials: the %s is empty, longer than 4096 characters, spans lines, or starts or '
+                   'ends with a space or a quote' % name,
+                   'give the WSO2 account and password as one line each, without surrounding spaces')
 
 
-def split_command(module, params, private, dry_run):
+def split_command(module, params, handover, dry_run):
     cmd = [params['binary'], 'split', params['home'], '--out', params['out'], '--json']
     if params.get('profiles'):
         cmd += ['--profiles', ','.join(params['profiles'])]
@@ -803,8 +888,8 @@ def split_command(module, params, private, dry_run):
         cmd += ['--jobs', str(params['jobs'])]
     if params.get('reflink'):
         cmd += ['--reflink', params['reflink']]
-    cmd += settings_args(module, params, private)
-    cmd += update_args(params, private) if params['update'] else ['--no-update']
+    cmd += settings_args(module, params, handover)
+    cmd += update_args(params, handover) if params['update'] else ['--no-update']
     if params['update'] and params.get('update_order'):
         cmd.append('--update-%s' % params['update_order'])
     if dry_run:
@@ -816,76 +901,149 @@ def common_args(params):
     return ['--profile-dir', params['profile_dir']] if params.get('profile_dir') else []
 
 
-def run(module, cmd):
-    rc, stdout, stderr = module.run_command(cmd)
-    try:
-        report = json.loads(stdout)
-    except ValueError:
-        report = None
-    if not isinstance(report, dict):
-        lines = [line for line in stderr.splitlines() if line.strip()]
-        msg = in_our_words('\n'.join(lines[:3])) or 'apim-profiles printed no JSON (exit %d)' % rc
-        module.fail_json(msg=msg, rc=rc, cmd=cmd, stderr=stderr[-4000:])
-    if rc != 0 and 'error' in report:
-        # A refusal or failure document: its error, causes and hint are the message, in this module's words
-        # (the document itself, which names the tool's flags, is not returned beside it).
-        module.fail_json(msg=refusal_message(report, stderr), rc=rc, cmd=cmd)
-    return rc, report, stderr
+class Run(object):
+    """What one module run knows: the module, its options, the handover, and where its copies are (for the
+    structured fields of a failure)."""
+
+    def __init__(self, module, params, handover):
+        self.module, self.params, self.handover = module, params, handover
+
+    def tool(self, cmd):
+        """The tool's JSON document and exit code; a refusal or failure document fails the task (see fail)."""
+        rc, stdout, stderr = self.handover.run(cmd)
+        try:
+            report = json.loads(stdout)
+        except ValueError:
+            report = None
+        if not isinstance(report, dict):
+            lines = [line for line in stderr.splitlines() if line.strip()]
+            msg = in_our_words('\n'.join(lines[:3])) or 'apim-profiles printed no JSON (exit %d)' % rc
+            self.module.fail_json(msg=msg, rc=rc, cmd=cmd, stderr=stderr[-4000:])
+        if rc != 0 and 'error' in report:
+            self.refused(report, rc, cmd)
+        return rc, report
+
+    def refused(self, doc, rc, cmd, **fields):
+        """A refusal or failure document: its error and hint are the message, in this module's words; its causes
+        and where the copies stand (stale and why, conflicts and their files) are fields of their own."""
+        msg = in_our_words(doc.get('error') or 'apim-profiles failed (exit %d)' % rc)
+        if doc.get('hint'):
+            msg += '\nhint: %s' % in_our_words(doc['hint'])
+        causes = [in_our_words(c) for c in doc.get('causes') or []]
+        if causes:
+            fields['causes'] = causes
+        if self.params['state'] == 'split' and rc == 2 and re.search(r'\bstale\b', doc.get('error') or ''):
+            fields['stale'] = self.stale_reasons()
+        self.fail(msg, rc, cmd, **fields)
+
+    def stale_reasons(self):
+        """Each stale copy of a refused split and every reason, which only split can tell (status does not know
+        the options a copy was made with): from the dry run that --force would make, which writes nothing."""
+        cmd = split_command(self.module, self.params, self.handover, True) + common_args(self.params)
+        cmd += [] if '--force' in cmd else ['--force']
+        rc, stdout, stderr = self.handover.run(cmd)
+        try:
+            doc = json.loads(stdout)
+        except ValueError:
+            return []
+        stale = []
+        for p in doc.get('profiles') or [] if isinstance(doc, dict) else []:
+            reason = p.get('reason') or ''
+            if p.get('status') == 'would-replace' and reason.startswith('stale: '):
+                stale.append(dict(copy=p.get('path'), profile=p.get('profile'),
+                                  reasons=[in_our_words(r) for r in reason[len('stale: '):].split('; ')]))
+        return stale
+
+    def fail(self, msg, rc, cmd, **fields):
+        """A failure: a short message, the exit code, and what stands in the way as fields (never the tool's
+        whole report, which Ansible would print on one line)."""
+        fields.update(self.standing(fields))
+        self.module.fail_json(msg=msg, rc=rc, cmd=cmd, **fields)
+
+    def standing(self, fields):
+        """stale and pending_conflicts of the copies this run is about, as `apim-profiles status` says (where
+        fields has none yet)."""
+        pending = fields.get('pending_conflicts')
+        states = self.states(self.paths())
+        stale = [dict(copy=c, profile=s.get('profile'), reasons=[in_our_words(r) for r in s.get('reasons') or []])
+                 for c, s in states.items() if s and s.get('status') == 'stale']
+        found = {}
+        if not pending:
+            found['pending_conflicts'] = pending_of(states)
+        if stale and 'stale' not in fields:
+            found['stale'] = stale
+        return dict((k, v) for k, v in found.items() if v)
+
+    def paths(self):
+        p = self.params
+        if p['state'] == 'split':
+            return [p['out']] if os.path.isdir(p['out']) else []
+        return list(p.get('copies') or [])
+
+    def states(self, paths):
+        """Each copy's line of `apim-profiles status --json` by path (None for a path that holds none): one call
+        for them all, or one per path where that one is refused (a path that is not a copy)."""
+        if not paths:
+            return {}
+        cmd = [self.params['binary'], 'status'] + list(paths) + ['--json'] + common_args(self.params)
+        rc, stdout, stderr = self.module.run_command(cmd)
+        try:
+            doc = json.loads(stdout)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get('profiles'), list) and 'error' not in doc:
+            return dict((p.get('path'), p) for p in doc['profiles'])
+        if len(paths) == 1:
+            return {os.path.abspath(paths[0]): None}
+        found = {}
+        for path in paths:
+            found.update(self.states([path]))
+        return found
 
 
-def refusal_message(report, stderr):
-    if 'error' in report:
-        msg = report['error']
-        for cause in report.get('causes') or []:
-            msg += '\ncaused by: %s' % cause
-        if report.get('hint'):
-            msg += '\nhint: %s' % report['hint']
-        return in_our_words(msg)
-    return in_our_words(stderr.strip()[-2000:])
-
-
-def record_conflicts(path):
-    """The conflicts a copy's record says its last update stopped on (not continued since)."""
-    try:
-        with open(os.path.join(path, '.apim-profiles.json')) as f:
-            record = json.load(f)
-    except (IOError, OSError, ValueError):
-        return []
-    update = record.get('update') or {}
-    if update.get('status') == 'conflicts':
-        return list(update.get('conflicts') or [])
-    return []
-
-
-def pending_conflicts(profiles):
+def pending_of(states):
+    """Copies whose last update waits on conflicts, each with its files and where each resolution goes."""
     pending = []
-    for p in profiles:
-        path = p.get('path')
-        files = []
-        if p.get('status') == 'conflicts':
-            files = list((p.get('update') or {}).get('conflicts') or [])
-        elif path and p.get('status') not in ('would-create', 'would-replace', 'failed'):
-            files = record_conflicts(path)
-        if path and (files or p.get('status') == 'conflicts'):
-            pending.append(dict(copy=path, files=files))
+    for copy, s in sorted(states.items()):
+        if s and s.get('status') == 'conflicts':
+            pending.append(conflict_entry(copy, s.get('profile'), s.get('conflicts') or []))
     return pending
 
 
+def conflict_entry(copy, profile, files):
+    return dict(copy=copy, profile=profile, files=list(files),
+                save_as=[os.path.join(copy, f) + '.final' for f in files])
+
+
 def conflict_message(pending):
-    lines = ['the update stopped on conflicts that a person must resolve (it stays failed until continued):']
-    for p in pending:
-        lines.append('  %s:' % p['copy'])
-        for f in p['files'] or ['(see the update log in updates/logs)']:
-            lines.append('    %s  -> save the resolved file as %s.final' % (f, os.path.join(p['copy'], f)))
+    """Short: which copies wait, how many files, and what to do (the files are in pending_conflicts)."""
+    what = ', '.join('%s (%d file%s)' % (p['copy'], len(p['files']), '' if len(p['files']) == 1 else 's')
+                     for p in pending)
     if NAMES['prefix']:
-        lines.append('then run the play again with %s (and the same credentials)' % option_named('continue', 'true'))
-        return '\n'.join(lines)
-    lines.append('then run this task (with the same credentials):')
-    lines.append('  apim_profiles.fleet.apim_profiles:')
-    lines.append('    state: update')
-    lines.append('    continue: true')
-    lines.append('    copies: [%s]' % ', '.join(p['copy'] for p in pending))
-    return '\n'.join(lines)
+        todo = 'run the play again with %s (and the same credentials)' % option_named('continue', 'true')
+    else:
+        todo = 'run this task with state: update, continue: true on these copies (and the same credentials)'
+    return ('the update stopped on conflicts that a person must resolve (it stays failed until continued): %s\n'
+            'hint: save each resolved file as <file>.final (pending_conflicts lists them), then %s' % (what, todo))
+
+
+def failed_copies(profiles):
+    return [dict(profile=p.get('profile'), path=p.get('path'), error=in_our_words(p.get('error') or 'failed'))
+            for p in profiles if p.get('status') == 'failed']
+
+
+def failure_message(failed, rc):
+    if not failed:
+        return 'apim-profiles failed (exit %d)' % rc
+    first = failed[0]
+    more = ' (and %d more: see failed)' % (len(failed) - 1) if len(failed) > 1 else ''
+    return '%s: %s%s' % (first['profile'] or first['path'], first['error'].split('\n')[0], more)
+
+
+def report_conflicts(profiles):
+    """Copies this run's report says stopped on conflicts."""
+    return [conflict_entry(p.get('path'), p.get('profile'), (p.get('update') or {}).get('conflicts') or [])
+            for p in profiles if p.get('status') == 'conflicts' and p.get('path')]
 
 
 def labelled_diff(profile, home):
@@ -914,82 +1072,83 @@ def labelled_diff(profile, home):
     }
 
 
-def do_split(module, params, private):
+def do_split(run, params):
+    module = run.module
     base = common_args(params)
-    dry_cmd = split_command(module, params, private, True) + base
+    dry_cmd = split_command(module, params, run.handover, True) + base
     preview = None
     if module._diff or module.check_mode:
-        rc, preview, stderr = run(module, dry_cmd)
+        rc, preview = run.tool(dry_cmd)
         if rc != 0:
-            module.fail_json(msg=refusal_message(preview, stderr), rc=rc, cmd=dry_cmd, report=preview)
-    result = dict(changed=False)
+            run.fail('the dry run of split failed (exit %d)' % rc, rc, dry_cmd, failed=failed_copies(
+                preview.get('profiles') or []))
     if module.check_mode:
         report, rc, cmd = preview, 0, dry_cmd
         profiles = report.get('profiles') or []
-        result['changed'] = any(p.get('status') in ('would-create', 'would-replace') for p in profiles)
+        changed = any(p.get('status') in ('would-create', 'would-replace') for p in profiles)
     else:
-        cmd = split_command(module, params, private, False) + base
-        rc, report, stderr = run(module, cmd)
+        cmd = split_command(module, params, run.handover, False) + base
+        rc, report = run.tool(cmd)
         profiles = report.get('profiles') or []
-        result['changed'] = bool(report.get('changed'))
+        changed = bool(report.get('changed'))
         if rc not in (0, 3):
-            failed = [p for p in profiles if p.get('status') == 'failed']
-            msg = '; '.join('%s: %s' % (p['profile'], p.get('error', 'failed')) for p in failed)
-            module.fail_json(msg=in_our_words(msg) or refusal_message(report, stderr), rc=rc, cmd=cmd, report=report,
-                             profiles=profiles, changed=result['changed'])
-    result.update(cmd=cmd, rc=rc, report=report, profiles=profiles)
+            failed = failed_copies(profiles)
+            run.fail(failure_message(failed, rc), rc, cmd, changed=changed, failed=failed)
+    result = dict(changed=changed, cmd=cmd, rc=rc, report=report, profiles=profiles)
     if module._diff and preview is not None:
         changing = [p for p in preview.get('profiles') or [] if p.get('status') in ('would-create', 'would-replace')]
-        if result['changed'] or module.check_mode:
+        if changed or module.check_mode:
             result['diff'] = [labelled_diff(p, params['home']) for p in changing]
-    pending = pending_conflicts(profiles)
+    # Copies this run left alone may still wait on conflicts of an earlier run: status says.
+    pending = report_conflicts(profiles)
+    left = [p['path'] for p in profiles if p.get('path') and p.get('status') == 'current']
+    pending += pending_of(run.states(left)) if left else []
     if pending:
-        result['pending_conflicts'] = pending
-        module.fail_json(msg=conflict_message(pending), **result)
+        run.fail(conflict_message(pending), rc, cmd, changed=changed, pending_conflicts=pending)
     return result
 
 
-def do_update(module, params, private):
+def do_update(run, params):
+    module = run.module
     copies = params['copies']
+    if module.check_mode or params['continue']:
+        states = run.states(copies)
+        pending = pending_of(states)
+        # A copy status cannot read is left to the update itself to refuse.
+        unknown = [c for c in copies if states.get(os.path.abspath(c)) is None]
     if module.check_mode:
-        pending = [dict(copy=c, files=record_conflicts(c)) for c in copies]
-        pending = [p for p in pending if p['files']]
-        unresolved = [p for p in pending
-                      if any(not os.path.exists(os.path.join(p['copy'], f + '.final')) for f in p['files'])]
+        unresolved = [p for p in pending if any(not os.path.exists(f) for f in p['save_as'])]
         if params['continue']:
             if unresolved:
-                module.fail_json(msg=conflict_message(unresolved), pending_conflicts=unresolved, changed=False)
-            if not pending:
+                run.fail(conflict_message(unresolved), 3, None, changed=False, pending_conflicts=unresolved)
+            if not pending and not unknown:
                 return dict(changed=False, profiles=[dict(path=c, status='current') for c in copies],
                             msg='no update waits on conflicts in these copies: nothing to continue')
-            copies = [p['copy'] for p in pending]
+            copies = [p['copy'] for p in pending] + unknown
         elif pending:
-            module.fail_json(msg=conflict_message(pending), pending_conflicts=pending, changed=False)
+            run.fail(conflict_message(pending), 3, None, changed=False, pending_conflicts=pending)
         return dict(changed=True, profiles=[dict(path=c, status='would-update') for c in copies],
                     msg='check mode: the update tool cannot preview; a real run would update %d copies' % len(copies))
     if params['continue']:
         # Only copies whose update waits on conflicts have something to continue.
-        copies = [c for c in copies
-                  if record_conflicts(c) or not os.path.exists(os.path.join(c, '.apim-profiles.json'))]
+        copies = [p['copy'] for p in pending] + unknown
         if not copies:
             return dict(changed=False, profiles=[dict(path=c, status='current') for c in params['copies']],
                         msg='no update waits on conflicts in these copies: nothing to continue')
     cmd = [params['binary'], 'update'] + list(copies) + ['--json']
     if params['continue']:
         cmd.append('--continue')
-    cmd += update_args(params, private) + common_args(params)
-    rc, report, stderr = run(module, cmd)
+    cmd += update_args(params, run.handover) + common_args(params)
+    rc, report = run.tool(cmd)
     profiles = report.get('profiles') or []
-    result = dict(changed=bool(report.get('changed')), cmd=cmd, rc=rc, report=report, profiles=profiles)
+    changed = bool(report.get('changed'))
     if rc not in (0, 3):
-        failed = [p for p in profiles if p.get('status') == 'failed']
-        msg = '; '.join('%s: %s' % (p.get('path'), p.get('error', 'failed')) for p in failed)
-        module.fail_json(msg=in_our_words(msg) or refusal_message(report, stderr), **result)
-    pending = pending_conflicts(profiles)
+        failed = failed_copies(profiles)
+        run.fail(failure_message(failed, rc), rc, cmd, changed=changed, failed=failed)
+    pending = report_conflicts(profiles)
     if pending:
-        result['pending_conflicts'] = pending
-        module.fail_json(msg=conflict_message(pending), **result)
-    return result
+        run.fail(conflict_message(pending), rc, cmd, changed=changed, pending_conflicts=pending)
+    return dict(changed=changed, cmd=cmd, rc=rc, report=report, profiles=profiles)
 
 
 KIND_WORDS = {'d': 'directory', 'l': 'link', 's': 'special file'}
@@ -1007,30 +1166,33 @@ def drift_line(d):
     return '%s: %s %s' % (d.get('path'), KIND_WORDS.get(d.get('kind'), 'file'), d.get('change'))
 
 
-def do_verify(module, params):
+def do_verify(run, params):
     cmd = [params['binary'], 'verify'] + list(params['copies']) + ['--json'] + common_args(params)
-    rc, report, stderr = run(module, cmd)
+    rc, report = run.tool(cmd)
     profiles = report.get('profiles') or []
     drift = ['%s: %s' % (p.get('path'), drift_line(d)) for p in profiles for d in p.get('drift') or []]
-    result = dict(changed=False, cmd=cmd, rc=rc, report=report, profiles=profiles, drift=drift)
+    drifted = [p.get('path') for p in profiles if p.get('drift')]
     if rc == 4 or drift:
-        module.fail_json(msg='%d of %d copies no longer match their profiles:\n%s'
-                         % (len(set(p.get('path') for p in profiles if p.get('drift'))), len(profiles),
-                            '\n'.join(drift)), **result)
-    unproven = ['%s: %s' % (p.get('path'), p.get('reason')) for p in profiles if p.get('status') == 'unverifiable']
+        more = ' (and %d more: see drift)' % (len(drift) - 1) if len(drift) > 1 else ''
+        run.module.fail_json(msg='%d of %d copies no longer match their profiles: %s%s'
+                             % (len(drifted), len(profiles), drift[0] if drift else '', more),
+                             rc=rc, cmd=cmd, drift=drift, drifted=drifted)
+    unproven = [dict(copy=p.get('path'), reason=p.get('reason')) for p in profiles
+                if p.get('status') == 'unverifiable']
     if unproven:
-        module.fail_json(msg='%d of %d copies cannot be proven by their records:\n%s'
-                         % (len(unproven), len(profiles), '\n'.join(unproven)), **result)
+        run.module.fail_json(msg='%d of %d copies cannot be proven by their records: %s: %s'
+                             % (len(unproven), len(profiles), unproven[0]['copy'], unproven[0]['reason']),
+                             rc=rc, cmd=cmd, unverifiable=unproven)
     if rc != 0:
-        module.fail_json(msg=refusal_message(report, stderr), **result)
-    return result
+        run.fail('apim-profiles verify failed (exit %d)' % rc, rc, cmd)
+    return dict(changed=False, cmd=cmd, rc=rc, report=report, profiles=profiles, drift=drift)
 
 
-def do_profiles(module, params):
+def do_profiles(run, params):
     cmd = [params['binary'], 'profiles', '--json'] + common_args(params)
-    rc, report, stderr = run(module, cmd)
+    rc, report = run.tool(cmd)
     if rc != 0:
-        module.fail_json(msg=refusal_message(report, stderr), rc=rc, cmd=cmd, report=report)
+        run.fail('apim-profiles profiles failed (exit %d)' % rc, rc, cmd)
     profiles = report.get('profiles') or []
     names = []
     for p in profiles:
@@ -1039,59 +1201,64 @@ def do_profiles(module, params):
     return dict(changed=False, cmd=cmd, rc=rc, report=report, profiles=profiles, known_profiles=names)
 
 
+ARGUMENT_SPEC = dict(
+    state=dict(type='str', default='split', choices=['split', 'update', 'verify', 'profiles']),
+    binary=dict(type='path', default='apim-profiles'),
+    home=dict(type='path'),
+    out=dict(type='path'),
+    copies=dict(type='list', elements='path'),
+    profiles=dict(type='list', elements='str'),
+    update=dict(type='bool', default=False),
+    credentials=dict(type='dict', options=dict(
+        username=dict(type='str', required=True),
+        password=dict(type='str', required=True, no_log=True),
+    )),
+    update_tool=dict(type='path'),
+    update_zip=dict(type='path'),
+    update_level=dict(type='str'),
+    update_timeout=dict(type='int'),
+    update_jobs=dict(type='int'),
+    update_order=dict(type='str', choices=['once', 'each']),
+    jobs=dict(type='int'),
+    reflink=dict(type='str', choices=['auto', 'always', 'never']),
+    profile_dir=dict(type='path'),
+    archive=dict(type='str', choices=['zip', 'tar.gz']),
+    force=dict(type='bool', default=False),
+    skip_config_optimization=dict(type='bool', default=False),
+    carry=dict(type='list', elements='str'),
+    carry_common=dict(type='bool', default=False),
+    set=dict(type='dict', no_log=True),
+    overlay=dict(type='dict'),
+    variable_prefix=dict(type='str'),
+    **{'continue': dict(type='bool', default=False)}
+)
+# What each state needs, and what never goes together (checked by Ansible before the module runs, and by
+# ansible-test's validate-modules against the documentation); the rest is STATES_OF.
+REQUIRED_IF = [
+    ('state', 'split', ['home', 'out']),
+    ('state', 'update', ['copies']),
+    ('state', 'verify', ['copies']),
+    ('continue', True, ['copies']),
+]
+MUTUALLY_EXCLUSIVE = [['copies', 'home'], ['copies', 'out'], ['update_zip', 'update_level']]
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            state=dict(type='str', default='split', choices=['split', 'update', 'verify', 'profiles']),
-            binary=dict(type='path', default='apim-profiles'),
-            home=dict(type='path'),
-            out=dict(type='path'),
-            copies=dict(type='list', elements='path'),
-            profiles=dict(type='list', elements='str'),
-            update=dict(type='bool', default=False),
-            credentials=dict(type='dict', options=dict(
-                username=dict(type='str', required=True),
-                password=dict(type='str', required=True, no_log=True),
-            )),
-            update_tool=dict(type='path'),
-            update_zip=dict(type='path'),
-            update_level=dict(type='str'),
-            update_timeout=dict(type='int'),
-            update_jobs=dict(type='int'),
-            update_order=dict(type='str', choices=['once', 'each']),
-            jobs=dict(type='int'),
-            reflink=dict(type='str', choices=['auto', 'always', 'never']),
-            profile_dir=dict(type='path'),
-            archive=dict(type='str', choices=['zip', 'tar.gz']),
-            force=dict(type='bool', default=False),
-            skip_config_optimization=dict(type='bool', default=False),
-            carry=dict(type='list', elements='str'),
-            carry_common=dict(type='bool', default=False),
-            set=dict(type='dict', no_log=True),
-            overlay=dict(type='dict'),
-            variable_prefix=dict(type='str'),
-            **{'continue': dict(type='bool', default=False)}
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF,
+                           mutually_exclusive=MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     protect_secrets(module)
     params = module.params
     NAMES['prefix'] = params.get('variable_prefix')
-    check_combinations(module, params)
+    check_states(module, params)
     check_credentials(module, params)
     params['binary'] = find_binary(module, params['binary'])
-    private = Private(module)
+    handover = Handover(module)
+    run = Run(module, params, handover)
     try:
-        if params['state'] == 'split':
-            result = do_split(module, params, private)
-        elif params['state'] == 'update':
-            result = do_update(module, params, private)
-        elif params['state'] == 'verify':
-            result = do_verify(module, params)
-        else:
-            result = do_profiles(module, params)
+        state = params['state']
+        result = dict(split=do_split, update=do_update, verify=do_verify, profiles=do_profiles)[state](run, params)
     finally:
-        private.remove()
+        handover.close()
     module.exit_json(**result)
 
 

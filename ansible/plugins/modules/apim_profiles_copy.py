@@ -34,6 +34,10 @@ description:
     copy (they keep their inode and times; a changed file is never written into the live copy), checked
     against O(fingerprint), then exchanged with the old copy in one rename (C(renameat2) with
     C(RENAME_EXCHANGE) where the kernel has it) and the old copy removed.
+  - C(state=verify) (on a node) compares the copy at O(path) with O(wanted), the manifest of the copy made (and
+    verified with C(apim-profiles verify)) on the controller - every path, its type, permission bits, link target
+    and, for a file, the SHA-256 of its content (read again only where O(cache) does not vouch for it) - and
+    fails listing RV(differences). Only Python is needed on the node; times and owners are not compared.
   - C(state=prune) (on the controller) removes, under the work directory O(path), the unzipped packs in
     C(pack/) other than those in O(keep) and every archive in C(dist/).
 author:
@@ -48,12 +52,14 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-    details: C(state=present) shows the fingerprint and entry count before and after.
+    details: C(state=delta) (in check mode too) lists each path of the node's copy that differs from the
+      controller's copy and how (content, added, removed, mode or owner), or says the whole copy is sent;
+      C(state=present) lists the paths it wrote or removed.
 options:
   state:
     description: What to do.
     type: str
-    choices: [fingerprint, manifest, delta, present, prune]
+    choices: [fingerprint, manifest, delta, present, prune, verify]
     default: fingerprint
   path:
     description:
@@ -74,14 +80,19 @@ options:
     type: str
   cache:
     description:
-      - With O(state=manifest), O(state=delta) and O(state=present), a file (outside the copy) that keeps the
+      - With O(state=manifest), O(state=delta), O(state=present) and O(state=verify), a file (outside the copy) that keeps the
         copy's manifest with each file's inode and change time, so that only files changed since are read again.
-        Written (mode 0600, under a new name, then renamed) by a real run only.
+        Written (mode 0600, under a new name, then renamed) by a real run only; O(state=verify) only reads it.
     type: path
   node:
     description:
       - With O(state=delta), what O(state=manifest) returned on the node (its C(fingerprint), C(manifest),
         C(can_chown)); an empty manifest stands for a node without a usable copy.
+    type: dict
+  wanted:
+    description:
+      - With O(state=verify), what O(state=manifest) returned for the copy on the controller (with
+        O(return_manifest=true) and no O(fingerprint), so that it holds the C(manifest)).
     type: dict
   return_manifest:
     description: With O(state=manifest), return the manifest (when the fingerprint differs from O(fingerprint)).
@@ -194,6 +205,14 @@ bytes_moved:
   description: The archive's size - the bytes that travel to the node (in check mode, the content to send).
   type: int
   returned: when O(state=delta) or O(state=present)
+differences:
+  description:
+    - With O(state=verify), each difference of the copy here from O(wanted) - C(path), C(change) (C(added),
+      C(removed), C(changed)), and C(kind) of an added or removed entry or C(what) changed (C(content), C(mode),
+      C(type), C(link target)).
+  type: list
+  elements: dict
+  returned: when O(state=verify)
 copy_bytes:
   description: Bytes of the files of the whole copy.
   type: int
@@ -465,6 +484,95 @@ def plan_delta(wanted, have, exclude, chown):
     return changes, removals
 
 
+KIND_WORDS = {'d': 'directory', 'f': 'file', 'l': 'link', 'o': 'special file'}
+DIFF_SHOWN = 200
+
+
+def what_differs(changes, removals, have):
+    """(path, what) of each entry the node's copy has otherwise than the wanted copy, in path order."""
+    out = [(r, 'removed') for r in removals]
+    for c in changes:
+        rel, how, n = c[0], c[9], have.get(c[0])
+        if n is None:
+            what = 'added'
+        elif n[0] != c[1]:
+            what = 'a %s where the node has a %s' % (KIND_WORDS[c[1]], KIND_WORDS.get(n[0], 'entry'))
+        elif how == 'data':
+            what = 'content'
+        elif how == 'local':
+            what = 'mode, owner or time (same content)'
+        elif how == 'dir':
+            what = 'mode or owner'
+        else:
+            what = 'link target, owner or time'
+        out.append((rel, what))
+    return sorted(out)
+
+
+def diff_of(name, changes, removals, have):
+    """What --diff shows for a node: the paths that differ and how (the whole copy for a node without one)."""
+    if not have:
+        return dict(prepared='%s: not on this node; the whole copy is sent (%d entries)\n' % (name, len(changes)))
+    lines = ['%s: %s' % d for d in what_differs(changes, removals, have)]
+    more = ['... and %d more' % (len(lines) - DIFF_SHOWN)] if len(lines) > DIFF_SHOWN else []
+    return dict(before_header='%s on the node' % name, after_header='%s as made on the controller' % name,
+                prepared='%s: %d paths to change on the node to match the copy made on the controller:\n%s\n'
+                % (name, len(lines), '\n'.join(['  ' + line for line in lines[:DIFF_SHOWN]] + more)))
+
+
+def differences(wanted, have, exclude):
+    """Each difference of the copy here (have) from the wanted manifest, content by its hash, as
+    dict(path, change (added, removed, changed), what); times and owners are not compared."""
+    def excluded(rel):
+        return any(rel == e or rel.startswith(e + '/') for e in exclude)
+
+    out = []
+    for rel in sorted(set(wanted) | set(have)):
+        if excluded(rel):
+            continue
+        w, n = wanted.get(rel), have.get(rel)
+        if w is None or n is None:
+            out.append(dict(path=rel, change='added' if w is None else 'removed', kind=KIND_WORDS[(n or w)[0]]))
+            continue
+        what = []
+        if w[0] != n[0]:
+            what.append('type (%s, not %s)' % (KIND_WORDS[n[0]], KIND_WORDS[w[0]]))
+        elif w[0] == 'l':
+            what += ['link target'] if w[6] != n[6] else []
+        else:
+            what += ['mode (%o, not %o)' % (n[1], w[1])] if w[1] != n[1] else []
+            what += ['content'] if w[0] == 'f' and (w[4] != n[4] or w[7] != n[7]) else []
+        if what:
+            out.append(dict(path=rel, change='changed', what=what))
+    return out
+
+
+def do_verify(module, p, exclude):
+    """The copy here against the manifest of the copy made (and verified) on the controller: every path, type,
+    mode, link target and content hash - with nothing but Python on this host."""
+    path = p['path'].rstrip('/')
+    wanted = node_manifest(dict(manifest=(p['wanted'] or {}).get('manifest')))
+    if not wanted:
+        raise Refused('wanted holds no manifest', "pass the controller's state: manifest result (return_manifest: "
+                      "true, no fingerprint) of this copy as wanted")
+    fp, count = fingerprint(path, exclude)
+    result = dict(changed=False, fingerprint=fp, entries=count)
+    if not fp:
+        module.fail_json(msg='%s: there is no copy on this host\nhint: run the play (without verify) to install '
+                         'it' % path, differences=[dict(path='', change='removed', kind='directory')], **result)
+    # The kept manifest is read, never written: verify changes nothing.
+    have, _, hashed = read_manifest(path, load_cache(p['cache']))
+    found = differences(wanted, have, exclude)
+    result.update(hashed=hashed, differences=found)
+    if found:
+        d = found[0]
+        first = '%s %s' % (d['path'], ', '.join(d['what']) if d['change'] == 'changed' else d['change'])
+        more = ' (and %d more: see differences)' % (len(found) - 1) if len(found) > 1 else ''
+        module.fail_json(msg='%s differs from the copy made on the controller: %s%s\nhint: run the play '
+                         '(without verify) to put it back' % (path, first, more), **result)
+    return result
+
+
 def write_archive(path, dest, doc, changes, compress):
     """The archive: delta.json, then data/<i> with the content of each change i sent as data."""
     parent = os.path.dirname(dest)
@@ -529,6 +637,8 @@ def do_delta(module, p, exclude):
     sent = [c for c in changes if c[9] == 'data']
     result = dict(changed=False, fingerprint=wanted_fp, entries=len(wanted), archive=dest, full=not have,
                   files_sent=len(sent), removed=len(removals), hashed=hashed, copy_bytes=doc['copy_bytes'])
+    if module._diff:
+        result['diff'] = diff_of(doc['name'], changes, removals, have)
     if module.check_mode:
         result.update(changed=not os.path.exists(dest), archive='', bytes_moved=sum(c[5] for c in sent))
         return result
@@ -786,15 +896,21 @@ def install(module, p, exclude):
             os.unlink(src)
         return result
     result['changed'] = True
-    result['diff'] = dict(before='%s: %s (%d entries)\n' % (path, before or 'absent', count),
-                          after='%s: %s\n' % (path, wanted))
     if module.check_mode:
+        # What differs is listed by the delta task (on the controller), which has both manifests.
         result['fingerprint'] = wanted
         return result
     if not src or not os.path.isfile(src):
         module.fail_json(msg='the archive %s is not on this host\nhint: copy it first' % src, **result)
     result['bytes_moved'] = os.path.getsize(src)
     doc, tar, data = read_delta(src, name, wanted)
+    if module._diff:
+        how = dict(data='content sent', local='same content, new mode, owner or time', dir='directory', link='link')
+        lines = sorted(['%s: %s' % (c[0], how[c[9]]) for c in doc.get('changes') or []]
+                       + ['%s: removed' % r for r in doc.get('remove') or []])
+        more = ['... and %d more' % (len(lines) - DIFF_SHOWN)] if len(lines) > DIFF_SHOWN else []
+        result['diff'] = dict(prepared='%s: %d paths written or removed:\n%s\n' % (
+            path, len(lines), '\n'.join(['  ' + line for line in lines[:DIFF_SHOWN]] + more)))
     if not os.path.isdir(parent):
         os.makedirs(parent, 0o755)
     old_cache = load_cache(p['cache'])
@@ -866,13 +982,14 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type='str', default='fingerprint', choices=['fingerprint', 'manifest', 'delta', 'present',
-                                                                   'prune']),
+                                                                   'prune', 'verify']),
             path=dict(type='path', required=True),
             archive_dir=dict(type='path'),
             src=dict(type='path'),
             fingerprint=dict(type='str'),
             cache=dict(type='path'),
             node=dict(type='dict'),
+            wanted=dict(type='dict'),
             return_manifest=dict(type='bool', default=True),
             remove_src=dict(type='bool', default=True),
             exclude=dict(type='list', elements='str', default=[]),
@@ -882,6 +999,7 @@ def main():
         required_if=[
             ('state', 'delta', ['archive_dir', 'node']),
             ('state', 'present', ['src', 'fingerprint']),
+            ('state', 'verify', ['wanted']),
         ],
         supports_check_mode=True,
     )
@@ -895,6 +1013,8 @@ def main():
             module.exit_json(**do_manifest(module, p, exclude))
         if p['state'] == 'delta':
             module.exit_json(**do_delta(module, p, exclude))
+        if p['state'] == 'verify':
+            module.exit_json(**do_verify(module, p, exclude))
         if p['state'] == 'prune':
             module.exit_json(**prune(module, p))
         module.exit_json(**install(module, p, exclude))

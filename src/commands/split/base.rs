@@ -17,6 +17,7 @@ use crate::model::content::{self, Known};
 use crate::model::fingerprint::{Fingerprint, Stamp};
 use crate::model::plan::{self, Plan};
 use crate::model::record::{self, Record};
+use crate::model::seal::SealKey;
 use crate::model::standing::{self, CopyState};
 use crate::model::tree::{self, Origin, Tree};
 use crate::outcome::refuse;
@@ -60,7 +61,7 @@ pub(super) fn look(c: &Checked, i: usize, u: &update::Settings) -> Result<Found>
         output::open_profile_dir(&c.out.join(crate::engine::base::BASE_DIR))?;
     }
     let kept = KeptBase::of(&c.out, home);
-    let home_fingerprint = tree::fingerprint(&Tree::scan(&home.path)?);
+    let home_fingerprint = tree::metadata_digest(&Tree::scan(&home.path)?);
     let (usable, why_not) = match kept.usable(home, &home_fingerprint)? {
         Usable::Yes(t) => (Some(t), String::new()),
         Usable::No(why) => (None, why),
@@ -246,8 +247,8 @@ impl Base {
     /// to be rolled forward, with the files they can keep.
     pub(super) fn derive(&self, args: &SplitArgs, targets: &mut [Target]) -> Result<()> {
         for t in targets.iter_mut().filter(|t| t.home == self.home) {
-            let behind = t.have.as_ref().is_some_and(|h| self.is_ahead_of(h));
-            let rolls = match t.state {
+            let behind = t.copy.record.as_ref().is_some_and(|h| self.is_ahead_of(h));
+            let rolls = match t.copy.standing {
                 CopyState::Current => behind,
                 CopyState::Drifted { .. } | CopyState::Conflicts { .. } => args.force && behind,
                 _ => false,
@@ -271,10 +272,13 @@ impl Base {
             t.record.base = Some(self.identity.clone());
             t.rolls = rolls;
             if rolls {
-                // Examined in one pass, the record came without its listings.
-                t.have = Some(standing::read_checked(&t.final_path, Some(&t.profile.name))?);
+                // Examined in one pass, the record came without its listings;
+                // read again, it is proven again.
+                let rec = standing::read_checked(&t.copy.path, Some(&t.profile.name))?;
+                record::sealed_by_output(&t.copy.path, &rec).map_err(|u| u.refusal(&t.copy.path))?;
+                t.copy.record = Some(rec);
             }
-            if rolls && matches!(t.state, CopyState::Current) {
+            if rolls && matches!(t.copy.standing, CopyState::Current) {
                 t.reuse = self.reuse_for(t)?;
             }
         }
@@ -291,7 +295,7 @@ impl Base {
     /// copy was derived from the base as it was before this run's update,
     /// and neither the base's file nor what the profile makes of it changed.
     fn reuse_for(&self, t: &Target) -> Result<Option<Reuse>> {
-        let (Some(have), Some((before_id, before))) = (&t.have, &self.before) else { return Ok(None) };
+        let (Some(have), Some((before_id, before))) = (&t.copy.record, &self.before) else { return Ok(None) };
         let (Some(fp), true) = (&have.copy_fingerprint, have.base.as_ref() == Some(before_id)) else { return Ok(None) };
         let digests: HashMap<&str, content::Sha> = match &have.content_sha256 {
             Some(text) => content::unpack(fp, text).unwrap_or_default().into_iter().map(|((p, _), s)| (p, s)).collect(),
@@ -302,7 +306,7 @@ impl Base {
             (Some(a), Some(b)) => tree::same_entry_key(a) == tree::same_entry_key(b),
             _ => false,
         };
-        let from = crate::safe_fs::Beneath::open(&t.final_path, false)?;
+        let from = crate::safe_fs::Beneath::open(&t.copy.path, false)?;
         let mut files = HashMap::new();
         for (rel, e) in t.plan.tree.iter().filter(|(_, e)| matches!(e.kind, tree::Kind::File { .. })) {
             let key = rel.to_string_lossy();
@@ -311,7 +315,7 @@ impl Base {
                 Origin::Source(p) => unchanged(p) && st.mtime == Some((e.meta.mtime, e.meta.mtime_nsec)),
                 Origin::SourceFresh(p) => unchanged(p),
                 Origin::Generated(bytes) => {
-                    crate::safe_fs::read_file_beneath(&t.final_path, rel)?.as_deref() == Some(&bytes[..])
+                    crate::safe_fs::read_file_beneath(&t.copy.path, rel)?.as_deref() == Some(&bytes[..])
                 }
             };
             if let (true, Some(id), Some(ctime)) = (same, st.id, st.ctime) {
@@ -332,7 +336,7 @@ impl Base {
             Err(_) => vec![],
         };
         for b in builds.iter().filter(|b| b.target.home == self.home) {
-            let own = update::backup_dir(&b.target.final_path);
+            let own = update::backup_dir(&b.target.copy.path);
             for level in &levels {
                 let dest = own.join(level.file_name().unwrap_or_default());
                 if std::fs::symlink_metadata(&dest).is_err() {
@@ -352,7 +356,7 @@ impl Base {
 
     /// The update result a copy built from the base records.
     fn result_for(&self, t: &Target) -> UpdateResult {
-        let logs = t.final_path.join("updates/logs").display().to_string();
+        let logs = t.copy.path.join("updates/logs").display().to_string();
         let mut res = self.result.clone().unwrap_or_else(|| UpdateResult {
             status: UpdateStatus::Updated,
             level_before: self.level.clone(),
@@ -368,7 +372,7 @@ impl Base {
         } else {
             res.notes.push("updated once, in the copies' base, before this copy was made from it".into());
         }
-        if let (true, Some(have)) = (t.rolls, &t.have) {
+        if let (true, Some(have)) = (t.rolls, &t.copy.record) {
             res.level_before = copy_level(have);
             let [added, modified, removed] = changes(have, &t.plan, t.reuse.as_ref());
             (res.added, res.modified, res.removed) = (added, modified, removed);
@@ -419,7 +423,7 @@ fn changes(have: &Record, plan: &Plan, reuse: Option<&Reuse>) -> [Vec<String>; 3
 /// After a copy that reused files of its earlier self is published, the
 /// earlier copy's removal moved those files' change times: the record is
 /// stamped again, their digests carried by (device, inode).
-pub(super) fn restamp(copy: &Path, rec: &mut Record, reused: &HashSet<(u64, u64)>) -> Result<()> {
+pub(super) fn restamp(copy: &Path, rec: &mut Record, reused: &HashSet<(u64, u64)>, key: &SealKey) -> Result<()> {
     let mut known = Known::of_record(rec).unwrap_or_default();
     let now = Fingerprint::of_dir(copy)?;
     for (_, st) in now.iter() {
@@ -430,7 +434,7 @@ pub(super) fn restamp(copy: &Path, rec: &mut Record, reused: &HashSet<(u64, u64)
         }
     }
     standing::stamp_with(copy, rec, Some(&known))?;
-    record::write(copy, rec)
+    record::write(copy, rec, key)
 }
 
 /// Refuses, before anything is written, to roll forward a copy changed since
@@ -445,13 +449,13 @@ pub(super) fn refuse_held<'a>(
         return Ok(());
     }
     for t in targets {
-        let level = t.have.as_ref().and_then(copy_level);
+        let level = t.copy.record.as_ref().and_then(copy_level);
         // Without a level asked for, any copy may have to move.
         let moves = match (&u.level, &level) {
             (Some(want), Some(have)) => !super::same_level(have, want),
             _ => true,
         };
-        let why = match &t.state {
+        let why = match &t.copy.standing {
             CopyState::Drifted { differences } if moves => {
                 let first = differences.first().map(ToString::to_string).unwrap_or_default();
                 format!("changed since apim-profiles made it ({first}{})", super::more(differences.len()))
@@ -462,7 +466,7 @@ pub(super) fn refuse_held<'a>(
             _ => continue,
         };
         return refuse(
-            format!("{} {why}: rolling it forward to the new update level would discard that", t.final_path.display()),
+            format!("{} {why}: rolling it forward to the new update level would discard that", t.copy.path.display()),
             "put the change into --set/--overlay/--carry (or resolve and --continue), or pass --force to roll it forward and discard it (the report lists what was discarded)",
         );
     }

@@ -1,7 +1,7 @@
-# The transport module's own cases, on real files in temp directories (run by ansible/test.sh with the
+# The transport module's own cases, on real files in temp directories (pytest, run by ansible/test.sh with the
 # virtual environment's python): a delta moves only what differs and never writes into the live copy,
 # and an archive that names a path outside the copy, an absolute path or a link member is refused
-# with nothing written outside. Usage: python test_copy.py MODULE_FILE
+# with nothing written outside; a node's copy is verified against the controller's manifest.
 import io
 import json
 import os
@@ -11,11 +11,10 @@ import sys
 import tarfile
 import tempfile
 import unittest
-import importlib.util
 
-spec = importlib.util.spec_from_file_location('apim_profiles_copy', sys.argv.pop(1))
-mod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mod)
+from module_loader import load
+
+mod = load('apim_profiles_copy')
 
 
 class Failed(Exception):
@@ -24,13 +23,19 @@ class Failed(Exception):
 
 class Module(object):
     check_mode = False
+    _diff = False
+
+    def __init__(self, diff=False, check=False):
+        self._diff, self.check_mode = diff, check
 
     def fail_json(self, msg, **kw):
+        self.failed = kw
         raise Failed(msg)
 
 
 def params(**kw):
-    p = dict(path=None, src=None, fingerprint=None, cache=None, node=None, return_manifest=True, remove_src=True,
+    p = dict(path=None, src=None, fingerprint=None, cache=None, node=None, wanted=None, return_manifest=True,
+             remove_src=True,
              compress=False, archive_dir=None, keep=[], exclude=[])
     p.update(kw)
     return p
@@ -173,8 +178,52 @@ class Delta(unittest.TestCase):
         self.assertTrue(os.path.islink(os.path.join(self.node, 'lib', 'evil')))
 
 
-if __name__ == '__main__':
-    result = unittest.main(exit=False, verbosity=1).result
-    n, bad = result.testsRun, len(result.failures) + len(result.errors)
-    print('%d passed, %d failed' % (n - bad, bad))
-    sys.exit(1 if bad else 0)
+class NodeSide(Delta):
+    """What a node can check and show with Python only: its copy against the controller's manifest (state verify),
+    and what differs, by path, in check mode with --diff."""
+
+    def verify(self, cache=None):
+        m = Module()
+        wanted = mod.do_manifest(m, params(path=self.ctl), set())
+        try:
+            return mod.do_verify(m, params(path=self.node, wanted=wanted, cache=cache), set()), None
+        except Failed as e:
+            return m.failed, str(e)
+
+    def test_verify_finds_content_mode_and_planted_entries(self):
+        cache = os.path.join(self.dest, '.home.manifest.json')
+        self.roll()
+        result, msg = self.verify(cache)
+        self.assertIsNone(msg)
+        self.assertEqual(result['differences'], [])
+        # An edit that keeps the size and the time (the cache's inode and change time give it away), a mode
+        # change, a planted file: each named, by path.
+        toml = os.path.join(self.node, 'conf', 'deployment.toml')
+        write(toml, 'a = 9\n')
+        os.chmod(os.path.join(self.node, 'bin', 'run.sh'), 0o755)
+        write(os.path.join(self.node, 'lib', 'planted.jar'), 'x')
+        result, msg = self.verify(cache)
+        got = dict((d['path'], d.get('what') or d['change']) for d in result['differences'])
+        self.assertEqual(got, {'conf/deployment.toml': ['content'], 'bin/run.sh': ['mode (755, not 750)'],
+                               'lib/planted.jar': 'added'})
+        self.assertIn('differs from the copy made on the controller: bin/run.sh mode (755, not 750) (and 2 more', msg)
+        # A node without the copy.
+        shutil.rmtree(self.node)
+        result, msg = self.verify(cache)
+        self.assertIn('there is no copy on this host', msg)
+
+    def test_check_mode_diff_lists_the_changed_paths(self):
+        self.roll()
+        write(os.path.join(self.node, 'conf', 'deployment.toml'), 'tampered\n')
+        os.unlink(os.path.join(self.node, 'lib', 'gone.jar'))
+        write(os.path.join(self.node, 'lib', 'extra.jar'), 'x')
+        m = Module(diff=True, check=True)
+        want = mod.do_manifest(m, params(path=self.ctl, return_manifest=False), set())
+        there = mod.do_manifest(m, params(path=self.node, fingerprint=want['fingerprint']), set())
+        delta = mod.do_delta(m, params(path=self.ctl, node=there, archive_dir=os.path.join(self.tmp, 'd')), set())
+        text = delta['diff']['prepared']
+        self.assertIn('3 paths to change on the node', text)
+        for line in ('conf/deployment.toml: content', 'lib/extra.jar: removed', 'lib/gone.jar: added'):
+            self.assertIn('  ' + line + '\n', text)
+        self.assertNotIn(want['fingerprint'], text)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, 'd')))
