@@ -209,14 +209,16 @@ pub fn materialize(jobs: &[Job<'_>], reflink: Reflink, progress: Option<&dyn Pro
     // Second names of hard-linked files are linked after the pass, to the
     // copy of their first name.
     let links: Vec<_> = jobs.iter().map(|j| fidelity::link_followers(&j.plan.tree)).collect();
-    let mut work: Vec<(usize, &Path, &Entry)> = jobs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, j)| {
+    let items = || {
+        jobs.iter().enumerate().flat_map(|(i, j)| {
             let links = &links[i];
             j.plan.tree.iter().filter(move |(r, e)| !e.is_dir() && !links.contains_key(*r)).map(move |(r, e)| (i, r, e))
         })
-        .collect();
+    };
+    // Counted first: 32 bytes an item, 800,000 items for four copies of a
+    // 200,000-file home, and a vector grown by doubling holds up to twice that.
+    let mut work: Vec<(usize, &Path, &Entry)> = Vec::with_capacity(items().count());
+    work.extend(items());
     writeback::schedule(&mut work, |(_, _, e)| e.size());
     let fail_after = hooks::fail_after_files();
     let done = AtomicU64::new(0);
@@ -242,6 +244,9 @@ pub fn materialize(jobs: &[Job<'_>], reflink: Reflink, progress: Option<&dyn Pro
             o.stats.add(&c.stats);
             o.digests.extend(c.digests);
         }
+    }
+    for o in &mut out {
+        o.digests.sort();
     }
     for (i, job) in jobs.iter().enumerate() {
         out[i].stats.files += fidelity::make_links(&job.dest, &links[i])?;
