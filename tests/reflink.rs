@@ -118,14 +118,64 @@ fn reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs() -> Outcome {
     Outcome::Passed
 }
 
+/// The digests of cloned files, taken from their source once for every copy
+/// that clones it, are the clones' own: `verify --content` passes on every
+/// copy, and a byte changed in one clone is found in that copy alone.
+fn the_digests_of_clones_are_the_clones_own_in_every_copy() -> Outcome {
+    let fs = match xfs() {
+        Ok(fs) => fs,
+        Err(why) => return skip(format!("no XFS to test on: {why}")),
+    };
+    let home = home_in(&fs.mnt);
+    let jar = "repository/components/lib/shared-bench.jar";
+    std::fs::write(home.join(jar), (0..3u32 << 20).map(|i| (i % 251) as u8).collect::<Vec<u8>>()).unwrap();
+    let out = fs.mnt.join("out");
+    let o = bin().arg("split").arg(&home).arg("--out").arg(&out).args(["--no-update", "--reflink", "always"]).output();
+    let o = o.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let copies: Vec<PathBuf> = ["control-plane", "gateway-worker", "traffic-manager"]
+        .iter()
+        .map(|p| out.join(p).join("wso2am-4.2.0"))
+        .collect();
+    let differs = |c: &Path| {
+        let o = bin().args(["verify", "--content", "--json"]).arg(c).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let p = &v["profiles"][0];
+        assert!(p["content"]["files_checked"].as_u64().unwrap_or(0) > 0, "{p}");
+        p["content"]["differs"].clone()
+    };
+    for c in &copies {
+        assert_eq!(differs(c), serde_json::json!([]), "{}", c.display());
+    }
+    // One byte of the shared jar changed in one clone, size and times put back.
+    let changed = copies[1].join(jar);
+    let md = std::fs::metadata(&changed).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&changed).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[0xff], 1 << 20).unwrap();
+    let t = filetime::FileTime::from_last_modification_time(&md);
+    filetime::set_file_handle_times(&f, Some(t), Some(t)).unwrap();
+    drop(f);
+    assert_eq!(differs(&copies[1]), serde_json::json!([jar]), "the changed clone");
+    for c in [&copies[0], &copies[2]] {
+        assert_eq!(differs(c), serde_json::json!([]), "{}", c.display());
+    }
+    Outcome::Passed
+}
+
 /// Bytes the file system allocated to a file.
 fn allocated(p: &Path) -> u64 {
     std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(p).unwrap()) * 512
 }
 
 fn main() -> std::process::ExitCode {
-    runner::run(&[(
-        "reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs",
-        reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs,
-    )])
+    runner::run(&[
+        (
+            "reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs",
+            reflink_never_writes_new_blocks_and_auto_shares_them_on_xfs,
+        ),
+        (
+            "the_digests_of_clones_are_the_clones_own_in_every_copy",
+            the_digests_of_clones_are_the_clones_own_in_every_copy,
+        ),
+    ])
 }

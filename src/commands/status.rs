@@ -121,6 +121,12 @@ fn line_of(found: Copy<()>, catalog: &Catalog, sources: &mut SourceCache) -> Res
 /// the record says is not believed (no level, no last update, no standing),
 /// and the copy is never current.
 fn unsealed(path: &Path, rec: &Record, catalog: &Catalog, u: &crate::model::seal::Unsealed) -> CopyStatus {
+    line(path, rec, catalog, Status::Unverifiable, vec![u.reason()])
+}
+
+/// A copy's line with what its record and place say, before its standing
+/// adds to it.
+fn line(path: &Path, rec: &Record, catalog: &Catalog, status: Status, reasons: Vec<String>) -> CopyStatus {
     let (entries, bytes) = size_of(path);
     CopyStatus {
         profile: rec.profile.clone(),
@@ -129,8 +135,8 @@ fn unsealed(path: &Path, rec: &Record, catalog: &Catalog, u: &crate::model::seal
         version: rec.version.clone(),
         update_level: update_level(path),
         last_update: None,
-        status: Status::Unverifiable,
-        reasons: vec![u.reason()],
+        status,
+        reasons,
         conflicts: Vec::new(),
         drift_total: 0,
         drift: Vec::new(),
@@ -157,8 +163,7 @@ fn status_of(found: Copy<()>, catalog: &Catalog, sources: &mut SourceCache) -> R
     let (wanted, unseen) = inputs_now(&rec, catalog, sources);
     let state = standing::judge(&found.path, &rec, &wanted, &unseen)?;
     let copy = found.judged(state);
-    let (path, rec, state) = (&copy.path, &rec, &copy.standing);
-    let status = match state {
+    let status = match &copy.standing {
         // `judge` never answers Absent: the copy's record is there.
         CopyState::Current | CopyState::Absent => Status::Current,
         CopyState::Stale { .. } => Status::Stale,
@@ -166,30 +171,15 @@ fn status_of(found: Copy<()>, catalog: &Catalog, sources: &mut SourceCache) -> R
         CopyState::Drifted { .. } => Status::Drifted,
         CopyState::Conflicts { .. } => Status::Conflicts,
     };
-    let drift = match state {
-        CopyState::Drifted { differences } => differences.clone(),
-        _ => Vec::new(),
-    };
-    let (entries, bytes) = size_of(path);
-    Ok(CopyStatus {
-        profile: rec.profile.clone(),
-        path: path.display().to_string(),
-        product: rec.product.clone(),
-        version: rec.version.clone(),
-        update_level: recorded_level(rec).or_else(|| update_level(path)),
-        last_update: rec.update.as_ref().map(last_update),
-        status,
-        reasons: state.why().into_iter().collect(),
-        conflicts: standing::pending_conflicts(rec).unwrap_or_default(),
-        drift_total: drift.len(),
-        drift: drift.into_iter().take(DRIFT_SHOWN).collect(),
-        entries,
-        bytes,
-        start: catalog
-            .select(&rec.product, &rec.version, Some(std::slice::from_ref(&rec.profile)))
-            .ok()
-            .and_then(|p| p.first().and_then(|p| p.start_command())),
-    })
+    let mut l = line(&copy.path, &rec, catalog, status, copy.standing.why().into_iter().collect());
+    l.update_level = recorded_level(&rec).or(l.update_level);
+    l.last_update = rec.update.as_ref().map(last_update);
+    l.conflicts = standing::pending_conflicts(&rec).unwrap_or_default();
+    if let CopyState::Drifted { differences } = &copy.standing {
+        l.drift_total = differences.len();
+        l.drift = differences.iter().take(DRIFT_SHOWN).cloned().collect();
+    }
+    Ok(l)
 }
 
 fn last_update(u: &RecordedUpdate) -> LastUpdate {

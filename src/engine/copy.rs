@@ -372,13 +372,13 @@ fn finish_file(
 
 /// Clone, else a copy through user space that hashes the bytes on their
 /// way; a file the scan found sparse is copied range by range so that its
-/// holes stay holes. Returns whether it cloned, and the digest of the copy:
-/// a clone moved no bytes, so the clone is read back to hash it (from disk
-/// unless the blocks it shares are cached).
+/// holes stay holes. Returns whether it cloned, and the digest of the copy
+/// (for a clone, see [`clone_digest`]).
 fn copy_contents(src: &File, dst: &File, reflink: Reflink, sparse: bool) -> Result<(bool, Sha)> {
     if reflink != Reflink::Never {
+        let before = Unchanged::of(src)?;
         match sys::clone_file(dst, src) {
-            Ok(()) => return Ok((true, content::hash_file(dst)?.0)),
+            Ok(()) => return Ok((true, clone_digest(src, dst, before)?)),
             Err(err) if reflink == Reflink::Always => {
                 return Err(anyhow::Error::new(err).context("the file system cannot clone (--reflink always)"));
             }
@@ -395,6 +395,53 @@ fn copy_contents(src: &File, dst: &File, reflink: Reflink, sparse: bool) -> Resu
         fidelity::copy_range(src, dst, 0, u64::MAX, &mut h)?;
     }
     Ok((false, h.finish()))
+}
+
+/// What says a source file's bytes did not change: its identity, size,
+/// modification and change time (every write moves the change time, which no
+/// one can set back).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Unchanged {
+    id: (u64, u64),
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Unchanged {
+    fn of(f: &File) -> Result<Unchanged> {
+        let md = f.metadata()?;
+        Ok(Unchanged {
+            id: (md.dev(), md.ino()),
+            size: md.len(),
+            mtime: (md.mtime(), md.mtime_nsec()),
+            ctime: (md.ctime(), md.ctime_nsec()),
+        })
+    }
+}
+
+/// Digests of the source files cloned in this run, by their state when
+/// cloned: the same file cloned into three copies is hashed once.
+static CLONED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<Unchanged, Sha>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The digest of a clone: a clone moves no bytes, so they are read to hash
+/// them, from the source (whose pages a home just scanned and copied before
+/// often has in memory; a clone's pages are its own, read from disk), once
+/// per source file and state. The clone holds the bytes hashed when the
+/// source is as it was before the clone was made, after the hashing; else
+/// the clone itself is read back.
+fn clone_digest(src: &File, dst: &File, before: Unchanged) -> Result<Sha> {
+    let known = CLONED.lock().unwrap_or_else(|e| e.into_inner()).get(&before).copied();
+    let sha = match known {
+        Some(sha) => sha,
+        None => content::hash_file(src)?.0,
+    };
+    if Unchanged::of(src)? != before {
+        return Ok(content::hash_file(dst)?.0);
+    }
+    CLONED.lock().unwrap_or_else(|e| e.into_inner()).insert(before, sha);
+    Ok(sha)
 }
 
 /// Whether a clone from `src_dir`'s file system into `dest_dir` works: decides
