@@ -638,6 +638,27 @@ fn heading_anchor(heading: &str) -> String {
         .collect()
 }
 
+/// The benchmarks are commands, not timed tests: each script under bench/
+/// at least parses (`bash -n`), and is named in docs/benchmarks.md.
+#[test]
+fn every_benchmark_script_parses_and_is_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/benchmarks.md")).unwrap();
+    let mut n = 0;
+    for e in std::fs::read_dir(root.join("bench")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension() != Some(OsStr::new("sh")) {
+            continue;
+        }
+        n += 1;
+        let st = Command::new("bash").arg("-n").arg(&p).status().unwrap();
+        assert!(st.success(), "bash -n rejects {}", p.display());
+        let name = format!("bench/{}", p.file_name().unwrap().to_string_lossy());
+        assert!(doc.contains(&name), "{name} is not named in docs/benchmarks.md");
+    }
+    assert!(n >= 4, "the benchmark scripts are missing");
+}
+
 /// The README was cut into docs/ (issue 31): every relative link of the README
 /// and of docs/*.md leads to a file that exists and, with `#anchor`, to a
 /// heading of it.

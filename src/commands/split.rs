@@ -722,7 +722,7 @@ fn copy_jobs(args: &SplitArgs, jobs: &[Job<'_>], what: &str) -> Result<Vec<Copie
     let pool = rayon::ThreadPoolBuilder::new().num_threads(writeback::copy_threads(args.jobs)).build()?;
     let r = pool.install(|| copy::materialize(jobs, args.reflink, bar.as_ref().map(|b| b as &dyn copy::Progress)));
     if let Some(b) = bar {
-        b.finish_and_clear();
+        b.finish();
     }
     r
 }
