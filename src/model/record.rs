@@ -215,11 +215,12 @@ pub fn options_hash(opts: &Options) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::update_result::{UpdateResult, UpdateStatus};
 
-    fn record(update: Option<RecordedUpdate>) -> Record {
+    /// A record of the fixture's gateway copy, as the tests build on it.
+    pub(crate) fn record(update: Option<RecordedUpdate>) -> Record {
         Record {
             tool: "apim-profiles".into(),
             tool_version: "0.1.0".into(),

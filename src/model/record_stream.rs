@@ -418,25 +418,14 @@ mod tests {
             std::sync::Arc::new(Fingerprint::from_stamps(stamps))
         };
         let r = Record {
-            tool: "apim-profiles".into(),
-            tool_version: "0.1.0".into(),
-            profile: "gateway-worker".into(),
-            product: "wso2am".into(),
-            version: "4.2.0".into(),
-            profile_sha256: "p".into(),
-            skip_config_optimization: false,
-            options_sha256: "o".into(),
             carry: vec!["a.b".into()],
-            carry_common: false,
             source: Some("/h \"quoted\"".into()),
             source_fingerprint: Some("f".into()),
-            deployment_toml_sha256: None,
-            update: None,
             source_entries: Some(fp(&["a", "a-b", "a/c"])),
             copy_fingerprint: Some(fp(&["a", "a/c", "é"])),
             content_sha256: Some(std::sync::Arc::new("ab".repeat(96))),
             base: Some("base".into()),
-            seal: None,
+            ..crate::model::record::tests::record(None)
         };
         let dir = tempfile::tempdir().unwrap();
         crate::model::record::write(dir.path(), &r, &key()).unwrap();
