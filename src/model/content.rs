@@ -212,20 +212,10 @@ pub fn pack(root: &Path, fp: &Fingerprint, known: &Known) -> Result<String> {
                 None => hash_recorded(&dir, root, p, st),
             })
             .collect::<Result<_>>()?;
-        push_hex(&mut text, shas.as_flattened());
+        crate::model::tree::push_hex(&mut text, shas.as_flattened());
     }
     text.shrink_to_fit();
     Ok(text)
-}
-
-/// Appends `bytes` in lowercase hex.
-fn push_hex(text: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    text.reserve(bytes.len() * 2);
-    for b in bytes {
-        text.push(DIGITS[usize::from(b >> 4)] as char);
-        text.push(DIGITS[usize::from(b & 15)] as char);
-    }
 }
 
 /// Hashes the file the fingerprint names, which must still be as stamped.
